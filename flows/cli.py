@@ -1,0 +1,132 @@
+"""The ``utkast`` command line. Works out options, runs a flow, prints where things are.
+
+Errors become messages here (and only here): a bad partner file never fails a command;
+configuration and infrastructure problems exit non-zero with a clear message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+
+def _prefect_env(verbose: bool) -> None:
+    """Offline-friendly Prefect defaults; must run before Prefect is imported."""
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def _csv(kind):
+    def parse(text: str):
+        items = [x.strip() for x in text.split(",") if x.strip()]
+        try:
+            return [kind(x) for x in items]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a comma-separated list of {kind.__name__}: {text!r}")
+    return parse
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="utkast", description="Partner reports in, assembled application draft out.")
+    p.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def storage_args(sp, inbox=True):
+        if inbox:
+            sp.add_argument("--inbox", default="inbox", help="folder or s3://bucket/prefix (default: inbox)")
+        sp.add_argument("--out", default="outputs", help="folder or s3://bucket/prefix (default: outputs)")
+
+    b = sub.add_parser("build", help="intake, merge and publish a draft")
+    storage_args(b)
+    b.add_argument("--no-review", action="store_true", help="skip the language review")
+    b.add_argument("--formats", type=_csv(str), help="comma-separated: docx,pdf,html")
+    b.add_argument("--packages", type=_csv(int), help="comma-separated paket numbers, e.g. 1,3")
+
+    i = sub.add_parser("intake", help="normalise (and review) new reports only")
+    storage_args(i)
+    i.add_argument("--no-review", action="store_true", help="skip the language review")
+
+    s = sub.add_parser("status", help="print the tracker (partner × piece)")
+    storage_args(s, inbox=False)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    _prefect_env(args.verbose)
+    logging.basicConfig(format="%(message)s")
+    logging.getLogger("utkast").setLevel(logging.INFO)
+    from tasks.errors import ConfigError, StorageError, UtkastError
+
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"utkast: configuration error in {exc}", file=sys.stderr)
+        return 2
+    except StorageError as exc:
+        print(f"utkast: storage problem: {exc}", file=sys.stderr)
+        return 3
+    except UtkastError as exc:
+        print(f"utkast: {exc}", file=sys.stderr)
+        return 1
+
+
+def cmd_build(args) -> int:
+    from flows.build import build_draft
+
+    result = build_draft(inbox=args.inbox, out=args.out, review=not args.no_review,
+                         formats=args.formats, packages=args.packages)
+    counts = result["counts"]
+    print()
+    if result["published"]:
+        print(f"Draft {result['version']} published.")
+    else:
+        print(f"Nothing new since draft {result['version']}; no new draft published.")
+    for fmt, where in result["draft"].items():
+        print(f"  {fmt:5} {where}")
+    print(f"  reviewers' page: {result['index']}")
+    print(f"  tracker:         {result['status']}")
+    print(f"{counts['pieces_received']} of {counts['pieces_total']} pieces received; "
+          f"{counts['accepted']} reports in the draft, {counts['rejected']} files rejected, "
+          f"{result['converted']} converted in this run.")
+    if result["missing"]:
+        print(f"Missing: {', '.join(result['missing'])}")
+    return 0
+
+
+def cmd_intake(args) -> int:
+    from flows.intake import intake
+
+    result = intake(inbox=args.inbox, out=args.out, review=not args.no_review)
+    print(f"{result['converted']} converted, {result['reports']} reports in, {result['rejected']} rejected.")
+    print(f"tracker: {result['status']}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from tasks.storage import open_storage
+    from tasks.tracker import tracker_table
+
+    out = open_storage(args.out)
+    text = out.read_text("status.json")
+    if text is None:
+        print(f"No tracker yet in {out.describe()}: run 'utkast intake' or 'utkast build' first.", file=sys.stderr)
+        return 1
+    rows = tracker_table(json.loads(text))
+    widths = [min(max(len(r[i]) for r in rows), 48) for i in range(len(rows[0]))]
+    for n, row in enumerate(rows):
+        print("  ".join(cell[:w].ljust(w) for cell, w in zip(row, widths)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+    return 0
+
+
+COMMANDS = {"build": cmd_build, "intake": cmd_intake, "status": cmd_status}
+
+if __name__ == "__main__":
+    sys.exit(main())

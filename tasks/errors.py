@@ -1,0 +1,99 @@
+"""Named domain errors.
+
+Each error that rejects a partner's file carries a machine-readable ``code`` and the
+facts needed to explain it. The Swedish text a partner reads is produced at the edge,
+by :func:`tasks.reasons.explain`.
+"""
+
+from __future__ import annotations
+
+
+class UtkastError(Exception):
+    """Base class for every error utkast raises on purpose."""
+
+
+class ConfigError(UtkastError):
+    """A configuration file in the repository is invalid; names the file and the key."""
+
+    def __init__(self, file: str, key: str, problem: str):
+        self.file, self.key, self.problem = file, key, problem
+        super().__init__(f"{file}: {key}: {problem}")
+
+
+class StorageError(UtkastError):
+    """Infrastructure failure: the inbox or output store could not be read or written."""
+
+
+class CheckerUnavailable(UtkastError):
+    """The language checker could not be reached or started (infrastructure)."""
+
+
+class Rejected(UtkastError):
+    """A file from the inbox is not accepted. ``code`` selects the Swedish reason."""
+
+    code = "rejected"
+
+    def __init__(self, detail: str = "", **facts):
+        self.detail = detail
+        self.facts = facts
+        super().__init__(f"{self.code}: {detail}" if detail else self.code)
+
+
+class UnknownPartner(Rejected):
+    code = "unknown_partner"
+
+
+class NoPartnerFolder(Rejected):
+    code = "no_partner_folder"
+
+
+class UnsafeName(Rejected):
+    code = "unsafe_name"
+
+
+class HiddenFile(Rejected):
+    code = "hidden_file"
+
+
+class UnknownPiece(Rejected):
+    code = "unknown_piece"
+
+
+class EmptyFile(Rejected):
+    code = "empty_file"
+
+
+class FileTooLarge(Rejected):
+    code = "too_large"
+
+
+class UnsupportedFormat(Rejected):
+    code = "unsupported_format"
+
+
+class EncryptedDocument(Rejected):
+    code = "encrypted"
+
+
+class MacroDocument(Rejected):
+    code = "macro"
+
+
+class ArchiveTooLarge(Rejected):
+    code = "archive_bomb"
+
+
+class CorruptFile(Rejected):
+    code = "corrupt"
+
+
+class UnsafeContent(Rejected):
+    code = "unsafe_content"
+
+
+class ConversionFailed(Rejected):
+    code = "conversion_failed"
+
+
+class NoText(Rejected):
+    code = "no_text"

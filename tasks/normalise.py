@@ -1,0 +1,266 @@
+"""Normalise accepted reports into canonical Markdown with pandoc.
+
+Many files are converted per pandoc process (``lua/normalise.lua``) and the batches run
+side by side, one per core; a batch that dies is retried one file per process so a
+hostile file only takes itself down. Output per report: ``normalised/<partner>/<piece>.md``
+and ``.json``; images once each under ``normalised/media/<sha1>.<ext>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tasks import __version__
+from tasks.config import Config
+from tasks.errors import ConversionFailed, NoText, Rejected
+from tasks.intake import InboxFile
+from tasks.pandoc import lua_command, pandoc_version, script_digest
+from tasks.screening import NAME_PIECE, decode_text
+from tasks.storage import Storage, scratch_dir
+
+# Heading levels in the draft: 1 paket, 2 piece, 3 the partner's contribution, 4+ the report.
+REPORT_TOP_LEVEL = 4
+
+
+@dataclass
+class Report:
+    """An accepted, normalised partner report: what merge and publish need to know."""
+
+    partner: str
+    piece: str
+    source: str  # key in the inbox
+    sha256: str
+    kind: str
+    title: str
+    words: int
+    version: int
+    received: float
+    converter: str
+    md_key: str
+    images: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    comments: list[dict] = field(default_factory=list)
+    earlier_versions: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def report_base(partner: str, piece: str) -> str:
+    return f"normalised/{partner}/{piece}"
+
+
+def converter_fingerprint() -> str:
+    """Normalised text is reused only while pandoc, the script and utkast are unchanged."""
+    return f"pandoc-{pandoc_version()}+{script_digest('normalise.lua')}+utkast-{__version__}"
+
+
+def workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+@dataclass
+class Converted:
+    markdown: str
+    title: str
+    words: int
+    warnings: list[str]
+    images: dict[str, bytes]
+
+
+def convert_files(inbox: Storage, files: list[InboxFile], config: Config,
+                  parallel: int | None = None) -> dict[str, Converted | Rejected]:
+    """Convert ``files`` (keyed by inbox key in the result); never raises for a bad file."""
+    if not files:
+        return {}
+    limits = config.settings.limits
+    results: dict[str, Converted | Rejected] = {}
+    with scratch_dir("utkast-convert-") as tmp:
+        tmp = Path(tmp)
+        media_dir = tmp / "media"
+        media_dir.mkdir()
+        jobs = []
+        for i, f in enumerate(files):
+            data = inbox.read(f.key)
+            if f.kind in ("md", "txt", "html", "rtf"):
+                data = decode_text(data)[0].encode("utf-8")
+            src = tmp / f"in-{i}"
+            src.write_bytes(data)
+            jobs.append({"id": f.key, "input": str(src), "format": f.kind, "shift_to": REPORT_TOP_LEVEL,
+                         "out": str(tmp / f"out-{i}.md"), "media_dir": str(media_dir),
+                         "result": str(tmp / f"result-{i}.json")})
+        n = max(1, min(parallel or workers(), len(jobs)))
+        batches = [jobs[k::n] for k in range(n)]
+        with ThreadPoolExecutor(n) as pool:
+            list(pool.map(lambda b: _run_batch(b, tmp, limits.convert_timeout * len(b), limits.convert_memory_mb), batches))
+        # Anything without a result lost its batch: retry each alone.
+        missing = [j for j in jobs if not Path(j["result"]).exists()]
+        for job in missing:
+            _run_batch([job], tmp, limits.convert_timeout, limits.convert_memory_mb)
+        for job in jobs:
+            results[job["id"]] = _collect(job, media_dir)
+    return results
+
+
+def _run_batch(batch: list[dict], tmp: Path, timeout: float, memory_mb: int) -> None:
+    spec = tmp / f"jobs-{hashlib.sha1(batch[0]['id'].encode()).hexdigest()[:8]}-{len(batch)}.json"
+    spec.write_text(json.dumps(batch), encoding="utf-8")
+    try:
+        subprocess.run(lua_command("normalise.lua", str(spec), memory_mb=memory_mb),
+                       capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _collect(job: dict, media_dir: Path) -> Converted | Rejected:
+    result_path = Path(job["result"])
+    if not result_path.exists():
+        return ConversionFailed("pandoc stopped (time or memory limit) on this file")
+    result = json.loads(result_path.read_text(encoding="utf-8"))
+    if not result.get("ok"):
+        return ConversionFailed(str(result.get("error", "unknown error"))[:500])
+    if result.get("words", 0) == 0:
+        return NoText("no words after conversion")
+    markdown = Path(job["out"]).read_text(encoding="utf-8")
+    images = {name: (media_dir / name).read_bytes() for name in result.get("images", [])}
+    return Converted(markdown, result.get("title", "").strip(), result["words"],
+                     list(result.get("warnings", [])), images)
+
+
+def fallback_title(f: InboxFile, config: Config) -> str:
+    """A title from the file name without the piece number, else the commissioned title."""
+    stem = f.name.rsplit(".", 1)[0]
+    m = NAME_PIECE.match(stem)
+    if m:
+        stem = stem[m.end():]
+    stem = re.sub(r"[_]+", " ", stem).strip(" -_.")
+    return stem or config.outline.pieces[f.piece].title
+
+
+def store_report(out: Storage, f: InboxFile, conv: Converted, config: Config,
+                 known_media: set[str], earlier: list[str]) -> Report:
+    """Write the normalised Markdown, its metadata and new images; return the report."""
+    for name, data in conv.images.items():
+        if name not in known_media:
+            out.write(f"normalised/media/{name}", data)
+            known_media.add(name)
+    limits = config.settings.limits
+    warnings = list(conv.warnings)
+    pages = conv.words / limits.words_per_page
+    if pages > limits.max_pages:
+        warnings.append(f"over_length:{pages:.1f}")
+    base = report_base(f.partner, f.piece)
+    report = Report(
+        partner=f.partner, piece=f.piece, source=f.key, sha256=f.sha256, kind=f.kind,
+        title=conv.title or f.title_hint or fallback_title(f, config), words=conv.words,
+        version=f.version, received=f.modified, converter=converter_fingerprint(),
+        md_key=f"{base}.md", images=sorted(conv.images), warnings=warnings,
+        comments=f.comments, earlier_versions=earlier,
+    )
+    out.write(f"{base}.md", conv.markdown.encode("utf-8"), "text/markdown; charset=utf-8")
+    out.write(f"{base}.json", json.dumps(report.to_json(), ensure_ascii=False, indent=2).encode("utf-8"),
+              "application/json")
+    return report
+
+
+def over_length(report: Report) -> float | None:
+    """Estimated pages when the report is longer than commissioned, else None."""
+    for w in report.warnings:
+        if w.startswith("over_length:"):
+            return float(w.split(":", 1)[1])
+    return None
+
+
+# --- deciding what to convert, and recording the outcome ---------------------------------
+
+
+def slot_key(partner: str, piece: str) -> str:
+    return f"{partner}/{piece}"
+
+
+def plan_conversions(files: list[InboxFile], state: dict) -> tuple[list[InboxFile], dict[str, Report]]:
+    """Split the newest accepted files into those to convert and up-to-date reports.
+
+    A report is up to date when the saved one came from the same bytes through the same
+    converter. A file whose bytes failed before with this converter fails again without work.
+    """
+    converter = converter_fingerprint()
+    saved = state.setdefault("reports", {})
+    earlier = earlier_versions(files)
+    todo, ready = [], {}
+    for f in files:
+        if f.verdict != "accepted":
+            continue
+        prior = saved.get(slot_key(*f.slot))
+        if prior and prior["sha256"] == f.sha256 and prior["converter"] == converter:
+            report = Report(**prior)
+            report.version, report.source, report.received = f.version, f.key, f.modified
+            report.earlier_versions = earlier.get(slot_key(*f.slot), [])
+            ready[slot_key(*f.slot)] = report
+        else:
+            todo.append(f)
+    return todo, ready
+
+
+def earlier_versions(files: list[InboxFile]) -> dict[str, list[str]]:
+    """Superseded files per slot, oldest first (listed in the manifest, not merged)."""
+    found: dict[str, list[InboxFile]] = {}
+    for f in files:
+        if f.verdict == "superseded":
+            found.setdefault(slot_key(*f.slot), []).append(f)
+    return {k: [g.key for g in sorted(v, key=lambda g: g.version)] for k, v in found.items()}
+
+
+def pending_conversions(todo: list[InboxFile], state: dict) -> list[InboxFile]:
+    """Those of ``todo`` that really need pandoc (not known failures)."""
+    converter = converter_fingerprint()
+    failed = state.get("failed", {})
+    return [f for f in todo if failed.get(f.sha256, {}).get("converter") != converter]
+
+
+def apply_conversions(out: Storage, files: list[InboxFile], todo: list[InboxFile],
+                      results: dict[str, Converted | Rejected], state: dict, config: Config,
+                      reports: dict[str, Report]) -> list[InboxFile]:
+    """Store converted reports; reject files that failed and return the next-newest
+    version of their piece to try instead (an empty list when there is nothing left)."""
+    from tasks.intake import _rebuild
+
+    converter = converter_fingerprint()
+    saved, failed = state.setdefault("reports", {}), state.setdefault("failed", {})
+    media = set(state.setdefault("media", []))
+    earlier = earlier_versions(files)
+    retry = []
+    for f in todo:
+        outcome = results.get(f.key)
+        if outcome is None:  # a known failure, not converted again
+            known = failed[f.sha256]
+            outcome = _rebuild(known["code"], known["detail"], {})
+        if isinstance(outcome, Rejected):
+            failed[f.sha256] = {"converter": converter, "code": outcome.code, "detail": outcome.detail}
+            f.reject(outcome, config)
+            earlier = [g for g in files if g.slot == f.slot and g.verdict == "superseded"]
+            if earlier:
+                fallback = max(earlier, key=lambda g: g.version)
+                fallback.verdict = "accepted"
+                retry.append(fallback)
+            continue
+        report = store_report(out, f, outcome, config, media, earlier.get(slot_key(*f.slot), []))
+        saved[slot_key(*f.slot)] = report.to_json()
+        reports[slot_key(*f.slot)] = report
+    state["media"] = sorted(media)
+    # Forget reports whose file is gone from the inbox (withdrawn).
+    live = {slot_key(*f.slot) for f in files if f.verdict == "accepted"}
+    for key in list(saved):
+        if key not in live:
+            del saved[key]
+    for key in list(reports):
+        if key not in live:
+            del reports[key]
+    return retry

@@ -1,0 +1,56 @@
+"""Jinja environments for the templates in ``templates/``.
+
+Markdown templates escape every value with the ``md`` filter (partner text must never
+become markup); HTML templates autoescape.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+MONTHS = ["januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti", "september",
+          "oktober", "november", "december"]
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~^$@:\"'&=%])")
+
+
+def md_escape(value) -> str:
+    """Backslash-escape Markdown punctuation and fold line breaks into spaces."""
+    text = " ".join(str(value).split())
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def swedish_datetime(ts: float | datetime) -> str:
+    """``27 november 2026 kl. 03.02`` in Stockholm time."""
+    dt = ts if isinstance(ts, datetime) else datetime.fromtimestamp(ts, STOCKHOLM)
+    dt = dt.astimezone(STOCKHOLM)
+    return f"{dt.day} {MONTHS[dt.month - 1]} {dt.year} kl. {dt:%H.%M}"
+
+
+def swedish_date(ts: float | datetime) -> str:
+    dt = ts if isinstance(ts, datetime) else datetime.fromtimestamp(ts, STOCKHOLM)
+    dt = dt.astimezone(STOCKHOLM)
+    return f"{dt.day} {MONTHS[dt.month - 1]} {dt.year}"
+
+
+@cache
+def markdown_env(templates: Path) -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates)), autoescape=False,
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env.filters["md"] = md_escape
+    return env
+
+
+@cache
+def html_env(templates: Path) -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates)), autoescape=True,
+                             undefined=jinja2.StrictUndefined)
+    env.filters["datetime_sv"] = swedish_datetime
+    return env
