@@ -1,0 +1,70 @@
+"""Intake: every file gets a verdict, the newest per piece wins, originals are untouched."""
+
+from __future__ import annotations
+
+import hashlib
+
+from tasks.intake import rejection_key, rejection_text, scan_inbox
+from tasks.storage import LocalStorage
+from tests.builders import make_docx, put
+
+
+def _digest(folder):
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_every_file_gets_a_verdict_and_a_reason(tmp_path, config):
+    inbox = tmp_path / "inbox"
+    put(inbox, "myrorna/1.3 Kvalitet.docx", make_docx(["Text om kvalitet."]), mtime=1000)
+    put(inbox, "myrorna/1.3 Kvalitet v2.docx", make_docx(["Ny text om kvalitet."]), mtime=2000)
+    put(inbox, "myrorna/anteckningar.docx", make_docx(["Utan nummer."]))
+    put(inbox, "Frälsningsarmén/2.1 Stöd.txt", "Stöd och matchning.")
+    put(inbox, "okänd-förening/1.1 Översikt.docx", make_docx(["x"]))
+    put(inbox, "lös fil.docx", make_docx(["x"]))
+    put(inbox, "myrorna/.~lock.1.3 Kvalitet.docx#", "lock")
+    put(inbox, "verdandi/3.1 Vägen.pdf", b"%PDF-1.4 ...")
+    before = _digest(inbox)
+
+    files = {f.key: f for f in scan_inbox(LocalStorage(inbox), config, {})}
+
+    assert _digest(inbox) == before  # originals never changed
+    assert set(files) == set(before)
+    verdicts = {k: f.verdict for k, f in files.items()}
+    assert verdicts == {
+        "myrorna/1.3 Kvalitet.docx": "superseded",
+        "myrorna/1.3 Kvalitet v2.docx": "accepted",
+        "myrorna/anteckningar.docx": "rejected",
+        "Frälsningsarmén/2.1 Stöd.txt": "accepted",
+        "okänd-förening/1.1 Översikt.docx": "rejected",
+        "lös fil.docx": "rejected",
+        "myrorna/.~lock.1.3 Kvalitet.docx#": "rejected",
+        "verdandi/3.1 Vägen.pdf": "rejected",
+    }
+    assert files["Frälsningsarmén/2.1 Stöd.txt"].partner == "fralsningsarmen"
+    assert files["myrorna/1.3 Kvalitet v2.docx"].version == 2
+    assert "Börja filnamnet med delrapportens nummer" in files["myrorna/anteckningar.docx"].reason
+    assert "hör inte till någon partner" in files["okänd-förening/1.1 Översikt.docx"].reason
+    assert "direkt i inkorgen" in files["lös fil.docx"].reason
+    assert "PDF" in files["verdandi/3.1 Vägen.pdf"].reason
+
+
+def test_rejection_note_is_swedish_and_lands_in_the_partner_folder(tmp_path, config):
+    inbox = tmp_path / "inbox"
+    put(inbox, "verdandi/3.1 Vägen.pdf", b"%PDF-1.4 ...")
+    (f,) = scan_inbox(LocalStorage(inbox), config, {})
+    assert rejection_key(f) == "rejected/verdandi/3.1 Vägen.pdf.txt"
+    text = rejection_text(f, config)
+    assert "Fil: 3.1 Vägen.pdf" in text and "Mapp: Verdandi" in text
+    assert "Originalfilen ligger kvar orörd" in text
+
+
+def test_unchanged_files_are_not_read_again(tmp_path, config, monkeypatch):
+    inbox = tmp_path / "inbox"
+    put(inbox, "myrorna/1.3 Kvalitet.docx", make_docx(["Text."]))
+    storage, state = LocalStorage(inbox), {}
+    scan_inbox(storage, config, state)
+    reads = []
+    monkeypatch.setattr(storage, "open", lambda key: reads.append(key) or open(inbox / key, "rb"))
+    (f,) = scan_inbox(storage, config, state)
+    assert f.verdict == "accepted" and reads == []
