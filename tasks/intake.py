@@ -141,13 +141,15 @@ def screen_entry(inbox: Storage, entry: Entry, config: Config, known: dict) -> I
         result.update(etag=entry.etag, size=entry.size)
         known[entry.key] = result
     f.sha256 = result.get("sha256")
+    named = piece_from_name(f.name)
+    f.piece = named if named in config.outline.pieces else None  # so a rejection shows in its cell
     if "rejected" in result:
         code, detail, facts = result["rejected"]
         f.reject(_rebuild(code, detail, facts), config)
         return f
     f.kind, f.encoding = result["kind"], result.get("encoding")
     f.title_hint, f.comments = result.get("title"), result.get("comments", [])
-    f.piece = piece_from_name(f.name) or result.get("piece_hint")
+    f.piece = named or result.get("piece_hint")
     if f.piece not in config.outline.pieces:
         f.reject(UnknownPiece(f.name), config)
         return f

@@ -47,7 +47,7 @@ def build_tracker(files: list[InboxFile], reports: dict[str, Report], config: Co
                          "reason": f.reason, "reason_code": f.reason_code, "note": rejection_key(f)})
         if f.partner and f.piece:
             cell = cells.setdefault(slot_key(f.partner, f.piece),
-                                    {"partner": f.partner, "piece": f.piece, "state": "rejected"})
+                                    {"partner": f.partner, "piece": f.piece, "state": "rejected", "review": None})
             cell.setdefault("rejected", []).append({"file": f.name, "reason": f.reason})
     pieces = []
     for paket in config.outline.paket:

@@ -1,0 +1,92 @@
+"""The build flow end to end on a local inbox: draft, tracker, manifest, incremental rebuild."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from docx import Document
+
+from tests.builders import make_docx, put
+
+
+@pytest.fixture
+def inbox(tmp_path):
+    root = tmp_path / "inbox"
+    put(root, "myrorna/1.3 Kvalitet.docx", make_docx(
+        ["Myrorna arbetar med kvalitetssäkring i alla butiker."], heading="Kvalitet i butiken"))
+    put(root, "stadsmissionen/2.1 Stöd.docx", make_docx(["Stadsmissionen ger stöd och matchning."]))
+    put(root, "roda-korset/2.1 Matchning.md", "---\ntitle: Matchning i praktiken\n---\n\nRöda Korset matchar deltagare mot arbetsgivare.\n")
+    put(root, "verdandi/4.2 Motiv.txt", "Verdandi driver butiker för att skapa gemenskap i Växjö.".encode("cp1252"))
+    put(root, "forum/5.1 April.html", "<h1>Avstämning</h1><p>Mötet i april enades om kriterier.</p><script>alert(1)</script>")
+    put(root, "coompanion/3.2 Länken.pdf", b"%PDF-1.4 not accepted")
+    return root
+
+
+def _headings(path):
+    return [(p.style.name, p.text) for p in Document(path).paragraphs if p.style.name.startswith("Heading")]
+
+
+def test_build_publishes_a_draft_with_every_report_under_its_piece(prefect_harness, inbox, tmp_path):
+    from flows.build import build_draft
+
+    out = tmp_path / "outputs"
+    result = build_draft(inbox=str(inbox), out=str(out), review=False)
+
+    assert result["published"] and result["converted"] == 5
+    docx = out / "drafts" / result["version"] / "utkast.docx"
+    assert result["draft"]["docx"] == str(docx)
+    headings = _headings(docx)
+    assert [t for s, t in headings if s == "Heading 1"] == [
+        "Paket 1. Verksamheter och arbetsintegration", "Paket 2. Stöd, matchning och handledning",
+        "Paket 3. Från arbetspraktik till arbetsmarknaden", "Paket 4. Villkor för att driva verksamheterna",
+        "Paket 5. Gemensamma kriterier (kvalitetssäkring och certifiering)"]
+    h3 = [t for s, t in headings if s == "Heading 3"]
+    assert h3 == ["Myrorna: Kvalitet i butiken", "Stadsmissionen: Stöd", "Röda Korset: Matchning i praktiken",
+                  "Verdandi: Motiv", "Forum: Avstämning"]
+    text = "\n".join(p.text for p in Document(docx).paragraphs)
+    # Each report's text sits after its piece heading and before the next piece.
+    assert text.index("2.1 Översiktlig genomgång") < text.index("Röda Korset matchar") < text.index("2.2 Utmaningar")
+    assert "skapa gemenskap i Växjö" in text
+    assert "alert" not in text
+
+    html = (out / "drafts" / result["version"] / "utkast.html").read_text(encoding="utf-8")
+    assert "<script" not in html and "Myrorna arbetar med kvalitetssäkring" in html
+    assert (out / "drafts" / result["version"] / "utkast.pdf").read_bytes().startswith(b"%PDF")
+
+    status = json.loads((out / "status.json").read_text(encoding="utf-8"))
+    assert status["missing"] == ["1.1", "1.2", "1.4", "2.2", "2.3", "2.4", "3.1", "3.2", "3.3", "3.4",
+                                 "4.1", "4.3", "5.2"]
+    assert status["cells"]["coompanion/3.2"]["state"] == "rejected"
+    assert "saknas" in (out / "status.html").read_text(encoding="utf-8").lower()
+    assert "PDF" in (out / "rejected/coompanion/3.2 Länken.pdf.txt").read_text(encoding="utf-8")
+
+    manifest = json.loads((out / "drafts" / result["version"] / "manifest.json").read_text(encoding="utf-8"))
+    assert {i["key"]: i["verdict"] for i in manifest["inputs"]}["coompanion/3.2 Länken.pdf"] == "rejected"
+    assert manifest["tools"]["pandoc"].startswith("3.")
+    latest = json.loads((out / "drafts/latest.json").read_text(encoding="utf-8"))
+    assert latest["version"] == result["version"]
+    assert result["version"] in (out / "drafts/index.html").read_text(encoding="utf-8")
+
+
+def test_unchanged_inbox_converts_nothing_and_one_change_converts_one(prefect_harness, inbox, tmp_path):
+    from flows.build import build_draft
+
+    out = str(tmp_path / "outputs")
+    first = build_draft(inbox=str(inbox), out=out, review=False, formats=["docx"])
+    again = build_draft(inbox=str(inbox), out=out, review=False, formats=["docx"])
+    assert again["converted"] == 0 and not again["published"] and again["version"] == first["version"]
+
+    put(inbox, "myrorna/1.3 Kvalitet.docx", make_docx(["Ny version om kvalitet."], heading="Kvalitet"))
+    third = build_draft(inbox=str(inbox), out=out, review=False, formats=["docx"])
+    assert third["converted"] == 1 and third["published"] and third["version"] != first["version"]
+    text = "\n".join(p.text for p in Document(third["draft"]["docx"]).paragraphs)
+    assert "Ny version om kvalitet." in text and "Myrorna arbetar med" not in text
+
+
+def test_only_chosen_packages_are_built(prefect_harness, inbox, tmp_path):
+    from flows.build import build_draft
+
+    result = build_draft(inbox=str(inbox), out=str(tmp_path / "o"), review=False, formats=["docx"], packages=[2, 4])
+    h1 = [t for s, t in _headings(result["draft"]["docx"]) if s == "Heading 1"]
+    assert h1 == ["Paket 2. Stöd, matchning och handledning", "Paket 4. Villkor för att driva verksamheterna"]
