@@ -245,9 +245,9 @@ def apply_conversions(out: Storage, files: list[InboxFile], todo: list[InboxFile
         if isinstance(outcome, Rejected):
             failed[f.sha256] = {"converter": converter, "code": outcome.code, "detail": outcome.detail}
             f.reject(outcome, config)
-            earlier = [g for g in files if g.slot == f.slot and g.verdict == "superseded"]
-            if earlier:
-                fallback = max(earlier, key=lambda g: g.version)
+            older = [g for g in files if g.slot == f.slot and g.verdict == "superseded"]
+            if older:
+                fallback = max(older, key=lambda g: g.version)
                 fallback.verdict = "accepted"
                 retry.append(fallback)
             continue

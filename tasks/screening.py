@@ -201,9 +201,7 @@ def _screen_zip(data: bytes, limits: Limits) -> Screened:
         types = parts["[Content_Types].xml"].decode("utf-8", "replace")
         if "macroEnabled" in types or "vbaProject" in types:
             raise MacroDocument("macro-enabled content type")
-        if "word/document.xml" in parts or "wordprocessingml.document.main" in types:
-            if "word/document.xml" not in parts:
-                raise CorruptFile("no word/document.xml")
+        if "wordprocessingml.document.main" in types:  # the main part may live at any path
             core = _xml_fields(parts.get("docProps/core.xml"), ("subject", "keywords", "title"))
             return Screened(
                 "docx",
