@@ -67,12 +67,12 @@ def build_draft(
             write_index_task(out_store, config)
             return summary(out_store, latest, published=False, converted=result.converted, tracker=result.tracker)
         progress("Slår ihop %d delrapporter i %d paket", len(reports), len(chosen))
-        section_keys = merge_sections_task(out_store, reports, config, packages)
+        sections = merge_sections_task(out_store, reports, config, packages)
         created = time.time()
         version = new_version(fingerprint, created)
         with scratch_dir("utkast-render-") as tmp:
             progress("Skapar utkast %s (%s)", version, ", ".join(formats))
-            rendered = render_draft_task(out_store, section_keys, reports, config, version, created,
+            rendered = render_draft_task(out_store, sections, reports, config, version, created,
                                          formats, Path(tmp), packages, pending)
             previous = read_manifest(out_store, latest["version"]) if latest else None
             manifest = build_manifest(rendered, fingerprint, result.files, reports, config, previous,

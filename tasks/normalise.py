@@ -44,6 +44,7 @@ class Report:
     received: float
     converter: str
     md_key: str
+    ast_key: str  # the same text as a pandoc AST (JSON), keyed by content hash
     images: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     comments: list[dict] = field(default_factory=list)
@@ -69,6 +70,7 @@ def workers() -> int:
 @dataclass
 class Converted:
     markdown: str
+    ast: str
     title: str
     words: int
     warnings: list[str]
@@ -94,7 +96,8 @@ def convert_files(inbox: Storage, files: list[InboxFile], config: Config,
             src = tmp / f"in-{i}"
             src.write_bytes(data)
             jobs.append({"id": f.key, "input": str(src), "format": f.kind, "shift_to": REPORT_TOP_LEVEL,
-                         "out": str(tmp / f"out-{i}.md"), "media_dir": str(media_dir),
+                         "out": str(tmp / f"out-{i}.md"), "ast": str(tmp / f"ast-{i}.json"),
+                         "media_dir": str(media_dir),
                          "result": str(tmp / f"result-{i}.json")})
         n = max(1, min(parallel or workers(), len(jobs)))
         batches = [jobs[k::n] for k in range(n)]
@@ -129,8 +132,9 @@ def _collect(job: dict, media_dir: Path) -> Converted | Rejected:
     if result.get("words", 0) == 0:
         return NoText("no words after conversion")
     markdown = Path(job["out"]).read_text(encoding="utf-8")
+    ast = Path(job["ast"]).read_text(encoding="utf-8")
     images = {name: (media_dir / name).read_bytes() for name in result.get("images", [])}
-    return Converted(markdown, result.get("title", "").strip(), result["words"],
+    return Converted(markdown, ast, result.get("title", "").strip(), result["words"],
                      list(result.get("warnings", [])), images)
 
 
@@ -161,9 +165,10 @@ def store_report(out: Storage, f: InboxFile, conv: Converted, config: Config,
         partner=f.partner, piece=f.piece, source=f.key, sha256=f.sha256, kind=f.kind,
         title=conv.title or f.title_hint or fallback_title(f, config), words=conv.words,
         version=f.version, received=f.modified, converter=converter_fingerprint(),
-        md_key=f"{base}.md", images=sorted(conv.images), warnings=warnings,
+        md_key=f"{base}.md", ast_key=f"cache/ast/{f.sha256}.json", images=sorted(conv.images), warnings=warnings,
         comments=f.comments, earlier_versions=earlier,
     )
+    out.write(report.ast_key, conv.ast.encode("utf-8"), "application/json")
     out.write(f"{base}.md", conv.markdown.encode("utf-8"), "text/markdown; charset=utf-8")
     out.write(f"{base}.json", json.dumps(report.to_json(), ensure_ascii=False, indent=2).encode("utf-8"),
               "application/json")

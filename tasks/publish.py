@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,8 +22,8 @@ from tasks import __version__
 from tasks.config import Config
 from tasks.errors import UtkastError
 from tasks.intake import InboxFile
-from tasks.merge import selected_paket
-from tasks.normalise import Report, over_length, slot_key
+from tasks.merge import section_ast_key, selected_paket
+from tasks.normalise import Report, over_length, slot_key, workers
 from tasks.pandoc import run_lua
 from tasks.storage import Storage
 from tasks.templating import STOCKHOLM, html_env, markdown_env, swedish_date, swedish_datetime
@@ -96,7 +97,7 @@ def front_context(reports: list[Report], config: Config, version: str, created: 
     }
 
 
-def render_draft(out: Storage, section_keys: list[str], reports: list[Report], config: Config,
+def render_draft(out: Storage, sections: list[int], reports: list[Report], config: Config,
                  version: str, created: float, formats: list[str], workdir: Path,
                  packages: list[int] | None = None, pending_reviews: list[str] = ()) -> Rendered:
     """Render front matter + sections into ``workdir``; raise UtkastError if docx/html fail."""
@@ -104,11 +105,11 @@ def render_draft(out: Storage, section_keys: list[str], reports: list[Report], c
     media_dir.mkdir(exist_ok=True)
     for name in sorted({n for r in reports for n in r.images}):
         (media_dir / name).write_bytes(out.read(f"normalised/media/{name}"))
-    sections = []
-    for i, key in enumerate(section_keys):
-        path = workdir / f"section-{i}.md"
-        path.write_bytes(out.read(key))
-        sections.append(str(path))
+    section_paths = []
+    for number in sections:
+        path = workdir / f"section-{number}.json"
+        path.write_bytes(out.read(section_ast_key(number)))
+        section_paths.append(str(path))
     front = workdir / "front.md"
     context = front_context(reports, config, version, created, packages, list(pending_reviews))
     front.write_text(markdown_env(config.templates).get_template("front.md.j2").render(context), encoding="utf-8")
@@ -116,18 +117,24 @@ def render_draft(out: Storage, section_keys: list[str], reports: list[Report], c
     if "pdf" in formats:
         outputs["typst"] = workdir / "utkast.typ"
     spec = {
-        "front": str(front), "sections": sections, "media_dir": str(media_dir),
+        "front": str(front), "sections": section_paths, "media_dir": str(media_dir),
         "meta": {"title": config.outline.title, "subtitle": f"{config.outline.project} – utkast {version}",
                  "date": swedish_date(created), "lang": "sv-SE", "toc-title": "Innehåll"},
         "reference_doc": str(config.templates / "reference.docx"),
         "css": (config.templates / "draft.css").read_text(encoding="utf-8"),
-        "outputs": {k: str(v) for k, v in outputs.items() if k in formats or k == "typst"},
     }
-    spec_path = workdir / "render.json"
-    spec_path.write_text(json.dumps(spec), encoding="utf-8")
-    done = run_lua("render.lua", str(spec_path), timeout=1800)
-    if done.returncode != 0:
-        raise UtkastError(f"rendering the draft failed: {done.stderr.strip()[:2000]}")
+    # One pandoc process per format, side by side (each writer takes seconds on a big draft).
+    wanted = [k for k in outputs if k in formats or k == "typst"]
+
+    def run(kind: str):
+        path = workdir / f"render-{kind}.json"
+        path.write_text(json.dumps({**spec, "outputs": {kind: str(outputs[kind])}}), encoding="utf-8")
+        return run_lua("render.lua", str(path), timeout=1800)
+
+    with ThreadPoolExecutor(workers()) as pool:
+        for done in pool.map(run, wanted):
+            if done.returncode != 0:
+                raise UtkastError(f"rendering the draft failed: {done.stderr.strip()[:2000]}")
     rendered = Rendered(version, created, {})
     if "docx" in formats:
         rendered.files["docx"] = outputs["docx"]

@@ -128,8 +128,10 @@ local function convert(job)
   if dropped > 0 then table.insert(warnings, 'images_dropped:' .. dropped) end
 
   local options = { wrap_text = 'wrap-none' }
-  local markdown = pandoc.write(pandoc.Pandoc(doc.blocks), CANONICAL, options)
-  write_file(job.out, markdown)
+  local body = pandoc.Pandoc(doc.blocks)
+  write_file(job.out, pandoc.write(body, CANONICAL, options))
+  -- The AST too: merging reads it back far faster than it would parse the Markdown.
+  write_file(job.ast, pandoc.write(body, 'json'))
   local meta = {}
   for _, key in ipairs({ 'subject', 'keywords', 'author', 'description' }) do
     if doc.meta[key] then meta[key] = pandoc.utils.stringify(doc.meta[key]) end

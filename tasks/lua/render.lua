@@ -28,10 +28,21 @@ end
 
 local spec = pandoc.json.decode(read_file(arg[1]), false)
 
-local blocks = pandoc.read(read_file(spec.front), CANONICAL, {}, {}).blocks
+-- Front matter from Markdown; sections as the ASTs written by merge.lua.
+local blocks = pandoc.read(read_file(spec.front), CANONICAL .. '-auto_identifiers', {}, {}).blocks
 for _, path in ipairs(spec.sections) do
-  blocks:extend(pandoc.read(read_file(path), CANONICAL, {}, {}).blocks)
+  blocks:extend(pandoc.read(read_file(path), 'json').blocks)
 end
+
+-- Unique heading ids (for the html table of contents); partner text never sets them.
+local heading = 0
+blocks = blocks:walk {
+  Header = function(h)
+    heading = heading + 1
+    h.identifier = 'rubrik-' .. heading
+    return h
+  end,
+}
 
 blocks = blocks:walk {
   Image = function(img)
