@@ -3,6 +3,7 @@
 
     python3 dev.py build    # set up, then build a draft from inbox/ into outputs/
     python3 dev.py test     # set up (with test tools), then run the tests
+    python3 dev.py bucket start|stop|status|upload ...   # the local S3 bucket (SeaweedFS)
 
 Set-up makes a virtual environment in .venv and installs the project into it (again
 only when pyproject.toml changed). Extra arguments go to `utkast build` or `pytest`.
@@ -41,7 +42,7 @@ def setup(extras: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("build", "test"):
+    if not argv or argv[0] not in ("build", "test", "bucket"):
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
@@ -49,6 +50,9 @@ def main(argv: list[str]) -> int:
     if command == "build":
         setup("")
         return subprocess.run([BIN / "utkast", "build", *rest], cwd=ROOT, env=env).returncode
+    if command == "bucket":
+        setup("bucket")
+        return subprocess.run([BIN / "python", ROOT / "scripts" / "local_bucket.py", *rest], cwd=ROOT).returncode
     setup("test")
     return subprocess.run([BIN / "python", "-m", "pytest", *rest], cwd=ROOT, env=env).returncode
 

@@ -26,7 +26,7 @@ from tasks.publish import (
     render_draft,
     write_index,
 )
-from tasks.storage import open_storage, scratch_dir
+from tasks.storage import DEFAULT_LINK_SECONDS, open_storage, scratch_dir
 
 merge_sections_task = task(merge_sections, name="merge_sections", cache_policy=NONE)
 render_draft_task = task(render_draft, name="render_draft", cache_policy=NONE)
@@ -64,8 +64,9 @@ def build_draft(
         latest = read_latest(out_store)
         if latest and latest["fingerprint"] == fingerprint:
             progress("Inget nytt sedan utkast %s; inget nytt utkast publiceras", latest["version"])
-            write_index_task(out_store, config)
-            return summary(out_store, latest, published=False, converted=result.converted, tracker=result.tracker)
+            write_index_task(out_store, config, config.settings.link_seconds)
+            return summary(out_store, latest, published=False, converted=result.converted, tracker=result.tracker,
+                           link_seconds=config.settings.link_seconds)
         progress("Slår ihop %d delrapporter i %d paket", len(reports), len(chosen))
         sections = merge_sections_task(out_store, reports, config, packages)
         created = time.time()
@@ -78,22 +79,24 @@ def build_draft(
             manifest = build_manifest(rendered, fingerprint, result.files, reports, config, previous,
                                       {"formats": formats, "packages": packages, "review": review})
             latest = publish_task(out_store, rendered, manifest)
-        write_index_task(out_store, config)
+        write_index_task(out_store, config, config.settings.link_seconds)
     for fmt, problem in rendered.problems.items():
         progress("Varning: %s", problem)
     progress("Utkast %s publicerat", version)
-    return summary(out_store, latest, published=True, converted=result.converted, tracker=result.tracker)
+    return summary(out_store, latest, published=True, converted=result.converted, tracker=result.tracker,
+                   link_seconds=config.settings.link_seconds)
 
 
-def summary(out, latest: dict, *, published: bool, converted: int, tracker: dict) -> dict:
-    """What the command line prints and the flow returns."""
+def summary(out, latest: dict, *, published: bool, converted: int, tracker: dict,
+            link_seconds: int = DEFAULT_LINK_SECONDS) -> dict:
+    """What the command line prints and the flow returns (links: paths, or presigned URLs)."""
     return {
         "published": published,
         "version": latest["version"],
-        "draft": {fmt: out.href(key, filename=f"utkast-{latest['version']}.{fmt}")
+        "draft": {fmt: out.href(key, filename=f"utkast-{latest['version']}.{fmt}", expires=link_seconds)
                   for fmt, key in latest["formats"].items()},
-        "index": out.href("drafts/index.html"),
-        "status": out.href("status.html"),
+        "index": out.href("drafts/index.html", expires=link_seconds),
+        "status": out.href("status.html", expires=link_seconds),
         "converted": converted,
         "counts": tracker["counts"],
         "missing": tracker["missing"],

@@ -22,7 +22,7 @@ from tasks.normalise import (
     plan_conversions,
     workers,
 )
-from tasks.state import load_state, save_state
+from tasks.state import dump_state, load_state, save_state
 from tasks.storage import Storage, open_storage
 from tasks.tracker import build_tracker, write_tracker
 
@@ -67,6 +67,7 @@ def write_rejections(out: Storage, files: list[InboxFile], config: Config, state
 def intake_steps(inbox: Storage, out: Storage, config: Config) -> IntakeResult:
     """The intake as a sequence of tasks (used by both flows)."""
     state = load_state(out)
+    loaded = dump_state(state)
     files = scan_inbox_task(inbox, config, state.setdefault("inbox", {}))
     rejected = sum(f.verdict == "rejected" for f in files)
     progress("Inkorgen: %d filer, %d godtagna, %d avvisade", len(files),
@@ -86,7 +87,7 @@ def intake_steps(inbox: Storage, out: Storage, config: Config) -> IntakeResult:
             converted += len(need)
         todo = apply_conversions(out, files, todo, results, state, config, reports)
     write_rejections(out, files, config, state)
-    save_state(out, state)
+    save_state(out, state, loaded)
     tracker = build_tracker(files, reports, config)
     write_tracker_task(out, tracker, config)
     return IntakeResult(files, reports, converted, tracker)

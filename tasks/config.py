@@ -101,6 +101,7 @@ class Limits:
 class Settings:
     limits: Limits
     formats: tuple[str, ...]
+    link_seconds: int = 7 * 24 * 3600  # validity of presigned download links
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,11 @@ def load_settings(path: Path) -> Settings:
         convert_timeout=float(_get(convert, "timeout_seconds", int, path, "convert.")),
         convert_memory_mb=_get(convert, "memory_mb", int, path, "convert."),
     )
-    return Settings(limits=limits, formats=tuple(formats))
+    links = _get(data, "links", dict, path, "", default={})
+    hours = _get(links, "expire_hours", int, path, "links.", default=168)
+    if hours > 168:
+        raise ConfigError(str(path), "links.expire_hours", f"at most 168 (7 days, the limit of S3 links), got {hours}")
+    return Settings(limits=limits, formats=tuple(formats), link_seconds=hours * 3600)
 
 
 def load_config(templates: Path | str = TEMPLATES) -> Config:

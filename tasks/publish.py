@@ -238,7 +238,7 @@ def publish(out: Storage, rendered: Rendered, manifest: dict) -> dict:
     """Upload the formats, then the manifest, then point ``latest.json`` at them."""
     base = f"drafts/{rendered.version}/"
     for fmt, path in rendered.files.items():
-        out.write(f"{base}utkast.{fmt}", path.read_bytes(), MIME[fmt])
+        out.write_file(f"{base}utkast.{fmt}", path, MIME[fmt])
     out.write(f"{base}manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8"),
               "application/json")
     latest = {"version": rendered.version, "created": manifest["created"], "fingerprint": manifest["fingerprint"],

@@ -26,5 +26,16 @@ def load_state(out: Storage) -> dict:
     return state if isinstance(state, dict) else {}
 
 
-def save_state(out: Storage, state: dict) -> None:
-    out.write(STATE_KEY, json.dumps(state, ensure_ascii=False, sort_keys=True).encode("utf-8"), "application/json")
+def dump_state(state: dict) -> bytes:
+    """The stored form of ``state`` (stable: equal states give equal bytes)."""
+    return json.dumps(state, ensure_ascii=False, sort_keys=True).encode("utf-8")
+
+
+def save_state(out: Storage, state: dict, loaded: bytes | None = None) -> bool:
+    """Write ``state`` unless it equals ``loaded`` (its stored form when the run began), so
+    a run that learnt nothing writes nothing. Returns whether it wrote."""
+    data = dump_state(state)
+    if loaded is not None and data == loaded:
+        return False
+    out.write(STATE_KEY, data, "application/json")
+    return True

@@ -39,12 +39,18 @@ class Entry:
 
 
 def check_key(key: str) -> str:
-    """Return ``key`` if it stays inside its root, else raise :class:`UnsafeKey`."""
-    if not key or key.startswith("/") or "\\" in key or "\x00" in key:
-        raise UnsafeKey(key)
+    """Return ``key`` if it stays inside its root, else raise :class:`UnsafeKey` saying why."""
+    if not key:
+        raise UnsafeKey("an empty key")
+    if key.startswith("/"):
+        raise UnsafeKey(f"{key!r} is absolute (starts with '/')")
+    if "\\" in key or "\x00" in key:
+        raise UnsafeKey(f"{key!r} contains a backslash or NUL")
     parts = key.split("/")
-    if any(p in ("", ".", "..") for p in parts):
-        raise UnsafeKey(key)
+    if ".." in parts or "." in parts:
+        raise UnsafeKey(f"{key!r} has a '.' or '..' segment")
+    if "" in parts:
+        raise UnsafeKey(f"{key!r} has an empty segment ('//' or a trailing '/')")
     return key
 
 
@@ -75,6 +81,10 @@ class Storage(ABC):
     @abstractmethod
     def write(self, key: str, data: bytes, content_type: str | None = None) -> None:
         """Store ``data`` under ``key`` atomically: a reader sees the old or the new object."""
+
+    def write_file(self, key: str, source: Path, content_type: str | None = None) -> None:
+        """Store a local file under ``key`` (implementations stream it rather than load it)."""
+        self.write(key, Path(source).read_bytes(), content_type)
 
     @abstractmethod
     def delete(self, key: str) -> None:
@@ -142,7 +152,7 @@ class LocalStorage(Storage):
         except OSError as exc:
             raise StorageError(f"could not write {path}: {exc}") from exc
 
-    def write_file(self, key: str, source: Path) -> None:
+    def write_file(self, key: str, source: Path, content_type: str | None = None) -> None:
         """Copy a local file in atomically (used for rendered drafts)."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
