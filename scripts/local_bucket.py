@@ -49,6 +49,7 @@ class LocalBucket:
     bucket: str
     pid: int
     keys: dict[str, dict[str, str]] = field(default_factory=dict)  # identity -> access/secret
+    ports: dict[str, int] = field(default_factory=dict)  # every port weed listens on (127.0.0.1)
 
     def env(self, who: str = "coordinator", secret: str | None = None) -> dict[str, str]:
         """The AWS_* variables for ``who`` (the coordinator or a partner slug)."""
@@ -167,7 +168,7 @@ def running(dir: Path = DEFAULT_DIR) -> LocalBucket | None:
     state = json.loads(state_file.read_text(encoding="utf-8"))
     if not _alive(state["pid"], Path(dir)):
         return None
-    return LocalBucket(Path(dir), state["endpoint"], state["bucket"], state["pid"], state["keys"])
+    return LocalBucket(Path(dir), state["endpoint"], state["bucket"], state["pid"], state["keys"], state["ports"])
 
 
 def start(dir: Path = DEFAULT_DIR, port: int = 8333, bucket: str = BUCKET, timeout: float = 90) -> LocalBucket:
@@ -203,7 +204,7 @@ def start(dir: Path = DEFAULT_DIR, port: int = 8333, bucket: str = BUCKET, timeo
     process = subprocess.Popen(command, cwd=dir, env=env, stdout=log, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, start_new_session=True)
     log.close()
-    server = LocalBucket(dir, endpoint, bucket, process.pid, keys)
+    server = LocalBucket(dir, endpoint, bucket, process.pid, keys, ports)
     _state_path(dir).write_text(json.dumps({"pid": process.pid, "endpoint": endpoint, "bucket": bucket,
                                             "ports": ports, "keys": keys, "started": time.time()}), encoding="utf-8")
     os.chmod(_state_path(dir), 0o600)
@@ -281,6 +282,9 @@ def upload(folder: Path, url: str, who: str = "coordinator", dir: Path = DEFAULT
     paths and the file names exactly as they are spelled on disk; return the keys written."""
     from urllib.parse import urlparse
 
+    from boto3.exceptions import S3UploadFailedError
+    from botocore.exceptions import ClientError
+
     server = running(dir)
     if not server:
         raise SystemExit("the local bucket is not running: python3 dev.py bucket start")
@@ -298,7 +302,10 @@ def upload(folder: Path, url: str, who: str = "coordinator", dir: Path = DEFAULT
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = path.relative_to(folder).as_posix()
         key = f"{prefix}/{rel}" if prefix else rel
-        client.upload_file(str(path), parsed.netloc, key)
+        try:
+            client.upload_file(str(path), parsed.netloc, key)
+        except (ClientError, S3UploadFailedError) as exc:
+            raise SystemExit(f"{path} could not be uploaded to s3://{parsed.netloc}/{key}: {exc}") from exc
         keys.append(key)
     return keys
 

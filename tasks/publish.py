@@ -25,7 +25,7 @@ from tasks.intake import InboxFile
 from tasks.merge import section_ast_key, selected_paket
 from tasks.normalise import Report, over_length, slot_key, workers
 from tasks.pandoc import run_lua
-from tasks.storage import Storage
+from tasks.storage import DEFAULT_LINK_SECONDS, Storage
 from tasks.templating import STOCKHOLM, html_env, markdown_env, swedish_date, swedish_datetime
 from tasks.versions import tool_versions
 
@@ -284,9 +284,11 @@ def write_index(out: Storage, config: Config, link_seconds: int | None = None) -
             "previous": changes.get("previous"),
             "problems": manifest.get("problems", {}),
         })
+    now = time.time()
+    links_until = swedish_datetime(now + (link_seconds or DEFAULT_LINK_SECONDS)) if out.links_expire else None
     html = html_env(config.templates).get_template("index.html.j2").render(
-        outline=config.outline, drafts=drafts, generated=swedish_datetime(time.time()),
-        pieces_total=len(config.outline.pieces))
+        outline=config.outline, drafts=drafts, generated=swedish_datetime(now),
+        pieces_total=len(config.outline.pieces), links_until=links_until)
     out.write(INDEX, html.encode("utf-8"), "text/html; charset=utf-8")
     return INDEX
 

@@ -57,6 +57,7 @@ def _error_code(exc: Exception) -> str:
 class S3Storage(Storage):
     """Objects under ``prefix`` in ``bucket``; keys are relative to the prefix."""
 
+    links_expire = True
     page_size = 1000  # keys per listing request (S3's maximum); tests use a smaller one
     lock_wait = LOCK_TTL_SECONDS  # how long a build waits for another build's lock
 

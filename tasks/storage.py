@@ -58,6 +58,7 @@ class Storage(ABC):
     """A flat namespace of keys holding bytes."""
 
     url: str
+    links_expire = False  # True where href() gives links that stop working (presigned URLs)
 
     @abstractmethod
     def list(self, prefix: str = "") -> Iterator[Entry]:

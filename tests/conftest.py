@@ -37,3 +37,31 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip("../shared/corpus is not present")
     return CORPUS
+
+
+@pytest.fixture(scope="session")
+def local_bucket(tmp_path_factory):
+    """A real S3 server for the session: SeaweedFS on 127.0.0.1 (free ports) with the
+    project's identities (scripts/local_bucket.py), stopped by its PID afterwards."""
+    from scripts.local_bucket import start, stop
+
+    root = tmp_path_factory.mktemp("bucket")
+    server = start(root, port=0)
+    try:
+        yield server
+    finally:
+        stop(root)
+
+
+@pytest.fixture
+def s3_env(local_bucket, monkeypatch):
+    """The coordinator's credentials and the local endpoint in the environment (as
+    ``. .local/bucket/coordinator.env`` gives them), nothing else of AWS."""
+    for name in list(os.environ):
+        if name.startswith("AWS_") or name == "UTKAST_AWS_CREDENTIALS_BLOCK":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+    for name, value in local_bucket.env().items():
+        monkeypatch.setenv(name, value)
+    return local_bucket
