@@ -283,15 +283,15 @@ def make_client():
 
     try:
         session = _prefect_block_session() or boto3.Session()
-        region = session.region_name or "us-east-1"
-        retries = {"mode": "standard", "max_attempts": 5}
-        client = session.client("s3", region_name=region,
-                                config=Config(retries=retries, connect_timeout=10, read_timeout=120))
-        if not client.meta.endpoint_url.endswith(".amazonaws.com"):
-            # A custom endpoint (MinIO, SeaweedFS, ...): buckets are paths, not host names.
-            client = session.client("s3", region_name=region, config=Config(
-                retries=retries, connect_timeout=10, read_timeout=120,
-                s3={"addressing_style": "path"}, signature_version="s3v4"))
+        region = session.region_name or os.environ.get("AWS_REGION") or "us-east-1"
+        # SigV4 everywhere (presigned links too); standard retries around every request.
+        settings = dict(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10,
+                        read_timeout=120, signature_version="s3v4")
+        client = session.client("s3", region_name=region, config=Config(**settings))
+        # AWS: the bucket in the regional host name (so links need no redirect); a custom
+        # endpoint (MinIO, SeaweedFS, ...): the bucket in the path.
+        style = "virtual" if client.meta.endpoint_url.endswith(".amazonaws.com") else "path"
+        client = session.client("s3", region_name=region, config=Config(**settings, s3={"addressing_style": style}))
         if session.get_credentials() is None:
             raise StorageError(
                 "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, "

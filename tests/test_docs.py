@@ -25,7 +25,9 @@ def test_every_prefect_entrypoint_imports_a_flow():
 
 def _readme_commands():
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    for block in re.findall(r"```(?:sh|bash|console)?\n(.*?)```", text, re.S):
+    for lang, block in re.findall(r"```(\w*)\n(.*?)```", text, re.S):
+        if lang not in ("", "sh", "bash", "console"):
+            continue
         for line in block.splitlines():
             line = line.strip().removeprefix("$ ")
             if line and not line.startswith("#"):
