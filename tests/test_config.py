@@ -18,6 +18,7 @@ def test_the_committed_configuration_is_the_partnership(config):
     assert len(config.registry.partners) == 14
     assert config.registry.find("FRÄLSNINGSARMÉN").slug == "fralsningsarmen"
     assert config.registry.find("okänd") is None
+    assert config.settings.link_seconds == 7 * 24 * 3600
 
 
 @pytest.mark.parametrize("file, old, new, key", [
@@ -28,6 +29,7 @@ def test_the_committed_configuration_is_the_partnership(config):
     ("partners.toml", 'name = "Forum"\n', "", "partner[12].name"),
     ("settings.toml", "max_file_mb = 20", "max_file_mb = -1", "intake.max_file_mb"),
     ("settings.toml", 'formats = ["docx", "pdf", "html"]', 'formats = ["docx", "odt"]', "draft.formats"),
+    ("settings.toml", "expire_hours = 168", "expire_hours = 720", "links.expire_hours"),
 ])
 def test_invalid_configuration_names_file_and_key(tmp_path, file, old, new, key):
     for path in TEMPLATES.iterdir():
