@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Literal
 
 from prefect import flow, task
 from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.artifacts import RunProgress, change_labels, partner_names, publish_artifacts, rejected_files, review_links
 from flows.intake import intake_steps
+from flows.policies import IO_TASK
 from flows.progress import progress
 from tasks.config import load_config
 from tasks.merge import merge_sections, selected_paket
@@ -27,11 +30,16 @@ from tasks.publish import (
     write_index,
 )
 from tasks.storage import DEFAULT_LINK_SECONDS, open_storage, scratch_dir
+from tasks.tracker import tracker_table
 
-merge_sections_task = task(merge_sections, name="merge_sections", cache_policy=NONE)
-render_draft_task = task(render_draft, name="render_draft", cache_policy=NONE)
-publish_task = task(publish, name="publish", cache_policy=NONE)
-write_index_task = task(write_index, name="write_index", cache_policy=NONE)
+merge_sections_task = task(merge_sections, name="merge_sections", cache_policy=NONE, **IO_TASK)
+render_draft_task = task(render_draft, name="render_draft", cache_policy=NONE, **IO_TASK)
+publish_task = task(publish, name="publish", cache_policy=NONE, **IO_TASK)
+write_index_task = task(write_index, name="write_index", cache_policy=NONE, **IO_TASK)
+
+# The choices the Prefect UI offers in the run form (the outline in templates/ is still checked).
+Format = Literal["docx", "pdf", "html"]
+PaketNumber = Literal[1, 2, 3, 4, 5]
 
 
 @flow(name="build_draft", task_runner=ThreadPoolTaskRunner(max_workers=workers()))
@@ -39,24 +47,25 @@ def build_draft(
     inbox: str = "inbox",
     out: str = "outputs",
     review: bool = True,
-    formats: list[str] | None = None,
-    packages: list[int] | None = None,
+    formats: list[Format] | None = None,
+    packages: list[PaketNumber] | None = None,
 ) -> dict:
     """Build and publish a draft from whatever has arrived in the inbox.
 
     Args:
-        inbox: the inbox: a folder or s3://bucket/prefix.
-        out: where outputs and drafts go: a folder or s3://bucket/prefix.
-        review: run the Swedish language review on new reports.
-        formats: draft formats to publish (docx, pdf, html); default from templates/settings.toml.
-        packages: only these paket (1-5); default all.
+        inbox: The inbox: a folder (relative to the utkast checkout) or s3://bucket/prefix.
+        out: Where outputs and drafts go: a folder or s3://bucket/prefix.
+        review: Run the Swedish language review on new reports.
+        formats: Draft formats to publish; empty means all in templates/settings.toml (docx, pdf, html).
+        packages: Build only these paket (work packages 1-5); empty means all.
     """
     config = load_config()
     formats = ensure_formats(list(formats or config.settings.formats))
     selected_paket(config, packages)  # fail early on an unknown paket
     inbox_store, out_store = open_storage(inbox), open_storage(out)
+    bar = RunProgress("Utkastet byggs")
     with out_store.lock():
-        result = intake_steps(inbox_store, out_store, config)
+        result = intake_steps(inbox_store, out_store, config, bar, (0.0, 70.0))
         chosen = {p.number for p in selected_paket(config, packages)}
         reports = [r for r in result.reports.values() if config.outline.pieces[r.piece].paket in chosen]
         pending: list[str] = []
@@ -65,16 +74,21 @@ def build_draft(
         if latest and latest["fingerprint"] == fingerprint:
             progress("Inget nytt sedan utkast %s; inget nytt utkast publiceras", latest["version"])
             write_index_task(out_store, config, config.settings.link_seconds)
-            return summary(out_store, latest, published=False, converted=result.converted, tracker=result.tracker,
+            done = summary(out_store, latest, published=False, converted=result.converted, tracker=result.tracker,
                            link_seconds=config.settings.link_seconds)
+            publish_artifacts(done)
+            bar.set(100.0)
+            return done
         progress("Slår ihop %d delrapporter i %d paket", len(reports), len(chosen))
         sections = merge_sections_task(out_store, reports, config, packages)
+        bar.set(75.0)
         created = time.time()
         version = new_version(fingerprint, created)
         with scratch_dir("utkast-render-") as tmp:
             progress("Skapar utkast %s (%s)", version, ", ".join(formats))
             rendered = render_draft_task(out_store, sections, reports, config, version, created,
                                          formats, Path(tmp), packages, pending)
+            bar.set(95.0)
             previous = read_manifest(out_store, latest["version"]) if latest else None
             manifest = build_manifest(rendered, fingerprint, result.files, reports, config, previous,
                                       {"formats": formats, "packages": packages, "review": review})
@@ -83,13 +97,18 @@ def build_draft(
     for fmt, problem in rendered.problems.items():
         progress("Varning: %s", problem)
     progress("Utkast %s publicerat", version)
-    return summary(out_store, latest, published=True, converted=result.converted, tracker=result.tracker,
-                   link_seconds=config.settings.link_seconds)
+    done = summary(out_store, latest, published=True, converted=result.converted, tracker=result.tracker,
+                   link_seconds=config.settings.link_seconds, changes=manifest["changes"])
+    publish_artifacts(done)
+    bar.set(100.0)
+    return done
 
 
 def summary(out, latest: dict, *, published: bool, converted: int, tracker: dict,
-            link_seconds: int = DEFAULT_LINK_SECONDS) -> dict:
-    """What the command line prints and the flow returns (links: paths, or presigned URLs)."""
+            link_seconds: int = DEFAULT_LINK_SECONDS, changes: dict | None = None) -> dict:
+    """What the command line prints, the flow returns and the artifacts show (links: paths, or
+    presigned URLs; ``changes``: the new draft's changes since the previous one, None when
+    nothing was published)."""
     return {
         "published": published,
         "version": latest["version"],
@@ -100,4 +119,8 @@ def summary(out, latest: dict, *, published: bool, converted: int, tracker: dict
         "converted": converted,
         "counts": tracker["counts"],
         "missing": tracker["missing"],
+        "tracker": tracker_table(tracker),
+        "rejected_files": rejected_files(tracker),
+        "changes": change_labels(changes, partner_names(tracker)),
+        "reviews": review_links(out, tracker, link_seconds),
     }

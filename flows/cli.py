@@ -53,6 +53,9 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("status", help="print the tracker (partner × piece)")
     storage_args(s, inbox=False)
+
+    w = sub.add_parser("watch", help="watch a local inbox; tell Prefect (PREFECT_API_URL) when files arrive")
+    storage_args(w)
     return p
 
 
@@ -78,7 +81,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def cmd_build(args) -> int:
     from flows.build import build_draft
+    from tasks.config import load_config
+    from tasks.merge import selected_paket
+    from tasks.publish import ensure_formats
 
+    selected_paket(load_config(), args.packages)  # plain messages before Prefect checks the types
+    if args.formats:
+        ensure_formats(args.formats)
     result = build_draft(inbox=args.inbox, out=args.out, review=not args.no_review,
                          formats=args.formats, packages=args.packages)
     counts = result["counts"]
@@ -126,7 +135,19 @@ def cmd_status(args) -> int:
     return 0
 
 
-COMMANDS = {"build": cmd_build, "intake": cmd_intake, "status": cmd_status}
+def cmd_watch(args) -> int:
+    from flows.watch import check_api, watch_inbox
+
+    api = check_api()
+    print(f"Watching {os.path.abspath(args.inbox)}; events go to {api}. Stop with Ctrl-C.", flush=True)
+    try:
+        watch_inbox(args.inbox, args.out, on_arrival=lambda key: print(f"arrived: {key}", flush=True))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+COMMANDS = {"build": cmd_build, "intake": cmd_intake, "status": cmd_status, "watch": cmd_watch}
 
 if __name__ == "__main__":
     sys.exit(main())

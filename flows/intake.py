@@ -11,6 +11,8 @@ from prefect import flow, task
 from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.artifacts import RunProgress, publish_artifacts, rejected_files, review_links
+from flows.policies import IO_TASK, conversion_cache_key, result_storage_for
 from flows.progress import progress
 from tasks.config import Config, load_config
 from tasks.intake import InboxFile, rejection_key, rejection_text, scan_inbox
@@ -24,15 +26,15 @@ from tasks.normalise import (
 )
 from tasks.state import dump_state, load_state, save_state
 from tasks.storage import Storage, open_storage
-from tasks.tracker import build_tracker, write_tracker
+from tasks.tracker import build_tracker, tracker_table, write_tracker
 
-scan_inbox_task = task(scan_inbox, name="scan_inbox", cache_policy=NONE)
-write_tracker_task = task(write_tracker, name="write_tracker", cache_policy=NONE)
+scan_inbox_task = task(scan_inbox, name="scan_inbox", cache_policy=NONE, **IO_TASK)
+write_tracker_task = task(write_tracker, name="write_tracker", cache_policy=NONE, **IO_TASK)
 
 
-@task(name="convert_files", cache_policy=NONE)
-def convert_files_task(inbox: Storage, files: list[InboxFile], config: Config):
-    return convert_files(inbox, files, config, parallel=1)
+@task(name="convert_files", cache_key_fn=conversion_cache_key, persist_result=True, **IO_TASK)
+def convert_files_task(inbox: Storage, files: list[InboxFile], config: Config, on_progress=None):
+    return convert_files(inbox, files, config, parallel=1, on_progress=on_progress)
 
 
 @dataclass
@@ -41,6 +43,7 @@ class IntakeResult:
     reports: dict[str, Report]
     converted: int = 0
     tracker: dict = field(default_factory=dict)
+    reused: int = 0  # conversions taken from a failed run's persisted results
 
 
 def write_rejections(out: Storage, files: list[InboxFile], config: Config, state: dict) -> int:
@@ -64,8 +67,10 @@ def write_rejections(out: Storage, files: list[InboxFile], config: Config, state
     return written
 
 
-def intake_steps(inbox: Storage, out: Storage, config: Config) -> IntakeResult:
-    """The intake as a sequence of tasks (used by both flows)."""
+def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress | None = None,
+                 span: tuple[float, float] = (0.0, 100.0)) -> IntakeResult:
+    """The intake as a sequence of tasks (used by both flows). ``bar`` shows the conversions
+    in the ``span`` part of a progress artifact."""
     state = load_state(out)
     loaded = dump_state(state)
     files = scan_inbox_task(inbox, config, state.setdefault("inbox", {}))
@@ -73,7 +78,8 @@ def intake_steps(inbox: Storage, out: Storage, config: Config) -> IntakeResult:
     progress("Inkorgen: %d filer, %d godtagna, %d avvisade", len(files),
              sum(f.verdict == "accepted" for f in files), rejected)
     todo, reports = plan_conversions(files, state)
-    converted = 0
+    converted = reused = 0
+    convert = convert_files_task.with_options(result_storage=result_storage_for(out))
     while todo:
         need = pending_conversions(todo, state)
         results = {}
@@ -81,16 +87,25 @@ def intake_steps(inbox: Storage, out: Storage, config: Config) -> IntakeResult:
             progress("Konverterar %d dokument", len(need))
             size = math.ceil(len(need) / workers())
             batches = [need[i:i + size] for i in range(0, len(need), size)]
-            futures = [convert_files_task.submit(inbox, batch, config) for batch in batches]
-            for fut in futures:
+            counter = bar.counter(len(need), *span) if bar else None
+            futures = [convert.submit(inbox, batch, config, counter.batch(i) if counter else None)
+                       for i, batch in enumerate(batches)]
+            for fut, batch in zip(futures, batches):
                 results.update(fut.result())
-            converted += len(need)
+                if fut.state.name == "Cached":  # converted by an earlier run that failed later
+                    reused += len(batch)
+                else:
+                    converted += len(batch)
+            if reused:
+                progress("%d dokument var redan konverterade av en tidigare, avbruten körning", reused)
         todo = apply_conversions(out, files, todo, results, state, config, reports)
+    if bar:
+        bar.set(span[1])
     write_rejections(out, files, config, state)
     save_state(out, state, loaded)
     tracker = build_tracker(files, reports, config)
     write_tracker_task(out, tracker, config)
-    return IntakeResult(files, reports, converted, tracker)
+    return IntakeResult(files, reports, converted, tracker, reused)
 
 
 @flow(name="intake", task_runner=ThreadPoolTaskRunner(max_workers=workers()))
@@ -98,14 +113,23 @@ def intake(inbox: str = "inbox", out: str = "outputs", review: bool = True) -> d
     """Normalise (and review) everything new in the inbox; write rejections and the tracker.
 
     Args:
-        inbox: the inbox: a folder or s3://bucket/prefix.
-        out: where outputs go: a folder or s3://bucket/prefix.
-        review: run the Swedish language review on new reports.
+        inbox: The inbox: a folder (relative to the utkast checkout) or s3://bucket/prefix.
+        out: Where outputs go: a folder or s3://bucket/prefix.
+        review: Run the Swedish language review on new reports.
     """
     config = load_config()
     inbox_store, out_store = open_storage(inbox), open_storage(out)
+    bar = RunProgress("Inkorgen läses in")
     with out_store.lock():
-        result = intake_steps(inbox_store, out_store, config)
+        result = intake_steps(inbox_store, out_store, config, bar, (0.0, 95.0))
     progress("Klart: %d konverterade, %d delrapporter inne", result.converted, len(result.reports))
-    return {"converted": result.converted, "reports": len(result.reports),
-            "rejected": result.tracker["counts"]["rejected"], "status": out_store.href("status.html")}
+    summary = {"converted": result.converted, "reports": len(result.reports),
+               "rejected": result.tracker["counts"]["rejected"], "rejected_files": rejected_files(result.tracker),
+               "status": out_store.href("status.html", expires=config.settings.link_seconds),
+               "counts": result.tracker["counts"],
+               "missing": result.tracker["missing"], "tracker": tracker_table(result.tracker),
+               "reviews": review_links(out_store, result.tracker, config.settings.link_seconds),
+               "reused": result.reused}
+    publish_artifacts(summary)
+    bar.set(100.0)
+    return summary

@@ -38,6 +38,10 @@ class Rejected(UtkastError):
         self.facts = facts
         super().__init__(f"{self.code}: {detail}" if detail else self.code)
 
+    def __reduce__(self):
+        # Keep detail and facts when pickled (conversion results are cached by Prefect).
+        return (self.__class__, (self.detail,), dict(self.__dict__))
+
 
 class UnknownPartner(Rejected):
     code = "unknown_partner"

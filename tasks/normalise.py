@@ -13,9 +13,12 @@ import json
 import os
 import re
 import subprocess
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from tasks import __version__
 from tasks.config import Config
@@ -78,8 +81,13 @@ class Converted:
 
 
 def convert_files(inbox: Storage, files: list[InboxFile], config: Config,
-                  parallel: int | None = None) -> dict[str, Converted | Rejected]:
-    """Convert ``files`` (keyed by inbox key in the result); never raises for a bad file."""
+                  parallel: int | None = None,
+                  on_progress: Callable[[int, int], None] | None = None) -> dict[str, Converted | Rejected]:
+    """Convert ``files`` (keyed by inbox key in the result); never raises for a bad file.
+
+    ``on_progress(done, total)`` is called now and then while pandoc works, with the number
+    of files finished so far (for progress bars; it must be quick and must not raise).
+    """
     if not files:
         return {}
     limits = config.settings.limits
@@ -101,25 +109,58 @@ def convert_files(inbox: Storage, files: list[InboxFile], config: Config,
                          "result": str(tmp / f"result-{i}.json")})
         n = max(1, min(parallel or workers(), len(jobs)))
         batches = [jobs[k::n] for k in range(n)]
+        tick = _ProgressCounter(jobs, on_progress) if on_progress else None
         with ThreadPoolExecutor(n) as pool:
-            list(pool.map(lambda b: _run_batch(b, tmp, limits.convert_timeout * len(b), limits.convert_memory_mb), batches))
+            list(pool.map(lambda b: _run_batch(b, tmp, limits.convert_timeout * len(b), limits.convert_memory_mb,
+                                               tick), batches))
         # Anything without a result lost its batch: retry each alone.
         missing = [j for j in jobs if not Path(j["result"]).exists()]
         for job in missing:
             _run_batch([job], tmp, limits.convert_timeout, limits.convert_memory_mb)
         for job in jobs:
             results[job["id"]] = _collect(job, media_dir)
+        if on_progress:
+            on_progress(len(jobs), len(jobs))
     return results
 
 
-def _run_batch(batch: list[dict], tmp: Path, timeout: float, memory_mb: int) -> None:
+PROGRESS_SECONDS = 0.5  # how often a running batch looks for finished files
+
+
+class _ProgressCounter:
+    """Counts the result files pandoc has written so far and reports changes."""
+
+    def __init__(self, jobs: list[dict], report: Callable[[int, int], None]):
+        self.jobs, self.report, self.done = jobs, report, 0
+        self.lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self.lock:
+            done = sum(Path(j["result"]).exists() for j in self.jobs)
+            if done != self.done:
+                self.done = done
+                self.report(done, len(self.jobs))
+
+
+def _run_batch(batch: list[dict], tmp: Path, timeout: float, memory_mb: int,
+               tick: Callable[[], None] | None = None) -> None:
     spec = tmp / f"jobs-{hashlib.sha1(batch[0]['id'].encode()).hexdigest()[:8]}-{len(batch)}.json"
     spec.write_text(json.dumps(batch), encoding="utf-8")
-    try:
-        subprocess.run(lua_command("normalise.lua", str(spec), memory_mb=memory_mb),
-                       capture_output=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        pass
+    proc = subprocess.Popen(lua_command("normalise.lua", str(spec), memory_mb=memory_mb),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            proc.wait(timeout=max(0.0, min(left, PROGRESS_SECONDS if tick else left)))
+            break
+        except subprocess.TimeoutExpired:
+            if time.monotonic() >= deadline:  # a file that takes too long is rejected, not waited for
+                proc.kill()
+                proc.wait()
+                break
+            if tick:
+                tick()
 
 
 def _collect(job: dict, media_dir: Path) -> Converted | Rejected:
