@@ -66,16 +66,22 @@ def stack_env(port: int, prefect_home: Path, home: Path) -> dict[str, str]:
 
 
 def alive(pid: int) -> bool:
-    """True when ``pid`` runs and is one of ours (a prefect process), not a reused PID."""
+    """True when ``pid`` runs (not a zombie) and is not a reused PID of another program."""
     try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel
         try:
             os.kill(pid, 0)
         except OSError:
             return False
         return True
-    return b"prefect" in cmdline
+    if stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
+        return False
+    # Right after the start the command line may still be empty (between fork and exec).
+    return not cmdline or b"prefect" in cmdline
 
 
 def healthy(api_url: str) -> bool:

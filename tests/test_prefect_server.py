@@ -1,0 +1,206 @@
+"""The coordinator's Prefect stack for real: `scripts/stack.py up` starts a Prefect server on
+127.0.0.1, deploys prefect.yaml with the CLI and starts a process worker; the tests then use
+the API the way the UI does. One server for the whole module; everything stopped by PID.
+
+The stack runs from a copy of this checkout (UTKAST_HOME) without the sample inbox, so the
+scheduled runs of the deployments touch only temporary folders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.builders import make_docx, put
+from tests.conftest import ROOT
+from tests.test_artifacts import LINK
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(what, check, timeout=300.0, every=1.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(every)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    base = tmp_path_factory.mktemp("stack")
+    home = base / "utkast"
+    shutil.copytree(ROOT, home, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "outputs", "inbox", ".local", "__pycache__", ".pytest_cache", "*.egg-info", "bench-results"))
+    (home / "inbox").mkdir()
+    state = base / "stack.json"
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    command = [sys.executable, str(ROOT / "scripts" / "stack.py"), "--port", str(port), "--home", str(home),
+               "--state", str(state), "--prefect-home", str(base / "prefect")]
+    up = subprocess.run([*command, "up"], env=env, capture_output=True, text=True, timeout=900)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert f"Prefect UI:  http://127.0.0.1:{port}" in up.stdout
+        info = json.loads(state.read_text(encoding="utf-8"))
+        yield {**info, "home": home, "base": base, "command": command, "env": env}
+    finally:
+        down = subprocess.run([*command, "down"], env=env, capture_output=True, text=True, timeout=120)
+        assert down.returncode == 0, down.stderr
+        assert not state.exists()
+
+
+@pytest.fixture
+def api(stack):
+    """Prefect settings pointing at the stack's server (for the client in this process)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: stack["api_url"]}):
+        yield stack
+
+
+def _deployment(client, name: str):
+    return client.read_deployment_by_name(name)
+
+
+def test_the_three_deployments_are_there_as_designed(api):
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        watch = _deployment(client, "intake/inbox-watch")
+        nightly = _deployment(client, "build_draft/nightly-draft")
+        on_demand = _deployment(client, "build_draft/draft-on-demand")
+        automations = client.read_automations_by_name("inbox-watch on inbox.file.arrived")
+
+    assert watch.global_concurrency_limit.limit == 1
+    assert [s.schedule.interval for s in watch.schedules] == [timedelta(minutes=5)]
+    assert [(s.schedule.cron, s.schedule.timezone) for s in nightly.schedules] == [("0 2 * * *", "Europe/Stockholm")]
+    assert on_demand.schedules == []
+    assert {d.work_pool_name for d in (watch, nightly, on_demand)} == {"utkast"}
+    form = on_demand.parameter_openapi_schema["properties"]
+    assert form["formats"]["anyOf"][0]["items"]["enum"] == ["docx", "pdf", "html"]
+    assert form["packages"]["anyOf"][0]["items"]["enum"] == [1, 2, 3, 4, 5]
+    assert "language review" in form["review"]["description"]
+    (automation,) = automations
+    assert automation.trigger.expect == {"inbox.file.arrived"}
+    assert automation.trigger.within == timedelta(seconds=60)
+    assert automation.actions[0].deployment_id == watch.id
+
+
+def test_the_nightly_draft_runs_next_at_two_in_the_night_stockholm_time(api):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter, FlowRunFilterState
+    from prefect.client.schemas.filters import FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+
+    with get_client(sync_client=True) as client:
+        nightly = _deployment(client, "build_draft/nightly-draft")
+        runs = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[nightly.id])),
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))))
+    assert runs
+    nxt = min(r.expected_start_time for r in runs).astimezone(STOCKHOLM)
+    assert (nxt.hour, nxt.minute) == (2, 0)
+    now = datetime.now(timezone.utc)
+    assert now < nxt <= now + timedelta(hours=25)
+    assert all(r.expected_start_time.astimezone(STOCKHOLM).hour == 2 for r in runs)
+
+
+def test_draft_on_demand_through_the_api_publishes_a_draft_with_artifacts(api, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+    from prefect.deployments import run_deployment
+
+    inbox, out = tmp_path / "inbox", tmp_path / "outputs"
+    put(inbox, "myrorna/1.3 Kvalitet.docx", make_docx(["Myrorna arbetar med kvalitetssäkring."]))
+    put(inbox, "stadsmissionen/2.1 Stöd.docx", make_docx(["Stadsmissionen ger stöd."]))
+    put(inbox, "verdandi/3.1 Vägen.pdf", b"%PDF-1.4")
+
+    run = run_deployment("build_draft/draft-on-demand", timeout=900, parameters={
+        "inbox": str(inbox), "out": str(out), "review": False, "formats": ["docx", "html"], "packages": [1, 2]})
+
+    assert run.state.is_completed(), run.state
+    (docx,) = out.glob("drafts/*/utkast.docx")
+    assert (docx.parent / "utkast.html").exists() and not (docx.parent / "utkast.pdf").exists()
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
+    by_key = {a.key: a for a in artifacts if a.key}
+    rows = by_key["utkast-tracker"].data
+    rows = json.loads(rows) if isinstance(rows, str) else rows
+    assert {"Nr": "1.3", "Status": "Myrorna: mottagen"}.items() <= next(r for r in rows if r["Nr"] == "1.3").items()
+    assert LINK.fullmatch(by_key["utkast-draft-docx"].data).group(1) == docx.as_uri()
+    summary = by_key["utkast-summary"].data
+    assert "publicerat" in summary and "3\\.1 Vägen\\.pdf" in summary
+    assert [a.data for a in artifacts if a.type == "progress"] == [100.0]
+
+
+def test_a_file_arriving_in_a_watched_inbox_starts_one_inbox_watch_run(api, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    inbox, out = tmp_path / "inbox", tmp_path / "outputs"
+    inbox.mkdir()
+    log = tmp_path / "watch.log"
+    env = dict(api["env"], PREFECT_API_URL=api["api_url"], PYTHONUNBUFFERED="1")
+    with open(log, "wb") as fh:
+        watcher = subprocess.Popen([str(Path(sys.executable).parent / "utkast"), "watch", "--inbox", str(inbox),
+                                    "--out", str(out)], env=env, stdout=fh, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    try:
+        _wait_for("the watcher to start", lambda: "Watching" in log.read_text(), timeout=120)
+
+        def burst():  # a burst of files; written again until the watcher has seen them
+            put(inbox, "myrorna/1.3 Kvalitet.docx", make_docx(["Myrorna om kvalitet."]))
+            put(inbox, "verdandi/4.2 Motiv.md", "Verdandi om motiven.\n")
+            put(inbox, "forum/bilaga.pdf", b"%PDF-1.4")
+            time.sleep(2)
+            return "arrived: myrorna/1.3 Kvalitet.docx" in log.read_text()
+
+        _wait_for("the watcher to see the files", burst, timeout=60, every=0)
+
+        with get_client(sync_client=True) as client:
+            watch = _deployment(client, "intake/inbox-watch")
+
+            def runs_for_this_inbox():
+                runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[watch.id])))
+                return [r for r in runs if r.parameters.get("inbox") == str(inbox)]
+
+            (run,) = _wait_for("an inbox-watch run for the new files", runs_for_this_inbox, timeout=120)
+            assert run.parameters["out"] == str(out)
+            done = _wait_for("the inbox-watch run to finish",
+                             lambda: (r := client.read_flow_run(run.id)).state.is_final() and r, timeout=600, every=2)
+            assert done.state.is_completed(), done.state
+            assert len(runs_for_this_inbox()) == 1  # the burst gave one run
+    finally:
+        os.killpg(watcher.pid, signal.SIGINT)
+        watcher.wait(timeout=60)
+    status = json.loads((out / "status.json").read_text(encoding="utf-8"))
+    assert status["cells"]["myrorna/1.3"]["state"] == "received"
+    assert status["cells"]["verdandi/4.2"]["state"] == "received"
+    assert [r["key"] for r in status["rejected"]] == ["forum/bilaga.pdf"]
+
+
+def test_stack_status_reports_the_running_stack(stack):
+    done = subprocess.run([*stack["command"], "status"], env=stack["env"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "server" in done.stdout and "worker" in done.stdout and "answers" in done.stdout
