@@ -4,6 +4,7 @@
     python3 dev.py build    # set up, then build a draft from inbox/ into outputs/
     python3 dev.py test     # set up (with test tools), then run the tests
     python3 dev.py bucket start|stop|status|upload ...   # the local S3 bucket (SeaweedFS)
+    python3 dev.py stack up|status|down   # the Prefect server + UI, deployments and a worker
 
 Set-up makes a virtual environment in .venv and installs the project into it (again
 only when pyproject.toml changed). Extra arguments go to `utkast build` or `pytest`.
@@ -42,7 +43,7 @@ def setup(extras: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("build", "test", "bucket"):
+    if not argv or argv[0] not in ("build", "test", "bucket", "stack"):
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
@@ -53,6 +54,9 @@ def main(argv: list[str]) -> int:
     if command == "bucket":
         setup("bucket")
         return subprocess.run([BIN / "python", ROOT / "scripts" / "local_bucket.py", *rest], cwd=ROOT).returncode
+    if command == "stack":
+        setup("")
+        return subprocess.run([BIN / "python", ROOT / "scripts" / "stack.py", *rest], cwd=ROOT, env=env).returncode
     setup("test")
     return subprocess.run([BIN / "python", "-m", "pytest", *rest], cwd=ROOT, env=env).returncode
 

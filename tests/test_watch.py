@@ -1,0 +1,51 @@
+"""`utkast watch`: which changes in a local inbox become `inbox.file.arrived` events."""
+
+from __future__ import annotations
+
+from watchfiles import Change
+
+from flows.watch import EVENT, arrival_event, arrived_keys
+from tests.builders import put
+
+
+def test_new_and_changed_partner_files_arrive_and_the_rest_does_not(tmp_path):
+    inbox = tmp_path / "inbox"
+    put(inbox, "myrorna/1.3 Kvalitet.docx", b"x")
+    put(inbox, "myrorna/~$1.3 Kvalitet.docx", b"word lock file")
+    put(inbox, "verdandi/.~lock.4.2.odt#", b"libreoffice lock file")
+    put(inbox, "verdandi/4.2 Motiv.md", "text")
+    put(inbox, "feedback/granskare.docx", b"returned draft")
+    put(inbox, "lös fil.txt", "text")
+    (inbox / "forum").mkdir()
+    changes = {
+        (Change.added, str(inbox / "myrorna/1.3 Kvalitet.docx")),
+        (Change.modified, str(inbox / "myrorna/1.3 Kvalitet.docx")),
+        (Change.added, str(inbox / "myrorna/~$1.3 Kvalitet.docx")),
+        (Change.added, str(inbox / "verdandi/.~lock.4.2.odt#")),
+        (Change.modified, str(inbox / "verdandi/4.2 Motiv.md")),
+        (Change.added, str(inbox / "feedback/granskare.docx")),
+        (Change.added, str(inbox / "lös fil.txt")),
+        (Change.added, str(inbox / "forum")),
+        (Change.deleted, str(inbox / "stadsmissionen/2.1 Stöd.docx")),
+    }
+    assert arrived_keys(changes, inbox) == ["lös fil.txt", "myrorna/1.3 Kvalitet.docx", "verdandi/4.2 Motiv.md"]
+
+
+def test_the_event_names_the_partner_folder_the_inbox_and_the_outputs():
+    event = arrival_event("myrorna/1.3 Kvalitet.docx", "/srv/inbox", "/srv/outputs")
+    assert event == {
+        "event": EVENT,
+        "resource": {"prefect.resource.id": "utkast.inbox.myrorna", "prefect.resource.name": "myrorna"},
+        "payload": {"key": "myrorna/1.3 Kvalitet.docx", "inbox": "/srv/inbox", "out": "/srv/outputs"},
+    }
+    assert arrival_event("lös fil.txt", "i", "o")["resource"]["prefect.resource.id"] == "utkast.inbox._"
+
+
+def test_watch_without_a_prefect_server_says_what_to_set(monkeypatch, capsys):
+    from flows.cli import main
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):  # also when a test server is up
+        assert main(["watch", "--inbox", "inbox"]) == 1
+    assert "set PREFECT_API_URL" in capsys.readouterr().err
