@@ -66,10 +66,11 @@ class OutputsResultStorage(WritableFileSystem):
             self._store = open_storage(self.url)
         return self._store
 
-    def read_path(self, path: str) -> bytes:
+    # Prefect calls these with ``_sync=True`` (its marker for sync/async block methods); they are sync.
+    def read_path(self, path: str, **_: Any) -> bytes:
         return self._storage().read(f"{self.folder}/{path}")
 
-    def write_path(self, path: str, content: bytes) -> str:
+    def write_path(self, path: str, content: bytes, **_: Any) -> str:
         self._storage().write(f"{self.folder}/{path}", content, "application/octet-stream")
         return path
 

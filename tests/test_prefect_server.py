@@ -115,10 +115,10 @@ def test_the_nightly_draft_runs_next_at_two_in_the_night_stockholm_time(api):
 
     with get_client(sync_client=True) as client:
         nightly = _deployment(client, "build_draft/nightly-draft")
-        runs = client.read_flow_runs(
+        runs = _wait_for("the server's scheduler to plan the nightly runs", lambda: client.read_flow_runs(
             deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[nightly.id])),
-            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))))
-    assert runs
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])))),
+            timeout=300, every=2)
     nxt = min(r.expected_start_time for r in runs).astimezone(STOCKHOLM)
     assert (nxt.hour, nxt.minute) == (2, 0)
     now = datetime.now(timezone.utc)
