@@ -12,6 +12,12 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.intake import intake_steps
 from flows.progress import progress
+from flows.roundtrip import (
+    harvest_feedback_task,
+    publish_changes_artifact,
+    publish_changes_task,
+    publish_feedback_artifact,
+)
 from tasks.config import load_config
 from tasks.merge import merge_sections, selected_paket
 from tasks.normalise import workers
@@ -56,6 +62,7 @@ def build_draft(
     selected_paket(config, packages)  # fail early on an unknown paket
     inbox_store, out_store = open_storage(inbox), open_storage(out)
     with out_store.lock():
+        feedback = harvest_feedback_task(inbox_store, out_store, config)  # before the tracker counts it
         result = intake_steps(inbox_store, out_store, config)
         chosen = {p.number for p in selected_paket(config, packages)}
         reports = [r for r in result.reports.values() if config.outline.pieces[r.piece].paket in chosen]
@@ -65,6 +72,7 @@ def build_draft(
         if latest and latest["fingerprint"] == fingerprint:
             progress("Inget nytt sedan utkast %s; inget nytt utkast publiceras", latest["version"])
             write_index_task(out_store, config, config.settings.link_seconds)
+            publish_feedback_artifact(out_store, feedback)
             return summary(out_store, latest, published=False, converted=result.converted, tracker=result.tracker,
                            link_seconds=config.settings.link_seconds)
         progress("Slår ihop %d delrapporter i %d paket", len(reports), len(chosen))
@@ -78,8 +86,11 @@ def build_draft(
             previous = read_manifest(out_store, latest["version"]) if latest else None
             manifest = build_manifest(rendered, fingerprint, result.files, reports, config, previous,
                                       {"formats": formats, "packages": packages, "review": review})
+            changes = publish_changes_task(out_store, config, rendered, manifest, previous)
             latest = publish_task(out_store, rendered, manifest)
         write_index_task(out_store, config, config.settings.link_seconds)
+    publish_changes_artifact(out_store, changes)
+    publish_feedback_artifact(out_store, feedback)
     for fmt, problem in rendered.problems.items():
         progress("Varning: %s", problem)
     progress("Utkast %s publicerat", version)
@@ -97,6 +108,8 @@ def summary(out, latest: dict, *, published: bool, converted: int, tracker: dict
                   for fmt, key in latest["formats"].items()},
         "index": out.href("drafts/index.html", expires=link_seconds),
         "status": out.href("status.html", expires=link_seconds),
+        "changes": out.href(f"drafts/{latest['version']}/andringar.html", expires=link_seconds),
+        "feedback": out.href("feedback/index.html", expires=link_seconds),
         "converted": converted,
         "counts": tracker["counts"],
         "missing": tracker["missing"],

@@ -13,6 +13,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.progress import progress
 from tasks.config import Config, load_config
+from tasks.feedback import open_review_counts
 from tasks.intake import InboxFile, rejection_key, rejection_text, scan_inbox
 from tasks.normalise import (
     Report,
@@ -88,7 +89,7 @@ def intake_steps(inbox: Storage, out: Storage, config: Config) -> IntakeResult:
         todo = apply_conversions(out, files, todo, results, state, config, reports)
     write_rejections(out, files, config, state)
     save_state(out, state, loaded)
-    tracker = build_tracker(files, reports, config)
+    tracker = build_tracker(files, reports, config, feedback_open=open_review_counts(out))
     write_tracker_task(out, tracker, config)
     return IntakeResult(files, reports, converted, tracker)
 
