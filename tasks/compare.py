@@ -200,7 +200,7 @@ def changelog(old_manifest: dict | None, new_manifest: dict, config: Config) -> 
         groups[paket_of(f.get("piece"))]["rejected"].append({
             "key": f["key"], "partner": f.get("partner"), "piece": f.get("piece"), "file": name,
             "reason": f.get("reason") or "",
-            "label": f"{f.get('piece') or '–'} {name} ({who}): {f.get('reason') or ''}".strip()})
+            "label": f"{name} ({who}): {f.get('reason') or ''}".strip()})
     for g in groups.values():
         g["lines"] = ([f"Ny: {i['label']}" for i in g["new"]] + [f"Uppdaterad: {i['label']}" for i in g["updated"]]
                       + [f"Borttagen: {i['label']}" for i in g["withdrawn"]]

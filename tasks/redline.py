@@ -55,7 +55,7 @@ class _Revisions:
 def redline_docx(new_docx: bytes, new_record: list[dict], old_record: list[dict], steps: list[Change],
                  when: datetime, note: str) -> bytes:
     """The newer draft's .docx with ``steps`` (from :func:`tasks.compare.align`) as tracked
-    changes and ``note`` (what is compared with what) as its first paragraph."""
+    changes and ``note`` (what is compared with what) as a paragraph after the title."""
     package = DocxPackage(new_docx)
     document = package.document()
     body = body_of(document)
@@ -87,7 +87,7 @@ def redline_docx(new_docx: bytes, new_record: list[dict], old_record: list[dict]
             _anchor(last, old_record[i]).addnext(deleted)
         last = deleted
     _mark_inserted_rows(body, inserted, revisions)
-    body.insert(0, _note(note))
+    _insert_note(body, _note(note))
     xml = etree.tostring(document, xml_declaration=True, encoding="UTF-8", standalone=True)
     return _replace_part(new_docx, package.main, xml)
 
@@ -258,6 +258,24 @@ def _rewrite(p, segments: list, revisions: _Revisions) -> None:
             holder.append(change)
     for el in after:
         p.append(el)
+
+
+TITLE_BLOCK = {"Title", "Subtitle", "Author", "Date", "Abstract"}
+
+
+def _insert_note(body, note) -> None:
+    """Right after the draft's title block (title, subtitle, date)."""
+    for child in body:
+        if local(child) == "p" and _style(child) in TITLE_BLOCK:
+            continue
+        child.addprevious(note)
+        return
+    _append_to_body(body, note)
+
+
+def _style(p) -> str:
+    style = p.find(f"{w('pPr')}/{w('pStyle')}")
+    return style.get(w("val"), "") if style is not None else ""
 
 
 def _note(text: str):

@@ -90,7 +90,8 @@ def cell_label(cell: dict | None) -> str:
         elif "findings" in review:
             label += f", {review['findings']} språkpåpekanden"
     if cell.get("feedback_open"):
-        label += f", {cell['feedback_open']} öppna granskningspunkter"
+        n = cell["feedback_open"]
+        label += f", {n} öppen granskningspunkt" if n == 1 else f", {n} öppna granskningspunkter"
     return label
 
 
