@@ -8,6 +8,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
+from flows.progress import progress
 from tasks.changes import changes_markdown, publish_changes
 from tasks.feedback import feedback_markdown, harvest_feedback
 from tasks.storage import Storage
@@ -19,13 +20,21 @@ publish_changes_task = task(publish_changes, name="publish_changes", cache_polic
 
 def publish_changes_artifact(out: Storage, changes: dict) -> None:
     """The changes since the last draft, in the Prefect UI."""
+    for problem in changes.get("problems", {}).values():
+        progress("Varning: %s", problem)
     links = {fmt: out.href(key) for fmt, key in changes["files"].items() if fmt != "json"}
     create_markdown_artifact(markdown=changes_markdown(changes, links), key="andringar-sedan-forra-utkastet",
                              description=f"Ändringar i utkast {changes['to']} sedan föregående utkast")
 
 
 def publish_feedback_artifact(out: Storage, feedback: dict) -> None:
-    """The open review points, in the Prefect UI."""
+    """The open review points, in the Prefect UI (and problems with the status file in the log)."""
+    c = feedback["counts"]
+    if c["files"]:
+        progress("Synpunkter: %d filer (%d avvisade), %d öppna punkter av %d", c["files"], c["rejected"],
+                 c["open"], c["points"])
+    for problem in feedback["status_problems"]:
+        progress("Varning: %s", problem)
     markdown = feedback_markdown(feedback) + f"\nSidan med alla punkter: {out.href('feedback/index.html')}\n"
     create_markdown_artifact(markdown=markdown, key="oppna-granskningspunkter",
                              description="Granskarnas öppna punkter per partner och paket")

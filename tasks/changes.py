@@ -93,7 +93,7 @@ def write_comparison(out: Storage, config: Config, old: DraftText | None, new: D
     """Compare two drafts and write ``<base>.json``, ``<base>.html`` and (when both have
     text and the newer a Word file) ``<base>.docx``. Returns the JSON written."""
     log = changelog(old.manifest if old else None, new.manifest, config)
-    steps, note = None, None
+    steps, note, problems = None, None, {}
     if old is None:
         note = "Det här är det första utkastet; det finns inget tidigare utkast att jämföra texten med."
     elif old.record is None or new.record is None:
@@ -104,14 +104,14 @@ def write_comparison(out: Storage, config: Config, old: DraftText | None, new: D
     _add_text_counts(log, items, steps is not None)
     files = {"json": f"{base}.json", "html": f"{base}.html"}
     if steps is not None and new.docx is not None:
-        # The redline is rebuilt from the Word file itself, so its paragraphs are the record's.
-        fresh = read_draft_text(new.docx, config)
-        again = align(old.record, fresh) if fresh != new.record else steps
-        when = datetime.fromisoformat(new.manifest["created"])
-        docx = redline_docx(new.docx, fresh, old.record, again, when, _redline_note(log))
-        out.write(f"{base}.docx", docx, DOCX_MIME)
-        files["docx"] = f"{base}.docx"
-    result = {**log, "text_compared": steps is not None, "text_note": note, "files": files,
+        try:
+            docx = _redline(old, new, steps, log, config)
+        except Exception as exc:  # a redline problem must not stop the draft from publishing
+            problems["docx"] = f"the redline could not be made: {exc!r}"[:1000]
+        else:
+            out.write(f"{base}.docx", docx, DOCX_MIME)
+            files["docx"] = f"{base}.docx"
+    result = {**log, "text_compared": steps is not None, "text_note": note, "files": files, "problems": problems,
               "changes": [{k: v for k, v in item.items() if k != "html"} for item in items]}
     html = html_env(config.templates).get_template("andringar.html.j2").render(
         log=log, groups=_groups(log, items), note=note, outline=config.outline,
@@ -122,6 +122,15 @@ def write_comparison(out: Storage, config: Config, old: DraftText | None, new: D
     out.write(files["html"], html.encode("utf-8"), "text/html; charset=utf-8")
     out.write(files["json"], _json(result), "application/json")
     return result
+
+
+def _redline(old: DraftText, new: DraftText, steps: list[Change], log: dict, config: Config) -> bytes:
+    # Built from the Word file itself, so its paragraphs are exactly the record's.
+    fresh = read_draft_text(new.docx, config)
+    if fresh != new.record:
+        steps = align(old.record, fresh)
+    when = datetime.fromisoformat(new.manifest["created"])
+    return redline_docx(new.docx, fresh, old.record, steps, when, _redline_note(log))
 
 
 def _json(data) -> bytes:
@@ -157,10 +166,13 @@ def _text_changes(steps: list[Change], old: DraftText, new: DraftText, config: C
 def _add_text_counts(log: dict, items: list[dict], compared: bool) -> None:
     if not compared:
         return
-    for group in [*log["paket"], log["other"]]:
-        mine = [i for i in items if i["paket"] == group["number"]]
-        group["text"] = {"paragraphs": len(mine), "inserted_words": sum(i["inserted_words"] for i in mine),
-                         "deleted_words": sum(i["deleted_words"] for i in mine)}
+    def counts(mine: list[dict]) -> dict:
+        return {"paragraphs": len(mine), "inserted_words": sum(i["inserted_words"] for i in mine),
+                "deleted_words": sum(i["deleted_words"] for i in mine)}
+
+    for group in log["paket"]:
+        group["text"] = counts([i for i in items if i["paket"] == group["number"]])
+    log["front"] = {"title": "Inledningen", "text": counts([i for i in items if i["paket"] is None])}
     log["counts"].update(paragraphs=len(items), inserted_words=sum(i["inserted_words"] for i in items),
                          deleted_words=sum(i["deleted_words"] for i in items))
     log["summary"] = summary_sv(log["counts"])
@@ -253,12 +265,12 @@ def changes_markdown(result: dict, where: dict[str, str] | None = None) -> str:
         lines += [f"Jämfört med utkast {result['from']}: {result['summary']}.", ""]
     else:
         lines += ["Första utkastet.", ""]
-    for g in [*result["paket"], result["other"]]:
-        if not g["lines"] and not g.get("text", {}).get("paragraphs"):
+    for g in [*result["paket"], result["other"], result.get("front", {"text": {}})]:
+        if not g.get("lines") and not g.get("text", {}).get("paragraphs"):
             continue
-        title = f"Paket {g['number']}. {g['title']}" if g["number"] else g["title"]
+        title = f"Paket {g['number']}. {g['title']}" if g.get("number") else g["title"]
         lines.append(f"## {title}")
-        lines += [f"- {line}" for line in g["lines"]]
+        lines += [f"- {line}" for line in g.get("lines", [])]
         if g.get("text", {}).get("paragraphs"):
             t = g["text"]
             lines.append(f"- Texten: {t['paragraphs']} stycken ändrade, {t['inserted_words']} ord tillagda, "

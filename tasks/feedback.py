@@ -308,13 +308,15 @@ def assign_ids(points: list[dict]) -> None:
 def read_statuses(out: Storage, ids: set[str] | None = None) -> tuple[dict[str, dict], list[str]]:
     """Statuses from ``feedback/status.toml`` and the problems found in it (each naming the
     file and the key). A bad entry is reported and skipped; it never stops a build."""
-    text = out.read_text(STATUS_KEY)
-    if text is None:
-        return {}, []
-
     def problem(key: str, what: str) -> str:
         return str(ConfigError(STATUS_KEY, key, what))
 
+    try:
+        text = out.read(STATUS_KEY).decode("utf-8-sig")
+    except FileNotFoundError:
+        return {}, []
+    except UnicodeDecodeError:
+        return {}, [problem("-", "filen är inte sparad som UTF-8; alla punkter visas som öppna")]
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
