@@ -141,7 +141,7 @@ def cmd_diff(args) -> int:
 
     out, config = open_storage(args.out), load_config()
     result = compare_versions(out, config, args.version_a, args.version_b)
-    write_index(out, config)  # the reviewers' page lists the new comparison
+    write_index(out, config, config.settings.link_seconds)  # the reviewers' page lists the new comparison
     print(f"Draft {result['to']} compared with draft {result['from']}:")
     for fmt, key in result["files"].items():
         print(f"  {fmt:5} {out.href(key)}")
