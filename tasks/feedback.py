@@ -134,7 +134,7 @@ def harvest_feedback(inbox: Storage, out: Storage, config: Config) -> dict:
     """Read every reviewer's file in ``feedback/``, place its comments and changes, apply
     the coordinator's statuses and write ``feedback.json``, ``feedback/index.html`` and the
     rejection notes. Returns the data of ``feedback.json``."""
-    cache = _load_cache(out)
+    cache, loaded = _load_cache(out)
     known = cache["files"]
     texts = PublishedTexts(out, config)
     files, seen = [], set()
@@ -149,11 +149,18 @@ def harvest_feedback(inbox: Storage, out: Storage, config: Config) -> dict:
     statuses, problems = read_statuses(out, {p["id"] for p in points})
     data = feedback_data(files, points, statuses, problems, config)
     write_feedback_notes(out, files, cache)
-    out.write(DATA_KEY, json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8"), "application/json")
-    out.write(PAGE_KEY, render_feedback_html(data, config).encode("utf-8"), "text/html; charset=utf-8")
+    # An idle build writes nothing: the outputs are rewritten only when what they say changed.
+    content = hashlib.sha256(json.dumps({k: v for k, v in data.items() if k != "generated"}, sort_keys=True,
+                                        ensure_ascii=False).encode("utf-8")).hexdigest()
+    if cache.get("written") != content or not out.exists(DATA_KEY):
+        out.write(DATA_KEY, json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8"), "application/json")
+        out.write(PAGE_KEY, render_feedback_html(data, config).encode("utf-8"), "text/html; charset=utf-8")
+        cache["written"] = content
     if points and not out.exists(STATUS_KEY):
         out.write(STATUS_KEY, STATUS_TEMPLATE.encode("utf-8"), "application/toml")
-    out.write(CACHE_KEY, json.dumps(cache, ensure_ascii=False, sort_keys=True).encode("utf-8"), "application/json")
+    text = json.dumps(cache, ensure_ascii=False, sort_keys=True)
+    if text != loaded:
+        out.write(CACHE_KEY, text.encode("utf-8"), "application/json")
     return data
 
 
@@ -450,7 +457,8 @@ def write_feedback_notes(out: Storage, files: list[ReturnedFile], cache: dict) -
             del notes[key]
 
 
-def _load_cache(out: Storage) -> dict:
+def _load_cache(out: Storage) -> tuple[dict, str | None]:
+    """The harvest's memory between runs and its text as loaded (to write it only when changed)."""
     text = out.read_text(CACHE_KEY)
     try:
         cache = json.loads(text) if text else {}
@@ -460,7 +468,7 @@ def _load_cache(out: Storage) -> dict:
         cache = {}
     if cache.get("reader") != READER:  # read every file again, but remember the notes written
         cache = {"reader": READER, "files": {}, "notes": cache.get("notes", {})}
-    return cache
+    return cache, text
 
 
 def render_feedback_html(data: dict, config: Config) -> str:

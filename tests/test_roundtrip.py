@@ -213,3 +213,50 @@ def test_reviewer_comments_come_back_to_the_partners_whose_text_they_touch(prefe
     status = json.loads((out / "status.json").read_text(encoding="utf-8"))
     assert status["cells"]["myrorna/1.3"]["feedback_open"] == 0
     assert status["cells"]["stadsmissionen/2.1"]["feedback_open"] == 1
+
+
+def test_round_trip_over_a_real_bucket(prefect_harness, s3_env):
+    """In the shared bucket: the reviewers' page links (presigned) to the changes, the redline
+    downloads with its tracked changes, and a commented copy uploaded into feedback/ comes back."""
+    import html
+    import io
+    import re
+    import urllib.request
+
+    from flows.build import build_draft
+
+    bucket, client = s3_env.bucket, s3_env.client()
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="roundtrip/"):
+        for obj in page.get("Contents", []):
+            client.delete_object(Bucket=bucket, Key=obj["Key"])
+    inbox, out = f"s3://{bucket}/roundtrip/inbox", f"s3://{bucket}/roundtrip/outputs"
+    client.put_object(Bucket=bucket, Key="roundtrip/inbox/myrorna/1.3 Kvalitet.docx", Body=make_docx(
+        ["Myrorna arbetar med kvalitetssäkring i alla butiker."], heading="Kvalitet i butiken"))
+    client.put_object(Bucket=bucket, Key="roundtrip/inbox/stadsmissionen/2.1 Stöd.docx",
+                      Body=make_docx(["Stadsmissionen ger stöd och matchning."]))
+    build_draft(inbox=inbox, out=out, review=False, formats=["docx"])
+    client.put_object(Bucket=bucket, Key="roundtrip/inbox/myrorna/1.3 Kvalitet v2.docx", Body=make_docx(
+        ["Myrorna arbetar med kvalitetssäkring i nästan alla butiker."], heading="Kvalitet i butiken"))
+    second = build_draft(inbox=inbox, out=out, review=False, formats=["docx"])
+
+    def get(url: str) -> bytes:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.read()
+
+    index = get(second["index"]).decode("utf-8")
+    links = {label: html.unescape(href) for href, label in re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', index)}
+    assert "<ins>nästan </ins>" in get(links["på webben"]).decode("utf-8")
+    redline = Document(io.BytesIO(get(links["i Word med spårade ändringar"])))
+    inserted = ["".join(t.text for t in el.iter(qn("w:t"))) for el in redline.element.body.iter(qn("w:ins"))]
+    assert "nästan " in inserted
+
+    reviewed = Document(io.BytesIO(get(second["draft"]["docx"])))
+    comment_on_words(reviewed, "ger stöd", "Hur då?", "Anna Ek")
+    buf = io.BytesIO()
+    reviewed.save(buf)
+    client.put_object(Bucket=bucket, Key="roundtrip/inbox/feedback/anna/utkast.docx", Body=buf.getvalue())
+    build_draft(inbox=inbox, out=out, review=False, formats=["docx"])
+    data = json.loads(client.get_object(Bucket=bucket, Key="roundtrip/outputs/feedback.json")["Body"].read())
+    assert [(p["partner"], p["piece"], p["text"]) for p in data["points"]] == [("stadsmissionen", "2.1", "Hur då?")]
+    status = json.loads(client.get_object(Bucket=bucket, Key="roundtrip/outputs/status.json")["Body"].read())
+    assert status["cells"]["stadsmissionen/2.1"]["feedback_open"] == 1
