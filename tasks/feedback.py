@@ -25,8 +25,10 @@ import json
 import re
 import time
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 
 from tasks.compare import similarity
 from tasks.config import Config
@@ -108,11 +110,15 @@ class PublishedTexts:
     """The text records of published drafts, read when first needed."""
 
     def __init__(self, out: Storage, config: Config):
+        self.out, self.config = out, config
+        self._records: dict[str, list[dict] | None] = {}
+
+    @cached_property
+    def versions(self) -> list[str]:
+        """Published versions, newest first (listed only when a file has to be matched)."""
         from tasks.publish import list_versions
 
-        self.out, self.config = out, config
-        self.versions = list_versions(out)
-        self._records: dict[str, list[dict] | None] = {}
+        return list_versions(self.out)
 
     def record(self, version: str) -> list[dict] | None:
         if version not in self._records:
@@ -167,7 +173,7 @@ def harvest_feedback(inbox: Storage, out: Storage, config: Config) -> dict:
 def read_feedback_file(inbox: Storage, entry: Entry, config: Config, known: dict,
                        texts: PublishedTexts) -> ReturnedFile:
     """The verdict and the points of one returned file (unchanged files from the cache)."""
-    parts = entry.key.split("/")
+    parts = unicodedata.normalize("NFC", entry.key).split("/")  # macOS uploads names in NFD
     f = ReturnedFile(entry.key, parts[1] if len(parts) >= 3 else None, parts[-1], entry.etag, entry.size)
     cached = known.get(entry.key)
     if cached and cached["etag"] == entry.etag and cached["size"] == entry.size:

@@ -129,7 +129,7 @@ def test_second_draft_carries_its_changes_as_changelog_redline_and_html(prefect_
 
     index = (out / "drafts/index.html").read_text(encoding="utf-8")
     assert f'href="{b}/andringar.html"' in index and f'href="{b}/andringar.docx"' in index
-    assert f'href="{a}/andringar.html"' in index
+    assert f'href="{a}/andringar.html"' not in index  # the first draft has nothing before it
     assert "Uppdaterad: 1.3 Kvalitet i butiken (Myrorna, version 2)" in artifact("andringar-sedan-forra-utkastet")
 
     # Any two drafts from the command line: a third draft compared with the first.
