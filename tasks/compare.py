@@ -16,8 +16,10 @@ from tasks.docxtext import OBJECT, normalise
 
 TOKEN = re.compile(r"[\t\n\ufffc]|[^\S\t\n]+|\w+|[^\w\s\ufffc]")
 WORD = re.compile(r"\w")
-# Two paragraphs of the same owner at least this similar (by words) are one edited paragraph.
+# Two paragraphs of the same owner at least this similar (by words) are one edited paragraph;
+# where as many paragraphs replace as many of the same owners, one by one, less is enough.
 EDIT_SIMILARITY = 0.5
+PARALLEL_SIMILARITY = 0.3
 
 Segment = tuple[str, str]  # ("=" unchanged | "+" inserted | "-" deleted, text)
 
@@ -126,11 +128,13 @@ def align(old: list[dict], new: list[dict]) -> list[Change]:
 def _pair(old: list[dict], new: list[dict], olds: range, news: range) -> list[Change]:
     """Within a block that differs, keep order and pair similar paragraphs of one owner."""
     steps: list[Change] = []
+    parallel = len(olds) == len(news) and all(owner(old[i]) == owner(new[k]) for i, k in zip(olds, news))
+    enough = PARALLEL_SIMILARITY if parallel else EDIT_SIMILARITY
     j = news.start
     for i in olds:
         match = None
         for k in range(j, news.stop):
-            if owner(new[k]) == owner(old[i]) and similarity(old[i]["text"], new[k]["text"]) >= EDIT_SIMILARITY:
+            if owner(new[k]) == owner(old[i]) and similarity(old[i]["text"], new[k]["text"]) >= enough:
                 match = k
                 break
         if match is None:

@@ -42,6 +42,12 @@ def test_align_pairs_an_edited_paragraph_and_keeps_new_and_removed_ones_whole():
     assert [(s.op, s.old, s.new) for s in steps] == [
         ("edit", 0, 0), ("delete", 1, None), ("insert", None, 1), ("equal", 2, 2)]
     assert steps[0].segments == [("=", "Första stycket om "), ("+", "god "), ("=", "kvalitet.")]
+    # A short paragraph rewritten in place is still compared word by word.
+    steps = align(rec(["Myrorna arbetar med kvalitet i butikerna."]),
+                  rec(["Myrorna jobbar aktivt med kvalitetssäkring i butikerna."]))
+    assert [s.op for s in steps] == ["edit"]
+    assert steps[0].segments == [("=", "Myrorna "), ("-", "arbetar"), ("+", "jobbar aktivt"), ("=", " med "),
+                                 ("-", "kvalitet"), ("+", "kvalitetssäkring"), ("=", " i butikerna.")]
     # The same words under another partner are not the same paragraph.
     steps = align(rec(["Samma text."], "myrorna"), rec(["Samma text."], "verdandi"))
     assert [s.op for s in steps] == ["delete", "insert"]
