@@ -72,7 +72,7 @@ def build_draft(
         if latest and latest["fingerprint"] == fingerprint:
             progress("Inget nytt sedan utkast %s; inget nytt utkast publiceras", latest["version"])
             write_index_task(out_store, config, config.settings.link_seconds)
-            publish_feedback_artifact(out_store, feedback)
+            publish_feedback_artifact(out_store, feedback, config.settings.link_seconds)
             return summary(out_store, latest, published=False, converted=result.converted, tracker=result.tracker,
                            link_seconds=config.settings.link_seconds)
         progress("Slår ihop %d delrapporter i %d paket", len(reports), len(chosen))
@@ -89,8 +89,8 @@ def build_draft(
             changes = publish_changes_task(out_store, config, rendered, manifest, previous)
             latest = publish_task(out_store, rendered, manifest)
         write_index_task(out_store, config, config.settings.link_seconds)
-    publish_changes_artifact(out_store, changes)
-    publish_feedback_artifact(out_store, feedback)
+    publish_changes_artifact(out_store, changes, config.settings.link_seconds)
+    publish_feedback_artifact(out_store, feedback, config.settings.link_seconds)
     for fmt, problem in rendered.problems.items():
         progress("Varning: %s", problem)
     progress("Utkast %s publicerat", version)

@@ -11,23 +11,23 @@ from prefect.cache_policies import NONE
 from flows.progress import progress
 from tasks.changes import changes_markdown, publish_changes
 from tasks.feedback import feedback_markdown, harvest_feedback
-from tasks.storage import Storage
+from tasks.storage import DEFAULT_LINK_SECONDS, Storage
 
 harvest_feedback_task = task(harvest_feedback, name="harvest_feedback", cache_policy=NONE, retries=2,
                              retry_delay_seconds=5)
 publish_changes_task = task(publish_changes, name="publish_changes", cache_policy=NONE)
 
 
-def publish_changes_artifact(out: Storage, changes: dict) -> None:
+def publish_changes_artifact(out: Storage, changes: dict, link_seconds: int = DEFAULT_LINK_SECONDS) -> None:
     """The changes since the last draft, in the Prefect UI."""
     for problem in changes.get("problems", {}).values():
         progress("Varning: %s", problem)
-    links = {fmt: out.href(key) for fmt, key in changes["files"].items() if fmt != "json"}
+    links = {fmt: out.href(key, expires=link_seconds) for fmt, key in changes["files"].items() if fmt != "json"}
     create_markdown_artifact(markdown=changes_markdown(changes, links), key="andringar-sedan-forra-utkastet",
                              description=f"Ändringar i utkast {changes['to']} sedan föregående utkast")
 
 
-def publish_feedback_artifact(out: Storage, feedback: dict) -> None:
+def publish_feedback_artifact(out: Storage, feedback: dict, link_seconds: int = DEFAULT_LINK_SECONDS) -> None:
     """The open review points, in the Prefect UI (and problems with the status file in the log)."""
     c = feedback["counts"]
     if c["files"]:
@@ -35,6 +35,7 @@ def publish_feedback_artifact(out: Storage, feedback: dict) -> None:
                  c["open"], c["points"])
     for problem in feedback["status_problems"]:
         progress("Varning: %s", problem)
-    markdown = feedback_markdown(feedback) + f"\nSidan med alla punkter: {out.href('feedback/index.html')}\n"
+    page = out.href("feedback/index.html", expires=link_seconds)
+    markdown = feedback_markdown(feedback) + f"\nSidan med alla punkter: {page}\n"
     create_markdown_artifact(markdown=markdown, key="oppna-granskningspunkter",
                              description="Granskarnas öppna punkter per partner och paket")
