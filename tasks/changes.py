@@ -196,7 +196,8 @@ def segments_html(segments) -> Markup:
     parts = []
     for op, text in segments:
         body = str(escape(text.replace(OBJECT, ""))).replace("\n", "<br>")
-        parts.append(body if op == "=" else f"<{'ins' if op == '+' else 'del'}>{body}</{'ins' if op == '+' else 'del'}>")
+        tag = {"+": "ins", "-": "del"}.get(op)
+        parts.append(f"<{tag}>{body}</{tag}>" if tag else body)
     return Markup("".join(parts))
 
 

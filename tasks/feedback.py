@@ -354,7 +354,8 @@ def read_statuses(out: Storage, ids: set[str] | None = None) -> tuple[dict[str, 
             status = value
         normal = STATUSES.get(status.strip().casefold()) if isinstance(status, str) else None
         if normal is None:
-            problems.append(problem(where, f"okänd status {status!r}; använd \"öppen\", \"besvarad\" eller \"klar\""))
+            problems.append(problem(where, f"okänd status {status!r}; "
+                                           "använd \"öppen\", \"besvarad\" eller \"klar\""))
             continue
         if ids is not None and pid not in ids:
             problems.append(problem(where, "det finns ingen granskningspunkt med det id:t (har filen tagits bort?)"))
