@@ -88,6 +88,12 @@ def artifact_content(summary: dict) -> dict:
                       "text": "Granskarsidan: alla utkast"})
     links.append({"key": "utkast-status-page", "url": link_url(summary["status"]),
                   "text": "Översikten: vem har lämnat vad"})
+    if summary.get("changes_page"):
+        links.append({"key": "utkast-changes-page", "url": link_url(summary["changes_page"]),
+                      "text": "Ändringar sedan förra utkastet (med ändringsmarkeringar)"})
+    if summary.get("feedback_page"):
+        links.append({"key": "utkast-feedback-page", "url": link_url(summary["feedback_page"]),
+                      "text": "Granskarnas synpunkter per partner och paket"})
     for review in summary.get("reviews", []):
         links.append({"key": None, "url": link_url(review["href"]),
                       "text": f"Språkgranskning {review['label']}"})

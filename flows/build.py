@@ -15,6 +15,12 @@ from flows.artifacts import RunProgress, change_labels, partner_names, publish_a
 from flows.intake import intake_steps
 from flows.policies import IO_TASK
 from flows.progress import progress
+from flows.roundtrip import (
+    harvest_feedback_task,
+    publish_changes_artifact,
+    publish_changes_task,
+    publish_feedback_artifact,
+)
 from tasks.config import load_config
 from tasks.merge import merge_sections, selected_paket
 from tasks.normalise import workers
@@ -65,6 +71,7 @@ def build_draft(
     inbox_store, out_store = open_storage(inbox), open_storage(out)
     bar = RunProgress("Utkastet byggs")
     with out_store.lock():
+        feedback = harvest_feedback_task(inbox_store, out_store, config)  # before the tracker counts it
         result = intake_steps(inbox_store, out_store, config, bar, (0.0, 70.0))
         chosen = {p.number for p in selected_paket(config, packages)}
         reports = [r for r in result.reports.values() if config.outline.pieces[r.piece].paket in chosen]
@@ -74,6 +81,7 @@ def build_draft(
         if latest and latest["fingerprint"] == fingerprint:
             progress("Inget nytt sedan utkast %s; inget nytt utkast publiceras", latest["version"])
             write_index_task(out_store, config, config.settings.link_seconds)
+            publish_feedback_artifact(out_store, feedback, config.settings.link_seconds)
             done = summary(out_store, latest, published=False, converted=result.converted, tracker=result.tracker,
                            link_seconds=config.settings.link_seconds)
             publish_artifacts(done)
@@ -92,8 +100,11 @@ def build_draft(
             previous = read_manifest(out_store, latest["version"]) if latest else None
             manifest = build_manifest(rendered, fingerprint, result.files, reports, config, previous,
                                       {"formats": formats, "packages": packages, "review": review})
+            changes = publish_changes_task(out_store, config, rendered, manifest, previous)
             latest = publish_task(out_store, rendered, manifest)
         write_index_task(out_store, config, config.settings.link_seconds)
+    publish_changes_artifact(out_store, changes, config.settings.link_seconds)
+    publish_feedback_artifact(out_store, feedback, config.settings.link_seconds)
     for fmt, problem in rendered.problems.items():
         progress("Varning: %s", problem)
     progress("Utkast %s publicerat", version)
@@ -116,6 +127,8 @@ def summary(out, latest: dict, *, published: bool, converted: int, tracker: dict
                   for fmt, key in latest["formats"].items()},
         "index": out.href("drafts/index.html", expires=link_seconds),
         "status": out.href("status.html", expires=link_seconds),
+        "changes_page": out.href(f"drafts/{latest['version']}/andringar.html", expires=link_seconds),
+        "feedback_page": out.href("feedback/index.html", expires=link_seconds),
         "converted": converted,
         "counts": tracker["counts"],
         "missing": tracker["missing"],

@@ -56,6 +56,10 @@ def parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser("watch", help="watch a local inbox; tell Prefect (PREFECT_API_URL) when files arrive")
     storage_args(w)
+    d = sub.add_parser("diff", help="compare two published drafts (changelog, redline .docx and html)")
+    d.add_argument("version_a", metavar="VERSION_A", help="the older draft (a version, a unique prefix or 'latest')")
+    d.add_argument("version_b", metavar="VERSION_B", help="the newer draft")
+    storage_args(d, inbox=False)
     return p
 
 
@@ -100,6 +104,8 @@ def cmd_build(args) -> int:
         print(f"  {fmt:5} {where}")
     print(f"  reviewers' page: {result['index']}")
     print(f"  tracker:         {result['status']}")
+    print(f"  changes:         {result['changes_page']}")
+    print(f"  review points:   {result['feedback_page']}")
     print(f"{counts['pieces_received']} of {counts['pieces_total']} pieces received; "
           f"{counts['accepted']} reports in the draft, {counts['rejected']} files rejected, "
           f"{result['converted']} converted in this run.")
@@ -147,7 +153,25 @@ def cmd_watch(args) -> int:
     return 0
 
 
-COMMANDS = {"build": cmd_build, "intake": cmd_intake, "status": cmd_status, "watch": cmd_watch}
+def cmd_diff(args) -> int:
+    from tasks.changes import changes_markdown, compare_versions
+    from tasks.config import load_config
+    from tasks.publish import write_index
+    from tasks.storage import open_storage
+
+    out, config = open_storage(args.out), load_config()
+    result = compare_versions(out, config, args.version_a, args.version_b)
+    write_index(out, config, config.settings.link_seconds)  # the reviewers' page lists the new comparison
+    print(f"Draft {result['to']} compared with draft {result['from']}:")
+    for fmt, key in result["files"].items():
+        print(f"  {fmt:5} {out.href(key)}")
+    print()
+    print(changes_markdown(result), end="")
+    return 0
+
+
+COMMANDS = {"build": cmd_build, "intake": cmd_intake, "status": cmd_status, "diff": cmd_diff,
+            "watch": cmd_watch}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -15,6 +15,7 @@ from flows.artifacts import RunProgress, publish_artifacts, rejected_files, revi
 from flows.policies import IO_TASK, conversion_cache_key, result_storage_for
 from flows.progress import progress
 from tasks.config import Config, load_config
+from tasks.feedback import open_review_counts
 from tasks.intake import InboxFile, rejection_key, rejection_text, scan_inbox
 from tasks.normalise import (
     Report,
@@ -103,7 +104,7 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress 
         bar.set(span[1])
     write_rejections(out, files, config, state)
     save_state(out, state, loaded)
-    tracker = build_tracker(files, reports, config)
+    tracker = build_tracker(files, reports, config, feedback_open=open_review_counts(out))
     write_tracker_task(out, tracker, config)
     return IntakeResult(files, reports, converted, tracker, reused)
 

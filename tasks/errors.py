@@ -101,3 +101,21 @@ class ConversionFailed(Rejected):
 
 class NoText(Rejected):
     code = "no_text"
+
+
+class NoReviewerFolder(Rejected):
+    """A reviewer's file lies directly in ``feedback/``, not in a folder of their own."""
+
+    code = "no_reviewer_folder"
+
+
+class NotWordFeedback(Rejected):
+    """A reviewer returned something other than a Word document."""
+
+    code = "feedback_not_docx"
+
+
+class NotADraft(Rejected):
+    """A returned Word document whose text matches no published draft."""
+
+    code = "not_a_draft"

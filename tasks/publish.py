@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from tasks import __version__
+from tasks.changes import change_links
 from tasks.config import Config
 from tasks.errors import UtkastError
 from tasks.intake import InboxFile
@@ -45,6 +46,7 @@ class Rendered:
     created: float
     files: dict[str, Path]
     problems: dict[str, str] = field(default_factory=dict)
+    docx: Path | None = None  # rendered also when not published: the text record is read from it
 
 
 def templates_digest(config: Config) -> str:
@@ -124,7 +126,8 @@ def render_draft(out: Storage, sections: list[int], reports: list[Report], confi
         "css": (config.templates / "draft.css").read_text(encoding="utf-8"),
     }
     # One pandoc process per format, side by side (each writer takes seconds on a big draft).
-    wanted = [k for k in outputs if k in formats or k == "typst"]
+    # The docx is always rendered: the draft's text record (tasks/changes.py) is read from it.
+    wanted = [k for k in outputs if k in formats or k in ("docx", "typst")]
 
     def run(kind: str):
         path = workdir / f"render-{kind}.json"
@@ -135,7 +138,7 @@ def render_draft(out: Storage, sections: list[int], reports: list[Report], confi
         for done in pool.map(run, wanted):
             if done.returncode != 0:
                 raise UtkastError(f"rendering the draft failed: {done.stderr.strip()[:2000]}")
-    rendered = Rendered(version, created, {})
+    rendered = Rendered(version, created, {}, docx=outputs["docx"])
     if "docx" in formats:
         rendered.files["docx"] = outputs["docx"]
     if "html" in formats:
@@ -261,6 +264,7 @@ def write_index(out: Storage, config: Config, link_seconds: int | None = None) -
     """Regenerate ``drafts/index.html``, the reviewers' page (fresh links every build)."""
     names = {p.slug: p.short for p in config.registry.partners}
     drafts = []
+    compared = change_links(out, INDEX, **({"expires": link_seconds} if link_seconds else {}))
     for version in list_versions(out):
         manifest = read_manifest(out, version)
         if not manifest:
@@ -283,6 +287,7 @@ def write_index(out: Storage, config: Config, link_seconds: int | None = None) -
             "rejected": len(changes.get("rejected", [])),
             "previous": changes.get("previous"),
             "problems": manifest.get("problems", {}),
+            "compared": compared.get(version, {"changes": {}, "comparisons": []}),
         })
     now = time.time()
     links_until = swedish_datetime(now + (link_seconds or DEFAULT_LINK_SECONDS)) if out.links_expire else None

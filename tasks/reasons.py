@@ -89,4 +89,15 @@ def explain(err: Rejected, *, valid_pieces: list[str] | None = None, partners: l
     if code == "unsafe_name":
         return ("Filens namn eller sökväg innehåller otillåtna delar (till exempel \"..\", tomma "
                 "mappnamn eller styrtecken). Byt namn på filen, t.ex. \"1.3 Kvalitetssäkring.docx\".")
+    if code == "no_reviewer_folder":
+        return ("Filen ligger direkt i mappen feedback. Lägg den i en egen mapp med ditt namn, till "
+                "exempel feedback/anna-svensson/utkast med kommentarer.docx.")
+    if code == "feedback_not_docx":
+        return ("Synpunkter på utkastet tas emot som Word-dokument (.docx): ladda ner utkastet som Word-fil "
+                "från granskningssidan, skriv kommentarer eller ändra med Spåra ändringar påslaget, spara "
+                "och lägg filen här igen.")
+    if code == "not_a_draft":
+        return ("Texten i filen stämmer inte med något publicerat utkast i förstudien, så synpunkterna kan "
+                "inte föras till rätt delrapport. Lägg in det utkast (utkast.docx) som du laddade ner från "
+                "granskningssidan, med dina kommentarer och spårade ändringar i.")
     return "Filen kunde inte tas emot. Kontakta samordnaren."

@@ -25,9 +25,12 @@ STATE_SV = {
 
 
 def build_tracker(files: list[InboxFile], reports: dict[str, Report], config: Config,
-                  reviews: dict[str, dict] | None = None, generated: float | None = None) -> dict:
-    """The tracker as data. ``reviews`` maps slot keys to review summaries (may be absent)."""
+                  reviews: dict[str, dict] | None = None, generated: float | None = None,
+                  feedback_open: dict[str, int] | None = None) -> dict:
+    """The tracker as data. ``reviews`` maps slot keys to review summaries (may be absent);
+    ``feedback_open`` slot keys to the number of open points from external reviewers."""
     reviews = reviews or {}
+    feedback_open = feedback_open or {}
     cells: dict[str, dict] = {}
     for key, r in reports.items():
         pages = over_length(r)
@@ -38,6 +41,7 @@ def build_tracker(files: list[InboxFile], reports: dict[str, Report], config: Co
             "title": r.title, "words": r.words, "version": r.version, "source": r.source,
             "pages": round(r.words / config.settings.limits.words_per_page, 1),
             "review": review,
+            "feedback_open": feedback_open.get(key, 0),
         }
     rejected = []
     for f in files:
@@ -85,6 +89,9 @@ def cell_label(cell: dict | None) -> str:
             label += ", granskning väntar"
         elif "findings" in review:
             label += f", {review['findings']} språkpåpekanden"
+    if cell.get("feedback_open"):
+        n = cell["feedback_open"]
+        label += f", {n} öppen granskningspunkt" if n == 1 else f", {n} öppna granskningspunkter"
     return label
 
 

@@ -84,3 +84,62 @@ def put(inbox: Path, key: str, data: bytes | str, mtime: float | None = None) ->
     if mtime is not None:
         os.utime(path, (mtime, mtime))
     return path
+
+
+# --- a reviewer's returned draft ---------------------------------------------------------
+
+
+def _split_run_at(doc, words: str):
+    """The paragraph and a run holding exactly ``words``, split out of the run containing it."""
+    import copy
+
+    from docx.text.run import Run
+
+    for para in doc.paragraphs:
+        for run in para.runs:
+            if words in run.text:
+                before, after = run.text.split(words, 1)
+                r = run._r
+
+                def clone(text):
+                    new = copy.deepcopy(r)
+                    Run(new, para).text = text
+                    return new
+
+                middle = clone(words)
+                if after:
+                    r.addnext(clone(after))
+                r.addnext(middle)
+                if before:
+                    run.text = before
+                else:
+                    r.getparent().remove(r)
+                return para, Run(middle, para)
+    raise AssertionError(f"no run holds {words!r}")
+
+
+def comment_on_words(doc, words: str, text: str, author: str) -> None:
+    """A Word comment (python-docx ``add_comment``) anchored on exactly ``words``."""
+    _, run = _split_run_at(doc, words)
+    doc.add_comment(run, text=text, author=author, initials=author[:1])
+
+
+def track_insertion(doc, after: str, inserted: str, author: str, date: str = "2026-08-10T09:00:00Z",
+                    ident: int = 9001) -> None:
+    """A tracked insertion (``w:ins``) of ``inserted`` right after the words ``after``,
+    written into the XML the way Word does."""
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    _, run = _split_run_at(doc, after)
+    ins = OxmlElement("w:ins")
+    ins.set(qn("w:id"), str(ident))
+    ins.set(qn("w:author"), author)
+    ins.set(qn("w:date"), date)
+    r = OxmlElement("w:r")
+    t = OxmlElement("w:t")
+    t.set("{http://www.w3.org/XML/1998/namespace}space", "preserve")
+    t.text = inserted
+    r.append(t)
+    ins.append(r)
+    run._r.addnext(ins)

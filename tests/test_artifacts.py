@@ -67,7 +67,7 @@ def test_a_build_shows_tracker_links_progress_and_summary(prefect_harness, inbox
     (progress,) = arts["progress"]
     assert progress.data == 100.0
 
-    (summary,) = arts["markdown"]
+    summary = next(a for a in arts["markdown"] if a.key == "utkast-summary")
     text = summary.data
     assert summary.key == "utkast-summary"
     assert f"# Utkast {result['version']} publicerat" in text
@@ -87,14 +87,14 @@ def test_the_summary_says_what_is_new_since_the_last_draft(prefect_harness, inbo
     put(inbox, "myrorna/1.3 Kvalitet v2.docx", make_docx(["Ny version."]), mtime=2000)
     (inbox / "verdandi/4.2 Motiv.md").unlink()
     state = build_draft(inbox=str(inbox), out=out, review=False, formats=["docx"], return_state=True)
-    (summary,) = run_artifacts(state.state_details.flow_run_id)["markdown"]
+    summary = next(a for a in run_artifacts(state.state_details.flow_run_id)["markdown"] if a.key == "utkast-summary")
 
     assert f"## Nytt sedan förra utkastet ({first['version']})" in summary.data
     for line in ("- 2\\.1 Stadsmissionen (ny)", "- 1\\.3 Myrorna (uppdaterad)", "- 4\\.2 Verdandi (tillbakadragen)"):
         assert line in summary.data
 
     state = build_draft(inbox=str(inbox), out=out, review=False, formats=["docx"], return_state=True)
-    (summary,) = run_artifacts(state.state_details.flow_run_id)["markdown"]
+    summary = next(a for a in run_artifacts(state.state_details.flow_run_id)["markdown"] if a.key == "utkast-summary")
     assert "# Inget nytt utkast" in summary.data
 
 
