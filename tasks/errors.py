@@ -119,3 +119,9 @@ class NotADraft(Rejected):
     """A returned Word document whose text matches no published draft."""
 
     code = "not_a_draft"
+
+
+class ChangedDuringRun(Rejected):
+    """The file changed or vanished between screening and conversion; read again next run."""
+
+    code = "changed_during_run"

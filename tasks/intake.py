@@ -114,8 +114,12 @@ def scan_inbox(inbox: Storage, config: Config, state: dict) -> list[InboxFile]:
     for entry in inbox.list():
         if entry.key.split("/", 1)[0] in RESERVED_FOLDERS:
             continue
+        try:
+            f = screen_entry(inbox, entry, config, known)
+        except FileNotFoundError:  # removed (or renamed by a sync client) since the listing
+            continue
         seen.add(entry.key)
-        files.append(screen_entry(inbox, entry, config, known))
+        files.append(f)
     for key in list(known):
         if key not in seen:
             del known[key]
@@ -161,7 +165,10 @@ def _screen_bytes(inbox: Storage, f: InboxFile, config: Config) -> dict:
     limits = config.settings.limits
     if f.size > limits.max_file_bytes:  # refused from the listing, without reading
         return {"rejected": ("too_large", "", {"size": f.size, "limit": limits.max_file_bytes})}
-    data = inbox.read(f.key)
+    try:
+        data = inbox.read(f.key)
+    except UnsafeKey as err:  # e.g. a link to a file outside the inbox
+        return {"rejected": ("unsafe_name", str(err), {})}
     result = {"sha256": hashlib.sha256(data).hexdigest()}
     try:
         s = screen_file(f.name, data, limits)

@@ -22,11 +22,11 @@ from typing import Callable
 
 from tasks import __version__
 from tasks.config import Config
-from tasks.errors import ConversionFailed, NoText, Rejected
+from tasks.errors import ChangedDuringRun, ConversionFailed, NoText, Rejected
 from tasks.intake import InboxFile
 from tasks.pandoc import lua_command, pandoc_version, script_digest
 from tasks.screening import NAME_PIECE, decode_text
-from tasks.storage import Storage, scratch_dir
+from tasks.storage import Storage, UnsafeKey, scratch_dir
 
 # Heading levels in the draft: 1 paket, 2 piece, 3 the partner's contribution, 4+ the report.
 REPORT_TOP_LEVEL = 4
@@ -98,7 +98,14 @@ def convert_files(inbox: Storage, files: list[InboxFile], config: Config,
         media_dir.mkdir()
         jobs = []
         for i, f in enumerate(files):
-            data = inbox.read(f.key)
+            try:
+                data = inbox.read(f.key)
+            except (FileNotFoundError, UnsafeKey):
+                data = None
+            if data is None or hashlib.sha256(data).hexdigest() != f.sha256:
+                # Only screened bytes are converted; a newer file is screened next run.
+                results[f.key] = ChangedDuringRun("changed or removed after screening")
+                continue
             if f.kind in ("md", "txt", "html", "rtf"):
                 data = decode_text(data)[0].encode("utf-8")
             src = tmp / f"in-{i}"
@@ -107,6 +114,8 @@ def convert_files(inbox: Storage, files: list[InboxFile], config: Config,
                          "out": str(tmp / f"out-{i}.md"), "ast": str(tmp / f"ast-{i}.json"),
                          "media_dir": str(media_dir),
                          "result": str(tmp / f"result-{i}.json")})
+        if not jobs:
+            return results
         n = max(1, min(parallel or workers(), len(jobs)))
         batches = [jobs[k::n] for k in range(n)]
         tick = _ProgressCounter(jobs, on_progress) if on_progress else None
@@ -289,7 +298,8 @@ def apply_conversions(out: Storage, files: list[InboxFile], todo: list[InboxFile
             known = failed[f.sha256]
             outcome = _rebuild(known["code"], known["detail"], {})
         if isinstance(outcome, Rejected):
-            failed[f.sha256] = {"converter": converter, "code": outcome.code, "detail": outcome.detail}
+            if not isinstance(outcome, ChangedDuringRun):  # that one is not the bytes' fault
+                failed[f.sha256] = {"converter": converter, "code": outcome.code, "detail": outcome.detail}
             f.reject(outcome, config)
             older = [g for g in files if g.slot == f.slot and g.verdict == "superseded"]
             if older:

@@ -70,6 +70,9 @@ def explain(err: Rejected, *, valid_pieces: list[str] | None = None, partners: l
     if code == "conversion_failed":
         return ("Filen kunde inte omvandlas till text. Öppna den och spara den som ett vanligt "
                 "Word-dokument (.docx), och lägg in den igen.")
+    if code == "changed_during_run":
+        return ("Filen ändrades eller togs bort medan den lästes in. Den läses in igen vid nästa "
+                "körning; du behöver inte göra något.")
     if code == "no_text":
         return "Filen innehåller ingen text som kan tas med i utkastet. Kontrollera att det är rätt fil."
     if code == "unknown_piece":
@@ -88,7 +91,8 @@ def explain(err: Rejected, *, valid_pieces: list[str] | None = None, partners: l
                 "låsfil från Word) och läses inte in. Spara rapporten under ett vanligt namn.")
     if code == "unsafe_name":
         return ("Filens namn eller sökväg innehåller otillåtna delar (till exempel \"..\", tomma "
-                "mappnamn eller styrtecken). Byt namn på filen, t.ex. \"1.3 Kvalitetssäkring.docx\".")
+                "mappnamn, styrtecken eller en genväg till en fil utanför inkorgen). Lägg in själva "
+                "filen under ett vanligt namn, t.ex. \"1.3 Kvalitetssäkring.docx\".")
     if code == "no_reviewer_folder":
         return ("Filen ligger direkt i mappen feedback. Lägg den i en egen mapp med ditt namn, till "
                 "exempel feedback/anna-svensson/utkast med kommentarer.docx.")

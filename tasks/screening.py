@@ -46,6 +46,10 @@ MAGIC = [  # (prefix, kind of the real type) for formats we refuse
 
 SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 CHUNK = 1 << 16
+# A document type declaration in any XML part (entities can point at files or expand
+# exponentially); searched in UTF-8 and UTF-16 spellings, upper-cased.
+DTD_MARKERS = tuple(m.encode(enc) for m in ("<!DOCTYPE", "<!ENTITY")
+                    for enc in ("ascii", "utf-16-le", "utf-16-be"))
 
 
 @dataclass
@@ -241,19 +245,25 @@ def _read_all(archive: zipfile.ZipFile, infos, limits: Limits) -> dict[str, byte
         if info.is_dir():
             continue
         buf = bytearray() if info.filename in keep else None
-        is_xml = info.filename.lower().endswith((".xml", ".rels"))
+        # XML by name or by its first bytes (a docx may store its main part under any name);
+        # svg images are passed through as pictures, never parsed as text.
+        name = info.filename.lower()
+        is_xml = name.endswith((".xml", ".rels"))
+        sniff_xml = not is_xml and not name.endswith(".svg")
         tail = b""
         try:
             with archive.open(info) as fh:
                 while chunk := fh.read(CHUNK):
+                    if sniff_xml:
+                        is_xml, sniff_xml = _looks_like_xml(chunk), False
                     total += len(chunk)
                     if total > limits.max_expanded_bytes:
                         raise ArchiveTooLarge("expands past the limit", limit=limits.max_expanded_bytes)
                     if is_xml:
                         window = (tail + chunk).upper()
-                        if b"<!DOCTYPE" in window or b"<!ENTITY" in window:
+                        if any(marker in window for marker in DTD_MARKERS):
                             raise UnsafeContent(f"DOCTYPE in {info.filename}")
-                        tail = chunk[-16:]
+                        tail = chunk[-40:]
                     if buf is not None:
                         buf += chunk
         except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
@@ -264,6 +274,17 @@ def _read_all(archive: zipfile.ZipFile, infos, limits: Limits) -> dict[str, byte
             raise CorruptFile(f"{info.filename}: {exc}") from None
         parts[info.filename] = bytes(buf) if buf is not None else b""
     return parts
+
+
+def _looks_like_xml(head: bytes) -> bool:
+    """Whether a part starts like XML (UTF-8, or UTF-16 with or without a byte-order mark)."""
+    head = head[:64]
+    for bom, encoding in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if head.startswith(bom):
+            head = head[2:].decode(encoding, "ignore").encode("ascii", "ignore")
+    if head[:1] == b"\0" or head[1:2] == b"\0":
+        head = head.replace(b"\0", b"")
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
 
 
 def _xml_fields(data: bytes | None, wanted: tuple[str, ...]) -> dict[str, str]:

@@ -138,7 +138,11 @@ class LocalStorage(Storage):
                 yield Entry(key, st.st_size, st.st_mtime, f"{st.st_size}-{st.st_mtime_ns}")
 
     def open(self, key: str) -> BinaryIO:
-        return open(self._path(key), "rb")
+        # A symbolic link in a shared folder must not pull in a file from elsewhere.
+        path = self._path(key).resolve()
+        if not path.is_relative_to(self.root):
+            raise UnsafeKey(f"{key} leads outside {self.root}")
+        return open(path, "rb")
 
     def write(self, key: str, data: bytes, content_type: str | None = None) -> None:
         path = self._path(key)

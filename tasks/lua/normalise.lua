@@ -10,7 +10,9 @@
 local CANONICAL = 'markdown-smart-raw_html-raw_attribute-raw_tex-native_divs-native_spans'
 local READERS = {
   docx = 'docx', odt = 'odt', rtf = 'rtf', html = 'html',
-  md = 'markdown-smart-raw_html-raw_attribute-raw_tex',
+  -- Raw HTML and raw blocks are recognised (so the filter drops them) instead of showing
+  -- as literal tags; raw TeX stays text (the reader must never act on \input).
+  md = 'markdown-smart-raw_tex',
   txt = 'markdown-smart-raw_html-raw_attribute-raw_tex-yaml_metadata_block-tex_math_dollars-pipe_tables',
 }
 local EXT = { ['image/png'] = 'png', ['image/jpeg'] = 'jpg', ['image/gif'] = 'gif',
@@ -88,6 +90,15 @@ local function convert(job)
     end,
   }
   doc = doc:walk(filter)
+  -- A figure whose image was dropped keeps its caption once, as a paragraph.
+  doc = doc:walk {
+    Figure = function(fig)
+      local has_image = false
+      fig.content:walk { Image = function() has_image = true end }
+      if has_image then return fig end
+      return pandoc.Para(pandoc.utils.blocks_to_inlines(fig.caption.long))
+    end,
+  }
 
   -- Title: document metadata, else a leading top-level heading (removed from the body).
   local title = doc.meta.title and pandoc.utils.stringify(doc.meta.title) or ''
