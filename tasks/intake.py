@@ -8,6 +8,7 @@ idle poll of a large inbox a listing and a comparison.
 from __future__ import annotations
 
 import hashlib
+import logging
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
@@ -25,6 +26,10 @@ from tasks.errors import (
 from tasks.reasons import explain
 from tasks.screening import piece_from_name, screen_file
 from tasks.storage import Entry, Storage, UnsafeKey, check_key
+
+log = logging.getLogger("utkast")
+# Detail of a rejection that only the last-resort handler caught (the fuzz run counts them).
+UNEXPECTED = "unexpected error in screening: "
 
 # Top-level inbox folders that are not partners (reviewers' returned drafts live here).
 RESERVED_FOLDERS = {"feedback"}
@@ -174,6 +179,10 @@ def _screen_bytes(inbox: Storage, f: InboxFile, config: Config) -> dict:
         s = screen_file(f.name, data, limits)
     except Rejected as err:
         result["rejected"] = (err.code, err.detail, err.facts)
+        return result
+    except Exception as exc:  # a parser tripped on bytes nobody foresaw: the file, not the run, fails
+        log.exception("screening %s failed unexpectedly", f.key)
+        result["rejected"] = ("corrupt", f"{UNEXPECTED}{type(exc).__name__}: {exc}"[:500], {})
         return result
     result.update(kind=s.kind, encoding=s.encoding, piece_hint=s.piece_hint, title=s.title,
                   comments=s.comments)

@@ -1,8 +1,9 @@
 """Normalise accepted reports into canonical Markdown with pandoc.
 
 Many files are converted per pandoc process (``lua/normalise.lua``) and the batches run
-side by side, one per core; a batch that dies is retried one file per process so a
-hostile file only takes itself down. Output per report: ``normalised/<partner>/<piece>.md``
+side by side, one per core; a file that takes too long or too much memory stops its batch,
+is tried once more alone, and the files after it go on, so a hostile file only takes itself
+down. Output per report: ``normalised/<partner>/<piece>.md``
 and ``.json``; images once each under ``normalised/media/<sha1>.<ext>``.
 """
 
@@ -119,13 +120,22 @@ def convert_files(inbox: Storage, files: list[InboxFile], config: Config,
         n = max(1, min(parallel or workers(), len(jobs)))
         batches = [jobs[k::n] for k in range(n)]
         tick = _ProgressCounter(jobs, on_progress) if on_progress else None
+        run = lambda batch: _run_batch(batch, tmp, limits.convert_timeout, limits.convert_memory_mb, tick)  # noqa: E731
         with ThreadPoolExecutor(n) as pool:
-            list(pool.map(lambda b: _run_batch(b, tmp, limits.convert_timeout * len(b), limits.convert_memory_mb,
-                                               tick), batches))
-        # Anything without a result lost its batch: retry each alone.
+            timed_out = {job["id"] for job in pool.map(run, batches) if job}
+        # A batch that stopped early stopped on its first file without a result. A file that
+        # ran out of time is done; one whose process died is tried once more alone (so only
+        # it can fail). The files after it go on as a batch.
         missing = [j for j in jobs if not Path(j["result"]).exists()]
-        for job in missing:
-            _run_batch([job], tmp, limits.convert_timeout, limits.convert_memory_mb)
+        while missing:
+            first, rest = missing[0], missing[1:]
+            if first["id"] not in timed_out:
+                run([first])
+            if rest:
+                stuck = run(rest)
+                if stuck:
+                    timed_out.add(stuck["id"])
+            missing = [j for j in rest if not Path(j["result"]).exists()]
         for job in jobs:
             results[job["id"]] = _collect(job, media_dir)
         if on_progress:
@@ -133,7 +143,7 @@ def convert_files(inbox: Storage, files: list[InboxFile], config: Config,
     return results
 
 
-PROGRESS_SECONDS = 0.5  # how often a running batch looks for finished files
+PROGRESS_SECONDS = 0.5  # how often a running batch reports finished files
 
 
 class _ProgressCounter:
@@ -152,31 +162,46 @@ class _ProgressCounter:
 
 
 def _run_batch(batch: list[dict], tmp: Path, timeout: float, memory_mb: int,
-               tick: Callable[[], None] | None = None) -> None:
+               tick: Callable[[], None] | None = None) -> dict | None:
+    """One pandoc process over ``batch``, stopped when a single file takes over ``timeout``
+    seconds (results appear one by one, in order); returns that file's job, else None."""
     spec = tmp / f"jobs-{hashlib.sha1(batch[0]['id'].encode()).hexdigest()[:8]}-{len(batch)}.json"
     spec.write_text(json.dumps(batch), encoding="utf-8")
     proc = subprocess.Popen(lua_command("normalise.lua", str(spec), memory_mb=memory_mb),
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        try:
-            proc.wait(timeout=max(0.0, min(left, PROGRESS_SECONDS if tick else left)))
-            break
-        except subprocess.TimeoutExpired:
-            if time.monotonic() >= deadline:  # a file that takes too long is rejected, not waited for
-                proc.kill()
-                proc.wait()
-                break
-            if tick:
+    done, since, reported = 0, time.monotonic(), time.monotonic()
+    try:
+        while True:
+            try:
+                proc.wait(timeout=0.1)
+                return None
+            except subprocess.TimeoutExpired:
+                pass
+            progressed = False
+            while done < len(batch) and Path(batch[done]["result"]).exists():
+                done, progressed = done + 1, True
+            now = time.monotonic()
+            if progressed:
+                since = now
+            elif now - since > timeout:  # a file that takes too long is rejected, not waited for
+                return batch[done]
+            if tick and now - reported >= PROGRESS_SECONDS:
                 tick()
+                reported = now
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def _collect(job: dict, media_dir: Path) -> Converted | Rejected:
     result_path = Path(job["result"])
     if not result_path.exists():
         return ConversionFailed("pandoc stopped (time or memory limit) on this file")
-    result = json.loads(result_path.read_text(encoding="utf-8"))
+    try:
+        result = json.loads(result_path.read_text(encoding="utf-8"))
+    except (ValueError, OSError):
+        return ConversionFailed("pandoc left an unreadable result")
     if not result.get("ok"):
         return ConversionFailed(str(result.get("error", "unknown error"))[:500])
     if result.get("words", 0) == 0:

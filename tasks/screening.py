@@ -186,7 +186,7 @@ def _kind_from_extension(ext: str, real: str) -> str:
 def _screen_zip(data: bytes, limits: Limits) -> Screened:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as exc:
         raise CorruptFile(f"zip: {exc}") from None
     with archive:
         infos = archive.infolist()

@@ -542,3 +542,119 @@ def environ_for_cli() -> dict[str, str]:
     return dict(os.environ, DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false",
                 PREFECT_LOGGING_LEVEL="WARNING")
 
+
+
+# --- seeded mutations for fuzzing --------------------------------------------------------------
+
+MUTATIONS = ("bit_flips", "truncate", "overwrite", "member_corrupt", "member_replace",
+             "member_duplicate", "member_drop", "xml_damage", "xml_damage", "xml_damage")
+MAIN_PARTS = ("word/document.xml", "content.xml")
+
+
+def mutate(data: bytes, rng) -> tuple[str, bytes]:
+    """One seeded mutation of a zip-based document: ``(name of the mutation, new bytes)``.
+
+    Byte level (bit flips, truncation, overwritten runs), zip level (a member's bytes
+    damaged, replaced by another member or random bytes, stored twice, left out) and XML
+    level (tags, entities and text of the main part damaged, then zipped again). The same
+    ``rng`` state gives the same file."""
+    kind = rng.choice(MUTATIONS)
+    try:
+        members = _members(data)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error):
+        members = None
+    if members is None and kind not in ("bit_flips", "truncate", "overwrite"):
+        kind = "bit_flips"
+    buf = bytearray(data)
+    if kind == "bit_flips":
+        for _ in range(rng.randint(1, 24)):
+            i = rng.randrange(len(buf))
+            buf[i] ^= 1 << rng.randrange(8)
+        return kind, bytes(buf)
+    if kind == "truncate":
+        return kind, bytes(buf[: rng.randrange(1, len(buf))])
+    if kind == "overwrite":
+        start = rng.randrange(len(buf))
+        run = bytes(rng.randrange(256) for _ in range(rng.randint(1, 512)))
+        buf[start:start + len(run)] = run
+        return kind, bytes(buf)
+    names = [n for n, _ in members]
+    if kind == "member_corrupt":
+        i = rng.randrange(len(members))
+        body = bytearray(members[i][1]) or bytearray(b"\0")
+        for _ in range(rng.randint(1, 16)):
+            j = rng.randrange(len(body))
+            body[j] = rng.randrange(256)
+        members[i] = (members[i][0], bytes(body))
+    elif kind == "member_replace":
+        i = rng.randrange(len(members))
+        if rng.random() < 0.5:
+            members[i] = (members[i][0], members[rng.randrange(len(members))][1])
+        else:
+            members[i] = (members[i][0], bytes(rng.randrange(256) for _ in range(rng.randint(0, 2048))))
+    elif kind == "member_duplicate":
+        i = rng.randrange(len(members))
+        other = members[rng.randrange(len(members))][1]
+        members.insert(rng.randrange(len(members) + 1), (members[i][0], other))
+    elif kind == "member_drop":
+        members.pop(rng.randrange(len(members)))
+    else:  # xml_damage
+        target = next((n for n in MAIN_PARTS if n in names), None) or rng.choice(names)
+        i = names.index(target)
+        members[i] = (target, damage_xml(members[i][1], rng))
+    return kind, _zip(members)
+
+
+def damage_xml(xml: bytes, rng) -> bytes:
+    """Break XML the ways real files break: lost brackets, wrong or unclosed tags, unknown
+    entities, characters XML forbids, a cut, deep nesting, repeated chunks."""
+    text = xml.decode("utf-8", "replace")
+    for _ in range(rng.randint(1, 4)):
+        if not text:
+            break
+        how = rng.randrange(8)
+        i = rng.randrange(len(text))
+        if how == 0:  # a lost bracket
+            j = text.find(rng.choice("<>"), i)
+            if j >= 0:
+                text = text[:j] + text[j + 1:]
+        elif how == 1:  # a closing tag that does not match
+            tags = re.findall(r"</[\w:]+>", text)
+            if tags:
+                text = text.replace(rng.choice(tags), rng.choice(tags), 1)
+        elif how == 2:
+            text = text[:i] + "&okänd;" + text[i:]
+        elif how == 3:
+            text = text[:i] + "".join(chr(rng.choice([1, 2, 8, 11, 0xFFFE, 0xFFFF])) for _ in range(3)) + text[i:]
+        elif how == 4:
+            text = text[:i]
+        elif how == 5:
+            depth = rng.randint(50, 3000)
+            tag = rng.choice(["w:p", "w:r", "text:span", "text:list", "w:tbl"])
+            text = text[:i] + f"<{tag}>" * depth + text[i:]
+        elif how == 6:
+            j = min(len(text), i + rng.randint(1, 4000))
+            text = text[:j] + text[i:j] * rng.randint(2, 20) + text[j:]
+        else:  # an attribute value damaged
+            attrs = [m.start() for m in re.finditer(r'="', text)]
+            if attrs:
+                k = rng.choice(attrs) + 2
+                text = text[:k] + rng.choice(['"', "<", "&", "-99999999999", "\u202e"]) + text[k:]
+    return text.encode("utf-8")
+
+
+def _members(data: bytes) -> list[tuple[str, bytes]]:
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        return [(info.filename, z.read(info)) for info in z.infolist()]
+
+
+def _zip(members: list[tuple[str, bytes]]) -> bytes:
+    import warnings
+
+    out = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # duplicate names are the point of one mutation
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+            for name, body in members:
+                z.writestr(zipfile.ZipInfo(name, (2026, 3, 1, 0, 0, 0)), body, zipfile.ZIP_DEFLATED)
+    return out.getvalue()

@@ -162,5 +162,7 @@ for _, job in ipairs(jobs) do
     result = { ok = false, error = tostring(result) }
   end
   result.id = job.id
-  write_file(job.result, pandoc.json.encode(result))
+  -- The result appears whole or not at all: the caller watches for it to see progress.
+  write_file(job.result .. '.part', pandoc.json.encode(result))
+  assert(os.rename(job.result .. '.part', job.result))
 end
