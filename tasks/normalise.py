@@ -27,6 +27,7 @@ from tasks.errors import ChangedDuringRun, ConversionFailed, NoText, Rejected
 from tasks.intake import InboxFile
 from tasks.pandoc import lua_command, pandoc_version, script_digest
 from tasks.screening import NAME_PIECE, decode_text
+from tasks.state import save_state
 from tasks.storage import Storage, UnsafeKey, scratch_dir
 
 # Heading levels in the draft: 1 paket, 2 piece, 3 the partner's contribution, 4+ the report.
@@ -317,6 +318,10 @@ def apply_conversions(out: Storage, files: list[InboxFile], todo: list[InboxFile
     media = set(state.setdefault("media", []))
     earlier = earlier_versions(files)
     retry = []
+    # Reports about to be overwritten are forgotten in the saved state first: a run killed
+    # while writing them leaves them unknown (converted again), never trusted half-done.
+    if any(saved.pop(slot_key(*f.slot), None) for f in todo if f.key in results):
+        save_state(out, state)
     for f in todo:
         outcome = results.get(f.key)
         if outcome is None:  # a known failure, not converted again
@@ -340,6 +345,9 @@ def apply_conversions(out: Storage, files: list[InboxFile], todo: list[InboxFile
     live = {slot_key(*f.slot) for f in files if f.verdict == "accepted"}
     for key in list(saved):
         if key not in live:
+            base = report_base(*key.split("/", 1))
+            out.delete(f"{base}.json")  # metadata first: a half-removed report is never trusted
+            out.delete(f"{base}.md")
             del saved[key]
     for key in list(reports):
         if key not in live:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import tempfile
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ from urllib.parse import quote, unquote, urlparse
 from tasks.errors import StorageError, UtkastError
 
 DEFAULT_LINK_SECONDS = 7 * 24 * 3600
+TEMPORARY = re.compile(r"\..+\.[0-9a-f]{8}\.tmp")  # what LocalStorage writes before renaming
 
 
 class UnsafeKey(UtkastError):
@@ -177,9 +180,26 @@ class LocalStorage(Storage):
         with open(self.root / f".{name}.lock", "a+") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
+                self.remove_stale_temporaries()
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def remove_stale_temporaries(self, older_than: float = 3600) -> list[str]:
+        """Delete temporary files of writes that were killed half-way (``.<name>.<hex>.tmp``,
+        older than ``older_than`` seconds so no write in progress is touched)."""
+        removed, cutoff = [], time.time() - older_than
+        for dirpath, _dirnames, filenames in os.walk(self.root):
+            for name in filenames:
+                if TEMPORARY.fullmatch(name):
+                    path = Path(dirpath) / name
+                    try:
+                        if path.lstat().st_mtime < cutoff:
+                            path.unlink()
+                            removed.append(path.relative_to(self.root).as_posix())
+                    except OSError:
+                        continue
+        return removed
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
