@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import unicodedata
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -250,30 +252,71 @@ def _read_all(archive: zipfile.ZipFile, infos, limits: Limits) -> dict[str, byte
         name = info.filename.lower()
         is_xml = name.endswith((".xml", ".rels"))
         sniff_xml = not is_xml and not name.endswith(".svg")
-        tail = b""
+        tail, size, crc = b"", 0, 0
         try:
-            with archive.open(info) as fh:
-                while chunk := fh.read(CHUNK):
-                    if sniff_xml:
-                        is_xml, sniff_xml = _looks_like_xml(chunk), False
-                    total += len(chunk)
-                    if total > limits.max_expanded_bytes:
-                        raise ArchiveTooLarge("expands past the limit", limit=limits.max_expanded_bytes)
-                    if is_xml:
-                        window = (tail + chunk).upper()
-                        if any(marker in window for marker in DTD_MARKERS):
-                            raise UnsafeContent(f"DOCTYPE in {info.filename}")
-                        tail = chunk[-40:]
-                    if buf is not None:
-                        buf += chunk
+            for chunk in _inflate(archive, info):
+                size, crc = size + len(chunk), zlib.crc32(chunk, crc)
+                if sniff_xml:
+                    is_xml, sniff_xml = _looks_like_xml(chunk), False
+                total += len(chunk)
+                if total > limits.max_expanded_bytes:
+                    raise ArchiveTooLarge("expands past the limit", limit=limits.max_expanded_bytes)
+                if is_xml:
+                    window = (tail + chunk).upper()
+                    if any(marker in window for marker in DTD_MARKERS):
+                        raise UnsafeContent(f"DOCTYPE in {info.filename}")
+                    tail = chunk[-40:]
+                if buf is not None:
+                    buf += chunk
+            if size != info.file_size or crc != info.CRC:
+                raise CorruptFile(f"{info.filename}: size or checksum differs from the directory")
         except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
             raise CorruptFile(f"{info.filename}: {exc}") from None
         except Exception as exc:  # zlib.error and friends from damaged data
-            if isinstance(exc, (ArchiveTooLarge, UnsafeContent)):
+            if isinstance(exc, (ArchiveTooLarge, UnsafeContent, CorruptFile)):
                 raise
             raise CorruptFile(f"{info.filename}: {exc}") from None
         parts[info.filename] = bytes(buf) if buf is not None else b""
     return parts
+
+
+def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo):
+    """The member's bytes, inflated from its compressed data in chunks.
+
+    Sizes declared in the archive are not trusted: zipfile would stop at the declared size,
+    while another unzipper (pandoc's) inflates all there is, so a member that lies about its
+    size is inflated here as far as it really goes (and the running cap applies)."""
+    fp = archive.fp
+    fp.seek(info.header_offset)
+    header = fp.read(30)
+    if len(header) < 30 or header[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"no local header for {info.filename}")
+    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    if fp.read(name_len) != info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437"):
+        raise zipfile.BadZipFile(f"local name differs for {info.filename}")
+    fp.seek(extra_len, io.SEEK_CUR)
+    if info.compress_type == zipfile.ZIP_STORED:
+        inflater = None
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
+        inflater = zlib.decompressobj(-15)
+    else:
+        raise NotImplementedError(f"compression method {info.compress_type}")
+    left = info.compress_size
+    while left > 0:
+        raw = fp.read(min(CHUNK, left))
+        if not raw:
+            raise EOFError(f"{info.filename} is cut short")
+        left -= len(raw)
+        if inflater is None:
+            yield raw
+            continue
+        data = inflater.decompress(raw, CHUNK)
+        while data:
+            yield data
+            data = inflater.decompress(inflater.unconsumed_tail, CHUNK) if inflater.unconsumed_tail else b""
+    if inflater is not None:
+        if rest := inflater.flush():
+            yield rest
 
 
 def _looks_like_xml(head: bytes) -> bool:

@@ -221,9 +221,10 @@ def encrypted_docx(text: str, password: str = "hemligt") -> bytes:
     return out.getvalue()
 
 
-def zip_bomb_docx(expanded_bytes: int) -> bytes:
+def zip_bomb_docx(expanded_bytes: int, *, declared: int | None = None) -> bytes:
     """A .docx whose document part inflates to ``expanded_bytes`` (valid XML, mostly
-    whitespace), streamed so neither side of the test holds it in memory."""
+    whitespace), streamed so the test never holds it inflated. With ``declared``, the
+    archive lies: its headers claim the part is that small (with a checksum to match)."""
     base = make_docx(["Bomb."])
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(base)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED,
@@ -234,7 +235,7 @@ def zip_bomb_docx(expanded_bytes: int) -> bytes:
                 continue
             document = src.read(info.filename)
             head, tail = document.split(b"<w:body>", 1)
-            with dst.open("word/document.xml", "w", force_zip64=True) as fh:
+            with dst.open("word/document.xml", "w", force_zip64=expanded_bytes > 2**31 - 2**24) as fh:
                 fh.write(head + b"<w:body>")
                 chunk = b" " * (1 << 20)
                 left = expanded_bytes
@@ -242,7 +243,30 @@ def zip_bomb_docx(expanded_bytes: int) -> bytes:
                     fh.write(chunk[:left])
                     left -= len(chunk)
                 fh.write(tail)
-    return out.getvalue()
+    data = out.getvalue()
+    return data if declared is None else _declare_size(data, "word/document.xml", declared)
+
+
+def _declare_size(data: bytes, member: str, size: int) -> bytes:
+    """Make the local and central headers of ``member`` claim ``size`` bytes, with the CRC
+    of that many leading bytes, so a reader that trusts the headers sees a valid small part."""
+    import struct
+
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        info = z.getinfo(member)
+        with z.open(info) as fh:
+            crc = zlib.crc32(fh.read(size))
+    buf = bytearray(data)
+    struct.pack_into("<II", buf, info.header_offset + 18, info.compress_size, size)
+    struct.pack_into("<I", buf, info.header_offset + 14, crc)
+    pos = 0
+    while (pos := buf.find(b"PK\x01\x02", pos)) >= 0:
+        name_len = struct.unpack_from("<H", buf, pos + 28)[0]
+        if bytes(buf[pos + 46:pos + 46 + name_len]) == member.encode():
+            struct.pack_into("<I", buf, pos + 16, crc)
+            struct.pack_into("<I", buf, pos + 24, size)
+        pos += 4
+    return bytes(buf)
 
 
 def minimal_odt(body_xml: str, *, extra: dict[str, bytes] | None = None) -> bytes:
@@ -398,6 +422,8 @@ def hostile_cases(canary: Canary, server_url: str, *, big_bytes: int = 60 * 1024
              data=make_docx([good] * 20, image=True)[:6000]),
         Case("stadsmissionen/1.1 Bomb.docx", "rejected", "archive_bomb", "packas upp till mer än",
              data=zip_bomb_docx(bomb_bytes)),
+        Case("stadsmissionen/2.2 Bomb som ljuger.docx", "rejected", "archive_bomb", "packas upp till mer än",
+             data=zip_bomb_docx(bomb_bytes, declared=2000), note="headers claim 2 kB"),
         Case("stadsmissionen/1.2 Makro.docm", "rejected", "macro", "makron", data=make_docx(["Makro."])),
         Case("stadsmissionen/1.3 Makro inuti.docx", "rejected", "macro", "makron",
              data=rezip(make_docx(["Makro."]), add={"word/vbaProject.bin": b"\xd0\xcf\x11\xe0" + b"\0" * 512})),

@@ -8,6 +8,7 @@ import hashlib
 import json
 import re
 import zipfile
+from dataclasses import replace
 
 import pytest
 from docx import Document
@@ -244,3 +245,17 @@ def test_a_file_replaced_after_screening_is_not_converted_and_is_read_next_run(t
     todo, reports = plan_conversions(files, state)
     apply_conversions(out, files, todo, convert_files(storage, todo, config), state, config, reports)
     assert "Andra versionen." in (tmp_path / "out/normalised/myrorna/1.1.md").read_text(encoding="utf-8")
+
+
+def test_a_zip_that_lies_about_its_sizes_is_measured_by_what_it_inflates_to(config):
+    """Python's zipfile stops at the declared size (and the checksum matches that prefix);
+    pandoc inflates everything. Screening inflates the real stream, so the cap still holds."""
+    from tasks.errors import ArchiveTooLarge
+    from tasks.screening import screen_file
+    from tests.hostile import docx_part, zip_bomb_docx
+
+    limits = replace(config.settings.limits, max_expanded_bytes=4 * 1024 * 1024)
+    liar = zip_bomb_docx(6 * 1024 * 1024, declared=3000)
+    assert len(docx_part(liar, "word/document.xml")) == 3000  # what a trusting reader sees
+    with pytest.raises(ArchiveTooLarge):
+        screen_file("1.1 Bomb.docx", liar, limits)
