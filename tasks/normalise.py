@@ -26,7 +26,7 @@ from tasks.config import Config
 from tasks.errors import ChangedDuringRun, ConversionFailed, NoText, Rejected
 from tasks.intake import InboxFile
 from tasks.pandoc import lua_command, pandoc_version, script_digest
-from tasks.screening import NAME_PIECE, decode_text
+from tasks.screening import NAME_PIECE, decode_text, strip_front_matter
 from tasks.state import save_state
 from tasks.storage import Storage, UnsafeKey, scratch_dir
 
@@ -109,7 +109,8 @@ def convert_files(inbox: Storage, files: list[InboxFile], config: Config,
                 results[f.key] = ChangedDuringRun("changed or removed after screening")
                 continue
             if f.kind in ("md", "txt", "html", "rtf"):
-                data = decode_text(data)[0].encode("utf-8")
+                text = decode_text(data)[0]
+                data = (strip_front_matter(text) if f.kind == "md" else text).encode("utf-8")
             src = tmp / f"in-{i}"
             src.write_bytes(data)
             jobs.append({"id": f.key, "input": str(src), "format": f.kind, "shift_to": REPORT_TOP_LEVEL,

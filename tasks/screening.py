@@ -387,11 +387,20 @@ def _piece_text(value) -> str | None:
     return f"{m.group(1)}.{m.group(2)}" if m else None
 
 
+FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S)
+
+
+def strip_front_matter(text: str) -> str:
+    """Markdown without its front matter: YAML is read here, safely, and never by pandoc
+    (whose YAML reader expands aliases without bound)."""
+    return FRONT_MATTER.sub("", text, count=1)
+
+
 def front_matter(text: str) -> dict:
     """The YAML front matter of a Markdown file, or {} (never raises)."""
     import yaml
 
-    m = re.match(r"\A\ufeff?---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", text, re.S)
+    m = FRONT_MATTER.match(text)
     if not m:
         return {}
     try:

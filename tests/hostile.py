@@ -347,6 +347,15 @@ def markdown_with_local_includes(text: str, canary: Canary, server_url: str) -> 
     )
 
 
+def markdown_yaml_bomb(text: str, piece: str) -> str:
+    """Front matter whose aliases expand to 9^9 strings (a "billion laughs" in YAML)."""
+    lines = ["---", f"delrapport: {piece}", "title: Alias i massor", 'a: &a ["ha", "ha", "ha", "ha", "ha", "ha", "ha", "ha", "ha"]']
+    for i in range(8):
+        prev, name = chr(97 + i), chr(98 + i)
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    return "\n".join(lines) + "\n---\n\n" + text + "\n"
+
+
 def rtf_with_include_picture(text: str, canary: Canary, server_url: str) -> str:
     def esc(s: str) -> str:
         # As Word writes it: \uN followed by the Windows-1252 fallback byte.
@@ -450,6 +459,8 @@ def hostile_cases(canary: Canary, server_url: str, *, big_bytes: int = 60 * 1024
              data=markdown_with_local_includes("Verksamheten utvecklas stegvis.", canary, server_url)),
         Case("erikshjalpen/3.1 Fält.rtf", "accepted", text="RTF med fält",
              data=rtf_with_include_picture("RTF med fält som pekar ut.", canary, server_url)),
+        Case("forum/YAML-alias.md", "accepted", text="Front matter med alias",
+             data=markdown_yaml_bomb("Front matter med alias läses säkert.", "4.1")),
         # Encodings.
         Case("verdandi/2.2 Latin.txt", "accepted", text="Vi har åtta deltagare i Växjö",
              data="Vi har åtta deltagare i Växjö.\n\nHandledarna får stöd.\n".encode("cp1252")),

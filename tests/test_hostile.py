@@ -259,3 +259,21 @@ def test_a_zip_that_lies_about_its_sizes_is_measured_by_what_it_inflates_to(conf
     assert len(docx_part(liar, "word/document.xml")) == 3000  # what a trusting reader sees
     with pytest.raises(ArchiveTooLarge):
         screen_file("1.1 Bomb.docx", liar, limits)
+
+
+def test_yaml_front_matter_never_reaches_pandoc(tmp_path, config):
+    """A "billion laughs" in Markdown front matter: read safely by utkast (piece and title),
+    and pandoc, whose YAML reader would expand it until the time limit, never sees it."""
+    from tasks.intake import scan_inbox
+    from tasks.normalise import Converted, convert_files
+    from tests.builders import put
+    from tests.hostile import markdown_yaml_bomb
+
+    put(tmp_path / "in", "forum/Motiv.md", markdown_yaml_bomb("Texten efter.", "4.2"))
+    storage = LocalStorage(tmp_path / "in")
+    (f,) = scan_inbox(storage, config, {})
+    assert (f.verdict, f.piece, f.title_hint) == ("accepted", "4.2", "Alias i massor")
+    quick = replace(config, settings=replace(config.settings, limits=replace(config.settings.limits,
+                                                                             convert_timeout=20)))
+    result = convert_files(storage, [f], quick)[f.key]
+    assert isinstance(result, Converted) and result.markdown.strip() == "Texten efter."

@@ -11,8 +11,9 @@ local CANONICAL = 'markdown-smart-raw_html-raw_attribute-raw_tex-native_divs-nat
 local READERS = {
   docx = 'docx', odt = 'odt', rtf = 'rtf', html = 'html',
   -- Raw HTML and raw blocks are recognised (so the filter drops them) instead of showing
-  -- as literal tags; raw TeX stays text (the reader must never act on \input).
-  md = 'markdown-smart-raw_tex',
+  -- as literal tags; raw TeX stays text (the reader must never act on \input). Front
+  -- matter is read (and removed) by utkast, so no YAML reaches pandoc.
+  md = 'markdown-smart-raw_tex-yaml_metadata_block',
   txt = 'markdown-smart-raw_html-raw_attribute-raw_tex-yaml_metadata_block-tex_math_dollars-pipe_tables',
 }
 local EXT = { ['image/png'] = 'png', ['image/jpeg'] = 'jpg', ['image/gif'] = 'gif',
