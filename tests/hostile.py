@@ -19,6 +19,7 @@ import binascii
 import http.server
 import io
 import os
+import random
 import re
 import secrets
 import threading
@@ -303,6 +304,38 @@ def minimal_odt(body_xml: str, *, extra: dict[str, bytes] | None = None) -> byte
     return out.getvalue()
 
 
+def encrypted_odt() -> bytes:
+    """An ODT as LibreOffice writes it with a password: the parts are ciphertext and the
+    manifest carries ``manifest:encryption-data``."""
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
+        '<manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.text"/>'
+        '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml" manifest:size="900">'
+        '<manifest:encryption-data manifest:checksum-type="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0#sha256-1k" '
+        'manifest:checksum="AAAA"><manifest:algorithm manifest:algorithm-name="http://www.w3.org/2001/04/xmlenc#aes256-cbc" '
+        'manifest:initialisation-vector="AAAA"/></manifest:encryption-data></manifest:file-entry></manifest:manifest>'
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.text")
+        z.writestr("content.xml", random.Random(6).randbytes(900))  # ciphertext stand-in, fixed
+        z.writestr("META-INF/manifest.xml", manifest, zipfile.ZIP_DEFLATED)
+    return out.getvalue()
+
+
+def _xlsx() -> bytes:
+    """The smallest spreadsheet-shaped Office file: its content types say workbook."""
+    types = ('<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+             '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+             'spreadsheetml.sheet.main+xml"/></Types>')
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", types)
+        z.writestr("xl/workbook.xml", '<?xml version="1.0"?><workbook/>')
+    return out.getvalue()
+
+
 def odt_with_external_images(text: str, targets: list[str]) -> bytes:
     frames = "".join(
         f'<text:p><draw:frame svg:width="2cm" svg:height="2cm"><draw:image xlink:href="{t}" '
@@ -436,6 +469,15 @@ def hostile_cases(canary: Canary, server_url: str, *, big_bytes: int = 60 * 1024
         Case("stadsmissionen/1.2 Makro.docm", "rejected", "macro", "makron", data=make_docx(["Makro."])),
         Case("stadsmissionen/1.3 Makro inuti.docx", "rejected", "macro", "makron",
              data=rezip(make_docx(["Makro."]), add={"word/vbaProject.bin": b"\xd0\xcf\x11\xe0" + b"\0" * 512})),
+        Case("stadsmissionen/3.1 Makro.odt", "rejected", "macro", "makron",
+             data=minimal_odt("<text:p>Makro.</text:p>", extra={
+                 "Basic/Standard/Module1.xml": b'<?xml version="1.0"?><script:module/>'})),
+        Case("stadsmissionen/3.2 Krypterad.odt", "rejected", "encrypted", "lösenordsskyddad",
+             data=encrypted_odt()),
+        Case("stadsmissionen/3.3 Gammal.doc", "rejected", "unsupported_format", "gamla format",
+             data=b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(4096)),
+        Case("stadsmissionen/3.4 Kalkyl.xlsx", "rejected", "unsupported_format", "kalkylark",
+             data=_xlsx()),
         Case("stadsmissionen/1.4 Entitet.docx", "rejected", "unsafe_content", "säkerhetsskäl",
              data=docx_with_xxe("Entitet:", canary)),
         Case("stadsmissionen/2.1 Entitet annan sökväg.docx", "rejected", "unsafe_content", "säkerhetsskäl",
