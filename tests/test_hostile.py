@@ -4,8 +4,11 @@ the inbox (the canary) reaches any output, and no document makes the pipeline fe
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
+import logging
 import re
 import zipfile
 from dataclasses import replace
@@ -50,10 +53,17 @@ def hostile_run(prefect_harness, tmp_path_factory):
         cases = write_inbox(inbox, hostile_cases(canary, server.url))
         before = _digest(inbox)
         mp.setattr(LocalStorage, "open", spying_open)
-        code = main(["build", "--inbox", str(inbox), "--out", str(out), "--no-review"])
+        printed = io.StringIO()
+        handler = logging.StreamHandler(printed)
+        logging.getLogger().addHandler(handler)
+        try:
+            with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+                code = main(["build", "--inbox", str(inbox), "--out", str(out), "--no-review"])
+        finally:
+            logging.getLogger().removeHandler(handler)
         requests = list(server.requests)
     yield {"code": code, "inbox": inbox, "out": out, "canary": canary, "cases": cases,
-           "requests": requests, "reads": reads, "before": before}
+           "requests": requests, "reads": reads, "before": before, "printed": printed.getvalue()}
 
 
 def test_the_run_exits_0_and_publishes_a_draft_from_the_good_files(hostile_run):
@@ -93,6 +103,8 @@ def test_every_file_gets_the_expected_verdict_and_a_swedish_reason(hostile_run):
 def test_the_canary_never_leaks_and_no_document_fetches_a_url(hostile_run):
     assert hostile_run["requests"] == []
     assert find_token(hostile_run["out"], hostile_run["canary"].token) == []
+    assert "Draft " in hostile_run["printed"]  # what the command printed and logged ...
+    assert hostile_run["canary"].token not in hostile_run["printed"]  # ... holds no secret either
 
 
 def test_the_oversized_file_is_refused_from_the_listing_without_being_read(hostile_run):
