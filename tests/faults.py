@@ -128,6 +128,8 @@ def inconsistencies(out: Storage, inbox: Storage) -> list[str]:
         for slot, report in state.get("reports", {}).items():
             if report["md_key"] not in keys:
                 problems.append(f"state: report {slot} -> missing {report['md_key']}")
+            elif report.get("ast_key") and report["ast_key"] not in keys:
+                problems.append(f"state: report {slot} -> missing {report['ast_key']}")
             else:
                 meta_key = report["md_key"][:-3] + ".json"
                 if meta_key not in keys or json.loads(out.read(meta_key))["sha256"] != report["sha256"]:
