@@ -50,7 +50,13 @@ def hostile_run(prefect_harness, tmp_path_factory):
         return original_open(self, key)
 
     with CountingServer() as server, pytest.MonkeyPatch.context() as mp:
-        cases = write_inbox(inbox, hostile_cases(canary, server.url))
+        all_cases = hostile_cases(canary, server.url)
+        # A first draft from the good file alone, so the hostile build also writes the pages
+        # that compare two drafts.
+        first = [c for c in all_cases if c.key == "coompanion/4.1 Villkor.docx"]
+        write_inbox(inbox, first)
+        assert main(["build", "--inbox", str(inbox), "--out", str(out), "--no-review", "--formats", "docx,html"]) == 0
+        cases = write_inbox(inbox, all_cases)
         before = _digest(inbox)
         mp.setattr(LocalStorage, "open", spying_open)
         printed = io.StringIO()
@@ -122,11 +128,13 @@ def test_originals_are_untouched(hostile_run):
 def test_published_pages_carry_no_script_or_external_reference(hostile_run):
     out = hostile_run["out"]
     latest = json.loads((out / "drafts/latest.json").read_text(encoding="utf-8"))
-    pages = [out / latest["formats"]["html"], out / "status.html", out / "drafts/index.html"]
+    pages = sorted(out.rglob("*.html"))
+    assert {out / latest["formats"]["html"], out / "status.html", out / "drafts/index.html",
+            out / "drafts" / latest["version"] / "andringar.html"} <= set(pages)
     for page in pages:
         html = page.read_text(encoding="utf-8")
         assert active_html(html) == [], page
-    draft_html = pages[0].read_text(encoding="utf-8")
+    draft_html = (out / latest["formats"]["html"]).read_text(encoding="utf-8")
     links = re.findall(r'href="([^"]+)"', draft_html)
     assert all(link.startswith(("#", "https://", "http://", "mailto:")) for link in links), links
     with zipfile.ZipFile(out / latest["formats"]["docx"]) as z:
