@@ -3,7 +3,6 @@ batches side by side), record verdicts, rejection notes and the tracker."""
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field
 
@@ -16,7 +15,7 @@ from flows.policies import IO_TASK, conversion_cache_key, result_storage_for
 from flows.progress import progress
 from tasks.config import Config, load_config
 from tasks.feedback import open_review_counts
-from tasks.intake import InboxFile, rejection_key, rejection_text, scan_inbox
+from tasks.intake import InboxFile, scan_inbox, write_rejections
 from tasks.normalise import (
     Report,
     apply_conversions,
@@ -45,27 +44,6 @@ class IntakeResult:
     converted: int = 0
     tracker: dict = field(default_factory=dict)
     reused: int = 0  # conversions taken from a failed run's persisted results
-
-
-def write_rejections(out: Storage, files: list[InboxFile], config: Config, state: dict) -> int:
-    """Write a Swedish note per rejected file; remove notes for files no longer rejected."""
-    notes = state.setdefault("notes", {})
-    wanted = {}
-    for f in files:
-        if f.verdict == "rejected":
-            wanted[rejection_key(f)] = rejection_text(f, config)
-    written = 0
-    for key, text in wanted.items():
-        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-        if notes.get(key) != digest:
-            out.write(key, text.encode("utf-8"), "text/plain; charset=utf-8")
-            notes[key] = digest
-            written += 1
-    for key in list(notes):
-        if key not in wanted:
-            out.delete(key)
-            del notes[key]
-    return written
 
 
 def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress | None = None,

@@ -242,3 +242,24 @@ def rejection_text(f: InboxFile, config: Config) -> str:
 
 def display_name(key: str) -> str:
     return PurePosixPath(key).name
+
+
+def write_rejections(out: Storage, files: list[InboxFile], config: Config, state: dict) -> int:
+    """Write a Swedish note per rejected file; remove notes for files no longer rejected."""
+    notes = state.setdefault("notes", {})
+    wanted = {}
+    for f in files:
+        if f.verdict == "rejected":
+            wanted[rejection_key(f)] = rejection_text(f, config)
+    written = 0
+    for key, text in wanted.items():
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+        if notes.get(key) != digest:
+            out.write(key, text.encode("utf-8"), "text/plain; charset=utf-8")
+            notes[key] = digest
+            written += 1
+    for key in list(notes):
+        if key not in wanted:
+            out.delete(key)
+            del notes[key]
+    return written
