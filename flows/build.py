@@ -72,10 +72,11 @@ def build_draft(
     bar = RunProgress("Utkastet byggs")
     with out_store.lock():
         feedback = harvest_feedback_task(inbox_store, out_store, config)  # before the tracker counts it
-        result = intake_steps(inbox_store, out_store, config, bar, (0.0, 70.0))
+        result = intake_steps(inbox_store, out_store, config, bar, (0.0, 70.0), review=review)
         chosen = {p.number for p in selected_paket(config, packages)}
         reports = [r for r in result.reports.values() if config.outline.pieces[r.piece].paket in chosen]
-        pending: list[str] = []
+        pending = sorted(label for slot, label in result.pending_reviews.items()
+                         if config.outline.pieces[slot.split("/", 1)[1]].paket in chosen)
         fingerprint = draft_fingerprint(reports, config, formats, packages, pending)
         latest = read_latest(out_store)
         if latest and latest["fingerprint"] == fingerprint:
@@ -83,7 +84,7 @@ def build_draft(
             write_index_task(out_store, config, config.settings.link_seconds)
             publish_feedback_artifact(out_store, feedback, config.settings.link_seconds)
             done = summary(out_store, latest, published=False, converted=result.converted, tracker=result.tracker,
-                           link_seconds=config.settings.link_seconds)
+                           link_seconds=config.settings.link_seconds, pending=pending)
             publish_artifacts(done)
             bar.set(100.0)
             return done
@@ -99,7 +100,9 @@ def build_draft(
             bar.set(95.0)
             previous = read_manifest(out_store, latest["version"]) if latest else None
             manifest = build_manifest(rendered, fingerprint, result.files, reports, config, previous,
-                                      {"formats": formats, "packages": packages, "review": review})
+                                      {"formats": formats, "packages": packages, "review": review},
+                                      reviews=result.reviews)
+            manifest["pending_reviews"] = pending
             changes = publish_changes_task(out_store, config, rendered, manifest, previous)
             latest = publish_task(out_store, rendered, manifest)
         write_index_task(out_store, config, config.settings.link_seconds)
@@ -109,17 +112,17 @@ def build_draft(
         progress("Varning: %s", problem)
     progress("Utkast %s publicerat", version)
     done = summary(out_store, latest, published=True, converted=result.converted, tracker=result.tracker,
-                   link_seconds=config.settings.link_seconds, changes=manifest["changes"])
+                   link_seconds=config.settings.link_seconds, changes=manifest["changes"], pending=pending)
     publish_artifacts(done)
     bar.set(100.0)
     return done
 
 
 def summary(out, latest: dict, *, published: bool, converted: int, tracker: dict,
-            link_seconds: int = DEFAULT_LINK_SECONDS, changes: dict | None = None) -> dict:
+            link_seconds: int = DEFAULT_LINK_SECONDS, changes: dict | None = None, pending=()) -> dict:
     """What the command line prints, the flow returns and the artifacts show (links: paths, or
     presigned URLs; ``changes``: the new draft's changes since the previous one, None when
-    nothing was published)."""
+    nothing was published; ``pending``: reports whose language review is pending)."""
     return {
         "published": published,
         "version": latest["version"],
@@ -136,4 +139,5 @@ def summary(out, latest: dict, *, published: bool, converted: int, tracker: dict
         "rejected_files": rejected_files(tracker),
         "changes": change_labels(changes, partner_names(tracker)),
         "reviews": review_links(out, tracker, link_seconds),
+        "pending_reviews": list(pending),
     }

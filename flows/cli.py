@@ -51,6 +51,11 @@ def parser() -> argparse.ArgumentParser:
     storage_args(i)
     i.add_argument("--no-review", action="store_true", help="skip the language review")
 
+    r = sub.add_parser("review", help="review one document and print the findings")
+    r.add_argument("file", help="a report: .docx .odt .rtf .md .txt .html")
+    r.add_argument("--json", action="store_true", help="print the findings as JSON")
+    r.add_argument("--out", help="also write <name>.granskning.html/.docx/.json into this folder")
+
     s = sub.add_parser("status", help="print the tracker (partner × piece)")
     storage_args(s, inbox=False)
 
@@ -111,6 +116,8 @@ def cmd_build(args) -> int:
           f"{result['converted']} converted in this run.")
     if result["missing"]:
         print(f"Missing: {', '.join(result['missing'])}")
+    if result.get("pending_reviews"):
+        print(f"Language review pending (checker unavailable) for: {', '.join(result['pending_reviews'])}")
     return 0
 
 
@@ -120,6 +127,71 @@ def cmd_intake(args) -> int:
     result = intake(inbox=args.inbox, out=args.out, review=not args.no_review)
     print(f"{result['converted']} converted, {result['reports']} reports in, {result['rejected']} rejected.")
     print(f"tracker: {result['status']}")
+    if result.get("pending_reviews"):
+        print(f"Language review pending (checker unavailable) for: {', '.join(result['pending_reviews'])}")
+    return 0
+
+
+def cmd_review(args) -> int:
+    import time
+    from pathlib import Path
+
+    from tasks.checker import open_checker
+    from tasks.config import load_config
+    from tasks.errors import CheckerUnavailable, Rejected
+    from tasks.reasons import explain
+    from tasks.review import format_findings, load_review_settings, review_file, review_html, review_json
+    from tasks.review import review_docx
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"utkast: no such file: {path}", file=sys.stderr)
+        return 1
+    config = load_config()
+    settings = load_review_settings(config.templates, config.registry)
+    try:
+        with open_checker(settings.tuning) as checker:
+            reviewed, meta = review_file(path, config, checker, settings)
+    except Rejected as err:
+        print(f"{path.name}: {explain(err, valid_pieces=list(config.outline.pieces), partners=[])}", file=sys.stderr)
+        return 1
+    except CheckerUnavailable as exc:
+        print(f"utkast: the language checker is not available: {exc}", file=sys.stderr)
+        return 4
+    checked = time.time()
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        stem = f"{path.stem}.granskning"
+        (out / f"{stem}.docx").write_bytes(review_docx(reviewed, meta))
+        (out / f"{stem}.html").write_text(review_html(reviewed, meta, checker, checked, config.templates,
+                                                      f"{stem}.docx"), encoding="utf-8")
+        (out / f"{stem}.json").write_text(json.dumps(review_json(reviewed, meta, checker, checked),
+                                                     ensure_ascii=False, indent=2), encoding="utf-8")
+    if args.json:
+        print(json.dumps(review_json(reviewed, meta, checker, checked), ensure_ascii=False, indent=2))
+    else:
+        print(format_findings(reviewed, path.name))
+        if args.out:
+            print(f"\nWritten: {Path(args.out) / (path.stem + '.granskning')}.html, .docx, .json")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from tasks.storage import open_storage
+    from tasks.tracker import tracker_table
+
+    out = open_storage(args.out)
+    text = out.read_text("status.json")
+    if text is None:
+        print(f"No tracker yet in {out.describe()}: run 'utkast intake' or 'utkast build' first.", file=sys.stderr)
+        return 1
+    rows = tracker_table(json.loads(text))
+    widths = [min(max(len(r[i]) for r in rows), 48) for i in range(len(rows[0]))]
+    for n, row in enumerate(rows):
+        print("  ".join(cell[:w].ljust(w) for cell, w in zip(row, widths)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
     return 0
 
 
@@ -170,8 +242,8 @@ def cmd_diff(args) -> int:
     return 0
 
 
-COMMANDS = {"build": cmd_build, "intake": cmd_intake, "status": cmd_status, "diff": cmd_diff,
-            "watch": cmd_watch}
+COMMANDS = {"build": cmd_build, "intake": cmd_intake, "review": cmd_review, "status": cmd_status,
+            "diff": cmd_diff, "watch": cmd_watch}
 
 if __name__ == "__main__":
     sys.exit(main())

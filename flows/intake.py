@@ -13,6 +13,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.artifacts import RunProgress, publish_artifacts, rejected_files, review_links
 from flows.policies import IO_TASK, conversion_cache_key, result_storage_for
 from flows.progress import progress
+from flows.review import review_steps
 from tasks.config import Config, load_config
 from tasks.feedback import open_review_counts
 from tasks.intake import InboxFile, scan_inbox, write_rejections
@@ -44,12 +45,14 @@ class IntakeResult:
     converted: int = 0
     tracker: dict = field(default_factory=dict)
     reused: int = 0  # conversions taken from a failed run's persisted results
+    reviews: dict[str, dict] = field(default_factory=dict)  # slot key -> review summary
+    pending_reviews: dict[str, str] = field(default_factory=dict)  # slot key -> label
 
 
 def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress | None = None,
-                 span: tuple[float, float] = (0.0, 100.0)) -> IntakeResult:
+                 span: tuple[float, float] = (0.0, 100.0), review: bool = True) -> IntakeResult:
     """The intake as a sequence of tasks (used by both flows). ``bar`` shows the conversions
-    in the ``span`` part of a progress artifact."""
+    in the ``span`` part of a progress artifact; ``review=False`` skips new language reviews."""
     state = load_state(out)
     loaded = dump_state(state)
     files = scan_inbox_task(inbox, config, state.setdefault("inbox", {}))
@@ -78,13 +81,15 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress 
             if reused:
                 progress("%d dokument var redan konverterade av en tidigare, avbruten körning", reused)
         todo = apply_conversions(out, files, todo, results, state, config, reports)
+    reviews = review_steps(inbox, out, config, reports, state, enabled=review)
     if bar:
         bar.set(span[1])
     write_rejections(out, files, config, state)
     save_state(out, state, loaded)
-    tracker = build_tracker(files, reports, config, feedback_open=open_review_counts(out))
+    tracker = build_tracker(files, reports, config, reviews=reviews.summaries,
+                            feedback_open=open_review_counts(out))
     write_tracker_task(out, tracker, config)
-    return IntakeResult(files, reports, converted, tracker, reused)
+    return IntakeResult(files, reports, converted, tracker, reused, reviews.summaries, reviews.pending)
 
 
 @flow(name="intake", task_runner=ThreadPoolTaskRunner(max_workers=workers()))
@@ -100,7 +105,7 @@ def intake(inbox: str = "inbox", out: str = "outputs", review: bool = True) -> d
     inbox_store, out_store = open_storage(inbox), open_storage(out)
     bar = RunProgress("Inkorgen läses in")
     with out_store.lock():
-        result = intake_steps(inbox_store, out_store, config, bar, (0.0, 95.0))
+        result = intake_steps(inbox_store, out_store, config, bar, (0.0, 95.0), review=review)
     progress("Klart: %d konverterade, %d delrapporter inne", result.converted, len(result.reports))
     summary = {"converted": result.converted, "reports": len(result.reports),
                "rejected": result.tracker["counts"]["rejected"], "rejected_files": rejected_files(result.tracker),
@@ -108,7 +113,7 @@ def intake(inbox: str = "inbox", out: str = "outputs", review: bool = True) -> d
                "counts": result.tracker["counts"],
                "missing": result.tracker["missing"], "tracker": tracker_table(result.tracker),
                "reviews": review_links(out_store, result.tracker, config.settings.link_seconds),
-               "reused": result.reused}
+               "reused": result.reused, "pending_reviews": sorted(result.pending_reviews.values())}
     publish_artifacts(summary)
     bar.set(100.0)
     return summary

@@ -125,5 +125,8 @@ def render_tracker_html(tracker: dict, config: Config, out: Storage) -> str:
             row.append({"cell": cell, "label": cell_label(cell)})
         grid.append({"partner": partner, "cells": row})
     links = {r["key"]: out.href(r["note"], from_key="status.html") for r in tracker["rejected"]}
+    review_links = {key: out.href(cell["review"]["html"], from_key="status.html")
+                    for key, cell in tracker["cells"].items() if (cell.get("review") or {}).get("html")}
     return template.render(tracker=tracker, grid=grid, outline=config.outline,
-                           generated=swedish_datetime(tracker["generated"]), rejected_links=links)
+                           generated=swedish_datetime(tracker["generated"]), rejected_links=links,
+                           review_links=review_links)
