@@ -117,6 +117,7 @@ def load_review_settings(templates: Path | str, registry: Registry) -> ReviewSet
         retries=int(_number(server, "retries", 2, path, "server.")),
         retry_delay_seconds=float(_number(server, "retry_delay_seconds", 1, path, "server.")),
         max_request_chars=int(_number(server, "max_request_chars", 20000, path, "server.", 100)),
+        spelling_words=spelling_forms(words, endings),
     )
     fingerprint = hashlib.sha256(json.dumps(
         [path.read_text(encoding="utf-8"), sorted(set(words)), REVIEW_FORMAT, __version__]).encode()).hexdigest()
@@ -191,6 +192,18 @@ class Dictionary:
                 if m.start() <= start and end <= m.end():
                     return True
         return False
+
+
+def spelling_forms(words: list[str], endings: list[str]) -> tuple[str, ...]:
+    """The single-word forms the dictionary accepts, for the embedded speller's word list."""
+    forms = set()
+    for word in words:
+        if " " in word:
+            continue
+        for base in {word, *word.split("-")} - {""}:
+            forms.add(base)
+            forms.update(base + e for e in endings)
+    return tuple(sorted(forms))
 
 
 def is_spelling(finding) -> bool:
@@ -455,6 +468,7 @@ def review_report(inbox: Storage, out: Storage, report: Report, checker: Checker
 def summarise(body: dict, keys: dict[str, str]) -> dict:
     """What the tracker and the manifest carry per report."""
     return {
+        "pending": False,
         "findings": body["counts"]["total"],
         "by_severity": body["counts"]["by_severity"],
         "by_category": body["counts"]["by_category"],
@@ -465,7 +479,7 @@ def summarise(body: dict, keys: dict[str, str]) -> dict:
 
 
 def pending_summary(reason: str) -> dict:
-    return {"pending": True, "reason": reason}
+    return {"pending": True, "findings": None, "reason": reason}
 
 
 def pending_label(report: Report, config: Config) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -28,6 +29,9 @@ class LanguageToolStandIn(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), _Handler)
         self.requests: list[dict] = []
         self.fail_next = 0  # answer this many /v2/check requests with a dropped connection
+        self.delay = 0.0  # seconds to hold each /v2/check answer (to see how many run at once)
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._engines: dict[tuple[str, ...], object] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -128,7 +132,18 @@ class _Handler(BaseHTTPRequestHandler):
         if fields.get("language", "").lower() not in ("sv", "sv-se"):
             self._send(400, f"Error: unsupported language {fields.get('language')!r}")
             return
-        self._send(200, answer(self.server, fields))
+        server = self.server
+        with server._lock:
+            server.in_flight += 1
+            server.max_in_flight = max(server.max_in_flight, server.in_flight)
+        try:
+            if server.delay:
+                time.sleep(server.delay)
+            body = answer(server, fields)
+        finally:
+            with server._lock:
+                server.in_flight -= 1
+        self._send(200, body)
 
 
 if __name__ == "__main__":
