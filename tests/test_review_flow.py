@@ -1,0 +1,148 @@
+"""The language review inside the flows: outputs per report, tracker and manifest, caching,
+a checker that is unavailable (the draft is still published and says what is pending), the
+server path, and ``utkast review FILE``."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from docx import Document
+
+from tests.builders import make_docx, put
+from tests.lt_server import LanguageToolStandIn
+from tests.test_review import PLANTED
+from tests.test_review_server import closed_port_url
+
+
+@pytest.fixture
+def inbox(tmp_path):
+    root = tmp_path / "inbox"
+    put(root, "myrorna/1.3 Kvalitet.docx", make_docx(PLANTED, heading="Kvalitet i butiken"))
+    put(root, "verdandi/4.2 Motiv.md", "# Motiv\n\nVerdandi driver butiker för att skapa gemenskap gemenskap i Växjö.\n")
+    put(root, "forum/5.1 April.txt", "Mötet i april enades om kriterier för Coompanion och Kooptjänst.")
+    return root
+
+
+def _json(path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _text(docx_path) -> str:
+    return "\n".join(p.text for p in Document(docx_path).paragraphs)
+
+
+def test_build_reviews_every_report_once_and_reports_findings(prefect_harness, inbox, tmp_path, monkeypatch):
+    from flows.build import build_draft
+
+    monkeypatch.delenv("LANGUAGETOOL_URL", raising=False)
+    out = tmp_path / "outputs"
+    result = build_draft(inbox=str(inbox), out=str(out), formats=["docx"])
+    assert result["published"] and result["pending_reviews"] == []
+
+    review = _json(out / "review/myrorna/1.3.json")
+    assert [(f["text"], f["rule_id"]) for f in review["findings"]] == [
+        ("har har", "WORD_REPEAT_RULE"), ("  ", "WHITESPACE_RULE"), (" ,", "COMMA_PARENTHESIS_WHITESPACE"),
+        ("butikenn", "HUNSPELL_RULE")]
+    for f in review["findings"]:
+        assert review["text"][f["offset"]:f["offset"] + f["length"]] == f["text"]
+    assert [f["text"] for f in _json(out / "review/verdandi/4.2.json")["findings"]] == ["gemenskap gemenskap"]
+    assert _json(out / "review/forum/5.1.json")["findings"] == []
+    comments = list(Document(out / "review/myrorna/1.3.docx").comments)
+    assert [c.author for c in comments] == ["Språkgranskning (utkast)"] * 4
+    assert "Möjligt skrivfel" in (out / "review/myrorna/1.3.html").read_text(encoding="utf-8")
+
+    status = _json(out / "status.json")
+    assert status["cells"]["myrorna/1.3"]["review"]["findings"] == 4
+    assert status["cells"]["forum/5.1"]["review"]["findings"] == 0
+    assert 'href="review/myrorna/1.3.html"' in (out / "status.html").read_text(encoding="utf-8")
+    manifest = _json(out / "drafts" / result["version"] / "manifest.json")
+    reviews = {f"{r['partner']}/{r['piece']}": r["review"] for r in manifest["reports"]}
+    assert reviews["myrorna/1.3"]["findings"] == 4 and reviews["myrorna/1.3"]["by_severity"] == {
+        "fel": 2, "varning": 2, "tips": 0}
+    assert manifest["pending_reviews"] == []
+
+    stamp = (out / "review/myrorna/1.3.json").stat().st_mtime_ns
+    again = build_draft(inbox=str(inbox), out=str(out), formats=["docx"])
+    assert not again["published"]
+    assert (out / "review/myrorna/1.3.json").stat().st_mtime_ns == stamp  # not reviewed twice
+
+
+def test_unavailable_checker_still_publishes_and_the_next_run_reviews(prefect_harness, inbox, tmp_path,
+                                                                     monkeypatch, capsys):
+    from flows.build import build_draft
+    from flows.cli import main
+
+    out = tmp_path / "outputs"
+    monkeypatch.setenv("LANGUAGETOOL_URL", closed_port_url())
+    first = build_draft(inbox=str(inbox), out=str(out), formats=["docx"])
+
+    assert first["published"]
+    assert first["pending_reviews"] == ["1.3 (Myrorna)", "4.2 (Verdandi)", "5.1 (Forum)"]
+    front = _text(out / "drafts" / first["version"] / "utkast.docx")
+    assert "Språkgranskning väntar för: 1.3 (Myrorna), 4.2 (Verdandi), 5.1 (Forum)." in front
+    status = _json(out / "status.json")
+    assert status["cells"]["myrorna/1.3"]["review"]["pending"] is True
+    assert "granskning väntar" in (out / "status.html").read_text(encoding="utf-8")
+    manifest = _json(out / "drafts" / first["version"] / "manifest.json")
+    assert manifest["pending_reviews"] == ["1.3 (Myrorna)", "4.2 (Verdandi)", "5.1 (Forum)"]
+    assert all(r["review"]["pending"] for r in manifest["reports"])
+    assert not (out / "review").exists()
+    assert main(["status", "--out", str(out)]) == 0
+    assert "Myrorna: mottagen, granskning väntar" in capsys.readouterr().out
+
+    monkeypatch.delenv("LANGUAGETOOL_URL")
+    second = build_draft(inbox=str(inbox), out=str(out), formats=["docx"])
+    assert second["published"] and second["pending_reviews"] == []
+    assert "Språkgranskning väntar" not in _text(out / "drafts" / second["version"] / "utkast.docx")
+    assert _json(out / "status.json")["cells"]["myrorna/1.3"]["review"]["findings"] == 4
+    assert (out / "review/verdandi/4.2.docx").exists()
+
+
+def test_no_review_skips_the_review(prefect_harness, inbox, tmp_path):
+    from flows.intake import intake
+
+    out = tmp_path / "outputs"
+    result = intake(inbox=str(inbox), out=str(out), review=False)
+    assert result["reports"] == 3 and result["pending_reviews"] == []
+    assert not (out / "review").exists()
+    assert _json(out / "status.json")["cells"]["myrorna/1.3"]["review"] is None
+
+
+def test_reviews_through_a_languagetool_server(prefect_harness, inbox, tmp_path, monkeypatch):
+    from flows.intake import intake
+
+    server = LanguageToolStandIn().start()
+    try:
+        monkeypatch.setenv("LANGUAGETOOL_URL", server.url)
+        out = tmp_path / "outputs"
+        result = intake(inbox=str(inbox), out=str(out))
+        assert result["pending_reviews"] == []
+        review = _json(out / "review/myrorna/1.3.json")
+        assert [f["text"] for f in review["findings"]] == ["har har", "  ", " ,", "butikenn"]
+        assert review["engine"] == f"LanguageTool-server {server.url}"
+        sent = "\n".join(r["text"] for r in server.requests)
+        assert "Vi har har många deltagare" in sent and "gemenskap gemenskap" in sent
+    finally:
+        server.stop()
+
+
+def test_utkast_review_prints_the_findings_of_one_file(tmp_path, capsys):
+    from flows.cli import main
+
+    path = tmp_path / "1.3 Kvalitet.docx"
+    path.write_bytes(make_docx(PLANTED))
+    assert main(["review", str(path), "--out", str(tmp_path / "granskning")]) == 0
+    printed = capsys.readouterr().out
+    assert "Språkgranskning av 1.3 Kvalitet.docx: 4 påpekanden (2 fel, 2 varningar)" in printed
+    assert "Stycke 1, tecken 80–86: ”har har”" in printed
+    assert "Stycke 1, tecken 105–106: ”␣␣”" in printed
+    assert "Förslag: ”butiken”" in printed
+    assert "Kooptjänst" not in printed.split("Vi har har")[0]  # the names themselves are no finding
+    doc = Document(io.BytesIO((tmp_path / "granskning" / "1.3 Kvalitet.granskning.docx").read_bytes()))
+    assert len(list(doc.comments)) == 4
+
+    assert main(["review", str(path), "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["counts"]["total"] == 4 and body["findings"][0]["offset"] == 79
