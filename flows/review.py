@@ -5,6 +5,7 @@ pending ("granskning väntar") instead of failing the run, and the next run revi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NONE
@@ -87,7 +88,31 @@ def review_steps(inbox: Storage, out: Storage, config: Config, reports: dict[str
                 outcome.pending[slot] = pending_label(report, config)
         finally:
             checker.close()
+        publish_review_artifact(out, reports, outcome, config)
     return outcome
+
+
+def publish_review_artifact(out: Storage, reports: dict[str, Report], outcome: ReviewOutcome,
+                            config: Config) -> None:
+    """A table in the Prefect UI: each report's findings, with a link to its review."""
+    from prefect.artifacts import create_markdown_artifact
+
+    rows = ["| Delrapport | Partner | Påpekanden | Språkgranskning |", "|---|---|---|---|"]
+    for slot, summary in sorted(outcome.summaries.items(), key=lambda kv: (kv[0].split("/")[1], kv[0])):
+        report = reports[slot]
+        name = config.registry.by_slug(report.partner).short
+        if summary.get("pending"):
+            rows.append(f"| {report.piece} | {name} | – | granskning väntar |")
+        else:
+            link = out.href(summary["html"], filename=f"granskning-{report.partner}-{report.piece}.html")
+            if link.startswith("/"):  # a local folder
+                link = Path(link).as_uri()
+            rows.append(f"| {report.piece} | {name} | {summary['findings']} | [rapport]({link}) |")
+    try:
+        create_markdown_artifact("\n".join(rows), key="language-review",
+                                 description="Språkgranskning av delrapporterna")
+    except Exception as exc:  # the UI table is a convenience; the outputs are written
+        progress("Could not publish the review table to Prefect: %s", exc)
 
 
 def _forget(out: Storage, saved: dict, slot: str) -> None:

@@ -31,7 +31,7 @@ from tasks.errors import ConfigError, UtkastError
 from tasks.normalise import Report
 from tasks.review_docx import DocxParagraph, comment_document, new_text_document, open_docx, save
 from tasks.review_docx import docx_paragraphs
-from tasks.review_text import Block, blocks_from_markdown, blocks_from_normalised
+from tasks.review_text import Block, blocks_from_markdown, blocks_from_normalised, blocks_from_odt
 from tasks.screening import decode_text
 from tasks.storage import Storage
 from tasks.templating import STOCKHOLM, html_env, swedish_datetime
@@ -313,6 +313,11 @@ def read_review_text(kind: str, data: bytes, normalised) -> ReviewedText:
             return ReviewedText([p.block for p in paragraphs], [], doc, paragraphs)
     elif kind in ("md", "txt"):
         return ReviewedText(blocks_from_markdown(decode_text(data)[0], markdown=kind == "md"), [])
+    elif kind == "odt":
+        try:
+            return ReviewedText(blocks_from_odt(data), [])
+        except Exception:  # an unusual file: use the normalised text
+            pass
     if callable(normalised):
         normalised = normalised()
     if normalised is None:

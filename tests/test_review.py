@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 
 import pytest
 from docx import Document
@@ -143,6 +144,25 @@ def test_plain_text_keeps_its_characters():
     blocks = blocks_from_markdown(text, markdown=False)
     assert [(b.kind, b.text) for b in blocks] == [
         ("para", "Rad ett med *stjärnor*  här och rad två."), ("item", "en punkt"), ("item", "en till")]
+
+
+def test_odt_paragraphs_keep_their_doubled_spaces(checker, settings):
+    import subprocess
+
+    from tasks.pandoc import pandoc_path
+    from tests.builders import rezip
+
+    md = "# Rubrik\n\nDet finns dubbla mellanslag , här och Kooptjänst finns finns.\n\n- en punkt\n"
+    odt = subprocess.run([pandoc_path(), "-f", "markdown", "-t", "odt", "-o", "-"], input=md.encode(),
+                         capture_output=True, check=True).stdout
+    content = zipfile.ZipFile(io.BytesIO(odt)).read("content.xml")
+    content = content.replace(b"finns dubbla", b"finns <text:s/>dubbla")  # how ODF stores a 2nd space
+    reviewed = review_source("odt", rezip(odt, replace={"content.xml": content}), None, checker, settings)
+    assert [(b.kind, b.text) for b in reviewed.blocks] == [
+        ("heading", "Rubrik"), ("para", "Det finns  dubbla mellanslag , här och Kooptjänst finns finns."),
+        ("item", "en punkt")]
+    assert [(f["block_offset"], f["text"]) for f in reviewed.findings] == [
+        (9, "  "), (28, " ,"), (50, "finns finns")]
 
 
 def test_pandoc_tree_blocks_for_other_formats():
