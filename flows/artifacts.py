@@ -127,6 +127,10 @@ def summary_markdown(summary: dict, links: list[dict]) -> str:
         lines += [f"- {md_escape(r['file'])}: {md_escape(r['reason'] or '')}" for r in summary["rejected_files"]]
     if summary.get("missing"):
         lines += ["", "## Saknas", "", ", ".join(summary["missing"])]
+    if summary.get("pending_reviews"):
+        lines += ["", "## Språkgranskning väntar", "",
+                  "Granskningen kunde inte köras (granskningsverktyget var inte tillgängligt) för: "
+                  + md_escape(", ".join(summary["pending_reviews"])) + ". Nästa körning granskar dem."]
     lines += ["", "## Länkar", ""]
     lines += [f"- [{md_escape(link['text'])}]({link['url']})" for link in links]
     return "\n".join(lines) + "\n"

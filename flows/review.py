@@ -5,11 +5,11 @@ pending ("granskning väntar") instead of failing the run, and the next run revi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NONE
 
+from flows.policies import CHECKER_TAG, IO_TASK
 from flows.progress import progress
 from tasks.checker import Checker, open_checker
 from tasks.config import Config
@@ -28,10 +28,14 @@ from tasks.review import (
 from tasks.storage import Storage
 
 
-@task(name="review_report", cache_policy=NONE)
+@task(name="review_report", cache_policy=NONE, tags=[CHECKER_TAG], **IO_TASK)
 def review_report_task(inbox: Storage, out: Storage, report: Report, checker: Checker,
                        settings: ReviewSettings, config: Config) -> dict:
-    """Review one report; an unavailable checker or a file that changed leaves it pending."""
+    """Review one report; an unavailable checker or a file that changed leaves it pending.
+
+    The tag lets a Prefect concurrency limit bound checker calls across runs and workers;
+    storage failures are retried like every I/O task. The checker retries its own network
+    calls, so an unreachable server is not waited for again here."""
     try:
         return review_report(inbox, out, report, checker, settings, config)
     except (CheckerUnavailable, ReportChanged) as exc:
@@ -88,31 +92,8 @@ def review_steps(inbox: Storage, out: Storage, config: Config, reports: dict[str
                 outcome.pending[slot] = pending_label(report, config)
         finally:
             checker.close()
-        publish_review_artifact(out, reports, outcome, config)
     return outcome
 
-
-def publish_review_artifact(out: Storage, reports: dict[str, Report], outcome: ReviewOutcome,
-                            config: Config) -> None:
-    """A table in the Prefect UI: each report's findings, with a link to its review."""
-    from prefect.artifacts import create_markdown_artifact
-
-    rows = ["| Delrapport | Partner | Påpekanden | Språkgranskning |", "|---|---|---|---|"]
-    for slot, summary in sorted(outcome.summaries.items(), key=lambda kv: (kv[0].split("/")[1], kv[0])):
-        report = reports[slot]
-        name = config.registry.by_slug(report.partner).short
-        if summary.get("pending"):
-            rows.append(f"| {report.piece} | {name} | – | granskning väntar |")
-        else:
-            link = out.href(summary["html"], filename=f"granskning-{report.partner}-{report.piece}.html")
-            if link.startswith("/"):  # a local folder
-                link = Path(link).as_uri()
-            rows.append(f"| {report.piece} | {name} | {summary['findings']} | [rapport]({link}) |")
-    try:
-        create_markdown_artifact("\n".join(rows), key="language-review",
-                                 description="Språkgranskning av delrapporterna")
-    except Exception as exc:  # the UI table is a convenience; the outputs are written
-        progress("Could not publish the review table to Prefect: %s", exc)
 
 
 def _forget(out: Storage, saved: dict, slot: str) -> None:
