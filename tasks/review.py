@@ -119,8 +119,10 @@ def load_review_settings(templates: Path | str, registry: Registry) -> ReviewSet
         max_request_chars=int(_number(server, "max_request_chars", 20000, path, "server.", 100)),
         spelling_words=spelling_forms(words, endings),
     )
+    page = Path(templates) / "review.html.j2"
     fingerprint = hashlib.sha256(json.dumps(
-        [path.read_text(encoding="utf-8"), sorted(set(words)), REVIEW_FORMAT, __version__]).encode()).hexdigest()
+        [path.read_text(encoding="utf-8"), page.read_text(encoding="utf-8") if page.exists() else "",
+         sorted(set(words)), REVIEW_FORMAT, __version__]).encode()).hexdigest()
     return ReviewSettings(
         language=language, words=tuple(dict.fromkeys(words)),
         endings=tuple(sorted(set(endings), key=len, reverse=True)),
@@ -165,6 +167,16 @@ class Dictionary:
                 return True
         return False
 
+    def compound_rest(self, text: str, start: int, end: int) -> list[str] | None:
+        """For a finding on a whole hyphenated compound with a dictionary word in it
+        (``Kooptjänst-projekett``): its other parts, which must be checked on their own.
+        None when that is not the case."""
+        word = text[start:end].strip()
+        parts = word.split("-")
+        if len(parts) < 2 or not any(self.accepts(p) for p in parts):
+            return None
+        return [p for p in parts if p and not self.accepts(p)]
+
     def covers(self, text: str, start: int, end: int) -> bool:
         """Does the dictionary account for the flagged ``text[start:end]``?"""
         word = text[start:end].strip()
@@ -178,15 +190,12 @@ class Dictionary:
         token = text[a:b].strip("-:")
         if token != word and self.accepts(token):
             return True
-        # One part of a hyphenated compound ("ESF-projektet"): the finding must be on that
-        # part or on the whole compound, never only on another part.
+        # A finding on one part of a hyphenated compound that is a dictionary word.
         pos = a + (len(text[a:b]) - len(text[a:b].lstrip("-:")))
         for part in token.split("-"):
-            p_start, p_end = pos, pos + len(part)
-            pos = p_end + 1
-            if part and self.accepts(part):
-                if (start <= a + 1 and end >= b - 1) or (start >= p_start and end <= p_end):
-                    return True
+            if part and start >= pos and end <= pos + len(part) and self.accepts(part):
+                return True
+            pos += len(part) + 1
         for phrase in self.phrases:
             for m in phrase.finditer(text):
                 if m.start() <= start and end <= m.end():
@@ -237,6 +246,7 @@ def review_blocks(blocks: list[Block], checker: Checker, settings: ReviewSetting
     dictionary = dictionary or Dictionary(settings.words, settings.endings)
     results = checker.check([b.checked_text() for b in blocks])
     findings, base = [], 0
+    compounds = []  # (record, parts to check alone)
     for index, (block, found) in enumerate(zip(blocks, results)):
         for f in found:
             start, end = f.offset, f.offset + f.length
@@ -246,12 +256,24 @@ def review_blocks(blocks: list[Block], checker: Checker, settings: ReviewSetting
                 continue
             if any(a < max(end, start + 1) and start < b for a, b in block.masked):
                 continue
-            if is_spelling(f) and dictionary.covers(block.text, start, end):
-                continue
+            rest = None
+            if is_spelling(f):
+                if dictionary.covers(block.text, start, end):
+                    continue
+                rest = dictionary.compound_rest(block.text, start, end)
             if end == start:  # point at something: the character there (or before, at the end)
                 start, end = (start, start + 1) if start < len(block.text) else (max(0, start - 1), start)
-            findings.append(_record(block, index, base, start, end, f, settings))
+            record = _record(block, index, base, start, end, f, settings)
+            if rest is None:
+                findings.append(record)
+            else:
+                compounds.append((record, rest))
         base += len(block.text) + len(SEPARATOR)
+    if compounds:
+        # "Kooptjänst-projektet": reported only if a part outside the dictionary is misspelt.
+        parts = sorted({p for _, rest in compounds for p in rest})
+        misspelt = {p for p, found in zip(parts, checker.check(parts)) if any(is_spelling(x) for x in found)}
+        findings += [record for record, rest in compounds if misspelt & set(rest)]
     findings.sort(key=lambda r: (r["offset"], r["length"]))
     for n, record in enumerate(findings, start=1):
         record["id"] = n

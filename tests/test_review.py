@@ -95,10 +95,21 @@ def test_dictionary_covers_inflections_capitals_and_compounds(settings):
     for word in ("kooptjänst", "esf", "Kooptjänstxyz", "Erikshjälp"):
         assert not d.accepts(word), word
     text = "Vi stöder ESF-projektet och ESF-projekett i second hand-butiken."
-    assert d.covers(text, 10, 23)  # the whole compound
-    assert not d.covers(text, 32, 41)  # a misspelt other part is still reported
+    assert d.covers(text, 10, 13)  # the dictionary part of a compound
+    assert not d.covers(text, 32, 41)  # the other part
+    assert d.compound_rest(text, 28, 41) == ["projekett"]  # the whole compound: check the rest alone
     assert d.covers(text, text.index("second"), text.index("second") + 6)
     assert d.covers(text, text.index("hand-butiken"), text.index("hand-butiken") + 12)
+
+
+def test_compounds_with_a_project_word_are_reported_only_when_misspelt(settings):
+    """Without the project words in the speller (as on a server) the whole compound is flagged."""
+    from dataclasses import replace
+
+    text = "Vi har Kooptjänst-projektet och Kooptjänst-projekett och Coompanion-mötet."
+    with EmbeddedChecker(replace(settings.tuning, spelling_words=())) as plain:
+        found = review_blocks([Block(text)], plain, settings)
+    assert [f["text"] for f in found] == ["Kooptjänst-projekett"]
 
 
 def test_offsets_are_characters_not_bytes(checker, settings):
