@@ -10,10 +10,10 @@ from prefect import task
 from prefect.cache_policies import NONE
 
 from flows.policies import CHECKER_TAG, IO_TASK
-from flows.progress import progress
+from flows.progress import log, progress
 from tasks.checker import Checker, open_checker
 from tasks.config import Config
-from tasks.errors import CheckerUnavailable
+from tasks.errors import CheckerUnavailable, StorageError
 from tasks.normalise import Report
 from tasks.review import (
     ReportChanged,
@@ -41,6 +41,11 @@ def review_report_task(inbox: Storage, out: Storage, report: Report, checker: Ch
     except (CheckerUnavailable, ReportChanged) as exc:
         progress("Språkgranskning väntar för %s/%s: %s", report.partner, report.piece, exc)
         return pending_summary(str(exc))
+    except StorageError:
+        raise  # infrastructure: retried, then fails the run
+    except Exception as exc:  # one odd document must not stop the draft; tried again next run
+        log.exception("language review of %s/%s failed", report.partner, report.piece)
+        return pending_summary(f"the review failed: {exc}")
 
 
 @dataclass

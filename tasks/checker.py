@@ -155,7 +155,7 @@ def _load_engine(language: str, disabled_rules: tuple[str, ...], data_dir: str |
         kwargs["data_dir"] = data_dir
     try:
         return lt_py.Engine(language, **kwargs)
-    except (RuntimeError, ValueError, OSError) as exc:
+    except Exception as exc:  # whatever the binding raises, the checker cannot run
         raise CheckerUnavailable(f"the Swedish checker could not load its rules: {exc}") from exc
 
 
@@ -210,7 +210,10 @@ def check_with_engine(engine, text: str) -> list[Finding]:
     """Run one engine over one text; convert its byte offsets to characters."""
     if not text.strip():
         return []
-    result = json.loads(engine.check_json(text))
+    try:
+        result = json.loads(engine.check_json(text))
+    except Exception as exc:  # the engine failed (a panic in the binding): not this text's fault
+        raise CheckerUnavailable(f"the Swedish checker failed: {exc}") from exc
     matches = result.get("matches", [])
     if not matches:
         return []
@@ -466,8 +469,12 @@ def _is_network_error(exc: BaseException) -> bool:
 
     from language_tool_python.exceptions import RateLimitError
 
+    if isinstance(exc, RateLimitError):  # HTTP 426 from the public API: wait and try again
+        return True
     cause = exc.__cause__
-    return isinstance(exc, RateLimitError) or isinstance(cause, (IOError, http.client.HTTPException))
+    if isinstance(cause, ValueError):  # an answer that is not JSON (an error page): not the network
+        return False
+    return isinstance(cause, (IOError, http.client.HTTPException))
 
 
 def pack_requests(texts: list[str], max_chars: int) -> list[tuple[list[int], str]]:

@@ -29,6 +29,7 @@ class LanguageToolStandIn(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), _Handler)
         self.requests: list[dict] = []
         self.fail_next = 0  # answer this many /v2/check requests with a dropped connection
+        self.refuse_next = 0  # answer this many with HTTP 413 (text too long), as a real server does
         self.delay = 0.0  # seconds to hold each /v2/check answer (to see how many run at once)
         self.in_flight = 0
         self.max_in_flight = 0
@@ -125,9 +126,15 @@ class _Handler(BaseHTTPRequestHandler):
             fail = self.server.fail_next > 0
             if fail:
                 self.server.fail_next -= 1
+            refuse = not fail and self.server.refuse_next > 0
+            if refuse:
+                self.server.refuse_next -= 1
         if fail:  # a dropped connection, as from a server that restarts
             self.close_connection = True
             self.connection.shutdown(2)
+            return
+        if refuse:
+            self._send(413, "Error: Your text exceeds the limit of 20000 characters")
             return
         if fields.get("language", "").lower() not in ("sv", "sv-se"):
             self._send(400, f"Error: unsupported language {fields.get('language')!r}")

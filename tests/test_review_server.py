@@ -84,6 +84,14 @@ def test_a_dropped_connection_is_retried(lt_server, settings):
     assert len(lt_server.requests) == 2
 
 
+def test_a_refused_text_is_not_retried(lt_server, settings):
+    server = ServerChecker(lt_server.url, replace(settings.tuning, retry_delay_seconds=0))
+    lt_server.refuse_next = 1
+    with pytest.raises(CheckerUnavailable, match="refused the text"):
+        server.check([PLANTED[0]])
+    assert len(lt_server.requests) == 1
+
+
 def test_an_unreachable_server_makes_the_checker_unavailable(settings):
     server = ServerChecker(closed_port_url(), replace(settings.tuning, retries=1, retry_delay_seconds=0))
     with pytest.raises(CheckerUnavailable, match="did not answer"):
