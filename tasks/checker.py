@@ -306,9 +306,9 @@ class EmbeddedChecker(Checker):
         from concurrent.futures.process import BrokenProcessPool
 
         pool = self._start_pool()
-        # A few chunks per worker: enough to balance uneven paragraphs, few enough that
-        # passing them between processes costs next to nothing.
-        chunks = split_evenly(texts, self.workers * 4, words)
+        # A few chunks per worker, of at least a few hundred words: enough to balance uneven
+        # paragraphs, few enough that passing them between processes costs next to nothing.
+        chunks = split_evenly(texts, max(1, min(self.workers * 4, words // CHUNK_WORDS)), words)
         try:
             parts = list(pool.map(_worker_check, chunks))
         except BrokenProcessPool as exc:
@@ -322,6 +322,9 @@ class EmbeddedChecker(Checker):
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+CHUNK_WORDS = 250
 
 
 def split_evenly(texts: list[str], parts: int, words: int | None = None) -> list[list[str]]:
