@@ -6,7 +6,8 @@
   spaces and a doubled space is one of the things the review must find. Markdown syntax
   (headings, list markers, emphasis, links, tables, footnotes, code) is removed here;
   the spacing and punctuation the partner typed are kept.
-- HTML, ODT, RTF: the normalised Markdown read by pandoc into its document tree.
+- ODT: the paragraphs of ``content.xml`` (ODF keeps extra spaces as ``text:s``).
+- HTML, RTF: the normalised Markdown read by pandoc into its document tree.
 
 URLs, e-mail addresses and code are kept in the text but *masked* when checking: they
 are replaced by digits of the same length, which the Swedish rules leave alone (and which
