@@ -146,3 +146,26 @@ def test_utkast_review_prints_the_findings_of_one_file(tmp_path, capsys):
     assert main(["review", str(path), "--json"]) == 0
     body = json.loads(capsys.readouterr().out)
     assert body["counts"]["total"] == 4 and body["findings"][0]["offset"] == 79
+
+
+def test_reviewing_the_hostile_inbox_fetches_nothing_and_leaks_nothing(prefect_harness, tmp_path, monkeypatch):
+    """The review reads partner files itself (Word, ODT, Markdown): the same hostile inbox as
+    tests/test_hostile.py, this time with the review on."""
+    from flows.cli import main
+    from tests.hostile import CountingServer, active_html, find_token, hostile_cases, make_canary, write_inbox
+
+    monkeypatch.delenv("LANGUAGETOOL_URL", raising=False)
+    inbox, out = tmp_path / "inbox", tmp_path / "outputs"
+    canary = make_canary(tmp_path / "elsewhere")
+    with CountingServer() as server:
+        write_inbox(inbox, hostile_cases(canary, server.url))
+        assert main(["build", "--inbox", str(inbox), "--out", str(out), "--formats", "docx"]) == 0
+        assert list(server.requests) == []
+    status = _json(out / "status.json")
+    reviewed = {k for k, c in status["cells"].items() if c["state"] != "rejected"}
+    assert reviewed and all(status["cells"][k]["review"]["pending"] is False for k in reviewed)
+    pages = sorted((out / "review").rglob("*.html"))
+    assert len(pages) == len(reviewed)
+    for page in pages:
+        assert active_html(page.read_text(encoding="utf-8")) == [], page
+    assert find_token(out / "review", canary.token) == []
