@@ -7,6 +7,7 @@ delivered are marked as missing in the text.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -59,39 +60,49 @@ def selected_paket(config: Config, packages: list[int] | None) -> list[Paket]:
     return [p for p in config.outline.paket if p.number in packages]
 
 
+SECTIONS_INDEX = "sections/index.json"
+
+
 def merge_sections(out: Storage, reports: list[Report], config: Config,
                    packages: list[int] | None = None) -> list[int]:
     """Write ``sections/paket-<n>.md`` (and its AST ``.json``) for the selected paket.
 
-    Returns the paket numbers in outline order. Sections are merged side by side, one
-    pandoc process each.
+    Returns the paket numbers in outline order. A section whose text and reports are the
+    same as when it was last written is kept (``sections/index.json`` remembers what each
+    was made from); the others are merged side by side, one pandoc process each.
     """
-    env = markdown_env(config.templates)
-    template = env.get_template("section.md.j2")
+    template = markdown_env(config.templates).get_template("section.md.j2")
     chosen = selected_paket(config, packages)
+    made = json.loads(out.read_text(SECTIONS_INDEX) or "{}")
     with scratch_dir("utkast-merge-") as tmp:
         tmp = Path(tmp)
-        local = {}
-        for i, r in enumerate(reports):
-            path = tmp / f"report-{i}.json"
-            path.write_bytes(out.read(r.ast_key))
-            local[r.md_key] = str(path)
         specs = []
         for paket in chosen:
             mine = [r for r in reports if config.outline.pieces[r.piece].paket == paket.number]
-            skeleton = tmp / f"skeleton-{paket.number}.md"
-            skeleton.write_text(template.render(section_context(paket, mine, config)), encoding="utf-8")
-            spec = {"skeleton": str(skeleton), "out_md": str(tmp / f"paket-{paket.number}.md"),
-                    "out_json": str(tmp / f"paket-{paket.number}.json"),
-                    "reports": {r.md_key: local[r.md_key] for r in mine}}
+            skeleton = template.render(section_context(paket, mine, config))
+            key = hashlib.sha256(json.dumps([skeleton, sorted([r.ast_key, r.converter] for r in mine)])
+                                 .encode("utf-8")).hexdigest()
+            if made.get(str(paket.number)) == key and out.exists(section_ast_key(paket.number)):
+                continue
+            (tmp / f"skeleton-{paket.number}.md").write_text(skeleton, encoding="utf-8")
+            local = {}
+            for r in mine:
+                local[r.md_key] = str(tmp / f"report-{paket.number}-{len(local)}.json")
+                Path(local[r.md_key]).write_bytes(out.read(r.ast_key))
+            spec = {"skeleton": str(tmp / f"skeleton-{paket.number}.md"),
+                    "out_md": str(tmp / f"paket-{paket.number}.md"),
+                    "out_json": str(tmp / f"paket-{paket.number}.json"), "reports": local}
             path = tmp / f"merge-{paket.number}.json"
             path.write_text(json.dumps(spec), encoding="utf-8")
-            specs.append((paket.number, path, spec))
+            specs.append((paket.number, path, spec, key))
         with ThreadPoolExecutor(workers()) as pool:
             runs = list(pool.map(lambda s: run_lua("merge.lua", str(s[1]), timeout=600), specs))
-        for (number, _, spec), done in zip(specs, runs):
+        for (number, _, spec, key), done in zip(specs, runs):
             if done.returncode != 0:
                 raise UtkastError(f"merging paket {number} failed: {done.stderr.strip()[:2000]}")
             out.write(section_ast_key(number), Path(spec["out_json"]).read_bytes(), "application/json")
             out.write(section_key(number), Path(spec["out_md"]).read_bytes(), "text/markdown; charset=utf-8")
-    return [number for number, _, _ in specs]
+            made[str(number)] = key
+    if specs:
+        out.write(SECTIONS_INDEX, json.dumps(made, indent=2).encode("utf-8"), "application/json")
+    return [p.number for p in chosen]

@@ -77,8 +77,12 @@ def test_unchanged_inbox_converts_nothing_and_one_change_converts_one(prefect_ha
     again = build_draft(inbox=str(inbox), out=out, review=False, formats=["docx"])
     assert again["converted"] == 0 and not again["published"] and again["version"] == first["version"]
 
+    sections = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "outputs" / "sections").glob("paket-*")}
     put(inbox, "myrorna/1.3 Kvalitet.docx", make_docx(["Ny version om kvalitet."], heading="Kvalitet"))
     third = build_draft(inbox=str(inbox), out=out, review=False, formats=["docx"])
+    merged_again = {p.name for p in (tmp_path / "outputs" / "sections").glob("paket-*")
+                    if p.stat().st_mtime_ns != sections[p.name]}
+    assert merged_again == {"paket-1.md", "paket-1.json"}  # only the changed report's paket is merged
     assert third["converted"] == 1 and third["published"] and third["version"] != first["version"]
     text = "\n".join(p.text for p in Document(third["draft"]["docx"]).paragraphs)
     assert "Ny version om kvalitet." in text and "Myrorna arbetar med" not in text
