@@ -85,6 +85,8 @@ if spec.outputs.typst then
   local opts = pandoc.WriterOptions {
     template = pandoc.template.compile(pandoc.template.default('typst')),
     table_of_contents = true,
+    -- pandoc puts tables in figures; let them break across pages instead of overflowing one.
+    variables = { ['header-includes'] = '#show figure: set block(breakable: true)' },
   }
   write_file(spec.outputs.typst, pandoc.write(typst_doc, 'typst', opts))
 end
