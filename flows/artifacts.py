@@ -5,7 +5,8 @@
 - links: the draft in each format, the reviewers' page, the tracker page, each review report
   (local outputs give ``file://`` links, outputs on S3 presigned links);
 - ``utkast-summary`` / ``utkast-intake-summary``: a short Markdown text: what is new since the
-  last draft, which files were rejected and why, what is missing.
+  last draft, which files were rejected and why, what is missing, which reports hold personal
+  data (kinds, counts and places only).
 
 :func:`artifact_content` turns a flow's summary dict into that content (plain data, tested
 without Prefect); :func:`publish_artifacts` creates the artifacts. Nothing secret goes in: links
@@ -56,6 +57,16 @@ def rejected_files(tracker: dict) -> list[dict]:
     return [{"file": r["key"], "reason": r["reason"]} for r in tracker["rejected"]]
 
 
+def personal_entries(personal: dict[str, dict], tracker: dict) -> list[dict]:
+    """Each report with personal data: its label, kinds with counts and places (never the
+    values themselves), in outline order."""
+    from tasks.personal import counts_phrase
+
+    names = partner_names(tracker)
+    return [{"label": slot_label(slot, names), "counts": counts_phrase(summary), "places": summary["places"]}
+            for slot, summary in sorted(personal.items(), key=lambda kv: (kv[0].split("/", 1)[1], kv[0]))]
+
+
 def review_links(out: Storage, tracker: dict, expires: int = DEFAULT_LINK_SECONDS) -> list[dict]:
     """Links to the readable review report of each report in the tracker that has one
     (``review/<partner>/<piece>.html``; one listing of ``review/``)."""
@@ -104,7 +115,9 @@ def summary_markdown(summary: dict, links: list[dict]) -> str:
     """The short text of the run, in Swedish (partner-supplied names are escaped)."""
     counts = summary["counts"]
     lines = []
-    if "version" in summary:
+    if summary.get("stopped"):
+        lines.append("# Inget utkast publicerat: personuppgifter i delrapporter")
+    elif "version" in summary:
         if summary["published"]:
             lines.append(f"# Utkast {summary['version']} publicerat")
         else:
@@ -131,6 +144,17 @@ def summary_markdown(summary: dict, links: list[dict]) -> str:
         lines += ["", "## Språkgranskning väntar", "",
                   "Granskningen kunde inte köras (granskningsverktyget var inte tillgängligt) för: "
                   + md_escape(", ".join(summary["pending_reviews"])) + ". Nästa körning granskar dem."]
+    if summary.get("personal"):
+        lines += ["", "## Personuppgifter", ""]
+        if summary.get("stopped") or summary.get("personal_action") == "stop":
+            lines.append("Inget nytt utkast publiceras så länge de här rapporterna innehåller personuppgifter "
+                         "(inställningen `[personal_data] action = \"stop\"` i `templates/settings.toml`).")
+        else:
+            lines.append("Maskeras i utkastet: de står inte i utkastet, sektionerna eller på granskarsidan. "
+                         "Partnern ser i sin granskningsrapport vad som hittades och var.")
+        lines.append("")
+        lines += [f"- {md_escape(p['label'])}: {md_escape(p['counts'])} ({md_escape('; '.join(p['places']))})"
+                  for p in summary["personal"]]
     lines += ["", "## Länkar", ""]
     lines += [f"- [{md_escape(link['text'])}]({link['url']})" for link in links]
     return "\n".join(lines) + "\n"

@@ -11,7 +11,15 @@ from prefect import flow, task
 from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.artifacts import RunProgress, change_labels, partner_names, publish_artifacts, rejected_files, review_links
+from flows.artifacts import (
+    RunProgress,
+    change_labels,
+    partner_names,
+    personal_entries,
+    publish_artifacts,
+    rejected_files,
+    review_links,
+)
 from flows.intake import intake_steps
 from flows.policies import IO_TASK
 from flows.progress import progress
@@ -22,8 +30,9 @@ from flows.roundtrip import (
     publish_feedback_artifact,
 )
 from tasks.config import load_config
+from tasks.errors import PersonalDataFound
 from tasks.merge import merge_sections, selected_paket
-from tasks.normalise import workers
+from tasks.normalise import slot_key, workers
 from tasks.publish import (
     build_manifest,
     draft_fingerprint,
@@ -77,6 +86,18 @@ def build_draft(
         reports = [r for r in result.reports.values() if config.outline.pieces[r.piece].paket in chosen]
         pending = sorted(label for slot, label in result.pending_reviews.items()
                          if config.outline.pieces[slot.split("/", 1)[1]].paket in chosen)
+        personal = {slot: found for slot, found in result.personal.items()
+                    if config.outline.pieces[slot.split("/", 1)[1]].paket in chosen}
+        if personal and config.settings.personal_action == "stop":
+            progress("Personuppgifter i %d delrapporter: inget utkast publiceras (personal_data.action = stop)",
+                     len(personal))
+            publish_feedback_artifact(out_store, feedback, config.settings.link_seconds)
+            publish_artifacts(stopped_summary(out_store, result.converted, result.tracker, personal,
+                                              config.settings.link_seconds))
+            bar.set(100.0)
+            names = partner_names(result.tracker)
+            raise PersonalDataFound([f"{slot.split('/', 1)[1]} ({names.get(slot.split('/', 1)[0])})"
+                                     for slot in sorted(personal, key=lambda s: (s.split("/", 1)[1], s))])
         fingerprint = draft_fingerprint(reports, config, formats, packages, pending)
         latest = read_latest(out_store)
         if latest and latest["fingerprint"] == fingerprint:
@@ -84,7 +105,7 @@ def build_draft(
             write_index_task(out_store, config, config.settings.link_seconds)
             publish_feedback_artifact(out_store, feedback, config.settings.link_seconds)
             done = summary(out_store, latest, published=False, converted=result.converted, tracker=result.tracker,
-                           link_seconds=config.settings.link_seconds, pending=pending)
+                           link_seconds=config.settings.link_seconds, pending=pending, personal=personal)
             publish_artifacts(done)
             bar.set(100.0)
             return done
@@ -103,6 +124,8 @@ def build_draft(
                                       {"formats": formats, "packages": packages, "review": review},
                                       reviews=result.reviews)
             manifest["pending_reviews"] = pending
+            for entry in manifest["reports"]:  # kinds, counts and places: never the values
+                entry["personal_data"] = personal.get(slot_key(entry["partner"], entry["piece"]))
             changes = publish_changes_task(out_store, config, rendered, manifest, previous)
             latest = publish_task(out_store, rendered, manifest)
         write_index_task(out_store, config, config.settings.link_seconds)
@@ -112,17 +135,20 @@ def build_draft(
         progress("Varning: %s", problem)
     progress("Utkast %s publicerat", version)
     done = summary(out_store, latest, published=True, converted=result.converted, tracker=result.tracker,
-                   link_seconds=config.settings.link_seconds, changes=manifest["changes"], pending=pending)
+                   link_seconds=config.settings.link_seconds, changes=manifest["changes"], pending=pending,
+                   personal=personal)
     publish_artifacts(done)
     bar.set(100.0)
     return done
 
 
 def summary(out, latest: dict, *, published: bool, converted: int, tracker: dict,
-            link_seconds: int = DEFAULT_LINK_SECONDS, changes: dict | None = None, pending=()) -> dict:
+            link_seconds: int = DEFAULT_LINK_SECONDS, changes: dict | None = None, pending=(),
+            personal: dict[str, dict] | None = None) -> dict:
     """What the command line prints, the flow returns and the artifacts show (links: paths, or
     presigned URLs; ``changes``: the new draft's changes since the previous one, None when
-    nothing was published; ``pending``: reports whose language review is pending)."""
+    nothing was published; ``pending``: reports whose language review is pending;
+    ``personal``: reports whose personal data was masked)."""
     return {
         "published": published,
         "version": latest["version"],
@@ -140,4 +166,25 @@ def summary(out, latest: dict, *, published: bool, converted: int, tracker: dict
         "changes": change_labels(changes, partner_names(tracker)),
         "reviews": review_links(out, tracker, link_seconds),
         "pending_reviews": list(pending),
+        "personal": personal_entries(personal or {}, tracker),
+        "personal_action": "mask",
+    }
+
+
+def stopped_summary(out, converted: int, tracker: dict, personal: dict[str, dict],
+                    link_seconds: int = DEFAULT_LINK_SECONDS) -> dict:
+    """The artifacts of a build stopped by personal data (``[personal_data] action = "stop"``)."""
+    return {
+        "published": False,
+        "stopped": True,
+        "index": out.href("drafts/index.html", expires=link_seconds),
+        "status": out.href("status.html", expires=link_seconds),
+        "converted": converted,
+        "counts": tracker["counts"],
+        "missing": tracker["missing"],
+        "tracker": tracker_table(tracker),
+        "rejected_files": rejected_files(tracker),
+        "reviews": review_links(out, tracker, link_seconds),
+        "personal": personal_entries(personal, tracker),
+        "personal_action": "stop",
     }

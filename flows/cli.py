@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     _prefect_env(args.verbose)
     logging.basicConfig(format="%(message)s")
     logging.getLogger("utkast").setLevel(logging.INFO)
-    from tasks.errors import ConfigError, StorageError, UtkastError
+    from tasks.errors import ConfigError, PersonalDataFound, StorageError, UtkastError
 
     try:
         return COMMANDS[args.command](args)
@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     except StorageError as exc:
         print(f"utkast: storage problem: {exc}", file=sys.stderr)
         return 3
+    except PersonalDataFound as exc:
+        print(f"utkast: no draft published: {exc}", file=sys.stderr)
+        return 5
     except UtkastError as exc:
         print(f"utkast: {exc}", file=sys.stderr)
         return 1
@@ -118,7 +121,17 @@ def cmd_build(args) -> int:
         print(f"Missing: {', '.join(result['missing'])}")
     if result.get("pending_reviews"):
         print(f"Language review pending (checker unavailable) for: {', '.join(result['pending_reviews'])}")
+    _print_personal(result)
     return 0
+
+
+def _print_personal(result: dict) -> None:
+    """Which reports hold personal data: kinds and counts, never the values."""
+    if result.get("personal"):
+        verb = "masked in the draft" if result.get("personal_action") != "stop" else "found"
+        print(f"Personal data {verb} (the partners' review reports show where):")
+        for entry in result["personal"]:
+            print(f"  {entry['label']}: {entry['counts']}")
 
 
 def cmd_intake(args) -> int:
@@ -129,6 +142,7 @@ def cmd_intake(args) -> int:
     print(f"tracker: {result['status']}")
     if result.get("pending_reviews"):
         print(f"Language review pending (checker unavailable) for: {', '.join(result['pending_reviews'])}")
+    _print_personal(result)
     return 0
 
 

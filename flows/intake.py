@@ -10,7 +10,7 @@ from prefect import flow, task
 from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.artifacts import RunProgress, publish_artifacts, rejected_files, review_links
+from flows.artifacts import RunProgress, personal_entries, publish_artifacts, rejected_files, review_links
 from flows.policies import IO_TASK, conversion_cache_key, result_storage_for
 from flows.progress import progress
 from flows.review import review_steps
@@ -25,12 +25,14 @@ from tasks.normalise import (
     plan_conversions,
     workers,
 )
+from tasks.personal import load_rules, scan_reports, with_masked_titles
 from tasks.state import dump_state, load_state, save_state
 from tasks.storage import Storage, open_storage
 from tasks.tracker import build_tracker, tracker_table, write_tracker
 
 scan_inbox_task = task(scan_inbox, name="scan_inbox", cache_policy=NONE, **IO_TASK)
 write_tracker_task = task(write_tracker, name="write_tracker", cache_policy=NONE, **IO_TASK)
+scan_reports_task = task(scan_reports, name="scan_reports", cache_policy=NONE, **IO_TASK)
 
 
 @task(name="convert_files", cache_key_fn=conversion_cache_key, persist_result=True, **IO_TASK)
@@ -47,6 +49,7 @@ class IntakeResult:
     reused: int = 0  # conversions taken from a failed run's persisted results
     reviews: dict[str, dict] = field(default_factory=dict)  # slot key -> review summary
     pending_reviews: dict[str, str] = field(default_factory=dict)  # slot key -> label
+    personal: dict[str, dict] = field(default_factory=dict)  # slot key -> personal data found (kinds, counts)
 
 
 def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress | None = None,
@@ -81,15 +84,19 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress 
             if reused:
                 progress("%d dokument var redan konverterade av en tidigare, avbruten körning", reused)
         todo = apply_conversions(out, files, todo, results, state, config, reports)
+    # Personal data: found once per report and rules; from here on titles are masked.
+    personal = scan_reports_task(out, reports, load_rules(config.templates, config.registry), state)
+    reports = with_masked_titles(reports, personal)
     reviews = review_steps(inbox, out, config, reports, state, enabled=review)
     if bar:
         bar.set(span[1])
     write_rejections(out, files, config, state)
     save_state(out, state, loaded)
     tracker = build_tracker(files, reports, config, reviews=reviews.summaries,
-                            feedback_open=open_review_counts(out))
+                            feedback_open=open_review_counts(out), personal=personal.summaries)
     write_tracker_task(out, tracker, config)
-    return IntakeResult(files, reports, converted, tracker, reused, reviews.summaries, reviews.pending)
+    return IntakeResult(files, reports, converted, tracker, reused, reviews.summaries, reviews.pending,
+                        personal.summaries)
 
 
 @flow(name="intake", task_runner=ThreadPoolTaskRunner(max_workers=workers()))
@@ -113,7 +120,9 @@ def intake(inbox: str = "inbox", out: str = "outputs", review: bool = True) -> d
                "counts": result.tracker["counts"],
                "missing": result.tracker["missing"], "tracker": tracker_table(result.tracker),
                "reviews": review_links(out_store, result.tracker, config.settings.link_seconds),
-               "reused": result.reused, "pending_reviews": sorted(result.pending_reviews.values())}
+               "reused": result.reused, "pending_reviews": sorted(result.pending_reviews.values()),
+               "personal": personal_entries(result.personal, result.tracker),
+               "personal_action": config.settings.personal_action}
     publish_artifacts(summary)
     bar.set(100.0)
     return summary

@@ -102,6 +102,7 @@ class Settings:
     limits: Limits
     formats: tuple[str, ...]
     link_seconds: int = 7 * 24 * 3600  # validity of presigned download links
+    personal_action: str = "mask"  # personal data in a report: "mask" it in the draft, or "stop" publishing
 
 
 @dataclass(frozen=True)
@@ -220,7 +221,11 @@ def load_settings(path: Path) -> Settings:
     hours = _get(links, "expire_hours", int, path, "links.", default=168)
     if hours > 168:
         raise ConfigError(str(path), "links.expire_hours", f"at most 168 (7 days, the limit of S3 links), got {hours}")
-    return Settings(limits=limits, formats=tuple(formats), link_seconds=hours * 3600)
+    personal = _get(data, "personal_data", dict, path, "", default={})
+    action = _get(personal, "action", str, path, "personal_data.", default="mask")
+    if action not in ("mask", "stop"):
+        raise ConfigError(str(path), "personal_data.action", f'{action!r} must be "mask" or "stop"')
+    return Settings(limits=limits, formats=tuple(formats), link_seconds=hours * 3600, personal_action=action)
 
 
 def load_config(templates: Path | str = TEMPLATES) -> Config:

@@ -24,6 +24,17 @@ class StorageError(UtkastError):
     """Infrastructure failure: the inbox or output store could not be read or written."""
 
 
+class PersonalDataFound(UtkastError):
+    """Reports hold personal data and ``settings.toml`` says to stop rather than mask:
+    no draft is published. ``reports`` are labels such as ``1.3 (Myrorna)``."""
+
+    def __init__(self, reports: list[str]):
+        self.reports = reports
+        super().__init__("personal data found in " + ", ".join(reports) + "; [personal_data] action = \"stop\" "
+                         "in templates/settings.toml, so no draft was published. Where: the tracker and the "
+                         "partners' review reports; the partners remove it, or set action = \"mask\".")
+
+
 class CheckerUnavailable(UtkastError):
     """The language checker could not be reached or started (infrastructure)."""
 

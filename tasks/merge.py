@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from tasks.config import Config, Paket
 from tasks.errors import UtkastError
 from tasks.normalise import Report, workers
 from tasks.pandoc import run_lua
+from tasks.personal import detect, load_rules, mask_ast, mask_text
 from tasks.storage import Storage, scratch_dir
 from tasks.templating import markdown_env, swedish_date
 
@@ -69,26 +71,33 @@ def merge_sections(out: Storage, reports: list[Report], config: Config,
 
     Returns the paket numbers in outline order. A section whose text and reports are the
     same as when it was last written is kept (``sections/index.json`` remembers what each
-    was made from); the others are merged side by side, one pandoc process each.
+    was made from); the others are merged side by side, one pandoc process each. Every
+    report's text and title are merged with their personal data masked (``tasks/personal.py``):
+    ``sections/`` and everything made from it never hold it (changed masking rules merge every
+    section again).
     """
     template = markdown_env(config.templates).get_template("section.md.j2")
     chosen = selected_paket(config, packages)
     made = json.loads(out.read_text(SECTIONS_INDEX) or "{}")
     with scratch_dir("utkast-merge-") as tmp:
         tmp = Path(tmp)
+        rules = load_rules(config.templates, config.registry)
+        # Titles come masked from intake (with the names found in the whole report); mask
+        # again here so no title reaches a section unmasked, whoever calls this.
+        reports = [replace(r, title=mask_text(r.title, detect(r.title, rules), rules)) for r in reports]
         specs = []
         for paket in chosen:
             mine = [r for r in reports if config.outline.pieces[r.piece].paket == paket.number]
             skeleton = template.render(section_context(paket, mine, config))
-            key = hashlib.sha256(json.dumps([skeleton, sorted([r.ast_key, r.converter] for r in mine)])
-                                 .encode("utf-8")).hexdigest()
+            key = hashlib.sha256(json.dumps([skeleton, sorted([r.ast_key, r.converter] for r in mine),
+                                             rules.fingerprint]).encode("utf-8")).hexdigest()
             if made.get(str(paket.number)) == key and out.exists(section_ast_key(paket.number)):
                 continue
             (tmp / f"skeleton-{paket.number}.md").write_text(skeleton, encoding="utf-8")
             local = {}
             for r in mine:
                 local[r.md_key] = str(tmp / f"report-{paket.number}-{len(local)}.json")
-                Path(local[r.md_key]).write_bytes(out.read(r.ast_key))
+                Path(local[r.md_key]).write_bytes(mask_ast(out.read(r.ast_key), rules)[0])
             spec = {"skeleton": str(tmp / f"skeleton-{paket.number}.md"),
                     "out_md": str(tmp / f"paket-{paket.number}.md"),
                     "out_json": str(tmp / f"paket-{paket.number}.json"), "reports": local}

@@ -26,6 +26,7 @@ from tasks.intake import InboxFile
 from tasks.merge import section_ast_key, selected_paket
 from tasks.normalise import Report, over_length, slot_key, workers
 from tasks.pandoc import run_lua
+from tasks.personal import masking_fingerprint
 from tasks.storage import DEFAULT_LINK_SECONDS, Storage
 from tasks.templating import STOCKHOLM, html_env, markdown_env, swedish_date, swedish_datetime
 from tasks.versions import tool_versions
@@ -67,6 +68,7 @@ def draft_fingerprint(reports: list[Report], config: Config, formats: list[str],
         "packages": sorted(packages) if packages else None,
         "pending": sorted(pending_reviews),
         "utkast": __version__,
+        "personal_data": masking_fingerprint(config),  # changed masking rules give a new draft
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 

@@ -26,10 +26,12 @@ STATE_SV = {
 
 def build_tracker(files: list[InboxFile], reports: dict[str, Report], config: Config,
                   reviews: dict[str, dict] | None = None, generated: float | None = None,
-                  feedback_open: dict[str, int] | None = None) -> dict:
+                  feedback_open: dict[str, int] | None = None, personal: dict[str, dict] | None = None) -> dict:
     """The tracker as data. ``reviews`` maps slot keys to review summaries (may be absent);
-    ``feedback_open`` slot keys to the number of open points from external reviewers."""
+    ``feedback_open`` slot keys to the number of open points from external reviewers;
+    ``personal`` slot keys to the personal data found (kinds and counts, never values)."""
     reviews = reviews or {}
+    personal = personal or {}
     feedback_open = feedback_open or {}
     cells: dict[str, dict] = {}
     for key, r in reports.items():
@@ -42,6 +44,7 @@ def build_tracker(files: list[InboxFile], reports: dict[str, Report], config: Co
             "pages": round(r.words / config.settings.limits.words_per_page, 1),
             "review": review,
             "feedback_open": feedback_open.get(key, 0),
+            "personal": personal.get(key),
         }
     rejected = []
     for f in files:
@@ -89,6 +92,9 @@ def cell_label(cell: dict | None) -> str:
             label += ", granskning väntar"
         elif "findings" in review:
             label += f", {review['findings']} språkpåpekanden"
+    if cell.get("personal"):
+        n = cell["personal"]["total"]
+        label += f", {n} personuppgift" if n == 1 else f", {n} personuppgifter"
     if cell.get("feedback_open"):
         n = cell["feedback_open"]
         label += f", {n} öppen granskningspunkt" if n == 1 else f", {n} öppna granskningspunkter"
@@ -129,4 +135,6 @@ def render_tracker_html(tracker: dict, config: Config, out: Storage) -> str:
                     for key, cell in tracker["cells"].items() if (cell.get("review") or {}).get("html")}
     return template.render(tracker=tracker, grid=grid, outline=config.outline,
                            generated=swedish_datetime(tracker["generated"]), rejected_links=links,
-                           review_links=review_links)
+                           review_links=review_links,
+                           personal_action=config.settings.personal_action,
+                           partner_names={p["slug"]: p["short"] for p in tracker["partners"]})
