@@ -66,6 +66,7 @@ class PersonalRules:
     """``templates/personuppgifter.toml``, validated, plus the partners' names."""
 
     labels: dict[str, str]
+    plurals: dict[str, str]
     masks: dict[str, str]
     phone_types: frozenset[str]
     keep_local_parts: frozenset[str]
@@ -104,10 +105,11 @@ def load_rules(templates: Path | str, registry: Registry) -> PersonalRules:
     path = Path(templates) / RULES_FILE
     data = _read_toml(path)
     kinds = _get(data, "kinds", dict, path, "")
-    labels, masks = {}, {}
+    labels, plurals, masks = {}, {}, {}
     for kind in KINDS:
         table = _get(kinds, kind, dict, path, "kinds.")
         labels[kind] = _get(table, "label", str, path, f"kinds.{kind}.")
+        plurals[kind] = _get(table, "plural", str, path, f"kinds.{kind}.", default=labels[kind])
         masks[kind] = _get(table, "mask", str, path, f"kinds.{kind}.")
     for kind in kinds:
         if kind not in KINDS:
@@ -137,6 +139,7 @@ def load_rules(templates: Path | str, registry: Registry) -> PersonalRules:
         if not re.fullmatch(r"[a-z][a-z0-9_-]*", kind):
             raise ConfigError(str(path), f"{where}kind", f"{kind!r} must be lower-case letters, digits, - or _")
         labels[kind] = _get(table, "label", str, path, where)
+        plurals[kind] = _get(table, "plural", str, path, where, default=labels[kind])
         masks[kind] = _get(table, "mask", str, path, where)
         source = _get(table, "regex", str, path, where)
         try:
@@ -150,7 +153,7 @@ def load_rules(templates: Path | str, registry: Registry) -> PersonalRules:
         [path.read_text(encoding="utf-8"), sorted(not_names), DETECTOR_VERSION, _library_versions()]
     ).encode()).hexdigest()[:16]
     return PersonalRules(
-        labels=labels, masks=masks, phone_types=frozenset(phone_types),
+        labels=labels, plurals=plurals, masks=masks, phone_types=frozenset(phone_types),
         keep_local_parts=frozenset(fold(w) for w in _strings(email, "keep_local_parts", path, "email.")),
         street_suffixes=tuple(sorted({fold(w) for w in _strings(address, "street_suffixes", path, "address.")},
                                      key=len, reverse=True)),
@@ -663,22 +666,28 @@ def mask_ast(ast_json: bytes | str, rules: PersonalRules, title: str = "") -> tu
 
 
 def summarise(findings: list[Finding], rules: PersonalRules) -> dict:
-    """Kinds, counts and places: nothing of the values (for tracker, manifest, artifacts, state)."""
+    """Kinds, counts and places: nothing of the values (for tracker, manifest, artifacts, state).
+
+    ``by_kind`` counts per kind; ``phrase`` says it in Swedish (``7 namn, 2 adresser``, most
+    first); ``places`` lists where (``fotnot 1: namn, personnummer``), in document order."""
     by_kind: dict[str, int] = {}
     places: dict[str, list[str]] = {}
     for f in findings:
-        label = rules.label(f.kind)
-        by_kind[label] = by_kind.get(label, 0) + 1
-        places.setdefault(f.place, [])
-        if label not in places[f.place]:
-            places[f.place].append(label)
-    return {"total": len(findings), "by_kind": by_kind,
+        by_kind[f.kind] = by_kind.get(f.kind, 0) + 1
+        labels = places.setdefault(f.place, [])
+        if rules.label(f.kind) not in labels:
+            labels.append(rules.label(f.kind))
+    ordered = sorted(by_kind.items(), key=lambda kv: (-kv[1], rules.label(kv[0])))
+    return {"total": len(findings),
+            "by_kind": {rules.label(kind): n for kind, n in ordered},
+            "phrase": ", ".join(f"{n} {rules.label(kind) if n == 1 else rules.plurals.get(kind, kind)}"
+                                for kind, n in ordered),
             "places": [f"{place}: {', '.join(labels)}" for place, labels in places.items()]}
 
 
 def counts_phrase(summary: dict) -> str:
-    """``2 personnummer, 1 telefonnummer`` (Swedish)."""
-    return ", ".join(f"{n} {label}" for label, n in summary.get("by_kind", {}).items())
+    """``7 namn, 2 adresser`` (Swedish)."""
+    return summary.get("phrase", "")
 
 
 @dataclass

@@ -143,3 +143,15 @@ def track_insertion(doc, after: str, inserted: str, author: str, date: str = "20
     r.append(t)
     ins.append(r)
     run._r.addnext(ins)
+
+
+def docx_from_markdown(markdown: str) -> bytes:
+    """A real Word file made by pandoc from Markdown: footnotes (``[^1]``) become Word
+    footnotes, pipe tables Word tables (python-docx cannot write footnotes)."""
+    import subprocess
+
+    from tasks.pandoc import pandoc_path
+
+    done = subprocess.run([pandoc_path(), "--sandbox", "-f", "markdown", "-t", "docx", "-o", "-"],
+                          input=markdown.encode("utf-8"), capture_output=True, check=True)
+    return done.stdout
