@@ -29,6 +29,9 @@ from tasks.checker import Checker, CheckerTuning
 from tasks.config import Config, Registry, _get, _read_toml
 from tasks.errors import ConfigError, UtkastError
 from tasks.normalise import Report
+from tasks.personal import Finding as PersonalFinding
+from tasks.personal import PersonalRules, load_rules, scan_ast
+from tasks.personal_review import personal_findings
 from tasks.review_docx import DocxParagraph, comment_document, new_text_document, open_docx, save
 from tasks.review_docx import docx_paragraphs
 from tasks.review_text import Block, blocks_from_markdown, blocks_from_normalised, blocks_from_odt
@@ -62,6 +65,7 @@ class ReviewSettings:
     severity_rules: dict[str, str]
     tuning: CheckerTuning
     fingerprint: str
+    personal: PersonalRules | None = None  # personal data: reported to the partner, hidden from the checker
 
     def severity(self, rule_id: str, issue_type: str) -> str:
         return self.severity_rules.get(rule_id) or self.severity_issue_types.get(issue_type) or self.severity_default
@@ -120,9 +124,10 @@ def load_review_settings(templates: Path | str, registry: Registry) -> ReviewSet
         spelling_words=spelling_forms(words, endings),
     )
     page = Path(templates) / "review.html.j2"
+    personal = load_rules(templates, registry)
     fingerprint = hashlib.sha256(json.dumps(
         [path.read_text(encoding="utf-8"), page.read_text(encoding="utf-8") if page.exists() else "",
-         sorted(set(words)), REVIEW_FORMAT, __version__]).encode()).hexdigest()
+         sorted(set(words)), REVIEW_FORMAT, __version__, personal.fingerprint]).encode()).hexdigest()
     return ReviewSettings(
         language=language, words=tuple(dict.fromkeys(words)),
         endings=tuple(sorted(set(endings), key=len, reverse=True)),
@@ -131,7 +136,7 @@ def load_review_settings(templates: Path | str, registry: Registry) -> ReviewSet
         max_suggestions=int(_number(rules, "max_suggestions", 5, path, "rules.", 1)),
         severity_default=_severity(severity.get("default", "varning"), path, "severity.default"),
         severity_issue_types=dict(issue_types), severity_rules=dict(by_rule),
-        tuning=tuning, fingerprint=fingerprint[:16],
+        tuning=tuning, fingerprint=fingerprint[:16], personal=personal,
     )
 
 
@@ -348,10 +353,16 @@ def read_review_text(kind: str, data: bytes, normalised) -> ReviewedText:
 
 
 def review_source(kind: str, data: bytes, normalised, checker: Checker,
-                  settings: ReviewSettings) -> ReviewedText:
-    """Read and check one document."""
+                  settings: ReviewSettings, known: list[PersonalFinding] | None = None) -> ReviewedText:
+    """Read and check one document. Personal data is found first (``known``: what the draft
+    masks, from the report's AST): it becomes findings of its own and the checker never sees it."""
     reviewed = read_review_text(kind, data, normalised)
+    private = personal_findings(reviewed, settings.personal, known) if settings.personal else []
     reviewed.findings = review_blocks(reviewed.blocks, checker, settings)
+    if private:
+        reviewed.findings = sorted(reviewed.findings + private, key=lambda r: (r["offset"], r["length"]))
+        for n, record in enumerate(reviewed.findings, start=1):
+            record["id"] = n
     return reviewed
 
 
@@ -430,7 +441,7 @@ def review_html(reviewed: ReviewedText, meta: ReviewMeta, checker: Checker, chec
     return html_env(templates).get_template("review.html.j2").render(
         meta=meta, findings=reviewed.findings, counts=c, severity=severity_phrase(c["by_severity"]),
         checked=swedish_datetime(checked), engine=checker.description, words=reviewed.words,
-        docx_name=docx_name, visible=visible)
+        docx_name=docx_name, visible=visible, personal=[f for f in reviewed.findings if f.get("personal")])
 
 
 def review_docx(reviewed: ReviewedText, meta: ReviewMeta) -> bytes:
@@ -476,7 +487,8 @@ def review_report(inbox: Storage, out: Storage, report: Report, checker: Checker
         raise ReportChanged(f"{report.source} is gone from the inbox") from None
     if hashlib.sha256(data).hexdigest() != report.sha256:
         raise ReportChanged(f"{report.source} changed after intake")
-    reviewed = review_source(report.kind, data, lambda: out.read_text(report.md_key), checker, settings)
+    known = scan_ast(json.loads(out.read(report.ast_key)), settings.personal)[0] if settings.personal else None
+    reviewed = review_source(report.kind, data, lambda: out.read_text(report.md_key), checker, settings, known)
     checked = time.time()
     partner = config.registry.by_slug(report.partner)
     meta = ReviewMeta(title=report.title, partner=report.partner, partner_name=partner.short,

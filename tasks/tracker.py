@@ -137,4 +137,6 @@ def render_tracker_html(tracker: dict, config: Config, out: Storage) -> str:
                            generated=swedish_datetime(tracker["generated"]), rejected_links=links,
                            review_links=review_links,
                            personal_action=config.settings.personal_action,
+                           flagged=sorted((c for c in tracker["cells"].values() if c.get("personal")),
+                                          key=lambda c: (c["piece"], c["partner"])),
                            partner_names={p["slug"]: p["short"] for p in tracker["partners"]})

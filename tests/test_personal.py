@@ -227,3 +227,28 @@ def test_changed_rules_change_the_draft_fingerprint(tmp_path):
     path = tmp_path / "personuppgifter.toml"
     path.write_text(path.read_text(encoding="utf-8").replace("values = []", 'values = ["x"]'), encoding="utf-8")
     assert draft_fingerprint([], load_config(tmp_path), ["docx"], None, []) != before
+
+
+# --- the language review --------------------------------------------------------------------------
+
+
+def test_a_configured_languagetool_server_never_receives_the_personal_data(config):
+    from tasks.checker import ServerChecker
+    from tasks.review import load_review_settings, review_source
+    from tests.builders import docx_from_markdown
+    from tests.lt_server import LanguageToolStandIn
+
+    settings = load_review_settings(config.templates, config.registry)
+    server = LanguageToolStandIn().start()
+    try:
+        reviewed = review_source("docx", docx_from_markdown(REPORT_MD), None,
+                                 ServerChecker(server.url, settings.tuning), settings)
+    finally:
+        server.stop()
+    sent = "\n".join(r["text"] for r in server.requests)
+    assert "Deltagaren" in sent and "811218-9875" in sent  # the text is sent, ...
+    for value in PLANTED:  # ... without the personal data (zeros stand in for it)
+        assert value not in sent
+    assert "Deltagaren 0000000000000 (00000000000) började" in sent
+    personal = [(f["personal"]["kind"], f["personal"]["value"]) for f in reviewed.findings if f.get("personal")]
+    assert len(personal) == len(FOUND)  # the desk review finds them without the draft's AST too

@@ -14,8 +14,10 @@ import pytest
 from docx import Document
 
 from tests.builders import docx_from_markdown, make_docx, put
+from collections import Counter
+
 from tests.hostile import find_token
-from tests.test_personal import NOT_PERSONAL, PLANTED, REPORT_MD, copy_templates
+from tests.test_personal import FOUND, NOT_PERSONAL, PLANTED, REPORT_MD, copy_templates
 
 # Every value below is valid (check digit, date, number type): each must be masked.
 DOCX_TABLE = [["Deltagare", "Telefon", "E-post"],
@@ -80,7 +82,7 @@ def masked_build(prefect_harness, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("personal")
     inbox, out = tmp / "inbox", tmp / "outputs"
     write_inbox(inbox)
-    code, printed = run_cli(["build", "--inbox", str(inbox), "--out", str(out), "--no-review"])
+    code, printed = run_cli(["build", "--inbox", str(inbox), "--out", str(out)])
     return {"code": code, "printed": printed, "out": out, "tmp": tmp}
 
 
@@ -144,10 +146,53 @@ def test_the_tracker_and_the_manifest_count_personal_data_per_report(masked_buil
     assert by_slot["verdandi/4.2"]["by_kind"] == {"e-postadress": 1, "namn": 1, "telefonnummer": 1}
 
 
+def personal_findings(out, slot) -> list[dict]:
+    body = json.loads((out / f"review/{slot}.json").read_text(encoding="utf-8"))
+    return [f for f in body["findings"] if f["category_name"] == "Personuppgifter"]
+
+
+def word_comments(path) -> list[str]:
+    with zipfile.ZipFile(path) as z:
+        xml = z.read("word/comments.xml").decode("utf-8")
+    from lxml import etree
+
+    w = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+    root = etree.fromstring(xml.encode("utf-8"))
+    return ["\n".join("".join(t.text or "" for t in p.iter(f"{w}t")) for p in c.iter(f"{w}p"))
+            for c in root.iter(f"{w}comment")]
+
+
+def test_the_partners_review_report_points_to_each_value_and_comments_it_in_their_document(masked_build):
+    out = masked_build["out"]
+    found = personal_findings(out, "myrorna/1.3")
+    # Everything the draft masks, title (the document's heading) and footnote included.
+    assert Counter((f["personal"]["kind"], f["personal"]["value"]) for f in found) == Counter(
+        (kind, value) for _, kind, value in FOUND)
+    in_note = [(f["personal"]["place"], f["personal"]["value"], f["text"]) for f in found if f["personal"]["place"]]
+    assert in_note == [("fotnot 1", "Mehmet Yilmaz", "kassan."), ("fotnot 1", "701063-2391", "kassan."),
+                       ("fotnot 1", "073-987 65 43", "kassan.")]
+    table = [f["text"] for f in found if f["paragraph"] in {f2["paragraph"] for f2 in found if f2["text"] == "Sara Lind"}]
+    assert table == ["Sara Lind"]
+    comments = [c for c in word_comments(out / "review/myrorna/1.3.docx") if c.startswith("Personuppgift")]
+    assert len(comments) == len(FOUND)
+    assert any(c.startswith("Personuppgift: personnummer ”811218-9876”. Den får inte stå i rapporten; i utkastet "
+                            "som granskarna läser är den ersatt med ”[personnummer borttaget]”.") for c in comments)
+    assert any(c.startswith("Personuppgift (fotnot 1): samordningsnummer ”701063-2391”") for c in comments)
+    html = (out / "review/myrorna/1.3.html").read_text(encoding="utf-8")
+    assert "Personuppgifter i rapporten" in html and "19 personuppgifter" in html
+    # The other formats: a Word table, a Markdown footnote, plain text.
+    assert [(f["personal"]["kind"], f["personal"]["value"]) for f in personal_findings(out, "stadsmissionen/2.1")] == [
+        ("namn", "Lena Berg"), ("personnummer", "19900307-1231"), ("adress", "Sveavägen 44, 111 34 Stockholm"),
+        ("namn", "Lena Berg"), ("telefon", "076-555 12 34"), ("epost", "lena.berg@exempel.se")]
+    assert [(f["personal"]["kind"], f["personal"]["value"]) for f in personal_findings(out, "roda-korset/3.1")] == [
+        ("namn", "Jonas Holm"), ("personnummer", "200402295554"), ("namn", "Jonas"),
+        ("epost", "jonas.holm@exempel.se"), ("telefon", "08-765 432 10")]
+    assert len(word_comments(out / "review/verdandi/4.2.docx")) >= 3
+
+
 def test_an_unchanged_inbox_publishes_nothing_new(masked_build):
     out = masked_build["out"]
-    code, printed = run_cli(["build", "--inbox", str(masked_build["tmp"] / "inbox"), "--out", str(out),
-                             "--no-review"])
+    code, printed = run_cli(["build", "--inbox", str(masked_build["tmp"] / "inbox"), "--out", str(out)])
     assert code == 0 and "Nothing new since draft" in printed
 
 
