@@ -74,6 +74,8 @@ class PersonalRules:
     markers: tuple[str, ...]
     connectors: tuple[str, ...]
     before_marker: tuple[str, ...]
+    verbs: tuple[str, ...]
+    roles: tuple[str, ...]
     column_headers: frozenset[str]
     particles: frozenset[str]
     not_names: frozenset[str]
@@ -125,6 +127,8 @@ def load_rules(templates: Path | str, registry: Registry) -> PersonalRules:
     names = _get(data, "names", dict, path, "", default={})
     keep = _get(data, "keep", dict, path, "", default={})
     not_names = {fold(w) for w in _strings(names, "not_names", path, "names.")}
+    for key in ("markers", "roles", "column_headers"):  # the marker words themselves are never names
+        not_names.update(fold(w) for phrase in _strings(names, key, path, "names.") for w in phrase.split())
     for partner in registry.partners:
         for name in (partner.name, partner.short, partner.slug, *partner.aliases):
             not_names.update(fold(w) for w in re.split(r"[\s-]+", name) if w)
@@ -162,6 +166,8 @@ def load_rules(templates: Path | str, registry: Registry) -> PersonalRules:
                                 key=len, reverse=True)),
         before_marker=tuple(sorted({fold(w) for w in _strings(names, "before_marker", path, "names.")},
                                    key=len, reverse=True)),
+        verbs=tuple(sorted({fold(w) for w in _strings(names, "verbs", path, "names.")}, key=len, reverse=True)),
+        roles=tuple(sorted({fold(w) for w in _strings(names, "roles", path, "names.")}, key=len, reverse=True)),
         column_headers=frozenset(fold(w) for w in _strings(names, "column_headers", path, "names.")),
         particles=frozenset(fold(w) for w in _strings(names, "particles", path, "names.")),
         not_names=frozenset(not_names),
@@ -194,7 +200,8 @@ class Match:
     value: str
 
 
-PNR = re.compile(r"(?<![\w+./:-])((?:18|19|20)?\d{6})(?:[ \t]?([-–+])[ \t]?)?(\d{4})(?![\w-])")
+# (CC)YYMMDD, a separator (hyphen and its typographic variants, plus, a space) or none, NNNC.
+PNR = re.compile(r"(?<![\w+./:-])((?:18|19|20)?\d{6})(?:[ \t\u00a0]?([-–‐‑−+])[ \t\u00a0]?|[ \u00a0])?(\d{4})(?![\w-])")
 EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 POSTCODE = r"(?:SE-?\s?)?[1-9]\d{2}\s?\d{2}"
 UPPER = "A-ZÅÄÖÉÜÆØ"
@@ -218,7 +225,7 @@ def _pnr_kind(first: str, sep: str | None, serial: str) -> str | None:
         return None
     if len(first) == 8 and not 1880 <= int(first[:4]) <= date.today().year:
         return None
-    sep = "+" if sep == "+" else "-"
+    sep = "+" if sep == "+" else "-"  # a missing or typographic separator: under 100 years
     day = int(first[-2:])
     if day > 60:
         try:
@@ -242,19 +249,26 @@ class Detector:
     def __init__(self, rules: PersonalRules, names: set[str] | None = None):
         self.rules = rules
         particle = _words_pattern(sorted(rules.particles, key=len, reverse=True))
-        name = rf"{NAME_TOKEN}(?:\s+(?:(?:{particle})(?:\s+|-))?{NAME_TOKEN}){{0,2}}"
+        word = rf"(?:(?:{particle})(?:\s+|-))?(?:{NAME_TOKEN}|[{UPPER}]\.)"  # Ali al-Hassan, Anna S.
+        name = rf"{NAME_TOKEN}(?:\s+{word}){{0,2}}"
+        full = rf"{NAME_TOKEN}(?:\s+{word}){{1,2}}"
         self.name_only = re.compile(rf"\s*({name})\s*")
         markers = _words_pattern(rules.markers)
         connectors = _words_pattern(rules.connectors)
         between = _words_pattern(rules.before_marker)
+        verbs = _words_pattern(rules.verbs)
+        roles = _words_pattern(rules.roles)
         # deltagaren Anna Svensson / deltagaren, Anna, / en deltagare som heter Sara / Namn: Anna
         self.after = re.compile(
             rf"(?<![\w])(?i:{markers})(?:\s*[,:]\s*|\s+(?i:{connectors})\s+|\s+)(?P<name>{name})(?![\w])")
-        # Anna Svensson, en av deltagarna / Omar (praktikant) / Omar, praktikanten, berättar
+        # Anna, en av deltagarna / Omar (praktikant) / Omar, praktikanten, berättar /
+        # Anna Svensson, deltagare i … / Anna är deltagare / Omar var en av praktikanterna
         self.before = re.compile(
             rf"(?<![\w])(?P<name>{name})(?:\s*\(\s*(?:(?i:{between})\s+)*(?i:{markers})(?![\w])"
             rf"|\s*,\s*(?:(?i:{between})\s+)+(?i:{markers})(?![\w])"
-            rf"|\s*,\s*(?i:{markers})\s*[,)])")
+            rf"|\s*,\s*(?i:{markers})\s*[,)]"
+            rf"|\s+(?i:{verbs})\s+(?:(?i:en\s+av)(?:\s+(?i:våra|de))?\s+(?i:{markers})|(?i:{roles}))(?![\w]))"
+            rf"|(?<![\w])(?P<full>{full})\s*,\s*(?i:{markers})(?![\w])")
         suffix = _words_pattern(rules.street_suffixes)
         street = (rf"(?:(?:{STREET_WORD}\s+){{0,2}}[{UPPER}][{LOWER}{UPPER}-]*?(?:{suffix})"
                   rf"|(?:{STREET_WORD}\s+){{1,2}}(?:{suffix}))")
@@ -268,7 +282,7 @@ class Detector:
         for name in names:
             forms.add(name)
             for word in name.split():
-                if len(word) > 1 and fold(word) not in self.rules.particles | self.rules.not_names:
+                if len(word) > 1 and not word.endswith(".") and fold(word) not in self.rules.particles | self.rules.not_names:
                     forms.add(word)
         if not forms:
             return None
@@ -296,7 +310,8 @@ class Detector:
         found = []
         for regex, leading in ((self.after, False), (self.before, True)):
             for m in regex.finditer(text):
-                trimmed = self.trim(m.group("name"), m.start("name"), leading)
+                group = "name" if m.group("name") else "full"
+                trimmed = self.trim(m.group(group), m.start(group), leading)
                 if trimmed:
                     start, value = trimmed
                     found.append(Match("namn", start, start + len(value), value))
@@ -333,7 +348,7 @@ class Detector:
 
         found = []
         for m in PhoneNumberMatcher(text, "SE", leniency=Leniency.VALID):
-            if m.raw_string[:1] not in ("0", "+"):  # amounts and the like are not phone numbers
+            if m.raw_string.lstrip("(")[:1] not in ("0", "+"):  # amounts and the like are not phone numbers
                 continue
             if _phone_type(phonenumbers.number_type(m.number)) in self.rules.phone_types:
                 found.append(Match("telefon", m.start, m.end, m.raw_string))
