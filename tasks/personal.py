@@ -202,7 +202,7 @@ class Match:
 
 # (CC)YYMMDD, a separator (hyphen and its typographic variants, plus, a space) or none, NNNC.
 PNR = re.compile(r"(?<![\w+./:-])((?:18|19|20)?\d{6})(?:[ \t\u00a0]?([-–‐‑−+])[ \t\u00a0]?|[ \u00a0])?(\d{4})(?![\w-])")
-EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}(?!\w)")
 POSTCODE = r"(?:SE-?\s?)?[1-9]\d{2}\s?\d{2}"
 UPPER = "A-ZÅÄÖÉÜÆØ"
 LOWER = "a-zåäöéèüæøáíóúñç"

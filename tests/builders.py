@@ -145,13 +145,14 @@ def track_insertion(doc, after: str, inserted: str, author: str, date: str = "20
     run._r.addnext(ins)
 
 
-def docx_from_markdown(markdown: str) -> bytes:
-    """A real Word file made by pandoc from Markdown: footnotes (``[^1]``) become Word
-    footnotes, pipe tables Word tables (python-docx cannot write footnotes)."""
+def docx_from_markdown(markdown: str, fmt: str = "docx") -> bytes:
+    """A real Word (or ``fmt="odt"``: OpenDocument) file made by pandoc from Markdown:
+    footnotes (``[^1]``) become real footnotes, pipe tables real tables (python-docx cannot
+    write footnotes)."""
     import subprocess
 
     from tasks.pandoc import pandoc_path
 
-    done = subprocess.run([pandoc_path(), "--sandbox", "-f", "markdown", "-t", "docx", "-o", "-"],
+    done = subprocess.run([pandoc_path(), "--sandbox", "-f", "markdown", "-t", fmt, "-o", "-"],
                           input=markdown.encode("utf-8"), capture_output=True, check=True)
     return done.stdout
