@@ -35,6 +35,7 @@ from tasks.compare import (
 from tasks.config import Config
 from tasks.docxtext import OBJECT, read_draft_text
 from tasks.errors import UtkastError
+from tasks.personal import load_rules, mask_record
 from tasks.redline import redline_docx
 from tasks.storage import Storage
 from tasks.templating import html_env, swedish_datetime
@@ -74,6 +75,8 @@ def load_draft(out: Storage, version: str, config: Config) -> DraftText:
         record = read_draft_text(docx, config)
     else:
         record = None
+    if record is not None:  # a draft made under other masking rules is compared as masked now
+        record = mask_record(record, load_rules(config.templates, config.registry))
     return DraftText(version, manifest, record, docx)
 
 

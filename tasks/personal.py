@@ -291,14 +291,16 @@ class Detector:
 
     # names next to marker words
     def trim(self, value: str, start: int, leading: bool) -> tuple[int, str] | None:
-        """Drop words that are never names: before a marker from the start, after one from
-        the first such word on."""
+        """Drop words that are never names at the start (before a marker: "Igår Anna, en av
+        deltagarna"; after one, such a first word means there is no name: "deltagaren
+        Arbetsförmedlingen") and particles at the end. Later words stay: surnames may be
+        place names too ("Nora Lund")."""
         words = [(m.start(), m.group(0)) for m in re.finditer(r"\S+", value)]
         if leading:
             while words and fold(words[0][1]) in self.rules.not_names:
                 words.pop(0)
-        cut = next((i for i, (_, w) in enumerate(words) if fold(w) in self.rules.not_names), len(words))
-        words = words[:cut]
+        elif words and fold(words[0][1]) in self.rules.not_names:
+            return None
         while words and fold(words[-1][1]) in self.rules.particles:
             words.pop()
         if not words:
@@ -675,6 +677,20 @@ def mask_ast(ast_json: bytes | str, rules: PersonalRules, title: str = "") -> tu
     ast = json.loads(ast_json)
     findings, masked_title = scan_ast(ast, rules, title, mask=True)
     return json.dumps(ast, ensure_ascii=False).encode("utf-8"), findings, masked_title
+
+
+def mask_record(paragraphs: list[dict], rules: PersonalRules) -> list[dict]:
+    """A published draft's text record (``paragraphs.json``: dicts with ``text``) masked by
+    the current rules, so the changes since a draft published under other rules never show
+    what the current rules mask (as a deletion)."""
+    finder = Detector(rules)
+    names = {m.value for p in paragraphs for m in finder.names(p.get("text") or "")}
+    detector = Detector(rules, names)
+    masked = []
+    for p in paragraphs:
+        found = detector.find(p.get("text") or "")
+        masked.append({**p, "text": mask_text(p["text"], found, rules)} if found else p)
+    return masked
 
 
 # --- what the coordinator may see ---------------------------------------------------------------------

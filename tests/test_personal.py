@@ -161,6 +161,7 @@ def test_masking_leaves_the_masks_and_everything_that_is_not_personal_data(rules
     ("Omar, praktikanten, log.", [("namn", "Omar")]),
     ("En deltagare som heter Sara Ali al-Hassan kom.", [("namn", "Sara Ali al-Hassan")]),
     ("Namn: Karin Ek", [("namn", "Karin Ek")]),
+    ("sa praktikanten Nora Lund i Lund.", [("namn", "Nora Lund")]),
     ("Igår Anna, en av deltagarna, log.", [("namn", "Anna")]),
     ("Anna Svensson, deltagare i projektet, berättar.", [("namn", "Anna Svensson")]),
     ("Anna är deltagare hos oss.", [("namn", "Anna")]),

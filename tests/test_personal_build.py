@@ -234,3 +234,34 @@ def test_stop_publishes_nothing_and_says_which_reports(prefect_harness, tmp_path
     put(inbox, "verdandi/4.2 Motiv.txt", "Kontakta handledaren via Verdandis växel.\n")
     code, printed = run_cli(["build", "--inbox", str(inbox), "--out", str(out), "--no-review"])
     assert code == 0 and "published" in printed
+
+
+def test_after_the_rules_grow_the_new_draft_and_its_changes_page_hide_what_the_old_draft_showed(
+        prefect_harness, tmp_path, monkeypatch):
+    import flows.build
+    from tasks.config import load_config
+
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    copy_templates(templates)
+    rules = templates / "personuppgifter.toml"
+    original = rules.read_text(encoding="utf-8")
+    # At first "praktikanten" is not a marker word: the name is published.
+    rules.write_text(original.replace('"praktikant", "praktikanten", ', ""), encoding="utf-8")
+    monkeypatch.setattr(flows.build, "load_config", lambda: load_config(templates))
+    inbox, out = tmp_path / "inbox", tmp_path / "outputs"
+    put(inbox, "verdandi/4.2 Motiv.txt", "Det gick bra, sa praktikanten Nora Lund. Nora började i maj.\n")
+    assert run_cli(["build", "--inbox", str(inbox), "--out", str(out), "--no-review"])[0] == 0
+    first = draft_dir(out)
+    assert "Nora Lund" in (first / "paragraphs.json").read_text(encoding="utf-8")
+    rules.write_text(original, encoding="utf-8")
+    code, printed = run_cli(["build", "--inbox", str(inbox), "--out", str(out), "--no-review"])
+    assert code == 0 and "published" in printed
+    second = draft_dir(out)
+    assert second != first
+    assert "Det gick bra, sa praktikanten [namn borttaget]. [namn borttaget] började i maj." in [
+        p["text"] for p in json.loads((second / "paragraphs.json").read_text(encoding="utf-8"))["paragraphs"]]
+    for value in ("Nora Lund", "Nora"):
+        assert find_token(second, value) == []
+        assert [hit for hit in find_token(out, value) if not hit.startswith(PRIVATE)] == [
+            hit for hit in find_token(out, value) if hit.startswith(f"drafts/{first.name}/")]
