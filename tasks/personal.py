@@ -201,7 +201,7 @@ class Match:
 
 
 # (CC)YYMMDD, a separator (hyphen and its typographic variants, plus, a space) or none, NNNC.
-PNR = re.compile(r"(?<![\w+./:-])((?:18|19|20)?\d{6})(?:[ \t\u00a0]?([-–‐‑−+])[ \t\u00a0]?|[ \u00a0])?(\d{4})(?![\w-])")
+PNR = re.compile(r"(?<![\w+-])(?<!\d[.,])((?:18|19|20)?\d{6})(?:[ \t\u00a0]?([-–‐‑−+])[ \t\u00a0]?|[ \u00a0])?(\d{4})(?![\w-])")
 EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}(?!\w)")
 POSTCODE = r"(?:SE-?\s?)?[1-9]\d{2}\s?\d{2}"
 UPPER = "A-ZÅÄÖÉÜÆØ"
@@ -258,9 +258,11 @@ class Detector:
         between = _words_pattern(rules.before_marker)
         verbs = _words_pattern(rules.verbs)
         roles = _words_pattern(rules.roles)
-        # deltagaren Anna Svensson / deltagaren, Anna, / en deltagare som heter Sara / Namn: Anna
+        # deltagaren Anna Svensson / deltagaren, Anna, / en deltagare som heter Sara / Namn: Anna /
+        # Deltagare 3: Omar
         self.after = re.compile(
-            rf"(?<![\w])(?i:{markers})(?:\s*[,:]\s*|\s+(?i:{connectors})\s+|\s+)(?P<name>{name})(?![\w])")
+            rf"(?<![\w])(?i:{markers})(?:\s+(?:nr\.?\s*)?\d{{1,3}})?(?:\s*[,:]\s*|\s+(?i:{connectors})\s+|\s+)"
+            rf"(?P<name>{name})(?![\w])")
         # Anna, en av deltagarna / Omar (praktikant) / Omar, praktikanten, berättar /
         # Anna Svensson, deltagare i … / Anna är deltagare / Omar var en av praktikanterna
         self.before = re.compile(
