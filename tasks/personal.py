@@ -423,9 +423,6 @@ class Finding:
     place: str  # Swedish: "stycke 3", "tabell 1, rad 2, kolumn 1", "fotnot 2", "titeln", "länk i stycke 4"
     context: str = ""  # the paragraph with the value (for the partner)
 
-    def to_json(self) -> dict:
-        return {"kind": self.kind, "value": self.value, "place": self.place, "context": self.context}
-
 
 @dataclass
 class _Token:
