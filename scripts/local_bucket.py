@@ -97,20 +97,24 @@ def partner_folders(slug: str, aliases: tuple[str, ...]) -> list[str]:
     return names
 
 
-def identities(bucket: str, partners) -> tuple[dict, dict[str, dict[str, str]]]:
+def identities(bucket: str, partners, keep: dict[str, dict[str, str]] | None = None
+               ) -> tuple[dict, dict[str, dict[str, str]]]:
     """SeaweedFS's identities file and the keys in it: the coordinator with every right, and
-    per partner write/read/list on its own inbox folder and read on its own notes."""
-    def new_key(name: str) -> dict[str, str]:
+    per partner write/read/list on its own inbox folder and read on its own notes. Keys in
+    ``keep`` are used again; the others are new."""
+    def new_key(who: str, name: str) -> dict[str, str]:
+        if keep and who in keep:
+            return dict(keep[who])
         return {"access_key": f"{name[:12].upper().replace('-', '')}{secrets.token_hex(6).upper()}",
                 "secret_key": secrets.token_urlsafe(30)}
 
-    keys = {"coordinator": new_key("coord")}
+    keys = {"coordinator": new_key("coordinator", "coord")}
     config = {"identities": [{"name": "coordinator",
                               "credentials": [{"accessKey": keys["coordinator"]["access_key"],
                                                "secretKey": keys["coordinator"]["secret_key"]}],
                               "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
     for partner in partners:
-        keys[partner.slug] = new_key(partner.slug)
+        keys[partner.slug] = new_key(partner.slug, partner.slug)
         actions = []
         for folder in partner_folders(partner.slug, partner.aliases):
             actions += [f"{verb}:{bucket}/{INBOX}/{folder}/*" for verb in ("Write", "Read", "List")]
@@ -171,9 +175,11 @@ def running(dir: Path = DEFAULT_DIR) -> LocalBucket | None:
     return LocalBucket(Path(dir), state["endpoint"], state["bucket"], state["pid"], state["keys"], state["ports"])
 
 
-def start(dir: Path = DEFAULT_DIR, port: int = 8333, bucket: str = BUCKET, timeout: float = 90) -> LocalBucket:
+def start(dir: Path = DEFAULT_DIR, port: int = 8333, bucket: str = BUCKET, timeout: float = 90,
+          keys: dict[str, dict[str, str]] | None = None) -> LocalBucket:
     """Start SeaweedFS for ``dir`` on 127.0.0.1:``port`` (0: any free port) with a fresh set
-    of identities, create ``bucket``, and return when S3 answers signed requests."""
+    of identities (or those in ``keys``, from an earlier start: a restart after which links
+    signed before it still work), create ``bucket``, and return when S3 answers signed requests."""
     sys.path.insert(0, str(ROOT))
     from tasks.config import TEMPLATES, load_registry
 
@@ -184,7 +190,7 @@ def start(dir: Path = DEFAULT_DIR, port: int = 8333, bucket: str = BUCKET, timeo
     data = dir / "data"
     data.mkdir(parents=True, exist_ok=True)
     partners = load_registry(Path(TEMPLATES) / "partners.toml").partners
-    config, keys = identities(bucket, partners)
+    config, keys = identities(bucket, partners, keys)
     _write_private(dir / "s3.json", json.dumps(config, ensure_ascii=False, indent=2))
     port = port or free_port()
     endpoint = f"http://{HOST}:{port}"

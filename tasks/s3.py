@@ -37,6 +37,7 @@ from tasks.storage import DEFAULT_LINK_SECONDS, Entry, Storage, UnsafeKey, check
 MAX_LINK_SECONDS = 7 * 24 * 3600
 LOCK_TTL_SECONDS = 3 * 3600
 NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+_HELD: set[str] = set()  # the leases this process holds right now (their owner tokens)
 
 
 def content_disposition(filename: str) -> str:
@@ -209,6 +210,8 @@ class S3Storage(Storage):
         """A lease object ``.<name>.lock`` created with a conditional PUT (If-None-Match),
         so two builds on the same outputs run one after the other. A lease older than
         ``LOCK_TTL_SECONDS`` (a crashed build) is taken over with If-Match on its ETag.
+        A lease left by a process of this machine that has ended, or that failed to release
+        it (storage was down then), is taken over at once (see :func:`_abandoned`).
         On a service without conditional writes builds are not serialised (as before)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -218,6 +221,7 @@ class S3Storage(Storage):
         held = False
         while True:
             body = json.dumps({"owner": token, "host": socket.gethostname(), "pid": os.getpid(),
+                               "machine": _this_machine(), "started": _started(os.getpid()),
                                "expires": time.time() + LOCK_TTL_SECONDS}).encode()
             try:
                 self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=body,
@@ -238,9 +242,11 @@ class S3Storage(Storage):
             if time.monotonic() > deadline:
                 raise StorageError(f"another build holds {self.describe(key)}; waited {self.lock_wait} s")
             time.sleep(2)
+        _HELD.add(token)
         try:
             yield
         finally:
+            _HELD.discard(token)
             if held:
                 self._release(key, token)
 
@@ -250,7 +256,7 @@ class S3Storage(Storage):
         try:
             current = self.client.get_object(Bucket=self.bucket, Key=self._full(key))
             held = json.loads(current["Body"].read() or b"{}")
-            if float(held.get("expires", 0)) > time.time():
+            if float(held.get("expires", 0)) > time.time() and not _abandoned(held):
                 return False
             self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=body,
                                    IfMatch=current["ETag"], ContentType="application/json")
@@ -273,6 +279,41 @@ class S3Storage(Storage):
         where = f"{self.url.rstrip('/')}/{key}" if key else self.url
         endpoint = self.client.meta.endpoint_url
         return where if endpoint.endswith(".amazonaws.com") else f"{where} (at {endpoint})"
+
+
+def _this_machine() -> str | None:
+    """Where a PID names one process: host name, boot and PID namespace (Linux); None elsewhere."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+    return f"{socket.gethostname()} {boot} {namespace}"
+
+
+def _started(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks after boot); None when it does not run."""
+    try:
+        stat = Path(f"/proc/{int(pid)}/stat").read_text(encoding="ascii", errors="replace")
+    except (OSError, ValueError):
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]  # field 22; the name in () may hold spaces
+
+
+def _abandoned(lease: dict) -> bool:
+    """A lease nobody holds any more although it has not expired: taken on this machine by
+    a process that has ended (killed, crashed) or by this process outside any ``lock()`` now
+    running (its release failed, e.g. while storage was down). Leases of other machines
+    are only ever taken over when they expire."""
+    machine = _this_machine()
+    if machine is None or lease.get("machine") != machine or not lease.get("started"):
+        return False
+    pid = lease.get("pid")
+    if not isinstance(pid, int):
+        return False
+    if pid == os.getpid():
+        return lease.get("owner") not in _HELD
+    return _started(pid) != lease["started"]  # ended, or the PID now names another process
 
 
 def make_client():
