@@ -27,6 +27,7 @@ import shutil
 import tempfile
 import threading
 import time
+import urllib.parse
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -382,10 +383,14 @@ class ServerChecker(Checker):
     def __init__(self, url: str, tuning: CheckerTuning = CheckerTuning(), username: str | None = None,
                  api_key: str | None = None):
         self.url = url
+        # What reports, logs, messages and cache keys name: never a password in the URL
+        # (a server behind a proxy with basic authentication) or the API key.
+        self.shown = url_without_credentials(url)
+        self._secrets = [s for s in (urllib.parse.urlsplit(url).netloc.rpartition("@")[0], api_key) if s]
         self.tuning = tuning
         self.username, self.api_key = username, api_key
-        self.engine_id = f"server {url} {tuning.language}"
-        self.description = f"LanguageTool-server {url}"
+        self.engine_id = f"server {self.shown} {tuning.language}"
+        self.description = f"LanguageTool-server {self.shown}"
         self.server_version = ""
         self._client = None
         self._lock = threading.Lock()
@@ -402,10 +407,11 @@ class ServerChecker(Checker):
                 return action()
             except ServerIOError as exc:
                 if attempt + 1 == attempts:
-                    self._down = f"LanguageTool server {self.url} did not answer ({what}): {exc}"
+                    self._down = f"LanguageTool server {self.shown} did not answer ({what}): {self._clean(exc)}"
                     raise CheckerUnavailable(self._down) from exc
                 delay = self.tuning.retry_delay_seconds * (2 ** attempt)
-                log.info("LanguageTool server %s: %s failed (%s); retrying in %.0f s", self.url, what, exc, delay)
+                log.info("LanguageTool server %s: %s failed (%s); retrying in %.0f s", self.shown, what,
+                         self._clean(exc), delay)
                 time.sleep(delay)
 
     def client(self):
@@ -424,9 +430,9 @@ class ServerChecker(Checker):
         except LanguageToolError as exc:
             if _is_network_error(exc):
                 raise ServerIOError(str(exc)) from exc
-            raise CheckerUnavailable(f"LanguageTool server {self.url}: {exc}") from exc
+            raise CheckerUnavailable(f"LanguageTool server {self.shown}: {self._clean(exc)}") from exc
         except ValueError as exc:  # the server does not offer the language
-            raise CheckerUnavailable(f"LanguageTool server {self.url}: {exc}") from exc
+            raise CheckerUnavailable(f"LanguageTool server {self.shown}: {self._clean(exc)}") from exc
         client.disabled_rules = set(self.tuning.disabled_rules)
         return client
 
@@ -444,7 +450,15 @@ class ServerChecker(Checker):
             except LanguageToolError as exc:
                 if _is_network_error(exc):
                     raise ServerIOError(str(exc)) from exc
-                raise CheckerUnavailable(f"LanguageTool server {self.url} refused the text: {exc}") from exc
+                raise CheckerUnavailable(f"LanguageTool server {self.shown} refused the text: "
+                                         f"{self._clean(exc)}") from exc
+
+    def _clean(self, exc: BaseException) -> str:
+        """The text of an error from the client library, without the credentials it may quote."""
+        text = str(exc)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
 
     def check(self, texts: list[str]) -> list[list[Finding]]:
         results: list[list[Finding]] = [[] for _ in texts]
@@ -464,6 +478,14 @@ class ServerChecker(Checker):
 
     def close(self) -> None:
         self._client = None
+
+
+def url_without_credentials(url: str) -> str:
+    """``url`` without the user name and password it may carry (``https://user:pw@host/``)."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _is_network_error(exc: BaseException) -> bool:

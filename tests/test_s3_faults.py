@@ -236,3 +236,104 @@ def test_a_lease_left_by_a_killed_build_is_taken_over_at_once_a_live_one_is_wait
     with pytest.raises(StorageError, match="another build holds"):
         with store.lock():
             pass
+
+
+def test_secrets_appear_in_no_output_artifact_log_or_message(prefect_harness, s3_env, tmp_path):
+    """A build over S3, with the language review on a LanguageTool server that needs an
+    account (API key, user name, and a password in the URL as for a server behind a proxy).
+    None of those secrets, nor the S3 secret key, may appear in what the command prints
+    (verbose), in any object under the outputs, in the run's artifacts, logs or record.
+    The access key ID is not a secret: every presigned link carries it (X-Amz-Credential)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowRunFilter,
+        LogFilter,
+        LogFilterFlowRunId,
+        TaskRunFilter,
+        TaskRunFilterFlowRunId,
+    )
+
+    from tests.hostile import find_token
+    from tests.lt_server import LanguageToolStandIn
+
+    prefix, inbox, out = _urls(s3_env)
+    client = s3_env.client()
+    client.put_object(Bucket=s3_env.bucket, Key=f"{prefix}/inbox/myrorna/1.3 Kvalitet.docx",
+                      Body=make_docx(["Myrorna arbetar arbetar med kvalitet i alla butiker."]))
+    client.put_object(Bucket=s3_env.bucket, Key=f"{prefix}/inbox/forum/5.1 Avstämning.md",
+                      Body="# Avstämning\n\nMötet  i april enades om gemensamma kriterier.\n".encode())
+    client.put_object(Bucket=s3_env.bucket, Key=f"{prefix}/inbox/verdandi/4.2 Motiv.pdf", Body=b"%PDF-1.4 x")
+    access_key = s3_env.keys["coordinator"]["access_key"]
+    secret_values = {
+        "AWS_SECRET_ACCESS_KEY": s3_env.keys["coordinator"]["secret_key"],
+        "LANGUAGETOOL_API_KEY": f"ltkey-{secrets.token_hex(12)}",
+        "LANGUAGETOOL_USERNAME": f"granskare-{secrets.token_hex(6)}@example.org",
+        "password in LANGUAGETOOL_URL": f"pw-{secrets.token_hex(12)}",
+    }
+    lt = LanguageToolStandIn().start()
+    try:
+        host = lt.url.removeprefix("http://")
+        env = cli_env(LANGUAGETOOL_URL=f"http://proxyuser:{secret_values['password in LANGUAGETOOL_URL']}@{host}",
+                      LANGUAGETOOL_USERNAME=secret_values["LANGUAGETOOL_USERNAME"],
+                      LANGUAGETOOL_API_KEY=secret_values["LANGUAGETOOL_API_KEY"])
+        env.pop("PREFECT_LOGGING_LEVEL")  # -v: Prefect's own INFO logs too
+        proc = start_cli(["-v", "build", "--inbox", inbox, "--out", out, "--formats", "docx,html"],
+                         tmp_path / "build.log", env)
+        code = proc.wait(timeout=900)
+    finally:
+        lt.stop()
+    printed = (tmp_path / "build.log").read_text(errors="replace")
+    assert code == 0 and re.search(r"^Draft \S+ published\.", printed, re.M), printed
+    # The secrets were in play: the checker server got the account, the links are signed.
+    assert lt.requests and all(r.get("apiKey") == secret_values["LANGUAGETOOL_API_KEY"] and
+                                r.get("username") == secret_values["LANGUAGETOOL_USERNAME"] for r in lt.requests)
+    assert f"X-Amz-Credential={access_key}" in printed
+
+    places = {"the command's output": printed}
+    downloaded = tmp_path / "outputs"
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=s3_env.bucket, Prefix=f"{prefix}/outputs/"):
+        for obj in page.get("Contents", []):
+            path = downloaded / obj["Key"].removeprefix(f"{prefix}/outputs/")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(client.get_object(Bucket=s3_env.bucket, Key=obj["Key"])["Body"].read())
+    assert (downloaded / "review/myrorna/1.3.json").is_file() and (downloaded / "drafts/latest.json").is_file()
+
+    with get_client(sync_client=True) as prefect:
+        (run,) = [r for r in prefect.read_flow_runs(flow_run_filter=FlowRunFilter()) if r.parameters.get("out") == out]
+        artifacts = prefect.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
+        logs = prefect.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
+        task_runs = prefect.read_task_runs(task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[run.id])))
+    places["the run's artifacts"] = "\n".join(a.model_dump_json() for a in artifacts)
+    places["the run's logs"] = "\n".join(entry.message for entry in logs)
+    places["the flow and task run records"] = "\n".join(r.model_dump_json() for r in [run, *task_runs])
+    assert "Språkgranskar" in places["the run's logs"] and f"X-Amz-Credential={access_key}" in places["the run's artifacts"]
+
+    leaks = {(name, place) for name, value in secret_values.items()
+             for place, text in places.items() if value in text}
+    leaks |= {(name, hit) for name, value in secret_values.items() for hit in find_token(downloaded, value)}
+    assert leaks == set()
+
+
+def test_a_password_in_the_checker_url_stays_out_of_messages_when_the_server_is_down(caplog):
+    import logging
+    import socket
+
+    from tasks.checker import CheckerTuning, ServerChecker
+    from tasks.errors import CheckerUnavailable
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    password, api_key = f"pw-{secrets.token_hex(8)}", f"ltkey-{secrets.token_hex(8)}"
+    checker = ServerChecker(f"http://proxyuser:{password}@127.0.0.1:{port}/",
+                            CheckerTuning(retries=1, retry_delay_seconds=0), username="granskare", api_key=api_key)
+    with caplog.at_level(logging.INFO), pytest.raises(CheckerUnavailable) as info:
+        checker.check(["Myrorna arbetar med kvalitet."])
+    message = str(info.value)
+    assert message.startswith(f"LanguageTool server http://127.0.0.1:{port}/ did not answer"), message
+    assert checker.description == f"LanguageTool-server http://127.0.0.1:{port}/"
+    assert "retrying" in caplog.text
+    for text in (message, caplog.text, checker.description, checker.engine_id):
+        assert password not in text and "proxyuser" not in text and api_key not in text
