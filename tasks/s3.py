@@ -16,7 +16,7 @@ returns them raw, and reading or writing a key that would leave the prefix is re
 become :class:`~tasks.errors.StorageError`; botocore's own retries (standard mode) are the
 only retries here: 5 attempts per request, each given 10 s to connect and 120 s to answer, so
 a call to a stopped server fails within a second or two and one to a hung server within
-about 11 minutes (the flows' task retries come on top, see flows/policies.py).
+11 minutes (the flows' task retries come on top, see flows/policies.py).
 """
 
 from __future__ import annotations
