@@ -248,12 +248,15 @@ def test_secrets_appear_in_no_output_artifact_log_or_message(prefect_harness, s3
     from prefect.client.schemas.filters import (
         ArtifactFilter,
         ArtifactFilterFlowRunId,
-        FlowRunFilter,
+        FlowFilter,
+        FlowFilterName,
         LogFilter,
         LogFilterFlowRunId,
         TaskRunFilter,
         TaskRunFilterFlowRunId,
     )
+
+    from prefect.client.schemas.sorting import FlowRunSort
 
     from tests.hostile import find_token
     from tests.lt_server import LanguageToolStandIn
@@ -301,7 +304,9 @@ def test_secrets_appear_in_no_output_artifact_log_or_message(prefect_harness, s3
     assert (downloaded / "review/myrorna/1.3.json").is_file() and (downloaded / "drafts/latest.json").is_file()
 
     with get_client(sync_client=True) as prefect:
-        (run,) = [r for r in prefect.read_flow_runs(flow_run_filter=FlowRunFilter()) if r.parameters.get("out") == out]
+        recent = prefect.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["build_draft"])),
+                                        sort=FlowRunSort.START_TIME_DESC, limit=20)
+        (run,) = [r for r in recent if r.parameters.get("out") == out]
         artifacts = prefect.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
         logs = prefect.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
         task_runs = prefect.read_task_runs(task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[run.id])))
