@@ -10,6 +10,7 @@ from typing import Literal
 from prefect import flow, task
 from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
 from flows.artifacts import (
     RunProgress,
@@ -110,13 +111,13 @@ def build_draft(
             bar.set(100.0)
             return done
         progress("Slår ihop %d delrapporter i %d paket", len(reports), len(chosen))
-        sections = merge_sections_task(out_store, reports, config, packages)
+        sections = merge_sections_task(out_store, quote(reports), config, packages)
         bar.set(75.0)
         created = time.time()
         version = new_version(fingerprint, created)
         with scratch_dir("utkast-render-") as tmp:
             progress("Skapar utkast %s (%s)", version, ", ".join(formats))
-            rendered = render_draft_task(out_store, sections, reports, config, version, created,
+            rendered = render_draft_task(out_store, sections, quote(reports), config, version, created,
                                          formats, Path(tmp), packages, pending)
             bar.set(95.0)
             previous = read_manifest(out_store, latest["version"]) if latest else None
@@ -126,8 +127,8 @@ def build_draft(
             manifest["pending_reviews"] = pending
             for entry in manifest["reports"]:  # kinds, counts and places: never the values
                 entry["personal_data"] = personal.get(slot_key(entry["partner"], entry["piece"]))
-            changes = publish_changes_task(out_store, config, rendered, manifest, previous)
-            latest = publish_task(out_store, rendered, manifest)
+            changes = publish_changes_task(out_store, config, rendered, quote(manifest), quote(previous))
+            latest = publish_task(out_store, rendered, quote(manifest))
         write_index_task(out_store, config, config.settings.link_seconds)
     publish_changes_artifact(out_store, changes, config.settings.link_seconds)
     publish_feedback_artifact(out_store, feedback, config.settings.link_seconds)

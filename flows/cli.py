@@ -18,7 +18,9 @@ def _prefect_env(verbose: bool) -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        # The run's logs still reach the Prefect server (and its UI); the terminal shows
+        # only utkast's own progress lines and, on failure, one clear message.
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
 
 def _csv(kind):
@@ -71,8 +73,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     _prefect_env(args.verbose)
-    logging.basicConfig(format="%(message)s")
-    logging.getLogger("utkast").setLevel(logging.INFO)
+    if not args.verbose:  # verbose: progress comes through Prefect's own console log instead
+        logging.basicConfig(format="%(message)s")
+        logging.getLogger("utkast").setLevel(logging.INFO)
     from tasks.errors import ConfigError, PersonalDataFound, StorageError, UtkastError
 
     try:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from prefect import flow, task
 from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
 from flows.artifacts import RunProgress, personal_entries, publish_artifacts, rejected_files, review_links
 from flows.policies import IO_TASK, conversion_cache_key, result_storage_for
@@ -58,7 +59,7 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress 
     in the ``span`` part of a progress artifact; ``review=False`` skips new language reviews."""
     state = load_state(out)
     loaded = dump_state(state)
-    files = scan_inbox_task(inbox, config, state.setdefault("inbox", {}))
+    files = scan_inbox_task(inbox, config, quote(state.setdefault("inbox", {})))
     rejected = sum(f.verdict == "rejected" for f in files)
     progress("Inkorgen: %d filer, %d godtagna, %d avvisade", len(files),
              sum(f.verdict == "accepted" for f in files), rejected)
@@ -85,7 +86,7 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress 
                 progress("%d dokument var redan konverterade av en tidigare, avbruten körning", reused)
         todo = apply_conversions(out, files, todo, results, state, config, reports)
     # Personal data: found once per report and rules; from here on titles are masked.
-    personal = scan_reports_task(out, reports, load_rules(config.templates, config.registry), state)
+    personal = scan_reports_task(out, quote(reports), load_rules(config.templates, config.registry), quote(state))
     reports = with_masked_titles(reports, personal)
     reviews = review_steps(inbox, out, config, reports, state, enabled=review)
     if bar:
@@ -94,7 +95,7 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress 
     save_state(out, state, loaded)
     tracker = build_tracker(files, reports, config, reviews=reviews.summaries,
                             feedback_open=open_review_counts(out), personal=personal.summaries)
-    write_tracker_task(out, tracker, config)
+    write_tracker_task(out, quote(tracker), config)
     return IntakeResult(files, reports, converted, tracker, reused, reviews.summaries, reviews.pending,
                         personal.summaries)
 

@@ -8,14 +8,14 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
+from flows.policies import IO_TASK
 from flows.progress import progress
 from tasks.changes import changes_markdown, publish_changes
 from tasks.feedback import feedback_markdown, harvest_feedback
 from tasks.storage import DEFAULT_LINK_SECONDS, Storage
 
-harvest_feedback_task = task(harvest_feedback, name="harvest_feedback", cache_policy=NONE, retries=2,
-                             retry_delay_seconds=5)
-publish_changes_task = task(publish_changes, name="publish_changes", cache_policy=NONE)
+harvest_feedback_task = task(harvest_feedback, name="harvest_feedback", cache_policy=NONE, **IO_TASK)
+publish_changes_task = task(publish_changes, name="publish_changes", cache_policy=NONE, **IO_TASK)
 
 
 def publish_changes_artifact(out: Storage, changes: dict, link_seconds: int = DEFAULT_LINK_SECONDS) -> None:

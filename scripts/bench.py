@@ -171,14 +171,16 @@ print(json.dumps(result))
 
 
 def build_directly(inbox_url: str, out_url: str, formats: list[str]) -> str:
-    """The reference for the Prefect overhead: the steps of a cold ``build_draft`` (no review),
-    called as plain functions in the flow's order, with no Prefect at all. Returns the version."""
+    """The reference for the Prefect overhead: the steps of a cold ``build_draft`` with
+    ``--no-review`` (flows/build.py and flows/intake.py), called as plain functions in the
+    flow's order, with no Prefect at all. Keep it in step with the flows. Returns the version."""
     from tasks.changes import publish_changes
     from tasks.config import load_config
     from tasks.feedback import harvest_feedback, open_review_counts
     from tasks.intake import scan_inbox, write_rejections
     from tasks.merge import merge_sections
     from tasks.normalise import apply_conversions, convert_files, pending_conversions, plan_conversions
+    from tasks.personal import load_rules, scan_reports, with_masked_titles
     from tasks.publish import (build_manifest, draft_fingerprint, new_version, publish, read_latest,
                                render_draft, write_index)
     from tasks.state import load_state, save_state
@@ -195,9 +197,12 @@ def build_directly(inbox_url: str, out_url: str, formats: list[str]) -> str:
         while todo:
             results = convert_files(inbox, pending_conversions(todo, state), config)
             todo = apply_conversions(out, files, todo, results, state, config, reports)
+        personal = scan_reports(out, reports, load_rules(config.templates, config.registry), state)
+        reports = with_masked_titles(reports, personal)
         write_rejections(out, files, config, state)
         save_state(out, state)
-        write_tracker(out, build_tracker(files, reports, config, feedback_open=open_review_counts(out)), config)
+        write_tracker(out, build_tracker(files, reports, config, feedback_open=open_review_counts(out),
+                                         personal=personal.summaries), config)
         chosen = list(reports.values())
         fingerprint = draft_fingerprint(chosen, config, formats, None, [])
         sections = merge_sections(out, chosen, config, None)
