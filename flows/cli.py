@@ -212,24 +212,6 @@ def cmd_status(args) -> int:
     return 0
 
 
-def cmd_status(args) -> int:
-    from tasks.storage import open_storage
-    from tasks.tracker import tracker_table
-
-    out = open_storage(args.out)
-    text = out.read_text("status.json")
-    if text is None:
-        print(f"No tracker yet in {out.describe()}: run 'utkast intake' or 'utkast build' first.", file=sys.stderr)
-        return 1
-    rows = tracker_table(json.loads(text))
-    widths = [min(max(len(r[i]) for r in rows), 48) for i in range(len(rows[0]))]
-    for n, row in enumerate(rows):
-        print("  ".join(cell[:w].ljust(w) for cell, w in zip(row, widths)).rstrip())
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
-    return 0
-
-
 def cmd_watch(args) -> int:
     from flows.watch import check_api, watch_inbox
 

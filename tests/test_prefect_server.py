@@ -193,7 +193,11 @@ def test_a_file_arriving_in_a_watched_inbox_starts_one_inbox_watch_run(api, tmp_
             assert len(runs_for_this_inbox()) == 1  # the burst gave one run
     finally:
         os.killpg(watcher.pid, signal.SIGINT)
-        watcher.wait(timeout=60)
+        try:
+            watcher.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # never leave the watcher behind
+            os.killpg(watcher.pid, signal.SIGKILL)
+            watcher.wait(timeout=30)
     status = json.loads((out / "status.json").read_text(encoding="utf-8"))
     assert status["cells"]["myrorna/1.3"]["state"] == "received"
     assert status["cells"]["verdandi/4.2"]["state"] == "received"
