@@ -17,7 +17,7 @@ from tasks.config import Config, Paket
 from tasks.errors import UtkastError
 from tasks.normalise import Report, workers
 from tasks.pandoc import run_lua
-from tasks.personal import detect, load_rules, mask_ast, mask_text
+from tasks.personal import detect, load_rules, mask_ast, mask_text, masked_ast_key
 from tasks.storage import Storage, scratch_dir
 from tasks.templating import markdown_env, swedish_date
 
@@ -65,6 +65,14 @@ def selected_paket(config: Config, packages: list[int] | None) -> list[Paket]:
 SECTIONS_INDEX = "sections/index.json"
 
 
+def masked_ast(out: Storage, report: Report, rules) -> bytes:
+    """The report's AST with personal data masked: as the intake's scan kept it, else masked now."""
+    try:
+        return out.read(masked_ast_key(report, rules))
+    except FileNotFoundError:
+        return mask_ast(out.read(report.ast_key), rules)[0]
+
+
 def merge_sections(out: Storage, reports: list[Report], config: Config,
                    packages: list[int] | None = None) -> list[int]:
     """Write ``sections/paket-<n>.md`` (and its AST ``.json``) for the selected paket.
@@ -97,7 +105,7 @@ def merge_sections(out: Storage, reports: list[Report], config: Config,
             local = {}
             for r in mine:
                 local[r.md_key] = str(tmp / f"report-{paket.number}-{len(local)}.json")
-                Path(local[r.md_key]).write_bytes(mask_ast(out.read(r.ast_key), rules)[0])
+                Path(local[r.md_key]).write_bytes(masked_ast(out, r, rules))
             spec = {"skeleton": str(tmp / f"skeleton-{paket.number}.md"),
                     "out_md": str(tmp / f"paket-{paket.number}.md"),
                     "out_json": str(tmp / f"paket-{paket.number}.json"), "reports": local}

@@ -38,7 +38,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -728,9 +728,19 @@ class PersonalScan:
     titles: dict[str, str] = field(default_factory=dict)  # slot -> the title as the draft shows it
 
 
+def masked_ast_key(report, rules: PersonalRules) -> str:
+    """Where :func:`scan_reports` keeps a report's AST with its personal data masked, keyed
+    by content, converter, rules and the title as the draft shows it (names found in the
+    title are masked in the text too), so merging need not scan it again."""
+    digest = hashlib.sha256(json.dumps([report.sha256, report.converter, rules.fingerprint, report.title])
+                            .encode()).hexdigest()
+    return f"cache/masked/{digest[:32]}.json"
+
+
 def scan_reports(out, reports: dict, rules: PersonalRules, state: dict) -> PersonalScan:
-    """Scan each report's AST (``cache/ast``) once per (content, rules); results are kept in
-    ``state["personal"]`` (summaries only, never values)."""
+    """Scan each report's AST (``cache/ast``) once per (content, rules) and keep the masked
+    AST (:func:`masked_ast_key`); results are kept in ``state["personal"]`` (summaries
+    only, never values)."""
     saved = state.setdefault("personal", {})
     scan = PersonalScan()
     for slot, report in sorted(reports.items()):
@@ -738,7 +748,10 @@ def scan_reports(out, reports: dict, rules: PersonalRules, state: dict) -> Perso
                                          rules.fingerprint]).encode()).hexdigest()[:24]
         prior = saved.get(slot)
         if not prior or prior.get("key") != key:
-            findings, title = scan_ast(json.loads(out.read(report.ast_key)), rules, report.title)
+            ast = json.loads(out.read(report.ast_key))
+            findings, title = scan_ast(ast, rules, report.title, mask=True)
+            out.write(masked_ast_key(replace(report, title=title), rules),
+                      json.dumps(ast, ensure_ascii=False).encode("utf-8"), "application/json")
             prior = {"key": key, "summary": summarise(findings, rules), "title": title}
             saved[slot] = prior
         if prior["summary"]["total"]:
@@ -752,6 +765,4 @@ def scan_reports(out, reports: dict, rules: PersonalRules, state: dict) -> Perso
 def with_masked_titles(reports: dict, scan: PersonalScan) -> dict:
     """The reports as the rest of the run sees them: titles masked (the saved state and
     ``normalised/`` keep what the partner wrote)."""
-    from dataclasses import replace
-
     return {slot: replace(r, title=scan.titles.get(slot, r.title)) for slot, r in reports.items()}
