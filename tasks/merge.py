@@ -16,7 +16,7 @@ from pathlib import Path
 from tasks.config import Config, Paket
 from tasks.errors import UtkastError
 from tasks.normalise import Report, workers
-from tasks.pandoc import run_lua
+from tasks.pandoc import one_document_rts, run_lua
 from tasks.personal import detect, load_rules, mask_ast, mask_text, masked_ast_key
 from tasks.storage import Storage, scratch_dir
 from tasks.templating import markdown_env, swedish_date
@@ -113,7 +113,8 @@ def merge_sections(out: Storage, reports: list[Report], config: Config,
             path.write_text(json.dumps(spec), encoding="utf-8")
             specs.append((paket.number, path, spec, key))
         with ThreadPoolExecutor(workers()) as pool:
-            runs = list(pool.map(lambda s: run_lua("merge.lua", str(s[1]), timeout=600), specs))
+            runs = list(pool.map(lambda s: run_lua("merge.lua", str(s[1]), timeout=600,
+                                                        **one_document_rts(s[2]["reports"].values())), specs))
         for (number, _, spec, key), done in zip(specs, runs):
             if done.returncode != 0:
                 raise UtkastError(f"merging paket {number} failed: {done.stderr.strip()[:2000]}")

@@ -25,7 +25,7 @@ from tasks.errors import UtkastError
 from tasks.intake import InboxFile
 from tasks.merge import section_ast_key, selected_paket
 from tasks.normalise import Report, over_length, slot_key, workers
-from tasks.pandoc import run_lua
+from tasks.pandoc import one_document_rts, run_lua
 from tasks.personal import masking_fingerprint
 from tasks.storage import DEFAULT_LINK_SECONDS, Storage
 from tasks.templating import STOCKHOLM, html_env, markdown_env, swedish_date, swedish_datetime
@@ -127,6 +127,7 @@ def render_draft(out: Storage, sections: list[int], reports: list[Report], confi
         "reference_doc": str(config.templates / "reference.docx"),
         "css": (config.templates / "draft.css").read_text(encoding="utf-8"),
     }
+    rts = one_document_rts(section_paths)  # a large draft's render stays under 1 GB
     # One pandoc process per format, side by side (each writer takes seconds on a big draft).
     # The docx is always rendered: the draft's text record (tasks/changes.py) is read from it.
     wanted = [k for k in outputs if k in formats or k in ("docx", "typst")]
@@ -134,7 +135,7 @@ def render_draft(out: Storage, sections: list[int], reports: list[Report], confi
     def run(kind: str):
         path = workdir / f"render-{kind}.json"
         path.write_text(json.dumps({**spec, "outputs": {kind: str(outputs[kind])}}), encoding="utf-8")
-        return run_lua("render.lua", str(path), timeout=1800)
+        return run_lua("render.lua", str(path), timeout=1800, **rts)
 
     with ThreadPoolExecutor(workers()) as pool:
         for done in pool.map(run, wanted):

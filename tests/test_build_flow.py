@@ -94,3 +94,19 @@ def test_only_chosen_packages_are_built(prefect_harness, inbox, tmp_path):
     result = build_draft(inbox=str(inbox), out=str(tmp_path / "o"), review=False, formats=["docx"], packages=[2, 4])
     h1 = [t for s, t in _headings(result["draft"]["docx"]) if s == "Heading 1"]
     assert h1 == ["Paket 2. Stöd, matchning och handledning", "Paket 4. Villkor för att driva verksamheterna"]
+
+
+def test_a_draft_too_large_for_the_copying_collector_is_merged_and_rendered_the_same(
+        prefect_harness, inbox, tmp_path, monkeypatch):
+    """Large drafts merge and render with pandoc compacting its heap (tasks/pandoc.py);
+    the threshold set to zero puts this small inbox on that path."""
+    import tasks.pandoc
+    from flows.build import build_draft
+
+    monkeypatch.setattr(tasks.pandoc, "COMPACT_INPUT_BYTES", 0)
+    result = build_draft(inbox=str(inbox), out=str(tmp_path / "o"), review=False, formats=["docx", "html"])
+    h3 = [t for s, t in _headings(result["draft"]["docx"]) if s == "Heading 3"]
+    assert h3 == ["Myrorna: Kvalitet i butiken", "Stadsmissionen: Stöd", "Röda Korset: Matchning i praktiken",
+                  "Verdandi: Motiv", "Forum: Avstämning"]
+    html = (tmp_path / "o" / "drafts" / result["version"] / "utkast.html").read_text(encoding="utf-8")
+    assert "Röda Korset matchar deltagare mot arbetsgivare." in html and 'id="rubrik-1"' in html

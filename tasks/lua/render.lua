@@ -29,22 +29,13 @@ end
 local spec = pandoc.json.decode(read_file(arg[1]), false)
 
 -- Front matter from Markdown; sections as the ASTs written by merge.lua.
-local blocks = pandoc.read(read_file(spec.front), CANONICAL .. '-auto_identifiers', {}, {}).blocks
-for _, path in ipairs(spec.sections) do
-  blocks:extend(pandoc.read(read_file(path), 'json').blocks)
-end
-
--- Unique heading ids (for the html table of contents); partner text never sets them.
 local heading = 0
-blocks = blocks:walk {
+local filter = {
   Header = function(h)
     heading = heading + 1
     h.identifier = 'rubrik-' .. heading
     return h
   end,
-}
-
-blocks = blocks:walk {
   Image = function(img)
     local name = img.src:match('normalised/media/(%x+%.%w+)$')
     local data = name and read_file(spec.media_dir .. '/' .. name)
@@ -55,6 +46,10 @@ blocks = blocks:walk {
     return img
   end,
 }
+local blocks = pandoc.read(read_file(spec.front), CANONICAL .. '-auto_identifiers', {}, {}).blocks:walk(filter)
+for _, path in ipairs(spec.sections) do
+  blocks:extend(pandoc.read(read_file(path), 'json').blocks:walk(filter))
+end
 
 local meta = {}
 for k, v in pairs(spec.meta) do meta[k] = pandoc.MetaString(v) end
