@@ -3,7 +3,6 @@ batches side by side), record verdicts, rejection notes and the tracker."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from prefect import flow, task
@@ -71,8 +70,10 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress 
         results = {}
         if need:
             progress("Konverterar %d dokument", len(need))
-            size = math.ceil(len(need) / workers())
-            batches = [need[i:i + size] for i in range(0, len(need), size)]
+            # Interleaved, as convert_files splits its own work: neighbours in the inbox tend
+            # to be alike (one partner, one format), so slices would finish at different times.
+            n = min(workers(), len(need))
+            batches = [need[i::n] for i in range(n)]
             counter = bar.counter(len(need), *span) if bar else None
             futures = [convert.submit(inbox, batch, config, counter.batch(i) if counter else None)
                        for i, batch in enumerate(batches)]
