@@ -28,7 +28,9 @@ end
 
 local spec = pandoc.json.decode(read_file(arg[1]), false)
 
--- Front matter from Markdown; sections as the ASTs written by merge.lua.
+-- Unique heading ids (for the html table of contents; partner text never sets them) and
+-- images from our media store, applied to each part as it is read: walking the joined
+-- draft twice made pandoc peak at 2.1 GB instead of 1.5 GB at 1,500 reports (and took longer).
 local heading = 0
 local filter = {
   Header = function(h)
@@ -46,6 +48,8 @@ local filter = {
     return img
   end,
 }
+
+-- Front matter from Markdown; sections as the ASTs written by merge.lua.
 local blocks = pandoc.read(read_file(spec.front), CANONICAL .. '-auto_identifiers', {}, {}).blocks:walk(filter)
 for _, path in ipairs(spec.sections) do
   blocks:extend(pandoc.read(read_file(path), 'json').blocks:walk(filter))
