@@ -784,9 +784,8 @@ def scan_reports(out, reports: dict, rules: PersonalRules, state: dict) -> Perso
 
 def _scan_one(ast_bytes: bytes, title: str, rules: PersonalRules) -> tuple[dict, str, bytes]:
     """One report: its findings' summary, its title as the draft shows it, its masked AST."""
-    ast = json.loads(ast_bytes)
-    findings, title = scan_ast(ast, rules, title, mask=True)
-    return summarise(findings, rules), title, json.dumps(ast, ensure_ascii=False).encode("utf-8")
+    masked, findings, title = mask_ast(ast_bytes, rules, title)
+    return summarise(findings, rules), title, masked
 
 
 _worker_rules: PersonalRules | None = None
