@@ -19,9 +19,9 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from tasks.normalise import slot_key
-from tasks.storage import DEFAULT_LINK_SECONDS, Storage
-from tasks.templating import md_escape
+from tasks.core.templating import md_escape
+from tasks.intake.normalise import slot_key
+from tasks.storage.base import DEFAULT_LINK_SECONDS, Storage
 
 STATE_LABEL = {"new": "ny", "updated": "uppdaterad", "withdrawn": "tillbakadragen"}
 FORMAT_LABEL = {"docx": "Word", "pdf": "PDF", "html": "webbsida"}
@@ -60,7 +60,7 @@ def rejected_files(tracker: dict) -> list[dict]:
 def personal_entries(personal: dict[str, dict], tracker: dict) -> list[dict]:
     """Each report with personal data: its label, kinds with counts and places (never the
     values themselves), in outline order."""
-    from tasks.personal import counts_phrase
+    from tasks.personal.scan import counts_phrase
 
     names = partner_names(tracker)
     return [{"label": slot_label(slot, names), "counts": counts_phrase(summary), "places": summary["places"]}
@@ -162,7 +162,11 @@ def summary_markdown(summary: dict, links: list[dict]) -> str:
 
 def publish_artifacts(summary: dict) -> None:
     """Create the table, link and Markdown artifacts of this run."""
-    from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+    from prefect.artifacts import (
+        create_link_artifact,
+        create_markdown_artifact,
+        create_table_artifact,
+    )
 
     content = artifact_content(summary)
     create_table_artifact(content["table"], key="utkast-tracker",

@@ -30,23 +30,17 @@ from flows.roundtrip import (
     publish_changes_task,
     publish_feedback_artifact,
 )
-from tasks.config import load_config
-from tasks.errors import PersonalDataFound
-from tasks.merge import merge_sections, selected_paket
-from tasks.normalise import slot_key, workers
-from tasks.publish import (
-    build_manifest,
-    draft_fingerprint,
-    ensure_formats,
-    new_version,
-    publish,
-    read_latest,
-    read_manifest,
-    render_draft,
-    write_index,
-)
-from tasks.storage import DEFAULT_LINK_SECONDS, open_storage, scratch_dir
-from tasks.tracker import tracker_table
+from tasks.core.config import load_config
+from tasks.core.errors import PersonalDataFound
+from tasks.draft.catalogue import publish, read_latest, read_manifest
+from tasks.draft.index import write_index
+from tasks.draft.manifest import build_manifest, draft_fingerprint, new_version
+from tasks.draft.merge import merge_sections, selected_paket
+from tasks.draft.render import ensure_formats, render_draft
+from tasks.intake.normalise import slot_key, workers
+from tasks.intake.tracker import tracker_table
+from tasks.storage import open_storage
+from tasks.storage.base import DEFAULT_LINK_SECONDS, scratch_dir
 
 merge_sections_task = task(merge_sections, name="merge_sections", cache_policy=NONE, **IO_TASK)
 render_draft_task = task(render_draft, name="render_draft", cache_policy=NONE, **IO_TASK)

@@ -76,7 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:  # verbose: progress comes through Prefect's own console log instead
         logging.basicConfig(format="%(message)s")
         logging.getLogger("utkast").setLevel(logging.INFO)
-    from tasks.errors import ConfigError, PersonalDataFound, StorageError, UtkastError
+    from tasks.core.errors import (
+        ConfigError,
+        PersonalDataFound,
+        StorageError,
+        UtkastError,
+    )
 
     try:
         return COMMANDS[args.command](args)
@@ -96,9 +101,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def cmd_build(args) -> int:
     from flows.build import build_draft
-    from tasks.config import load_config
-    from tasks.merge import selected_paket
-    from tasks.publish import ensure_formats
+    from tasks.core.config import load_config
+    from tasks.draft.merge import selected_paket
+    from tasks.draft.render import ensure_formats
 
     selected_paket(load_config(), args.packages)  # plain messages before Prefect checks the types
     if args.formats:
@@ -153,12 +158,13 @@ def cmd_review(args) -> int:
     import time
     from pathlib import Path
 
-    from tasks.checker import open_checker
-    from tasks.config import load_config
-    from tasks.errors import CheckerUnavailable, Rejected
-    from tasks.reasons import explain
-    from tasks.review import format_findings, load_review_settings, review_file, review_html, review_json
-    from tasks.review import review_docx
+    from tasks.core.config import load_config
+    from tasks.core.errors import CheckerUnavailable, Rejected
+    from tasks.intake.reasons import explain
+    from tasks.review.checker import open_checker
+    from tasks.review.report import review_docx, review_html, review_json
+    from tasks.review.run import format_findings, review_file
+    from tasks.review.settings import load_review_settings
 
     path = Path(args.file)
     if not path.is_file():
@@ -195,8 +201,8 @@ def cmd_review(args) -> int:
 
 
 def cmd_status(args) -> int:
+    from tasks.intake.tracker import tracker_table
     from tasks.storage import open_storage
-    from tasks.tracker import tracker_table
 
     out = open_storage(args.out)
     text = out.read_text("status.json")
@@ -225,9 +231,9 @@ def cmd_watch(args) -> int:
 
 
 def cmd_diff(args) -> int:
-    from tasks.changes import changes_markdown, compare_versions
-    from tasks.config import load_config
-    from tasks.publish import write_index
+    from tasks.core.config import load_config
+    from tasks.draft.index import write_index
+    from tasks.roundtrip.changes import changes_markdown, compare_versions
     from tasks.storage import open_storage
 
     out, config = open_storage(args.out), load_config()

@@ -10,14 +10,19 @@ from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
-from flows.artifacts import RunProgress, personal_entries, publish_artifacts, rejected_files, review_links
+from flows.artifacts import (
+    RunProgress,
+    personal_entries,
+    publish_artifacts,
+    rejected_files,
+    review_links,
+)
 from flows.policies import IO_TASK, conversion_cache_key, result_storage_for
 from flows.progress import progress
 from flows.review import review_steps
-from tasks.config import Config, load_config
-from tasks.feedback import open_review_counts
-from tasks.intake import InboxFile, scan_inbox, write_rejections
-from tasks.normalise import (
+from tasks.core.config import Config, load_config
+from tasks.intake.inbox import InboxFile, scan_inbox, write_rejections
+from tasks.intake.normalise import (
     Report,
     apply_conversions,
     convert_files,
@@ -25,10 +30,13 @@ from tasks.normalise import (
     plan_conversions,
     workers,
 )
-from tasks.personal import load_rules, scan_reports, with_masked_titles
-from tasks.state import dump_state, load_state, save_state
-from tasks.storage import Storage, open_storage
-from tasks.tracker import build_tracker, tracker_table, write_tracker
+from tasks.intake.tracker import build_tracker, tracker_table, write_tracker
+from tasks.personal.rules import load_rules
+from tasks.personal.scan import scan_reports, with_masked_titles
+from tasks.roundtrip.points import open_review_counts
+from tasks.storage import open_storage
+from tasks.storage.base import Storage
+from tasks.storage.state import dump_state, load_state, save_state
 
 scan_inbox_task = task(scan_inbox, name="scan_inbox", cache_policy=NONE, **IO_TASK)
 write_tracker_task = task(write_tracker, name="write_tracker", cache_policy=NONE, **IO_TASK)

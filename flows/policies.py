@@ -2,8 +2,8 @@
 the outputs and cached by content hash, and the tag that limits the language checker.
 
 - **Retries**: a task that reads or writes storage (or calls a remote checker) is retried
-  when it fails with :class:`~tasks.errors.StorageError` or
-  :class:`~tasks.errors.CheckerUnavailable`, never for anything else. A file pandoc cannot
+  when it fails with :class:`~tasks.core.errors.StorageError` or
+  :class:`~tasks.core.errors.CheckerUnavailable`, never for anything else. A file pandoc cannot
   read is a rejection (a returned value), so it is never retried.
 - **Results and caching**: the conversion task's result is persisted under
   ``cache/results/`` in the outputs (the folder, or the bucket when outputs are on S3, with
@@ -26,9 +26,11 @@ from typing import Any
 from prefect.filesystems import WritableFileSystem
 from pydantic import PrivateAttr
 
-from tasks.errors import CheckerUnavailable, StorageError
-from tasks.normalise import converter_fingerprint
-from tasks.storage import LocalStorage, Storage, open_storage
+from tasks.core.errors import CheckerUnavailable, StorageError
+from tasks.intake.normalise import converter_fingerprint
+from tasks.storage import open_storage
+from tasks.storage.base import Storage
+from tasks.storage.local import LocalStorage
 
 CHECKER_TAG = "language-checker"
 RESULTS_FOLDER = "cache/results"

@@ -11,21 +11,20 @@ from prefect.cache_policies import NONE
 
 from flows.policies import CHECKER_TAG, IO_TASK
 from flows.progress import log, progress
-from tasks.checker import Checker, open_checker
-from tasks.config import Config
-from tasks.errors import CheckerUnavailable, StorageError
-from tasks.normalise import Report
-from tasks.review import (
+from tasks.core.config import Config
+from tasks.core.errors import CheckerUnavailable, StorageError
+from tasks.intake.normalise import Report
+from tasks.review.checker import Checker, open_checker
+from tasks.review.run import (
     ReportChanged,
-    ReviewSettings,
-    load_review_settings,
     pending_label,
     pending_summary,
     review_key,
     review_keys,
     review_report,
 )
-from tasks.storage import Storage
+from tasks.review.settings import ReviewSettings, load_review_settings
+from tasks.storage.base import Storage
 
 
 @task(name="review_report", cache_policy=NONE, tags=[CHECKER_TAG], **IO_TASK)

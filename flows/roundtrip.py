@@ -1,6 +1,6 @@
 """The review round trip as Prefect tasks and artifacts: what changed since the last
 draft, and reviewers' comments harvested back to their owners. Wiring only; the steps are
-in tasks/changes.py and tasks/feedback.py."""
+in tasks/roundtrip/changes.py and tasks/roundtrip/feedback.py."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from prefect.cache_policies import NONE
 
 from flows.policies import IO_TASK
 from flows.progress import progress
-from tasks.changes import changes_markdown, publish_changes
-from tasks.feedback import feedback_markdown, harvest_feedback
-from tasks.storage import DEFAULT_LINK_SECONDS, Storage
+from tasks.roundtrip.changes import changes_markdown, publish_changes
+from tasks.roundtrip.feedback import harvest_feedback
+from tasks.roundtrip.points import feedback_markdown
+from tasks.storage.base import DEFAULT_LINK_SECONDS, Storage
 
 harvest_feedback_task = task(harvest_feedback, name="harvest_feedback", cache_policy=NONE, **IO_TASK)
 publish_changes_task = task(publish_changes, name="publish_changes", cache_policy=NONE, **IO_TASK)

@@ -13,8 +13,8 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterable
 
-from tasks.errors import UtkastError
-from tasks.intake import RESERVED_FOLDERS
+from tasks.core.errors import UtkastError
+from tasks.intake.inbox import RESERVED_FOLDERS
 
 EVENT = "inbox.file.arrived"
 RESOURCE_PREFIX = "utkast.inbox."

@@ -174,18 +174,28 @@ def build_directly(inbox_url: str, out_url: str, formats: list[str]) -> str:
     """The reference for the Prefect overhead: the steps of a cold ``build_draft`` with
     ``--no-review`` (flows/build.py and flows/intake.py), called as plain functions in the
     flow's order, with no Prefect at all. Keep it in step with the flows. Returns the version."""
-    from tasks.changes import publish_changes
-    from tasks.config import load_config
-    from tasks.feedback import harvest_feedback, open_review_counts
-    from tasks.intake import scan_inbox, write_rejections
-    from tasks.merge import merge_sections
-    from tasks.normalise import apply_conversions, convert_files, pending_conversions, plan_conversions
-    from tasks.personal import load_rules, scan_reports, with_masked_titles
-    from tasks.publish import (build_manifest, draft_fingerprint, new_version, publish, read_latest,
-                               render_draft, write_index)
-    from tasks.state import load_state, save_state
-    from tasks.storage import open_storage, scratch_dir
-    from tasks.tracker import build_tracker, write_tracker
+    from tasks.core.config import load_config
+    from tasks.draft.catalogue import publish, read_latest
+    from tasks.draft.index import write_index
+    from tasks.draft.manifest import build_manifest, draft_fingerprint, new_version
+    from tasks.draft.merge import merge_sections
+    from tasks.draft.render import render_draft
+    from tasks.intake.inbox import scan_inbox, write_rejections
+    from tasks.intake.normalise import (
+        apply_conversions,
+        convert_files,
+        pending_conversions,
+        plan_conversions,
+    )
+    from tasks.intake.tracker import build_tracker, write_tracker
+    from tasks.personal.rules import load_rules
+    from tasks.personal.scan import scan_reports, with_masked_titles
+    from tasks.roundtrip.changes import publish_changes
+    from tasks.roundtrip.feedback import harvest_feedback
+    from tasks.roundtrip.points import open_review_counts
+    from tasks.storage import open_storage
+    from tasks.storage.base import scratch_dir
+    from tasks.storage.state import load_state, save_state
 
     config = load_config()
     inbox, out = open_storage(inbox_url), open_storage(out_url)

@@ -32,10 +32,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tasks.checker import EmbeddedChecker, ServerChecker, check_with_engine, embedded_version  # noqa: E402
-from tasks.config import load_config  # noqa: E402
-from tasks.normalise import workers  # noqa: E402
-from tasks.review import load_review_settings, read_review_text, review_blocks  # noqa: E402
+from tasks.core.config import load_config  # noqa: E402
+from tasks.intake.normalise import workers  # noqa: E402
+from tasks.review.check import read_review_text, review_blocks  # noqa: E402
+from tasks.review.checker import (  # noqa: E402
+    EmbeddedChecker,
+    ServerChecker,
+    check_with_engine,
+    embedded_version,
+)
+from tasks.review.settings import load_review_settings  # noqa: E402
 
 
 def load_documents(paths: list[Path], repeat: int) -> list[list]:

@@ -28,12 +28,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tasks.config import load_config  # noqa: E402
-from tasks.errors import Rejected  # noqa: E402
-from tasks.intake import UNEXPECTED, scan_inbox, screen_entry  # noqa: E402
-from tasks.normalise import convert_files  # noqa: E402
-from tasks.reasons import explain  # noqa: E402
-from tasks.storage import LocalStorage  # noqa: E402
+from tasks.core.config import load_config  # noqa: E402
+from tasks.core.errors import Rejected  # noqa: E402
+from tasks.intake.inbox import UNEXPECTED, scan_inbox, screen_entry  # noqa: E402
+from tasks.intake.normalise import convert_files  # noqa: E402
+from tasks.intake.reasons import explain  # noqa: E402
+from tasks.storage.local import LocalStorage  # noqa: E402
 from tests.hostile import mutate  # noqa: E402
 
 DEFAULT_CORPUS = Path(os.environ.get("UTKAST_CORPUS", ROOT.parent / "shared" / "corpus"))

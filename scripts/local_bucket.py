@@ -181,7 +181,7 @@ def start(dir: Path = DEFAULT_DIR, port: int = 8333, bucket: str = BUCKET, timeo
     of identities (or those in ``keys``, from an earlier start: a restart after which links
     signed before it still work), create ``bucket``, and return when S3 answers signed requests."""
     sys.path.insert(0, str(ROOT))
-    from tasks.config import TEMPLATES, load_registry
+    from tasks.core.config import TEMPLATES, load_registry
 
     dir = Path(dir).resolve()
     current = running(dir)

@@ -108,9 +108,9 @@ def write_docx(markdown: str, title: str, path: Path) -> None:
 
 def generate(n: int, seed: int, out: Path) -> Path:
     """Write N reports into ``out`` (an inbox); return the templates folder to use with it."""
-    from tasks.config import TEMPLATES, load_config
-
     import pypandoc
+
+    from tasks.core.config import TEMPLATES, load_config
 
     config = load_config()
     rng = random.Random(seed)

@@ -10,7 +10,6 @@ from docx import Document
 from docx.shared import Inches
 
 
-
 def make_png(width: int = 2, height: int = 2, rgb: tuple[int, int, int] = (200, 30, 30)) -> bytes:
     """A valid solid-colour PNG, so image handling is exercised without a fixture file."""
     import struct
@@ -151,7 +150,7 @@ def docx_from_markdown(markdown: str, fmt: str = "docx") -> bytes:
     write footnotes)."""
     import subprocess
 
-    from tasks.pandoc import pandoc_path
+    from tasks.core.pandoc import pandoc_path
 
     done = subprocess.run([pandoc_path(), "--sandbox", "-f", "markdown", "-t", fmt, "-o", "-"],
                           input=markdown.encode("utf-8"), capture_output=True, check=True)

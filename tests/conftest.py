@@ -17,7 +17,7 @@ CORPUS = Path(os.environ.get("UTKAST_CORPUS", ROOT.parent / "shared" / "corpus")
 
 @pytest.fixture(scope="session")
 def config():
-    from tasks.config import load_config
+    from tasks.core.config import load_config
 
     return load_config()
 

@@ -18,8 +18,8 @@ import time
 import zipfile
 from pathlib import Path
 
-from tasks.state import STATE_KEY
-from tasks.storage import Storage
+from tasks.storage.base import Storage
+from tasks.storage.state import STATE_KEY
 
 UTKAST = Path(sys.executable).with_name("utkast")
 

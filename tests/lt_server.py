@@ -17,7 +17,12 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-from tasks.checker import _load_engine, check_with_engine, char_to_utf16, embedded_version
+from tasks.review.checker import (
+    _load_engine,
+    char_to_utf16,
+    check_with_engine,
+    embedded_version,
+)
 
 CONTEXT = 40
 

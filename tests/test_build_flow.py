@@ -98,12 +98,12 @@ def test_only_chosen_packages_are_built(prefect_harness, inbox, tmp_path):
 
 def test_a_draft_too_large_for_the_copying_collector_is_merged_and_rendered_the_same(
         prefect_harness, inbox, tmp_path, monkeypatch):
-    """Large drafts merge and render with pandoc compacting its heap (tasks/pandoc.py);
+    """Large drafts merge and render with pandoc compacting its heap (tasks/core/pandoc.py);
     the threshold set to zero puts this small inbox on that path."""
-    import tasks.pandoc
+    import tasks.core.pandoc
     from flows.build import build_draft
 
-    monkeypatch.setattr(tasks.pandoc, "COMPACT_INPUT_BYTES", 0)
+    monkeypatch.setattr(tasks.core.pandoc, "COMPACT_INPUT_BYTES", 0)
     result = build_draft(inbox=str(inbox), out=str(tmp_path / "o"), review=False, formats=["docx", "html"])
     h3 = [t for s, t in _headings(result["draft"]["docx"]) if s == "Heading 3"]
     assert h3 == ["Myrorna: Kvalitet i butiken", "Stadsmissionen: Stöd", "Röda Korset: Matchning i praktiken",

@@ -23,7 +23,7 @@ def tracked(docx: bytes) -> list[tuple[str, str]]:
 
 
 def test_word_diff_marks_the_words_that_changed_not_the_paragraph():
-    from tasks.compare import word_diff
+    from tasks.roundtrip.compare import word_diff
 
     assert word_diff("Myrorna arbetar i alla butiker.", "Myrorna arbetar i nästan alla butiker.") == [
         ("=", "Myrorna arbetar i "), ("+", "nästan "), ("=", "alla butiker.")]
@@ -32,7 +32,7 @@ def test_word_diff_marks_the_words_that_changed_not_the_paragraph():
 
 
 def test_align_pairs_an_edited_paragraph_and_keeps_new_and_removed_ones_whole():
-    from tasks.compare import align
+    from tasks.roundtrip.compare import align
 
     def rec(texts, partner="myrorna"):
         return [{"text": t, "paket": 1, "piece": "1.3", "partner": partner} for t in texts]
@@ -54,9 +54,9 @@ def test_align_pairs_an_edited_paragraph_and_keeps_new_and_removed_ones_whole():
 
 
 def test_redline_keeps_formatting_and_marks_word_level_changes(config):
-    from tasks.compare import align
-    from tasks.docxtext import read_draft_text
-    from tasks.redline import redline_docx
+    from tasks.roundtrip.compare import align
+    from tasks.roundtrip.redline import redline_docx
+    from tasks.roundtrip.wordtext import read_draft_text
 
     old_doc = make_docx(["Ett två tre.", "Det här stycket tas bort."])
     doc = Document()
@@ -83,7 +83,7 @@ def test_redline_keeps_formatting_and_marks_word_level_changes(config):
 
 
 def test_returned_copy_yields_comments_and_tracked_changes_with_their_words():
-    from tasks.docxtext import read_returned
+    from tasks.roundtrip.wordtext import read_returned
 
     doc = Document(io.BytesIO(make_docx(["Myrorna arbetar med kvalitet i alla butiker.", "Andra stycket."])))
     comment_on_words(doc, "alla butiker", "Stämmer det?", "Anna")
@@ -102,8 +102,9 @@ def test_returned_copy_yields_comments_and_tracked_changes_with_their_words():
 
 
 def test_status_file_problems_name_the_file_and_key_and_never_raise(tmp_path):
-    from tasks.feedback import STATUS_KEY, read_statuses
-    from tasks.storage import LocalStorage
+    from tasks.roundtrip.feedback import STATUS_KEY
+    from tasks.roundtrip.points import read_statuses
+    from tasks.storage.local import LocalStorage
 
     out = LocalStorage(tmp_path)
     out.write(STATUS_KEY, (

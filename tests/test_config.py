@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from tasks.config import TEMPLATES, load_config
-from tasks.errors import ConfigError
+from tasks.core.config import TEMPLATES, load_config
+from tasks.core.errors import ConfigError
 
 
 def test_the_committed_configuration_is_the_partnership(config):

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from tasks.storage import LocalStorage
+from tasks.storage.local import LocalStorage
 from tests.builders import make_docx, put
 from tests.faults import inconsistencies, kill_group, start_cli, torn_files, wait_for
 
@@ -62,9 +62,14 @@ def test_a_run_killed_while_converting_leaves_nothing_trusted_and_a_rerun_comple
 def test_a_run_killed_after_writing_outputs_but_before_saving_state_is_not_trusted(tmp_path, config):
     """Kill between writing a new report and recording it: even if the inbox then goes back
     to the bytes the state remembers, the half-recorded text is not reused."""
-    from tasks.intake import scan_inbox
-    from tasks.normalise import apply_conversions, convert_files, pending_conversions, plan_conversions
-    from tasks.state import load_state, save_state
+    from tasks.intake.inbox import scan_inbox
+    from tasks.intake.normalise import (
+        apply_conversions,
+        convert_files,
+        pending_conversions,
+        plan_conversions,
+    )
+    from tasks.storage.state import load_state, save_state
 
     inbox, out = LocalStorage(tmp_path / "inbox"), LocalStorage(tmp_path / "out")
     first = make_docx(["Version A av rapporten."])
@@ -111,9 +116,9 @@ def test_two_builds_at_once_both_finish_and_leave_one_consistent_draft(prefect_h
 def test_a_file_that_kills_pandoc_only_takes_itself_down(tmp_path, config):
     """pandoc runs many files per process; one file over the memory ceiling stops that
     process. The file is rejected with a reason; the files before and after it convert."""
-    from tasks.intake import scan_inbox
-    from tasks.normalise import Converted, convert_files
-    from tasks.reasons import explain
+    from tasks.intake.inbox import scan_inbox
+    from tasks.intake.normalise import Converted, convert_files
+    from tasks.intake.reasons import explain
 
     root = tmp_path / "inbox"
     put(root, "myrorna/1.1 Före.docx", make_docx(["Före den stora filen."]))
@@ -137,7 +142,7 @@ def test_interrupted_writes_leave_only_temporary_names_and_stale_ones_are_cleare
     """A write is a temporary file renamed into place; one killed half-way leaves a dotted
     ``.tmp`` name that nothing lists as a draft, and the next locked run removes it once it
     is old enough not to belong to a write in progress."""
-    from tasks.publish import list_versions
+    from tasks.draft.catalogue import list_versions
 
     out = LocalStorage(tmp_path / "out")
     out.write("drafts/v1/manifest.json", b"{}")

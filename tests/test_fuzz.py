@@ -49,8 +49,8 @@ def test_the_same_seed_gives_the_same_files(corpus, tmp_path, config):
 
 def test_a_zip_claiming_a_future_format_version_is_corrupt_not_a_crash(config):
     """Found by the fuzz run: zipfile raises NotImplementedError for such archives."""
-    from tasks.errors import CorruptFile
-    from tasks.screening import screen_file
+    from tasks.core.errors import CorruptFile
+    from tasks.intake.screening import screen_file
     from tests.builders import make_docx
 
     data = bytearray(make_docx(["x"]))

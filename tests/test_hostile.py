@@ -16,9 +16,10 @@ from dataclasses import replace
 import pytest
 from docx import Document
 
-from tasks.errors import UnsafeName
-from tasks.intake import classify_path, rejection_key
-from tasks.storage import Entry, LocalStorage, UnsafeKey, check_key
+from tasks.core.errors import UnsafeName
+from tasks.intake.inbox import classify_path, rejection_key
+from tasks.storage.base import Entry, UnsafeKey, check_key
+from tasks.storage.local import LocalStorage
 from tests.hostile import (
     CountingServer,
     active_html,
@@ -163,7 +164,7 @@ def test_names_a_person_would_use_are_accepted(config):
 
 def test_rejection_notes_stay_inside_the_rejected_folder(config):
     """A hostile name never steers where its note is written."""
-    from tasks.intake import InboxFile
+    from tasks.intake.inbox import InboxFile
 
     for name, folder in [("..", ".."), ("a/../../b", "x"), ("\x00\n.txt", "."), ("." * 300, None)]:
         key = rejection_key(InboxFile(key=name, size=0, modified=0, etag="", name=name, folder=folder))
@@ -196,11 +197,10 @@ def test_the_canary_search_finds_a_token_wherever_it_hides(tmp_path):
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
 def test_a_dtd_in_any_xml_part_is_refused_whatever_the_part_is_called(config, encoding):
-    from tasks.errors import UnsafeContent
-    from tasks.screening import screen_file
-    from tests.builders import make_docx
+    from tasks.core.errors import UnsafeContent
+    from tasks.intake.screening import screen_file
+    from tests.builders import make_docx, rezip
     from tests.hostile import docx_part, move_main_part
-    from tests.builders import rezip
 
     data = move_main_part(make_docx(["x"]), "word/main.bin")
     body = docx_part(data, "word/main.bin").decode("utf-8")
@@ -213,8 +213,8 @@ def test_a_dtd_in_any_xml_part_is_refused_whatever_the_part_is_called(config, en
 
 
 def test_markdown_raw_html_is_dropped_not_shown(tmp_path, config):
-    from tasks.intake import scan_inbox
-    from tasks.normalise import convert_files
+    from tasks.intake.inbox import scan_inbox
+    from tasks.intake.normalise import convert_files
     from tests.builders import put
 
     put(tmp_path / "in", "forum/4.3 Motiv.md",
@@ -227,7 +227,7 @@ def test_markdown_raw_html_is_dropped_not_shown(tmp_path, config):
 
 
 def test_a_file_removed_after_the_listing_is_skipped_not_a_crash(tmp_path, config):
-    from tasks.intake import scan_inbox
+    from tasks.intake.inbox import scan_inbox
     from tests.builders import make_docx, put
 
     inbox = tmp_path / "in"
@@ -243,8 +243,12 @@ def test_a_file_replaced_after_screening_is_not_converted_and_is_read_next_run(t
     """Only screened bytes reach pandoc: a file swapped between screening and conversion
     (a sync client, a partner saving again) is left for the next run, and not remembered
     as a failure."""
-    from tasks.intake import scan_inbox
-    from tasks.normalise import apply_conversions, convert_files, plan_conversions
+    from tasks.intake.inbox import scan_inbox
+    from tasks.intake.normalise import (
+        apply_conversions,
+        convert_files,
+        plan_conversions,
+    )
     from tests.builders import make_docx, put
     from tests.hostile import zip_bomb_docx
 
@@ -270,8 +274,8 @@ def test_a_file_replaced_after_screening_is_not_converted_and_is_read_next_run(t
 def test_a_zip_that_lies_about_its_sizes_is_measured_by_what_it_inflates_to(config):
     """Python's zipfile stops at the declared size (and the checksum matches that prefix);
     pandoc inflates everything. Screening inflates the real stream, so the cap still holds."""
-    from tasks.errors import ArchiveTooLarge
-    from tasks.screening import screen_file
+    from tasks.core.errors import ArchiveTooLarge
+    from tasks.intake.screening import screen_file
     from tests.hostile import docx_part, zip_bomb_docx
 
     limits = replace(config.settings.limits, max_expanded_bytes=4 * 1024 * 1024)
@@ -284,8 +288,8 @@ def test_a_zip_that_lies_about_its_sizes_is_measured_by_what_it_inflates_to(conf
 def test_yaml_front_matter_never_reaches_pandoc(tmp_path, config):
     """A "billion laughs" in Markdown front matter: read safely by utkast (piece and title),
     and pandoc, whose YAML reader would expand it until the time limit, never sees it."""
-    from tasks.intake import scan_inbox
-    from tasks.normalise import Converted, convert_files
+    from tasks.intake.inbox import scan_inbox
+    from tasks.intake.normalise import Converted, convert_files
     from tests.builders import put
     from tests.hostile import markdown_yaml_bomb
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from tasks.intake import rejection_key, rejection_text, scan_inbox
-from tasks.storage import LocalStorage
+from tasks.intake.inbox import rejection_key, rejection_text, scan_inbox
+from tasks.storage.local import LocalStorage
 from tests.builders import make_docx, put
 
 

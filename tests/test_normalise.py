@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tasks.intake import scan_inbox
-from tasks.normalise import Converted, convert_files
-from tasks.storage import LocalStorage
+from tasks.intake.inbox import scan_inbox
+from tasks.intake.normalise import Converted, convert_files
+from tasks.storage.local import LocalStorage
 from tests.builders import make_docx, put, rezip
 
 
@@ -65,7 +65,7 @@ def test_html_scripts_iframes_and_local_images_are_dropped(tmp_path, config):
 
 
 def test_a_file_pandoc_cannot_read_is_a_rejection_not_a_crash(tmp_path, config):
-    from tasks.errors import Rejected
+    from tasks.core.errors import Rejected
 
     data = make_docx(["x"])
     broken = rezip(data, replace={"word/document.xml": b"<w:document>not xml"})

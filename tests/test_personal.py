@@ -8,9 +8,11 @@ import subprocess
 
 import pytest
 
-from tasks.config import TEMPLATES, load_config
-from tasks.errors import ConfigError
-from tasks.personal import detect, load_rules, mask_ast, scan_ast
+from tasks.core.config import TEMPLATES, load_config
+from tasks.core.errors import ConfigError
+from tasks.personal.detect import detect
+from tasks.personal.mask import mask_ast, scan_ast
+from tasks.personal.rules import load_rules
 
 # A report with personal data of every kind, in body text, a table and a footnote, with
 # numbers and names that look like personal data but are not.
@@ -68,7 +70,7 @@ def rules():
 
 def pandoc_ast(markdown: str, fmt: str = "markdown") -> tuple[dict, str]:
     """The body AST and title as utkast's normaliser leaves them (leading heading = title)."""
-    from tasks.pandoc import pandoc_path
+    from tasks.core.pandoc import pandoc_path
 
     done = subprocess.run([pandoc_path(), "--sandbox", "-f", fmt, "-t", "json"], input=markdown.encode("utf-8"),
                           capture_output=True, check=True)
@@ -81,7 +83,7 @@ def pandoc_ast(markdown: str, fmt: str = "markdown") -> tuple[dict, str]:
 
 
 def pandoc_markdown(ast: dict) -> str:
-    from tasks.pandoc import pandoc_path
+    from tasks.core.pandoc import pandoc_path
 
     done = subprocess.run([pandoc_path(), "-f", "json", "-t", "plain", "--wrap=none"],
                           input=json.dumps(ast).encode("utf-8"), capture_output=True, check=True)
@@ -237,7 +239,7 @@ def test_invalid_rules_name_file_and_key(tmp_path, file, old, new, key):
 
 
 def test_changed_rules_change_the_draft_fingerprint(tmp_path):
-    from tasks.publish import draft_fingerprint
+    from tasks.draft.manifest import draft_fingerprint
 
     copy_templates(tmp_path)
     before = draft_fingerprint([], load_config(tmp_path), ["docx"], None, [])
@@ -250,8 +252,9 @@ def test_changed_rules_change_the_draft_fingerprint(tmp_path):
 
 
 def test_a_configured_languagetool_server_never_receives_the_personal_data(config):
-    from tasks.checker import ServerChecker
-    from tasks.review import load_review_settings, review_source
+    from tasks.review.check import review_source
+    from tasks.review.checker import ServerChecker
+    from tasks.review.settings import load_review_settings
     from tests.builders import docx_from_markdown
     from tests.lt_server import LanguageToolStandIn
 
@@ -273,7 +276,7 @@ def test_a_configured_languagetool_server_never_receives_the_personal_data(confi
 
 def test_real_swedish_documents_give_no_false_findings(corpus, rules):
     """Public Swedish documents of the shared corpus: only the e-mail addresses they hold are found."""
-    from tasks.pandoc import pandoc_path
+    from tasks.core.pandoc import pandoc_path
 
     found = []
     for path in sorted((corpus / "swedish").glob("*.docx")) + sorted((corpus / "swedish-text").glob("*.md")):

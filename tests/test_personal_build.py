@@ -9,13 +9,12 @@ import io
 import json
 import logging
 import zipfile
+from collections import Counter
 
 import pytest
 from docx import Document
 
 from tests.builders import docx_from_markdown, make_docx, put
-from collections import Counter
-
 from tests.hostile import find_token
 from tests.test_personal import FOUND, NOT_PERSONAL, PLANTED, REPORT_MD, copy_templates
 
@@ -86,10 +85,10 @@ def masked_build(prefect_harness, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("personal")
     inbox, out = tmp / "inbox", tmp / "outputs"
     write_inbox(inbox)
-    # The five reports are scanned in worker processes, as a large inbox is (tasks/personal.py);
+    # The five reports are scanned in worker processes, as a large inbox is (tasks/personal/);
     # the stop test below and tests/test_personal.py scan in the calling process.
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("tasks.personal.PARALLEL_SCAN_FROM", 2)
+        patch.setattr("tasks.personal.scan.PARALLEL_SCAN_FROM", 2)
         code, printed = run_cli(["build", "--inbox", str(inbox), "--out", str(out)])
     return {"code": code, "printed": printed, "out": out, "tmp": tmp}
 
@@ -212,7 +211,7 @@ def test_an_unchanged_inbox_publishes_nothing_new(masked_build):
 
 def test_stop_publishes_nothing_and_says_which_reports(prefect_harness, tmp_path, monkeypatch):
     import flows.build
-    from tasks.config import load_config
+    from tasks.core.config import load_config
 
     templates = tmp_path / "templates"
     templates.mkdir()
@@ -243,7 +242,7 @@ def test_stop_publishes_nothing_and_says_which_reports(prefect_harness, tmp_path
 def test_after_the_rules_grow_the_new_draft_and_its_changes_page_hide_what_the_old_draft_showed(
         prefect_harness, tmp_path, monkeypatch):
     import flows.build
-    from tasks.config import load_config
+    from tasks.core.config import load_config
 
     templates = tmp_path / "templates"
     templates.mkdir()

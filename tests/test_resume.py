@@ -12,10 +12,11 @@ from tests.builders import make_docx, put, rezip
 
 
 def test_a_rerun_after_a_failure_converts_nothing_again(prefect_harness, tmp_path):
-    from flows.build import build_draft
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-    from tasks.errors import StorageError
+
+    from flows.build import build_draft
+    from tasks.core.errors import StorageError
 
     inbox, out = tmp_path / "inbox", tmp_path / "outputs"
     put(inbox, "myrorna/1.3 Kvalitet.docx", make_docx(["Myrorna arbetar med kvalitet."]))

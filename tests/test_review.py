@@ -11,19 +11,12 @@ import pytest
 from docx import Document
 from docx.shared import Pt
 
-from tasks.checker import EmbeddedChecker, byte_to_char, utf16_to_char
-from tasks.errors import CheckerUnavailable
-from tasks.review import (
-    Dictionary,
-    ReviewMeta,
-    load_review_settings,
-    review_blocks,
-    review_docx,
-    review_html,
-    review_json,
-    review_source,
-)
-from tasks.review_text import Block, blocks_from_markdown, blocks_from_normalised
+from tasks.core.errors import CheckerUnavailable
+from tasks.review.check import review_blocks, review_source
+from tasks.review.checker import EmbeddedChecker, byte_to_char, utf16_to_char
+from tasks.review.report import ReviewMeta, review_docx, review_html, review_json
+from tasks.review.settings import Dictionary, load_review_settings
+from tasks.review.text import Block, blocks_from_markdown, blocks_from_normalised
 from tests.builders import make_docx
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
@@ -160,7 +153,7 @@ def test_plain_text_keeps_its_characters():
 def test_odt_paragraphs_keep_their_doubled_spaces(checker, settings):
     import subprocess
 
-    from tasks.pandoc import pandoc_path
+    from tasks.core.pandoc import pandoc_path
     from tests.builders import rezip
 
     md = "# Rubrik\n\nDet finns dubbla mellanslag , här och Kooptjänst finns finns.\n\n- en punkt\n"

@@ -152,7 +152,14 @@ def test_reviewing_the_hostile_inbox_fetches_nothing_and_leaks_nothing(prefect_h
     """The review reads partner files itself (Word, ODT, Markdown): the same hostile inbox as
     tests/test_hostile.py, this time with the review on."""
     from flows.cli import main
-    from tests.hostile import CountingServer, active_html, find_token, hostile_cases, make_canary, write_inbox
+    from tests.hostile import (
+        CountingServer,
+        active_html,
+        find_token,
+        hostile_cases,
+        make_canary,
+        write_inbox,
+    )
 
     monkeypatch.delenv("LANGUAGETOOL_URL", raising=False)
     inbox, out = tmp_path / "inbox", tmp_path / "outputs"

@@ -8,10 +8,11 @@ from dataclasses import replace
 
 import pytest
 
-from tasks.checker import EmbeddedChecker, ServerChecker, open_checker
-from tasks.errors import CheckerUnavailable
-from tasks.review import load_review_settings, review_blocks
-from tasks.review_text import Block
+from tasks.core.errors import CheckerUnavailable
+from tasks.review.check import review_blocks
+from tasks.review.checker import EmbeddedChecker, ServerChecker, open_checker
+from tasks.review.settings import load_review_settings
+from tasks.review.text import Block
 from tests.lt_server import LanguageToolStandIn
 from tests.test_review import EXPECTED, PLANTED, _found
 

@@ -52,7 +52,7 @@ def paket_changes(docx: Path) -> list[tuple[str, str]]:
 def plain_text(docx: Path, *options: str) -> str:
     import subprocess
 
-    from tasks.pandoc import pandoc_path
+    from tasks.core.pandoc import pandoc_path
 
     return subprocess.run([pandoc_path(), "--sandbox", *options, "-t", "plain", "--wrap=none", str(docx)],
                           capture_output=True, text=True, check=True).stdout

@@ -87,7 +87,7 @@ def test_nfc_and_nfd_keys_with_spaces_are_distinct_and_read_back_exactly(store):
     ("", "empty key"),
 ])
 def test_keys_that_leave_the_prefix_are_refused_before_any_request(store, key, why):
-    from tasks.storage import UnsafeKey
+    from tasks.storage.base import UnsafeKey
 
     for attempt in (lambda: store.write(key, b"x"), lambda: store.read(key), lambda: store.exists(key),
                     lambda: store.href(key), lambda: store.delete(key)):
@@ -97,7 +97,7 @@ def test_keys_that_leave_the_prefix_are_refused_before_any_request(store, key, w
 
 
 def test_a_prefix_that_leaves_the_bucket_root_is_refused(s3_env):
-    from tasks.errors import StorageError
+    from tasks.core.errors import StorageError
     from tasks.storage import open_storage
 
     with pytest.raises(StorageError, match="'..' segment"):
@@ -148,7 +148,7 @@ def test_expired_link_is_refused(store):
 
 
 def test_links_live_at_most_seven_days(store):
-    from tasks.errors import StorageError
+    from tasks.core.errors import StorageError
 
     assert "X-Amz-Expires=604800" in store.href("x.txt")  # the default: 7 days
     with pytest.raises(StorageError, match="7 days"):
@@ -156,7 +156,7 @@ def test_links_live_at_most_seven_days(store):
 
 
 def test_wrong_secret_is_refused_for_requests_and_links(s3_env, monkeypatch):
-    from tasks.errors import StorageError
+    from tasks.core.errors import StorageError
     from tasks.storage import open_storage
 
     good = open_storage(f"s3://{s3_env.bucket}/wrong-secret")
@@ -176,7 +176,7 @@ def test_describe_names_the_place_but_never_a_secret(store, s3_env):
 
 
 def test_missing_credentials_or_server_is_a_storage_error(s3_env, monkeypatch):
-    from tasks.errors import StorageError
+    from tasks.core.errors import StorageError
     from tasks.storage import open_storage
 
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
@@ -202,7 +202,7 @@ def test_missing_credentials_or_server_is_a_storage_error(s3_env, monkeypatch):
 
 
 def test_a_second_build_waits_for_the_lock_and_a_stale_lock_is_taken_over(store):
-    from tasks.errors import StorageError
+    from tasks.core.errors import StorageError
 
     store.lock_wait = 0
     with store.lock():
@@ -219,7 +219,7 @@ def test_a_second_build_waits_for_the_lock_and_a_stale_lock_is_taken_over(store)
 
 
 def test_content_disposition_keeps_ascii_names_plain():
-    from tasks.s3 import content_disposition
+    from tasks.storage.s3 import content_disposition
 
     assert content_disposition("utkast-20261127.docx") == 'attachment; filename="utkast-20261127.docx"'
     nfd = unicodedata.normalize("NFD", "Räddningsmissionen \"ny\".pdf")

@@ -68,9 +68,9 @@ def test_s3_stopped_while_publishing_fails_clearly_keeps_the_last_draft_and_a_re
     from flows import build
     from flows.cli import main
     from scripts.local_bucket import start, stop
-    from tasks.publish import list_versions
-    from tasks.s3 import S3Storage
+    from tasks.draft.catalogue import list_versions
     from tasks.storage import open_storage
+    from tasks.storage.s3 import S3Storage
 
     server = private_bucket
     prefix, inbox, out = _urls(server)
@@ -190,7 +190,11 @@ def test_two_builds_at_once_on_s3_take_turns_and_leave_one_consistent_draft(pref
 def _running_builds(out: str) -> int:
     """How many ``build_draft`` flow runs for ``out`` are running now (read from the Prefect API)."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
     from prefect.client.schemas.objects import StateType
 
     with get_client(sync_client=True) as client:
@@ -209,7 +213,7 @@ with open_storage(sys.argv[1]).lock():
 
 
 def test_a_lease_left_by_a_killed_build_is_taken_over_at_once_a_live_one_is_waited_for(s3_env):
-    from tasks.errors import StorageError
+    from tasks.core.errors import StorageError
     from tasks.storage import open_storage
 
     url = f"s3://{s3_env.bucket}/t-{secrets.token_hex(4)}"
@@ -255,7 +259,6 @@ def test_secrets_appear_in_no_output_artifact_log_or_message(prefect_harness, s3
         TaskRunFilter,
         TaskRunFilterFlowRunId,
     )
-
     from prefect.client.schemas.sorting import FlowRunSort
 
     from tests.hostile import find_token
@@ -325,8 +328,8 @@ def test_a_password_in_the_checker_url_stays_out_of_messages_when_the_server_is_
     import logging
     import socket
 
-    from tasks.checker import CheckerTuning, ServerChecker
-    from tasks.errors import CheckerUnavailable
+    from tasks.core.errors import CheckerUnavailable
+    from tasks.review.checker import CheckerTuning, ServerChecker
 
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))

@@ -9,9 +9,10 @@ from tests.builders import make_docx
 
 
 def test_conversion_results_are_kept_in_the_bucket_and_reused(prefect_harness, s3_env):
-    from flows.build import build_draft
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from flows.build import build_draft
 
     bucket, client = s3_env.bucket, s3_env.client()
     base = f"results-{secrets.token_hex(4)}"

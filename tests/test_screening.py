@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from tasks.errors import (
+from tasks.core.errors import (
     ArchiveTooLarge,
     CorruptFile,
     EmptyFile,
@@ -17,8 +17,8 @@ from tasks.errors import (
     UnsafeContent,
     UnsupportedFormat,
 )
-from tasks.reasons import explain
-from tasks.screening import decode_text, piece_from_name, screen_file
+from tasks.intake.reasons import explain
+from tasks.intake.screening import decode_text, piece_from_name, screen_file
 from tests.builders import make_docx, rezip
 
 

@@ -42,8 +42,9 @@ def test_the_event_names_the_partner_folder_the_inbox_and_the_outputs():
 
 
 def test_watch_without_a_prefect_server_says_what_to_set(monkeypatch, capsys):
-    from flows.cli import main
     from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.cli import main
 
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     with temporary_settings(restore_defaults={PREFECT_API_URL}):  # also when a test server is up

@@ -1,0 +1,46 @@
+"""The catalogue of published drafts: publish one (formats, manifest, then ``latest.json``),
+list them, read the latest.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from tasks.draft.render import MIME, Rendered
+from tasks.storage.base import Storage
+
+LATEST = "drafts/latest.json"
+def read_latest(out: Storage) -> dict | None:
+    text = out.read_text(LATEST)
+    return json.loads(text) if text else None
+
+
+def read_manifest(out: Storage, version: str) -> dict | None:
+    text = out.read_text(f"drafts/{version}/manifest.json")
+    return json.loads(text) if text else None
+
+
+def publish(out: Storage, rendered: Rendered, manifest: dict) -> dict:
+    """Upload the formats, then the manifest, then point ``latest.json`` at them."""
+    base = f"drafts/{rendered.version}/"
+    for fmt, path in rendered.files.items():
+        out.write_file(f"{base}utkast.{fmt}", path, MIME[fmt])
+    out.write(f"{base}manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8"),
+              "application/json")
+    latest = {"version": rendered.version, "created": manifest["created"], "fingerprint": manifest["fingerprint"],
+              "manifest": f"{base}manifest.json", "formats": manifest["formats"]}
+    out.write(LATEST, json.dumps(latest, ensure_ascii=False, indent=2).encode("utf-8"), "application/json")
+    return latest
+
+
+def list_versions(out: Storage) -> list[str]:
+    """Complete draft versions (those with a manifest), newest first."""
+    versions = set()
+    for entry in out.list("drafts/"):
+        m = re.fullmatch(r"drafts/([^/]+)/manifest\.json", entry.key)
+        if m:
+            versions.add(m.group(1))
+    return sorted(versions, reverse=True)
+
+

@@ -1,0 +1,51 @@
+"""The reviewers' page, ``drafts/index.html``: every draft, links, what changed."""
+
+from __future__ import annotations
+
+import time
+
+from tasks.core.config import Config
+from tasks.core.templating import html_env, swedish_datetime
+from tasks.draft.catalogue import list_versions, read_manifest
+from tasks.roundtrip.changes import change_links
+from tasks.storage.base import DEFAULT_LINK_SECONDS, Storage
+
+INDEX = "drafts/index.html"
+def write_index(out: Storage, config: Config, link_seconds: int | None = None) -> str:
+    """Regenerate ``drafts/index.html``, the reviewers' page (fresh links every build)."""
+    names = {p.slug: p.short for p in config.registry.partners}
+    drafts = []
+    compared = change_links(out, INDEX, **({"expires": link_seconds} if link_seconds else {}))
+    for version in list_versions(out):
+        manifest = read_manifest(out, version)
+        if not manifest:
+            continue
+        kwargs = {"expires": link_seconds} if link_seconds else {}
+        links = {fmt: out.href(key, from_key=INDEX, filename=f"utkast-{version}.{fmt}", **kwargs)
+                 for fmt, key in manifest["formats"].items()}
+        changes = manifest.get("changes", {})
+
+        def label(slot: str) -> str:
+            partner, piece = slot.split("/", 1)
+            return f"{piece} ({names.get(partner, partner)})"
+
+        drafts.append({
+            "version": version, "created": manifest.get("created_sv", manifest["created"]),
+            "links": links, "reports": len(manifest["reports"]), "missing": manifest["missing"],
+            "new": [label(s) for s in changes.get("new", [])],
+            "updated": [label(s) for s in changes.get("updated", [])],
+            "withdrawn": [label(s) for s in changes.get("withdrawn", [])],
+            "rejected": len(changes.get("rejected", [])),
+            "previous": changes.get("previous"),
+            "problems": manifest.get("problems", {}),
+            "compared": compared.get(version, {"changes": {}, "comparisons": []}),
+        })
+    now = time.time()
+    links_until = swedish_datetime(now + (link_seconds or DEFAULT_LINK_SECONDS)) if out.links_expire else None
+    html = html_env(config.templates).get_template("index.html.j2").render(
+        outline=config.outline, drafts=drafts, generated=swedish_datetime(now),
+        pieces_total=len(config.outline.pieces), links_until=links_until)
+    out.write(INDEX, html.encode("utf-8"), "text/html; charset=utf-8")
+    return INDEX
+
+

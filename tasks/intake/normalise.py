@@ -1,0 +1,356 @@
+"""Normalise accepted reports into canonical Markdown with pandoc.
+
+Many files are converted per pandoc process (``lua/normalise.lua``) and the batches run
+side by side, one per core; a file that takes too long or too much memory stops its batch,
+is tried once more alone, and the files after it go on, so a hostile file only takes itself
+down. Output per report: ``normalised/<partner>/<piece>.md``
+and ``.json``; images once each under ``normalised/media/<sha1>.<ext>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from tasks import __version__
+from tasks.core.config import Config
+from tasks.core.errors import ChangedDuringRun, ConversionFailed, NoText, Rejected
+from tasks.core.pandoc import lua_command, pandoc_version, script_digest
+from tasks.intake.inbox import InboxFile
+from tasks.intake.screening import NAME_PIECE, decode_text, strip_front_matter
+from tasks.storage.base import Storage, UnsafeKey, scratch_dir
+from tasks.storage.state import save_state
+
+# Heading levels in the draft: 1 paket, 2 piece, 3 the partner's contribution, 4+ the report.
+REPORT_TOP_LEVEL = 4
+
+
+@dataclass
+class Report:
+    """An accepted, normalised partner report: what merge and publish need to know."""
+
+    partner: str
+    piece: str
+    source: str  # key in the inbox
+    sha256: str
+    kind: str
+    title: str
+    words: int
+    version: int
+    received: float
+    converter: str
+    md_key: str
+    ast_key: str  # the same text as a pandoc AST (JSON), keyed by content hash
+    images: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    comments: list[dict] = field(default_factory=list)
+    earlier_versions: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def report_base(partner: str, piece: str) -> str:
+    return f"normalised/{partner}/{piece}"
+
+
+def converter_fingerprint() -> str:
+    """Normalised text is reused only while pandoc, the script and utkast are unchanged."""
+    return f"pandoc-{pandoc_version()}+{script_digest('normalise.lua')}+utkast-{__version__}"
+
+
+def workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+@dataclass
+class Converted:
+    markdown: str
+    ast: str
+    title: str
+    words: int
+    warnings: list[str]
+    images: dict[str, bytes]
+
+
+def convert_files(inbox: Storage, files: list[InboxFile], config: Config,
+                  parallel: int | None = None,
+                  on_progress: Callable[[int, int], None] | None = None) -> dict[str, Converted | Rejected]:
+    """Convert ``files`` (keyed by inbox key in the result); never raises for a bad file.
+
+    ``on_progress(done, total)`` is called now and then while pandoc works, with the number
+    of files finished so far (for progress bars; it must be quick and must not raise).
+    """
+    if not files:
+        return {}
+    limits = config.settings.limits
+    results: dict[str, Converted | Rejected] = {}
+    with scratch_dir("utkast-convert-") as tmp:
+        tmp = Path(tmp)
+        media_dir = tmp / "media"
+        media_dir.mkdir()
+        jobs = []
+        for i, f in enumerate(files):
+            try:
+                data = inbox.read(f.key)
+            except (FileNotFoundError, UnsafeKey):
+                data = None
+            if data is None or hashlib.sha256(data).hexdigest() != f.sha256:
+                # Only screened bytes are converted; a newer file is screened next run.
+                results[f.key] = ChangedDuringRun("changed or removed after screening")
+                continue
+            if f.kind in ("md", "txt", "html", "rtf"):
+                text = decode_text(data)[0]
+                data = (strip_front_matter(text) if f.kind == "md" else text).encode("utf-8")
+            src = tmp / f"in-{i}"
+            src.write_bytes(data)
+            jobs.append({"id": f.key, "input": str(src), "format": f.kind, "shift_to": REPORT_TOP_LEVEL,
+                         "out": str(tmp / f"out-{i}.md"), "ast": str(tmp / f"ast-{i}.json"),
+                         "media_dir": str(media_dir),
+                         "result": str(tmp / f"result-{i}.json")})
+        if not jobs:
+            return results
+        n = max(1, min(parallel or workers(), len(jobs)))
+        batches = [jobs[k::n] for k in range(n)]
+        tick = _ProgressCounter(jobs, on_progress) if on_progress else None
+        run = lambda batch: _run_batch(batch, tmp, limits.convert_timeout, limits.convert_memory_mb, tick)  # noqa: E731
+        with ThreadPoolExecutor(n) as pool:
+            timed_out = {job["id"] for job in pool.map(run, batches) if job}
+        # A batch that stopped early stopped on its first file without a result. A file that
+        # ran out of time is done; one whose process died is tried once more alone (so only
+        # it can fail). The files after it go on as a batch.
+        missing = [j for j in jobs if not Path(j["result"]).exists()]
+        while missing:
+            first, rest = missing[0], missing[1:]
+            if first["id"] not in timed_out:
+                run([first])
+            if rest:
+                stuck = run(rest)
+                if stuck:
+                    timed_out.add(stuck["id"])
+            missing = [j for j in rest if not Path(j["result"]).exists()]
+        for job in jobs:
+            results[job["id"]] = _collect(job, media_dir)
+        if on_progress:
+            on_progress(len(jobs), len(jobs))
+    return results
+
+
+PROGRESS_SECONDS = 0.5  # how often a running batch reports finished files
+
+
+class _ProgressCounter:
+    """Counts the result files pandoc has written so far and reports changes."""
+
+    def __init__(self, jobs: list[dict], report: Callable[[int, int], None]):
+        self.jobs, self.report, self.done = jobs, report, 0
+        self.lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self.lock:
+            done = sum(Path(j["result"]).exists() for j in self.jobs)
+            if done != self.done:
+                self.done = done
+                self.report(done, len(self.jobs))
+
+
+def _run_batch(batch: list[dict], tmp: Path, timeout: float, memory_mb: int,
+               tick: Callable[[], None] | None = None) -> dict | None:
+    """One pandoc process over ``batch``, stopped when a single file takes over ``timeout``
+    seconds (results appear one by one, in order); returns that file's job, else None."""
+    spec = tmp / f"jobs-{hashlib.sha1(batch[0]['id'].encode()).hexdigest()[:8]}-{len(batch)}.json"
+    spec.write_text(json.dumps(batch), encoding="utf-8")
+    proc = subprocess.Popen(lua_command("normalise.lua", str(spec), memory_mb=memory_mb),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done, since, reported = 0, time.monotonic(), time.monotonic()
+    try:
+        while True:
+            try:
+                proc.wait(timeout=0.1)
+                return None
+            except subprocess.TimeoutExpired:
+                pass
+            progressed = False
+            while done < len(batch) and Path(batch[done]["result"]).exists():
+                done, progressed = done + 1, True
+            now = time.monotonic()
+            if progressed:
+                since = now
+            elif now - since > timeout:  # a file that takes too long is rejected, not waited for
+                return batch[done]
+            if tick and now - reported >= PROGRESS_SECONDS:
+                tick()
+                reported = now
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _collect(job: dict, media_dir: Path) -> Converted | Rejected:
+    result_path = Path(job["result"])
+    if not result_path.exists():
+        return ConversionFailed("pandoc stopped (time or memory limit) on this file")
+    try:
+        result = json.loads(result_path.read_text(encoding="utf-8"))
+    except (ValueError, OSError):
+        return ConversionFailed("pandoc left an unreadable result")
+    if not result.get("ok"):
+        return ConversionFailed(str(result.get("error", "unknown error"))[:500])
+    if result.get("words", 0) == 0:
+        return NoText("no words after conversion")
+    markdown = Path(job["out"]).read_text(encoding="utf-8")
+    ast = Path(job["ast"]).read_text(encoding="utf-8")
+    images = {name: (media_dir / name).read_bytes() for name in result.get("images", [])}
+    return Converted(markdown, ast, result.get("title", "").strip(), result["words"],
+                     list(result.get("warnings", [])), images)
+
+
+def fallback_title(f: InboxFile, config: Config) -> str:
+    """A title from the file name without the piece number, else the commissioned title."""
+    stem = f.name.rsplit(".", 1)[0]
+    m = NAME_PIECE.match(stem)
+    if m:
+        stem = stem[m.end():]
+    stem = re.sub(r"[_]+", " ", stem).strip(" -_.")
+    return stem or config.outline.pieces[f.piece].title
+
+
+def store_report(out: Storage, f: InboxFile, conv: Converted, config: Config,
+                 known_media: set[str], earlier: list[str]) -> Report:
+    """Write the normalised Markdown, its metadata and new images; return the report."""
+    for name, data in conv.images.items():
+        if name not in known_media:
+            out.write(f"normalised/media/{name}", data)
+            known_media.add(name)
+    limits = config.settings.limits
+    warnings = list(conv.warnings)
+    pages = conv.words / limits.words_per_page
+    if pages > limits.max_pages:
+        warnings.append(f"over_length:{pages:.1f}")
+    base = report_base(f.partner, f.piece)
+    report = Report(
+        partner=f.partner, piece=f.piece, source=f.key, sha256=f.sha256, kind=f.kind,
+        title=conv.title or f.title_hint or fallback_title(f, config), words=conv.words,
+        version=f.version, received=f.modified, converter=converter_fingerprint(),
+        md_key=f"{base}.md", ast_key=f"cache/ast/{f.sha256}.json", images=sorted(conv.images), warnings=warnings,
+        comments=f.comments, earlier_versions=earlier,
+    )
+    out.write(report.ast_key, conv.ast.encode("utf-8"), "application/json")
+    out.write(f"{base}.md", conv.markdown.encode("utf-8"), "text/markdown; charset=utf-8")
+    out.write(f"{base}.json", json.dumps(report.to_json(), ensure_ascii=False, indent=2).encode("utf-8"),
+              "application/json")
+    return report
+
+
+def over_length(report: Report) -> float | None:
+    """Estimated pages when the report is longer than commissioned, else None."""
+    for w in report.warnings:
+        if w.startswith("over_length:"):
+            return float(w.split(":", 1)[1])
+    return None
+
+
+# --- deciding what to convert, and recording the outcome ---------------------------------
+
+
+def slot_key(partner: str, piece: str) -> str:
+    return f"{partner}/{piece}"
+
+
+def plan_conversions(files: list[InboxFile], state: dict) -> tuple[list[InboxFile], dict[str, Report]]:
+    """Split the newest accepted files into those to convert and up-to-date reports.
+
+    A report is up to date when the saved one came from the same bytes through the same
+    converter. A file whose bytes failed before with this converter fails again without work.
+    """
+    converter = converter_fingerprint()
+    saved = state.setdefault("reports", {})
+    earlier = earlier_versions(files)
+    todo, ready = [], {}
+    for f in files:
+        if f.verdict != "accepted":
+            continue
+        prior = saved.get(slot_key(*f.slot))
+        if prior and prior["sha256"] == f.sha256 and prior["converter"] == converter:
+            report = Report(**prior)
+            report.version, report.source, report.received = f.version, f.key, f.modified
+            report.earlier_versions = earlier.get(slot_key(*f.slot), [])
+            ready[slot_key(*f.slot)] = report
+        else:
+            todo.append(f)
+    return todo, ready
+
+
+def earlier_versions(files: list[InboxFile]) -> dict[str, list[str]]:
+    """Superseded files per slot, oldest first (listed in the manifest, not merged)."""
+    found: dict[str, list[InboxFile]] = {}
+    for f in files:
+        if f.verdict == "superseded":
+            found.setdefault(slot_key(*f.slot), []).append(f)
+    return {k: [g.key for g in sorted(v, key=lambda g: g.version)] for k, v in found.items()}
+
+
+def pending_conversions(todo: list[InboxFile], state: dict) -> list[InboxFile]:
+    """Those of ``todo`` that really need pandoc (not known failures)."""
+    converter = converter_fingerprint()
+    failed = state.get("failed", {})
+    return [f for f in todo if failed.get(f.sha256, {}).get("converter") != converter]
+
+
+def apply_conversions(out: Storage, files: list[InboxFile], todo: list[InboxFile],
+                      results: dict[str, Converted | Rejected], state: dict, config: Config,
+                      reports: dict[str, Report]) -> list[InboxFile]:
+    """Store converted reports; reject files that failed and return the next-newest
+    version of their piece to try instead (an empty list when there is nothing left)."""
+    from tasks.intake.inbox import _rebuild
+
+    converter = converter_fingerprint()
+    saved, failed = state.setdefault("reports", {}), state.setdefault("failed", {})
+    media = set(state.setdefault("media", []))
+    earlier = earlier_versions(files)
+    retry = []
+    # Reports about to be overwritten are forgotten in the saved state first: a run killed
+    # while writing them leaves them unknown (converted again), never trusted half-done.
+    if any(saved.pop(slot_key(*f.slot), None) for f in todo if f.key in results):
+        save_state(out, state)
+    for f in todo:
+        outcome = results.get(f.key)
+        if outcome is None:  # a known failure, not converted again
+            known = failed[f.sha256]
+            outcome = _rebuild(known["code"], known["detail"], {})
+        if isinstance(outcome, Rejected):
+            if not isinstance(outcome, ChangedDuringRun):  # that one is not the bytes' fault
+                failed[f.sha256] = {"converter": converter, "code": outcome.code, "detail": outcome.detail}
+            f.reject(outcome, config)
+            older = [g for g in files if g.slot == f.slot and g.verdict == "superseded"]
+            if older:
+                fallback = max(older, key=lambda g: g.version)
+                fallback.verdict = "accepted"
+                retry.append(fallback)
+            continue
+        report = store_report(out, f, outcome, config, media, earlier.get(slot_key(*f.slot), []))
+        saved[slot_key(*f.slot)] = report.to_json()
+        reports[slot_key(*f.slot)] = report
+    state["media"] = sorted(media)
+    # Forget reports whose file is gone from the inbox (withdrawn).
+    live = {slot_key(*f.slot) for f in files if f.verdict == "accepted"}
+    for key in list(saved):
+        if key not in live:
+            base = report_base(*key.split("/", 1))
+            out.delete(f"{base}.json")  # metadata first: a half-removed report is never trusted
+            out.delete(f"{base}.md")
+            del saved[key]
+    for key in list(reports):
+        if key not in live:
+            del reports[key]
+    return retry

@@ -1,0 +1,125 @@
+"""The personal-data scan of a run's reports, and what the coordinator may see of it
+(kinds, counts and places, never values).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+
+from tasks.intake.normalise import workers
+from tasks.personal.mask import Finding, mask_ast
+from tasks.personal.rules import PersonalRules
+
+# --- what the coordinator may see ---------------------------------------------------------------------
+
+
+def summarise(findings: list[Finding], rules: PersonalRules) -> dict:
+    """Kinds, counts and places: nothing of the values (for tracker, manifest, artifacts, state).
+
+    ``by_kind`` counts per kind; ``phrase`` says it in Swedish (``7 namn, 2 adresser``, most
+    first); ``places`` lists where (``fotnot 1: namn, personnummer``), in document order."""
+    by_kind: dict[str, int] = {}
+    places: dict[str, list[str]] = {}
+    for f in findings:
+        by_kind[f.kind] = by_kind.get(f.kind, 0) + 1
+        labels = places.setdefault(f.place, [])
+        if rules.label(f.kind) not in labels:
+            labels.append(rules.label(f.kind))
+    ordered = sorted(by_kind.items(), key=lambda kv: (-kv[1], rules.label(kv[0])))
+    return {"total": len(findings),
+            "by_kind": {rules.label(kind): n for kind, n in ordered},
+            "phrase": ", ".join(f"{n} {rules.label(kind) if n == 1 else rules.plurals.get(kind, kind)}"
+                                for kind, n in ordered),
+            "places": [f"{place}: {', '.join(labels)}" for place, labels in places.items()]}
+
+
+def counts_phrase(summary: dict) -> str:
+    """``7 namn, 2 adresser`` (Swedish)."""
+    return summary.get("phrase", "")
+
+
+@dataclass
+class PersonalScan:
+    """The personal data of the reports in a run: summaries per slot and masked titles."""
+
+    summaries: dict[str, dict] = field(default_factory=dict)  # slot -> summarise(); only those with findings
+    titles: dict[str, str] = field(default_factory=dict)  # slot -> the title as the draft shows it
+
+
+def masked_ast_key(report, rules: PersonalRules) -> str:
+    """Where :func:`scan_reports` keeps a report's AST with its personal data masked, keyed
+    by content, converter, rules and the title as the draft shows it (names found in the
+    title are masked in the text too), so merging need not scan it again."""
+    digest = hashlib.sha256(json.dumps([report.sha256, report.converter, rules.fingerprint, report.title])
+                            .encode()).hexdigest()
+    return f"cache/masked/{digest[:32]}.json"
+
+
+# From this many reports to scan, the scan runs in worker processes (one per core): it is
+# pure Python, about 8 ms a report; below it, starting the workers costs more than it saves.
+PARALLEL_SCAN_FROM = 64
+
+
+def scan_reports(out, reports: dict, rules: PersonalRules, state: dict) -> PersonalScan:
+    """Scan each report's AST (``cache/ast``) once per (content, rules) and keep the masked
+    AST (:func:`masked_ast_key`); results are kept in ``state["personal"]`` (summaries
+    only, never values)."""
+    saved = state.setdefault("personal", {})
+    scan = PersonalScan()
+    keys = {slot: hashlib.sha256(json.dumps([report.sha256, report.converter, report.title,
+                                             rules.fingerprint]).encode()).hexdigest()[:24]
+            for slot, report in reports.items()}
+    todo = [slot for slot in sorted(reports) if saved.get(slot, {}).get("key") != keys[slot]]
+
+    def store(slot: str, summary: dict, title: str, masked: bytes) -> None:
+        out.write(masked_ast_key(replace(reports[slot], title=title), rules), masked, "application/json")
+        saved[slot] = {"key": keys[slot], "summary": summary, "title": title}
+
+    if len(todo) >= PARALLEL_SCAN_FROM and workers() > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: the caller may be a Prefect flow with threads running.
+        with ProcessPoolExecutor(workers(), mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_scan_worker_init, initargs=(rules,)) as pool:
+            for i in range(0, len(todo), 128):  # a window at a time: ASTs are not all held at once
+                window = todo[i:i + 128]
+                jobs = [(out.read(reports[s].ast_key), reports[s].title) for s in window]
+                for slot, done in zip(window, pool.map(_scan_worker, jobs, chunksize=8)):
+                    store(slot, *done)
+    else:
+        for slot in todo:
+            store(slot, *_scan_one(out.read(reports[slot].ast_key), reports[slot].title, rules))
+    for slot in sorted(reports):
+        if saved[slot]["summary"]["total"]:
+            scan.summaries[slot] = saved[slot]["summary"]
+        scan.titles[slot] = saved[slot]["title"]
+    for slot in [s for s in saved if s not in reports]:
+        del saved[slot]
+    return scan
+
+
+def _scan_one(ast_bytes: bytes, title: str, rules: PersonalRules) -> tuple[dict, str, bytes]:
+    """One report: its findings' summary, its title as the draft shows it, its masked AST."""
+    masked, findings, title = mask_ast(ast_bytes, rules, title)
+    return summarise(findings, rules), title, masked
+
+
+_worker_rules: PersonalRules | None = None
+
+
+def _scan_worker_init(rules: PersonalRules) -> None:
+    global _worker_rules
+    _worker_rules = rules
+
+
+def _scan_worker(job: tuple[bytes, str]) -> tuple[dict, str, bytes]:
+    return _scan_one(*job, _worker_rules)
+
+
+def with_masked_titles(reports: dict, scan: PersonalScan) -> dict:
+    """The reports as the rest of the run sees them: titles masked (the saved state and
+    ``normalised/`` keep what the partner wrote)."""
+    return {slot: replace(r, title=scan.titles.get(slot, r.title)) for slot, r in reports.items()}

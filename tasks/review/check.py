@@ -1,0 +1,141 @@
+"""Checking a document: its blocks through the checker, filtered by the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tasks.core.errors import UtkastError
+from tasks.intake.screening import decode_text
+from tasks.personal.mask import Finding as PersonalFinding
+from tasks.review.checker import Checker
+from tasks.review.comments import DocxParagraph, docx_paragraphs, open_docx
+from tasks.review.personal import personal_findings
+from tasks.review.settings import Dictionary, ReviewSettings, is_spelling
+from tasks.review.text import (
+    SEPARATOR,
+    Block,
+    blocks_from_markdown,
+    blocks_from_normalised,
+    blocks_from_odt,
+    finding_context,
+)
+
+# --- checking a document -------------------------------------------------------------------------
+
+
+@dataclass
+class ReviewedText:
+    """The blocks checked and the findings kept (offsets into :attr:`text`)."""
+
+    blocks: list[Block]
+    findings: list[dict]
+    docx: object | None = None  # the partner's own Word document, when it came as one
+    paragraphs: list[DocxParagraph] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return SEPARATOR.join(b.text for b in self.blocks)
+
+    @property
+    def words(self) -> int:
+        return sum(len(b.text.split()) for b in self.blocks)
+
+
+def review_blocks(blocks: list[Block], checker: Checker, settings: ReviewSettings,
+                  dictionary: Dictionary | None = None) -> list[dict]:
+    """Check ``blocks`` and return the findings a partner should see, in text order."""
+    dictionary = dictionary or Dictionary(settings.words, settings.endings)
+    results = checker.check([b.checked_text() for b in blocks])
+    findings, base = [], 0
+    compounds = []  # (record, parts to check alone)
+    for index, (block, found) in enumerate(zip(blocks, results)):
+        for f in found:
+            start, end = f.offset, f.offset + f.length
+            if f.rule_id in settings.disabled_rules:
+                continue
+            if start == 0 and block.kind in ("item", "cell") and f.rule_id in settings.allowed_at_item_start:
+                continue
+            if any(a < max(end, start + 1) and start < b for a, b in block.masked):
+                continue
+            rest = None
+            if is_spelling(f):
+                if dictionary.covers(block.text, start, end):
+                    continue
+                rest = dictionary.compound_rest(block.text, start, end)
+            if end == start:  # point at something: the character there (or before, at the end)
+                start, end = (start, start + 1) if start < len(block.text) else (max(0, start - 1), start)
+            record = _record(block, index, base, start, end, f, settings)
+            if rest is None:
+                findings.append(record)
+            else:
+                compounds.append((record, rest))
+        base += len(block.text) + len(SEPARATOR)
+    if compounds:
+        # "Kooptjänst-projektet": reported only if a part outside the dictionary is misspelt.
+        parts = sorted({p for _, rest in compounds for p in rest})
+        misspelt = {p for p, found in zip(parts, checker.check(parts)) if any(is_spelling(x) for x in found)}
+        findings += [record for record, rest in compounds if misspelt & set(rest)]
+    findings.sort(key=lambda r: (r["offset"], r["length"]))
+    for n, record in enumerate(findings, start=1):
+        record["id"] = n
+    return findings
+
+
+def _record(block: Block, index: int, base: int, start: int, end: int, f, settings: ReviewSettings) -> dict:
+    context = finding_context(block, start, end, f.sentence)
+    return {
+        "id": 0,
+        "offset": base + start, "length": end - start,
+        "text": block.text[start:end],
+        "block": index, "block_offset": start, "paragraph": index + 1, "line": block.line_of(start),
+        "context": context,
+        "sentence": context["text"] if context.get("sentence") else "",
+        "message": f.message, "short_message": f.short_message, "description": f.description,
+        "rule_id": f.rule_id, "category_id": f.category_id, "category_name": f.category_name or f.category_id,
+        "issue_type": f.issue_type,
+        "suggestions": f.suggestions[:settings.max_suggestions],
+        "severity": settings.severity(f.rule_id, f.issue_type),
+    }
+
+
+def read_review_text(kind: str, data: bytes, normalised) -> ReviewedText:
+    """The blocks to check for a report that came as ``kind`` (see :mod:`tasks.review.text`).
+
+    ``normalised`` is the report's normalised Markdown, or a function returning it (called
+    only when needed: HTML/ODT/RTF, or a Word file python-docx cannot open)."""
+    if kind == "docx":
+        try:
+            doc = open_docx(data)
+            paragraphs = docx_paragraphs(doc)
+        except Exception:  # python-docx cannot read every file pandoc can: use the normalised text
+            doc, paragraphs = None, []
+        if doc is not None:
+            return ReviewedText([p.block for p in paragraphs], [], doc, paragraphs)
+    elif kind in ("md", "txt"):
+        return ReviewedText(blocks_from_markdown(decode_text(data)[0], markdown=kind == "md"), [])
+    elif kind == "odt":
+        try:
+            return ReviewedText(blocks_from_odt(data), [])
+        except Exception:  # an unusual file: use the normalised text
+            pass
+    if callable(normalised):
+        normalised = normalised()
+    if normalised is None:
+        raise UtkastError(f"no normalised text to review for a {kind} report")
+    return ReviewedText(blocks_from_normalised(normalised), [])
+
+
+def review_source(kind: str, data: bytes, normalised, checker: Checker,
+                  settings: ReviewSettings, known: list[PersonalFinding] | None = None) -> ReviewedText:
+    """Read and check one document. Personal data is found first (``known``: what the draft
+    masks, from the report's AST): it becomes findings of its own and the checker never sees it."""
+    reviewed = read_review_text(kind, data, normalised)
+    private = personal_findings(reviewed, settings.personal, known) if settings.personal else []
+    reviewed.findings = review_blocks(reviewed.blocks, checker, settings)
+    if private:
+        reviewed.findings = sorted(reviewed.findings + private, key=lambda r: (r["offset"], r["length"]))
+        for n, record in enumerate(reviewed.findings, start=1):
+            record["id"] = n
+    return reviewed
+
+

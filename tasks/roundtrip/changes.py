@@ -1,0 +1,288 @@
+"""What changed since the last draft, published next to every draft:
+
+```
+drafts/<version>/paragraphs.json   the draft's text record: every paragraph and its owner
+drafts/<version>/andringar.json    changes since the previous draft (reports per paket + text)
+drafts/<version>/andringar.html    the same for people: changelog and text with <ins>/<del>
+drafts/<version>/andringar.docx    the draft with the differences as Word tracked changes
+drafts/<B>/jamforelse-<A>.*        the same between any two drafts (``utkast diff A B``)
+```
+
+All of it is written before the manifest and ``latest.json``, so a published draft always
+has its changes. Drafts published before the text record existed are read from their
+Word file instead.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from markupsafe import Markup, escape
+
+from tasks.core.config import Config
+from tasks.core.errors import UtkastError
+from tasks.core.templating import html_env, swedish_datetime
+from tasks.personal.mask import mask_record
+from tasks.personal.rules import load_rules
+from tasks.roundtrip.compare import (
+    Change,
+    align,
+    changed,
+    changelog,
+    count_words,
+    step_owner,
+    summary_sv,
+)
+from tasks.roundtrip.redline import redline_docx
+from tasks.roundtrip.wordtext import OBJECT, read_draft_text
+from tasks.storage.base import Storage
+
+RECORD = "paragraphs.json"
+CHANGES = "andringar"
+COMPARISON = "jamforelse-"
+DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+@dataclass
+class DraftText:
+    """What a comparison needs of one draft."""
+
+    version: str
+    manifest: dict
+    record: list[dict] | None  # None: no Word file to read the text from
+    docx: bytes | None
+
+
+def record_key(version: str) -> str:
+    return f"drafts/{version}/{RECORD}"
+
+
+def load_draft(out: Storage, version: str, config: Config) -> DraftText:
+    """A published draft: its manifest, text record and Word file."""
+    text = out.read_text(f"drafts/{version}/manifest.json")
+    if text is None:
+        raise UtkastError(f"there is no draft {version} in {out.describe('drafts/')}")
+    manifest = json.loads(text)
+    docx_key = f"drafts/{version}/utkast.docx"
+    docx = out.read(docx_key) if out.exists(docx_key) else None
+    stored = out.read_text(record_key(version))
+    if stored is not None:
+        record = json.loads(stored)["paragraphs"]
+    elif docx is not None:  # published before the text record existed
+        record = read_draft_text(docx, config)
+    else:
+        record = None
+    if record is not None:  # a draft made under other masking rules is compared as masked now
+        record = mask_record(record, load_rules(config.templates, config.registry))
+    return DraftText(version, manifest, record, docx)
+
+
+def publish_changes(out: Storage, config: Config, rendered, manifest: dict, previous: dict | None) -> dict:
+    """Write the new draft's text record and its changes since ``previous`` (the previous
+    draft's manifest, or None for the first draft) under ``drafts/<version>/``."""
+    data = Path(rendered.docx).read_bytes()
+    record = read_draft_text(data, config)
+    version = manifest["version"]
+    out.write(record_key(version), _json({"version": version, "paragraphs": record}), "application/json")
+    new = DraftText(version, manifest, record, data)
+    old = load_draft(out, previous["version"], config) if previous else None
+    return write_comparison(out, config, old, new, f"drafts/{version}/{CHANGES}")
+
+
+def write_comparison(out: Storage, config: Config, old: DraftText | None, new: DraftText, base: str) -> dict:
+    """Compare two drafts and write ``<base>.json``, ``<base>.html`` and (when both have
+    text and the newer a Word file) ``<base>.docx``. Returns the JSON written."""
+    log = changelog(old.manifest if old else None, new.manifest, config)
+    steps, note, problems = None, None, {}
+    if old is None:
+        note = "Det här är det första utkastet; det finns inget tidigare utkast att jämföra texten med."
+    elif old.record is None or new.record is None:
+        note = "Texten kunde inte jämföras eftersom ett av utkasten saknar Word-fil."
+    else:
+        steps = align(old.record, new.record)
+    items = _text_changes(steps, old, new, config) if steps is not None else []
+    _add_text_counts(log, items, steps is not None)
+    files = {"json": f"{base}.json", "html": f"{base}.html"}
+    if steps is not None and new.docx is not None:
+        try:
+            docx = _redline(old, new, steps, log, config)
+        except Exception as exc:  # a redline problem must not stop the draft from publishing
+            problems["docx"] = f"the redline could not be made: {exc!r}"[:1000]
+        else:
+            out.write(f"{base}.docx", docx, DOCX_MIME)
+            files["docx"] = f"{base}.docx"
+    result = {**log, "text_compared": steps is not None, "text_note": note, "files": files, "problems": problems,
+              "changes": [{k: v for k, v in item.items() if k != "html"} for item in items]}
+    html = html_env(config.templates).get_template("andringar.html.j2").render(
+        log=log, groups=_groups(log, items), note=note, outline=config.outline,
+        # A page written once cannot hold links that expire (presigned): the reviewers' page has them.
+        links={} if out.links_expire else {fmt: out.href(key, from_key=files["html"])
+                                            for fmt, key in files.items() if fmt != "html"},
+        generated=swedish_datetime(datetime.now().timestamp()))
+    out.write(files["html"], html.encode("utf-8"), "text/html; charset=utf-8")
+    out.write(files["json"], _json(result), "application/json")
+    return result
+
+
+def _redline(old: DraftText, new: DraftText, steps: list[Change], log: dict, config: Config) -> bytes:
+    # Built from the Word file itself, so its paragraphs are exactly the record's.
+    fresh = read_draft_text(new.docx, config)
+    if fresh != new.record:
+        steps = align(old.record, fresh)
+    when = datetime.fromisoformat(new.manifest["created"])
+    return redline_docx(new.docx, fresh, old.record, steps, when, _redline_note(log))
+
+
+def _json(data) -> bytes:
+    return json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def _redline_note(log: dict) -> str:
+    return (f"Jämförelse av utkast {log['to']} ({log.get('to_created') or ''}) med utkast {log['from']} "
+            f"({log.get('from_created') or ''}). Skillnaderna visas som spårade ändringar gjorda av "
+            f"”utkast”: tillagd text är understruken, borttagen text överstruken.")
+
+
+def _text_changes(steps: list[Change], old: DraftText, new: DraftText, config: Config) -> list[dict]:
+    names = {p.slug: p.short for p in config.registry.partners}
+    items = []
+    for step in changed(steps):
+        p = step_owner(step, old.record, new.record)
+        label = " · ".join(x for x in [p.get("piece") or "", names.get(p.get("partner"), ""),
+                                       "i en tabell" if p.get("table") else ""] if x)
+        items.append({
+            "op": step.op, "paket": p.get("paket"), "piece": p.get("piece"), "partner": p.get("partner"),
+            "label": label, "level": p.get("level", 0),
+            "old": old.record[step.old]["text"] if step.old is not None else None,
+            "new": new.record[step.new]["text"] if step.new is not None else None,
+            "inserted": [t for o, t in step.segments if o == "+"],
+            "deleted": [t for o, t in step.segments if o == "-"],
+            "inserted_words": count_words(step.segments, "+"), "deleted_words": count_words(step.segments, "-"),
+            "html": segments_html(step.segments),
+        })
+    return items
+
+
+def _add_text_counts(log: dict, items: list[dict], compared: bool) -> None:
+    if not compared:
+        return
+    def counts(mine: list[dict]) -> dict:
+        return {"paragraphs": len(mine), "inserted_words": sum(i["inserted_words"] for i in mine),
+                "deleted_words": sum(i["deleted_words"] for i in mine)}
+
+    for group in log["paket"]:
+        group["text"] = counts([i for i in items if i["paket"] == group["number"]])
+    log["front"] = {"title": "Inledningen", "text": counts([i for i in items if i["paket"] is None])}
+    log["counts"].update(paragraphs=len(items), inserted_words=sum(i["inserted_words"] for i in items),
+                         deleted_words=sum(i["deleted_words"] for i in items))
+    log["summary"] = summary_sv(log["counts"])
+
+
+def _groups(log: dict, items: list[dict]) -> list[dict]:
+    """The html page's sections: the opening, every paket, then anything outside the paket."""
+    groups = []
+    for g in log["paket"]:
+        groups.append({"title": f"Paket {g['number']}. {g['title']}", "number": g["number"], "log": g,
+                       "entries": [i for i in items if i["paket"] == g["number"]]})
+    if log["other"]["lines"]:
+        groups.append({"title": log["other"]["title"], "number": None, "log": log["other"], "entries": []})
+    groups.append({"title": "Inledningen (versionsuppgifter och förteckningen över delrapporter)", "number": None,
+                   "log": None, "entries": [i for i in items if i["paket"] is None]})
+    return groups
+
+
+def segments_html(segments) -> Markup:
+    """``<ins>``/``<del>`` markup of word-level segments (escaped; line breaks kept)."""
+    parts = []
+    for op, text in segments:
+        body = str(escape(text.replace(OBJECT, ""))).replace("\n", "<br>")
+        tag = {"+": "ins", "-": "del"}.get(op)
+        parts.append(f"<{tag}>{body}</{tag}>" if tag else body)
+    return Markup("".join(parts))
+
+
+# --- any two drafts (utkast diff) -------------------------------------------------------
+
+
+def resolve_version(out: Storage, wanted: str) -> str:
+    """A published version from its full name, a unique prefix, or ``latest``."""
+    from tasks.draft.catalogue import list_versions, read_latest
+
+    if wanted == "latest":
+        latest = read_latest(out)
+        if not latest:
+            raise UtkastError(f"no draft has been published in {out.describe('drafts/')}")
+        return latest["version"]
+    versions = list_versions(out)
+    if wanted in versions:
+        return wanted
+    found = [v for v in versions if v.startswith(wanted)]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise UtkastError(f"there is no draft {wanted!r} in {out.describe('drafts/')}")
+    raise UtkastError(f"{wanted!r} matches several drafts: {', '.join(found[:5])}")
+
+
+def compare_versions(out: Storage, config: Config, version_a: str, version_b: str) -> dict:
+    """The comparison of draft A with draft B (B's changes since A), written next to B."""
+    a, b = resolve_version(out, version_a), resolve_version(out, version_b)
+    if a == b:
+        raise UtkastError(f"both versions are {a}: choose two different drafts")
+    newer = load_draft(out, b, config)
+    if newer.manifest.get("changes", {}).get("previous") == a:
+        existing = out.read_text(f"drafts/{b}/{CHANGES}.json")
+        if existing:
+            return json.loads(existing)
+    return write_comparison(out, config, load_draft(out, a, config), newer, f"drafts/{b}/{COMPARISON}{a}")
+
+
+def change_links(out: Storage, from_key: str, **href_args) -> dict[str, dict]:
+    """Per draft version: links to its changes since the previous draft and to other
+    comparisons made with ``utkast diff`` (for the reviewers' page)."""
+    links: dict[str, dict] = {}
+    pattern = re.compile(rf"drafts/([^/]+)/(?:({CHANGES})|{COMPARISON}([^/]+))\.(html|docx)")
+    for entry in out.list("drafts/"):
+        m = pattern.fullmatch(entry.key)
+        if not m:
+            continue
+        version, since, other, fmt = m.groups()
+        name = entry.key.rsplit("/", 1)[-1]  # the Word file downloads, the page opens
+        href = out.href(entry.key, from_key=from_key, filename=name if fmt == "docx" else None, **href_args)
+        mine = links.setdefault(version, {"changes": {}, "comparisons": {}})
+        if since:
+            mine["changes"][fmt] = href
+        else:
+            mine["comparisons"].setdefault(other, {})[fmt] = href
+    for mine in links.values():
+        mine["comparisons"] = [{"from": k, **v} for k, v in sorted(mine["comparisons"].items(), reverse=True)]
+    return links
+
+
+def changes_markdown(result: dict, where: dict[str, str] | None = None) -> str:
+    """The changes as Markdown (a Prefect artifact, the command line)."""
+    lines = [f"# Ändringar i utkast {result['to']}", ""]
+    if result.get("from"):
+        lines += [f"Jämfört med utkast {result['from']}: {result['summary']}.", ""]
+    else:
+        lines += ["Första utkastet.", ""]
+    for g in [*result["paket"], result["other"], result.get("front", {"text": {}})]:
+        if not g.get("lines") and not g.get("text", {}).get("paragraphs"):
+            continue
+        title = f"Paket {g['number']}. {g['title']}" if g.get("number") else g["title"]
+        lines.append(f"## {title}")
+        lines += [f"- {line}" for line in g.get("lines", [])]
+        if g.get("text", {}).get("paragraphs"):
+            t = g["text"]
+            lines.append(f"- Texten: {t['paragraphs']} stycken ändrade, {t['inserted_words']} ord tillagda, "
+                         f"{t['deleted_words']} borttagna")
+        lines.append("")
+    if result.get("text_note"):
+        lines += [result["text_note"], ""]
+    for fmt, href in (where or {}).items():
+        lines.append(f"- {fmt}: {href}")
+    return "\n".join(lines).rstrip() + "\n"

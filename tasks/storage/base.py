@@ -1,0 +1,106 @@
+"""The storage interface: keys, listings, and what every storage can do."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import tempfile
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from tasks.core.errors import UtkastError
+
+DEFAULT_LINK_SECONDS = 7 * 24 * 3600
+TEMPORARY = re.compile(r"\..+\.[0-9a-f]{8}\.tmp")  # what LocalStorage writes before renaming
+
+
+class UnsafeKey(UtkastError):
+    """A key tries to leave its prefix: '..', an absolute path or an empty segment."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One stored object as listed: enough to notice a change without reading it."""
+
+    key: str
+    size: int
+    modified: float
+    etag: str
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it stays inside its root, else raise :class:`UnsafeKey` saying why."""
+    if not key:
+        raise UnsafeKey("an empty key")
+    if key.startswith("/"):
+        raise UnsafeKey(f"{key!r} is absolute (starts with '/')")
+    if "\\" in key or "\x00" in key:
+        raise UnsafeKey(f"{key!r} contains a backslash or NUL")
+    parts = key.split("/")
+    if ".." in parts or "." in parts:
+        raise UnsafeKey(f"{key!r} has a '.' or '..' segment")
+    if "" in parts:
+        raise UnsafeKey(f"{key!r} has an empty segment ('//' or a trailing '/')")
+    return key
+
+
+class Storage(ABC):
+    """A flat namespace of keys holding bytes."""
+
+    url: str
+    links_expire = False  # True where href() gives links that stop working (presigned URLs)
+
+    @abstractmethod
+    def list(self, prefix: str = "") -> Iterator[Entry]:
+        """Every object under ``prefix`` (recursively), in no particular order."""
+
+    @abstractmethod
+    def open(self, key: str) -> BinaryIO:
+        """A readable binary stream of the object (streamed, not read whole)."""
+
+    def read(self, key: str) -> bytes:
+        with self.open(key) as fh:
+            return fh.read()
+
+    def read_text(self, key: str) -> str | None:
+        """The object decoded as UTF-8, or None if it does not exist."""
+        try:
+            return self.read(key).decode("utf-8")
+        except FileNotFoundError:
+            return None
+
+    @abstractmethod
+    def write(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        """Store ``data`` under ``key`` atomically: a reader sees the old or the new object."""
+
+    def write_file(self, key: str, source: Path, content_type: str | None = None) -> None:
+        """Store a local file under ``key`` (implementations stream it rather than load it)."""
+        self.write(key, Path(source).read_bytes(), content_type)
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove a derived output. Never called on the inbox."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def href(self, key: str, *, from_key: str | None = None, filename: str | None = None,
+             expires: int = DEFAULT_LINK_SECONDS) -> str:
+        """A link a person can open: a relative path from ``from_key`` (local pages),
+        a file path (local, no ``from_key``) or a presigned URL (S3)."""
+
+    def lock(self, name: str = "build"):
+        """Serialise builds that share these outputs. No-op where the store cannot lock."""
+        return contextlib.nullcontext()
+
+    def describe(self, key: str = "") -> str:
+        """Human-readable location of ``key`` for messages."""
+        return f"{self.url.rstrip('/')}/{key}" if key else self.url
+
+
+def scratch_dir(prefix: str = "utkast-") -> tempfile.TemporaryDirectory:
+    """A private temporary folder for one step's intermediate files."""
+    return tempfile.TemporaryDirectory(prefix=prefix)

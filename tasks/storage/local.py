@@ -1,0 +1,123 @@
+"""Storage in a local folder (the embedded default)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import time
+from pathlib import Path
+from typing import BinaryIO, Iterator
+from urllib.parse import quote
+
+from tasks.core.errors import StorageError
+from tasks.storage.base import (
+    DEFAULT_LINK_SECONDS,
+    TEMPORARY,
+    Entry,
+    Storage,
+    UnsafeKey,
+    check_key,
+)
+
+
+class LocalStorage(Storage):
+    """A folder on this machine."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).resolve()
+        self.url = str(self.root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def list(self, prefix: str = "") -> Iterator[Entry]:
+        base = self.root / prefix if prefix else self.root
+        if not base.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames.sort()
+            rel = Path(dirpath).relative_to(self.root)
+            for name in sorted(filenames):
+                path = Path(dirpath) / name
+                try:
+                    st = path.stat()
+                except OSError:
+                    continue
+                if not path.is_file():
+                    continue
+                key = name if rel == Path(".") else f"{rel.as_posix()}/{name}"
+                yield Entry(key, st.st_size, st.st_mtime, f"{st.st_size}-{st.st_mtime_ns}")
+
+    def open(self, key: str) -> BinaryIO:
+        # A symbolic link in a shared folder must not pull in a file from elsewhere.
+        path = self._path(key).resolve()
+        if not path.is_relative_to(self.root):
+            raise UnsafeKey(f"{key} leads outside {self.root}")
+        return open(path, "rb")
+
+    def write(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise StorageError(f"could not write {path}: {exc}") from exc
+
+    def write_file(self, key: str, source: Path, content_type: str | None = None) -> None:
+        """Copy a local file in atomically (used for rendered drafts)."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, path)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def lock(self, name: str = "build"):
+        """An exclusive lock file in the root: a second build waits for the first."""
+        import fcntl
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / f".{name}.lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                self.remove_stale_temporaries()
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def remove_stale_temporaries(self, older_than: float = 3600) -> list[str]:
+        """Delete temporary files of writes that were killed half-way (``.<name>.<hex>.tmp``,
+        older than ``older_than`` seconds so no write in progress is touched)."""
+        removed, cutoff = [], time.time() - older_than
+        for dirpath, _dirnames, filenames in os.walk(self.root):
+            for name in filenames:
+                if TEMPORARY.fullmatch(name):
+                    path = Path(dirpath) / name
+                    try:
+                        if path.lstat().st_mtime < cutoff:
+                            path.unlink()
+                            removed.append(path.relative_to(self.root).as_posix())
+                    except OSError:
+                        continue
+        return removed
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def href(self, key: str, *, from_key: str | None = None, filename: str | None = None,
+             expires: int = DEFAULT_LINK_SECONDS) -> str:
+        if from_key is None:
+            return str(self._path(key))
+        rel = os.path.relpath(self._path(key), self._path(from_key).parent)
+        return quote(Path(rel).as_posix())
+
