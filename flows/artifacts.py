@@ -19,8 +19,8 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from tasks.core.slots import Slot, slot_key, slot_label
 from tasks.core.templating import md_escape
-from tasks.intake.normalise import slot_key
 from tasks.storage.base import DEFAULT_LINK_SECONDS, Storage
 
 STATE_LABEL = {"new": "ny", "updated": "uppdaterad", "withdrawn": "tillbakadragen"}
@@ -32,12 +32,6 @@ def link_url(href: str) -> str:
     if href.startswith(("http://", "https://", "file://")):
         return href
     return Path(href).resolve().as_uri()
-
-
-def slot_label(slot: str, names: dict[str, str]) -> str:
-    """``1.3 Myrorna`` for ``myrorna/1.3``."""
-    partner, piece = slot.split("/", 1)
-    return f"{piece} {names.get(partner, partner)}"
 
 
 def partner_names(tracker: dict) -> dict[str, str]:
@@ -64,7 +58,7 @@ def personal_entries(personal: dict[str, dict], tracker: dict) -> list[dict]:
 
     names = partner_names(tracker)
     return [{"label": slot_label(slot, names), "counts": counts_phrase(summary), "places": summary["places"]}
-            for slot, summary in sorted(personal.items(), key=lambda kv: (kv[0].split("/", 1)[1], kv[0]))]
+            for slot, summary in sorted(personal.items(), key=lambda kv: Slot.parse(kv[0]).outline_order())]
 
 
 def review_links(out: Storage, tracker: dict, expires: int = DEFAULT_LINK_SECONDS) -> list[dict]:

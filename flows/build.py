@@ -32,12 +32,13 @@ from flows.roundtrip import (
 )
 from tasks.core.config import load_config
 from tasks.core.errors import PersonalDataFound
+from tasks.core.parallel import workers
+from tasks.core.slots import slot_key
 from tasks.draft.catalogue import publish, read_latest, read_manifest
 from tasks.draft.index import write_index
 from tasks.draft.manifest import build_manifest, draft_fingerprint, new_version
 from tasks.draft.merge import merge_sections, selected_paket
 from tasks.draft.render import ensure_formats, render_draft
-from tasks.intake.normalise import slot_key, workers
 from tasks.intake.tracker import tracker_table
 from tasks.storage import open_storage
 from tasks.storage.base import DEFAULT_LINK_SECONDS, scratch_dir

@@ -21,6 +21,7 @@ from flows.policies import IO_TASK, conversion_cache_key, result_storage_for
 from flows.progress import progress
 from flows.review import review_steps
 from tasks.core.config import Config, load_config
+from tasks.core.parallel import workers
 from tasks.intake.inbox import InboxFile, scan_inbox, write_rejections
 from tasks.intake.normalise import (
     Report,
@@ -28,7 +29,6 @@ from tasks.intake.normalise import (
     convert_files,
     pending_conversions,
     plan_conversions,
-    workers,
 )
 from tasks.intake.tracker import build_tracker, tracker_table, write_tracker
 from tasks.personal.rules import load_rules

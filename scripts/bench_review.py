@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tasks.core.config import load_config  # noqa: E402
-from tasks.intake.normalise import workers  # noqa: E402
+from tasks.core.parallel import workers  # noqa: E402
 from tasks.review.check import read_review_text, review_blocks  # noqa: E402
 from tasks.review.checker import (  # noqa: E402
     EmbeddedChecker,

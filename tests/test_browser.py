@@ -75,7 +75,7 @@ def test_reviewer_opens_the_page_and_downloads_the_draft(prefect_harness, s3_env
     assert "Utkast för granskning" in text
     assert "Senaste utkastet:" in text and f"Version {result['version']}" in text
     assert "1 delrapporter (1 av 17 delar har kommit in)" in text
-    assert "Nya delrapporter: 4.3 (Coompanion)" in text
+    assert "Nya delrapporter: 4.3 Coompanion" in text
     assert "Länkarna på sidan gäller till" in text
     labels = [label for label, _ in page.links]
     assert labels == ["Ladda ner DOCX", "Ladda ner HTML"]

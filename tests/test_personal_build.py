@@ -225,7 +225,7 @@ def test_stop_publishes_nothing_and_says_which_reports(prefect_harness, tmp_path
     put(inbox, "verdandi/4.2 Motiv.txt", MORE["verdandi/4.2 Motiv.txt"])
     code, printed = run_cli(["build", "--inbox", str(inbox), "--out", str(out), "--no-review"])
     assert code == 5
-    assert "utkast: no draft published: personal data found in 4.2 (Verdandi)" in printed
+    assert "utkast: no draft published: personal data found in 4.2 Verdandi" in printed
     assert not (out / "drafts/latest.json").exists() and not (out / "sections").exists()
     html = (out / "status.html").read_text(encoding="utf-8")
     assert "Inget nytt utkast publiceras förrän personuppgifterna är borttagna" in html

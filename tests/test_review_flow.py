@@ -79,14 +79,14 @@ def test_unavailable_checker_still_publishes_and_the_next_run_reviews(prefect_ha
     first = build_draft(inbox=str(inbox), out=str(out), formats=["docx"])
 
     assert first["published"]
-    assert first["pending_reviews"] == ["1.3 (Myrorna)", "4.2 (Verdandi)", "5.1 (Forum)"]
+    assert first["pending_reviews"] == ["1.3 Myrorna", "4.2 Verdandi", "5.1 Forum"]
     front = _text(out / "drafts" / first["version"] / "utkast.docx")
-    assert "Språkgranskning väntar för: 1.3 (Myrorna), 4.2 (Verdandi), 5.1 (Forum)." in front
+    assert "Språkgranskning väntar för: 1.3 Myrorna, 4.2 Verdandi, 5.1 Forum." in front
     status = _json(out / "status.json")
     assert status["cells"]["myrorna/1.3"]["review"]["pending"] is True
     assert "granskning väntar" in (out / "status.html").read_text(encoding="utf-8")
     manifest = _json(out / "drafts" / first["version"] / "manifest.json")
-    assert manifest["pending_reviews"] == ["1.3 (Myrorna)", "4.2 (Verdandi)", "5.1 (Forum)"]
+    assert manifest["pending_reviews"] == ["1.3 Myrorna", "4.2 Verdandi", "5.1 Forum"]
     assert all(r["review"]["pending"] for r in manifest["reports"])
     assert not (out / "review").exists()
     assert main(["status", "--out", str(out)]) == 0

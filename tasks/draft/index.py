@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from tasks.core.config import Config
+from tasks.core.slots import slot_label
 from tasks.core.templating import html_env, swedish_datetime
 from tasks.draft.catalogue import list_versions, read_manifest
 from tasks.roundtrip.changes import change_links
@@ -25,16 +26,12 @@ def write_index(out: Storage, config: Config, link_seconds: int | None = None) -
                  for fmt, key in manifest["formats"].items()}
         changes = manifest.get("changes", {})
 
-        def label(slot: str) -> str:
-            partner, piece = slot.split("/", 1)
-            return f"{piece} ({names.get(partner, partner)})"
-
         drafts.append({
             "version": version, "created": manifest.get("created_sv", manifest["created"]),
             "links": links, "reports": len(manifest["reports"]), "missing": manifest["missing"],
-            "new": [label(s) for s in changes.get("new", [])],
-            "updated": [label(s) for s in changes.get("updated", [])],
-            "withdrawn": [label(s) for s in changes.get("withdrawn", [])],
+            "new": [slot_label(s, names) for s in changes.get("new", [])],
+            "updated": [slot_label(s, names) for s in changes.get("updated", [])],
+            "withdrawn": [slot_label(s, names) for s in changes.get("withdrawn", [])],
             "rejected": len(changes.get("rejected", [])),
             "previous": changes.get("previous"),
             "problems": manifest.get("problems", {}),

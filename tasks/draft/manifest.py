@@ -8,11 +8,12 @@ from datetime import datetime
 
 from tasks import __version__
 from tasks.core.config import Config
+from tasks.core.slots import slot_key
 from tasks.core.templating import STOCKHOLM, swedish_datetime
 from tasks.core.versions import tool_versions
 from tasks.draft.render import Rendered
 from tasks.intake.inbox import InboxFile
-from tasks.intake.normalise import Report, slot_key
+from tasks.intake.normalise import Report
 from tasks.personal.rules import masking_fingerprint
 
 
@@ -47,25 +48,47 @@ def new_version(fingerprint: str, now: float) -> str:
 # --- manifest and publishing ---------------------------------------------------------------
 
 
-def compute_changes(previous: dict | None, reports: list[Report], files: list[InboxFile]) -> dict:
-    """What is new, updated, withdrawn and rejected since the previous draft's manifest."""
-    now = {slot_key(r.partner, r.piece): r for r in reports}
+def compute_changes(previous: dict | None, reports: list[dict], inputs: list[dict]) -> dict:
+    """What is new, updated, withdrawn and rejected since the previous draft's manifest.
+
+    ``reports`` and ``inputs`` are the newer draft's manifest entries (``partner``,
+    ``piece``, ``sha256``; ``key``, ``verdict``). Returns slot keys of reports and inbox keys
+    of files rejected since. The one computation of "what changed" between drafts: the
+    manifest stores it, the changes page groups it per paket
+    (:func:`tasks.roundtrip.compare.changelog`)."""
+    now = {slot_key(r["partner"], r["piece"]): r for r in reports}
     before = {slot_key(r["partner"], r["piece"]): r for r in (previous or {}).get("reports", [])}
     prev_rejected = {i["key"] for i in (previous or {}).get("inputs", []) if i["verdict"] == "rejected"}
     return {
         "previous": (previous or {}).get("version"),
         "new": sorted(k for k in now if k not in before),
-        "updated": sorted(k for k in now if k in before and before[k]["sha256"] != now[k].sha256),
+        "updated": sorted(k for k in now if k in before and before[k]["sha256"] != now[k]["sha256"]),
         "withdrawn": sorted(k for k in before if k not in now),
-        "rejected": sorted(f.key for f in files if f.verdict == "rejected" and f.key not in prev_rejected),
+        "rejected": sorted(i["key"] for i in inputs if i["verdict"] == "rejected" and i["key"] not in prev_rejected),
     }
 
 
 def build_manifest(rendered: Rendered, fingerprint: str, files: list[InboxFile], reports: list[Report],
                    config: Config, previous: dict | None, options: dict,
-                   reviews: dict[str, dict] | None = None) -> dict:
-    reviews = reviews or {}
+                   reviews: dict[str, dict] | None = None, pending_reviews: list[str] = (),
+                   personal: dict[str, dict] | None = None) -> dict:
+    """The draft's manifest: inputs and their verdicts, reports (with review and personal
+    data summaries: kinds and counts, never values), what is missing, what changed since
+    ``previous``, the tools that made it."""
+    reviews, personal = reviews or {}, personal or {}
     base = f"drafts/{rendered.version}/"
+    inputs = [{
+        "key": f.key, "partner": f.partner, "piece": f.piece, "sha256": f.sha256, "size": f.size,
+        "modified": datetime.fromtimestamp(f.modified, STOCKHOLM).isoformat(timespec="seconds"),
+        "kind": f.kind, "verdict": f.verdict, "version": f.version, "reason": f.reason,
+    } for f in files]
+    entries = [{
+        "partner": r.partner, "piece": r.piece, "title": r.title, "words": r.words,
+        "sha256": r.sha256, "source": r.source, "version": r.version,
+        "earlier_versions": r.earlier_versions, "warnings": r.warnings,
+        "review": reviews.get(slot_key(r.partner, r.piece)),
+        "personal_data": personal.get(slot_key(r.partner, r.piece)),
+    } for r in sorted(reports, key=lambda r: (r.piece, r.partner))]
     return {
         "version": rendered.version,
         "created": datetime.fromtimestamp(rendered.created, STOCKHOLM).isoformat(timespec="seconds"),
@@ -76,21 +99,11 @@ def build_manifest(rendered: Rendered, fingerprint: str, files: list[InboxFile],
         "formats": {fmt: f"{base}utkast.{fmt}" for fmt in rendered.files},
         "problems": rendered.problems,
         "options": options,
-        "inputs": [{
-            "key": f.key, "partner": f.partner, "piece": f.piece, "sha256": f.sha256, "size": f.size,
-            "modified": datetime.fromtimestamp(f.modified, STOCKHOLM).isoformat(timespec="seconds"),
-            "kind": f.kind, "verdict": f.verdict, "version": f.version, "reason": f.reason,
-        } for f in files],
-        "reports": [{
-            "partner": r.partner, "piece": r.piece, "title": r.title, "words": r.words,
-            "sha256": r.sha256, "source": r.source, "version": r.version,
-            "earlier_versions": r.earlier_versions, "warnings": r.warnings,
-            "review": reviews.get(slot_key(r.partner, r.piece)),
-        } for r in sorted(reports, key=lambda r: (r.piece, r.partner))],
+        "inputs": inputs,
+        "reports": entries,
         "missing": [p.id for p in config.outline.pieces.values()
                     if not any(r.piece == p.id for r in reports)],
-        "changes": compute_changes(previous, reports, files),
+        "changes": compute_changes(previous, entries, inputs),
         "tools": tool_versions(),
+        "pending_reviews": list(pending_reviews),
     }
-
-

@@ -16,8 +16,9 @@ from pathlib import Path
 from tasks.core.config import Config, Paket
 from tasks.core.errors import UtkastError
 from tasks.core.pandoc import one_document_rts, run_lua
+from tasks.core.parallel import workers
 from tasks.core.templating import markdown_env, swedish_date
-from tasks.intake.normalise import Report, workers
+from tasks.intake.normalise import Report
 from tasks.personal.detect import detect, mask_text
 from tasks.personal.mask import mask_ast
 from tasks.personal.rules import load_rules

@@ -15,9 +15,10 @@ from pathlib import Path
 from tasks.core.config import Config
 from tasks.core.errors import UtkastError
 from tasks.core.pandoc import one_document_rts, run_lua
+from tasks.core.parallel import workers
 from tasks.core.templating import markdown_env, swedish_date, swedish_datetime
 from tasks.draft.merge import section_ast_key, selected_paket
-from tasks.intake.normalise import Report, over_length, workers
+from tasks.intake.normalise import Report, over_length
 from tasks.storage.base import Storage
 
 MIME = {"docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import subprocess
 import threading
@@ -25,6 +24,8 @@ from tasks import __version__
 from tasks.core.config import Config
 from tasks.core.errors import ChangedDuringRun, ConversionFailed, NoText, Rejected
 from tasks.core.pandoc import lua_command, pandoc_version, script_digest
+from tasks.core.parallel import workers
+from tasks.core.slots import Slot, slot_key
 from tasks.intake.inbox import InboxFile
 from tasks.intake.screening import NAME_PIECE, decode_text, strip_front_matter
 from tasks.storage.base import Storage, UnsafeKey, scratch_dir
@@ -66,10 +67,6 @@ def report_base(partner: str, piece: str) -> str:
 def converter_fingerprint() -> str:
     """Normalised text is reused only while pandoc, the script and utkast are unchanged."""
     return f"pandoc-{pandoc_version()}+{script_digest('normalise.lua')}+utkast-{__version__}"
-
-
-def workers() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))
 
 
 @dataclass
@@ -263,10 +260,6 @@ def over_length(report: Report) -> float | None:
 # --- deciding what to convert, and recording the outcome ---------------------------------
 
 
-def slot_key(partner: str, piece: str) -> str:
-    return f"{partner}/{piece}"
-
-
 def plan_conversions(files: list[InboxFile], state: dict) -> tuple[list[InboxFile], dict[str, Report]]:
     """Split the newest accepted files into those to convert and up-to-date reports.
 
@@ -346,7 +339,7 @@ def apply_conversions(out: Storage, files: list[InboxFile], todo: list[InboxFile
     live = {slot_key(*f.slot) for f in files if f.verdict == "accepted"}
     for key in list(saved):
         if key not in live:
-            base = report_base(*key.split("/", 1))
+            base = report_base(*Slot.parse(key))
             out.delete(f"{base}.json")  # metadata first: a half-removed report is never trusted
             out.delete(f"{base}.md")
             del saved[key]

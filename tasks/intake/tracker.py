@@ -10,9 +10,10 @@ import json
 import time
 
 from tasks.core.config import Config
+from tasks.core.slots import slot_key
 from tasks.core.templating import html_env, swedish_datetime
 from tasks.intake.inbox import InboxFile, rejection_key
-from tasks.intake.normalise import Report, over_length, slot_key
+from tasks.intake.normalise import Report, over_length
 from tasks.storage.base import Storage
 
 STATE_SV = {

@@ -8,7 +8,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field, replace
 
-from tasks.intake.normalise import workers
+from tasks.core.parallel import workers
 from tasks.personal.mask import Finding, mask_ast
 from tasks.personal.rules import PersonalRules
 

@@ -1,9 +1,9 @@
 """Word files and the language review: read a document's paragraphs as blocks, and put each
 finding into the document as a Word comment anchored on exactly the words it is about.
 
-A paragraph's text is the text of its runs in document order, including runs inside
-hyperlinks, tracked insertions, content controls and simple fields, and excluding
-deleted text, field codes and text boxes. Anchoring a comment on part of a run splits
+A paragraph's text is the text of its runs in document order as
+:mod:`tasks.core.wordml` reads it: runs inside hyperlinks, tracked insertions, content
+controls and simple fields count; deleted text, field codes, objects and text boxes do not. Anchoring a comment on part of a run splits
 the run in two; both halves keep the run's formatting (``w:rPr`` is copied).
 """
 
@@ -19,18 +19,11 @@ from docx.oxml.ns import qn
 from docx.text.paragraph import Paragraph
 from docx.text.run import Run
 
+from tasks.core.wordml import OBJECT, body_paragraphs, node_text, paragraph_bits, run_text
 from tasks.review.text import Block
 
 AUTHOR = "Språkgranskning (utkast)"
 INITIALS = "SG"
-
-# Elements whose runs are part of the paragraph's visible text.
-CONTAINERS = {qn(t) for t in ("w:hyperlink", "w:ins", "w:moveTo", "w:smartTag", "w:sdt", "w:sdtContent",
-                              "w:fldSimple", "w:customXml", "w:dir", "w:bdo")}
-# Run children that carry text (the same ones python-docx reads for Run.text).
-TEXT_TAGS = {qn(t) for t in ("w:t", "w:tab", "w:br", "w:cr", "w:noBreakHyphen", "w:ptab")}
-SKIP_ANCESTORS = {qn("w:txbxContent"), "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"}
-
 
 @dataclass
 class DocxParagraph:
@@ -45,47 +38,28 @@ def open_docx(data: bytes) -> DocumentObject:
 
 
 def paragraph_runs(p) -> list:
-    """The ``w:r`` elements that make up the paragraph's text, in document order."""
-    found = []
-
-    def walk(el):
-        for child in el:
-            if child.tag == qn("w:r"):
-                found.append(child)
-            elif child.tag in CONTAINERS:
-                walk(child)
-
-    walk(p)
-    return found
+    """The ``w:r`` elements of the paragraph's current text (deleted runs left out), in
+    document order, as :func:`tasks.core.wordml.paragraph_bits` walks them."""
+    runs: list = []
+    for bit in paragraph_bits(p):
+        if bit.run is not None and bit.in_current() and (not runs or runs[-1] is not bit.run):
+            runs.append(bit.run)
+    return runs
 
 
 def _child_len(child) -> int:
-    return len(str(child)) if child.tag in TEXT_TAGS else 0
-
-
-def run_text(r) -> str:
-    return "".join(str(c) for c in r if c.tag in TEXT_TAGS)
+    text = node_text(child)
+    return 0 if text == OBJECT else len(text)
 
 
 def paragraph_text(p) -> str:
     return "".join(run_text(r) for r in paragraph_runs(p))
 
 
-def _in_toc(p) -> bool:
-    for anc in p.iterancestors(qn("w:sdt")):
-        gallery = anc.find(f"{qn('w:sdtPr')}/{qn('w:docPartObj')}/{qn('w:docPartGallery')}")
-        if gallery is not None and "content" in (gallery.get(qn("w:val")) or "").lower():
-            return True
-    return False
-
-
 def docx_paragraphs(doc: DocumentObject) -> list[DocxParagraph]:
     """Every paragraph of the body (tables included) with text, as blocks."""
     result = []
-    body = doc.element.body
-    for p in body.iter(qn("w:p")):
-        if any(a.tag in SKIP_ANCESTORS for a in p.iterancestors()) or _in_toc(p):
-            continue
+    for p in body_paragraphs(doc.element.body):  # text boxes and the table of contents left out
         text = paragraph_text(p)
         if not text.strip():
             continue

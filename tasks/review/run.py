@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tasks.core.config import Config
 from tasks.core.errors import UtkastError
+from tasks.core.slots import Slot
 from tasks.intake.normalise import Report
 from tasks.personal.mask import scan_ast
 from tasks.review.check import ReviewedText, review_source
@@ -92,8 +93,8 @@ def pending_summary(reason: str) -> dict:
 
 
 def pending_label(report: Report, config: Config) -> str:
-    """``1.3 (Myrorna)``: how the draft names a report whose review is pending."""
-    return f"{report.piece} ({config.registry.by_slug(report.partner).short})"
+    """``1.3 Myrorna``: how the draft names a report whose review is pending."""
+    return Slot(report.partner, report.piece).label({report.partner: config.registry.by_slug(report.partner).short})
 
 
 # --- one file at a desk (``utkast review FILE``) -------------------------------------------------------

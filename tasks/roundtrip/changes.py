@@ -26,6 +26,7 @@ from markupsafe import Markup, escape
 from tasks.core.config import Config
 from tasks.core.errors import UtkastError
 from tasks.core.templating import html_env, swedish_datetime
+from tasks.core.wordml import OBJECT
 from tasks.personal.mask import mask_record
 from tasks.personal.rules import load_rules
 from tasks.roundtrip.compare import (
@@ -38,7 +39,7 @@ from tasks.roundtrip.compare import (
     summary_sv,
 )
 from tasks.roundtrip.redline import redline_docx
-from tasks.roundtrip.wordtext import OBJECT, read_draft_text
+from tasks.roundtrip.wordtext import read_draft_text
 from tasks.storage.base import Storage
 
 RECORD = "paragraphs.json"

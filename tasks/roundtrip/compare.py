@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
 from tasks.core.config import Config
-from tasks.roundtrip.wordtext import OBJECT, normalise
+from tasks.core.slots import in_outline_order, slot_key
+from tasks.core.wordml import OBJECT
+from tasks.draft.manifest import compute_changes
+from tasks.roundtrip.wordtext import normalise
 
 TOKEN = re.compile(r"[\t\n\ufffc]|[^\S\t\n]+|\w+|[^\w\s\ufffc]")
 WORD = re.compile(r"\w")
@@ -162,16 +165,15 @@ def count_words(segments: list[Segment], op: str) -> int:
 # --- which reports changed ------------------------------------------------------------------
 
 
-def _reports(manifest: dict | None) -> dict[str, dict]:
-    return {f"{r['partner']}/{r['piece']}": r for r in (manifest or {}).get("reports", [])}
-
-
 def changelog(old_manifest: dict | None, new_manifest: dict, config: Config) -> dict:
-    """Reports new, updated, withdrawn and files rejected from one draft to the other, per
-    paket, with Swedish lines for people."""
+    """Reports new, updated, withdrawn and files rejected from one draft to the other
+    (:func:`tasks.draft.manifest.compute_changes`), grouped per paket, with Swedish lines
+    for people."""
     names = {p.slug: p.short for p in config.registry.partners}
-    before, now = _reports(old_manifest), _reports(new_manifest)
-    was_rejected = {i["key"] for i in (old_manifest or {}).get("inputs", []) if i["verdict"] == "rejected"}
+    changes = compute_changes(old_manifest, new_manifest.get("reports", []), new_manifest.get("inputs", []))
+    before = {slot_key(r["partner"], r["piece"]): r for r in (old_manifest or {}).get("reports", [])}
+    now = {slot_key(r["partner"], r["piece"]): r for r in new_manifest.get("reports", [])}
+    inputs = {i["key"]: i for i in new_manifest.get("inputs", [])}
 
     def item(r: dict, with_version: bool = True) -> dict:
         short = names.get(r["partner"], r["partner"])
@@ -187,22 +189,16 @@ def changelog(old_manifest: dict | None, new_manifest: dict, config: Config) -> 
     def paket_of(piece: str | None) -> int | None:
         return config.outline.pieces[piece].paket if piece in config.outline.pieces else None
 
-    for slot in sorted(now, key=lambda s: (now[s]["piece"], s)):
-        r = now[slot]
-        if slot not in before:
-            groups[paket_of(r["piece"])]["new"].append(item(r))
-        elif before[slot]["sha256"] != r["sha256"]:
-            groups[paket_of(r["piece"])]["updated"].append(item(r))
-    for slot in sorted(before, key=lambda s: (before[s]["piece"], s)):
-        if slot not in now:
-            groups[paket_of(before[slot]["piece"])]["withdrawn"].append(item(before[slot], with_version=False))
-    for f in sorted(new_manifest.get("inputs", []), key=lambda i: ((i.get("piece") or "9.9"), i["key"])):
-        if f["verdict"] != "rejected" or f["key"] in was_rejected:
-            continue
-        who = names.get(f.get("partner"), f.get("partner") or f["key"].split("/")[0])
-        name = f["key"].rsplit("/", 1)[-1]
+    for kind, reports in (("new", now), ("updated", now), ("withdrawn", before)):
+        for slot in in_outline_order(changes[kind]):
+            r = reports[slot]
+            groups[paket_of(r["piece"])][kind].append(item(r, with_version=kind != "withdrawn"))
+    for key in sorted(changes["rejected"], key=lambda k: ((inputs[k].get("piece") or "9.9"), k)):
+        f = inputs[key]
+        who = names.get(f.get("partner"), f.get("partner") or key.split("/")[0])
+        name = key.rsplit("/", 1)[-1]
         groups[paket_of(f.get("piece"))]["rejected"].append({
-            "key": f["key"], "partner": f.get("partner"), "piece": f.get("piece"), "file": name,
+            "key": key, "partner": f.get("partner"), "piece": f.get("piece"), "file": name,
             "reason": f.get("reason") or "",
             "label": f"{name} ({who}): {f.get('reason') or ''}".strip()})
     for g in groups.values():

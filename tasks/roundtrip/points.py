@@ -14,6 +14,7 @@ from tasks.core.config import Config
 from tasks.core.errors import (
     ConfigError,
 )
+from tasks.core.slots import slot_key
 from tasks.core.templating import STOCKHOLM, html_env, swedish_date, swedish_datetime
 from tasks.intake.inbox import _safe_segment
 from tasks.roundtrip.returned import ReturnedFile
@@ -104,7 +105,7 @@ def open_review_counts(out: Storage) -> dict[str, int]:
     counts: dict[str, int] = {}
     for p in points:
         if p.get("partner") and p.get("piece") and statuses.get(p["id"], {}).get("status", "open") == "open":
-            slot = f"{p['partner']}/{p['piece']}"
+            slot = slot_key(p["partner"], p["piece"])
             counts[slot] = counts.get(slot, 0) + 1
     return counts
 

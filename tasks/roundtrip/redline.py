@@ -19,18 +19,9 @@ from datetime import datetime, timezone
 from lxml import etree
 
 from tasks.core.errors import UtkastError
+from tasks.core.wordml import CONTAINERS, OBJECT, REDLINE_AUTHOR, body_of, local, paragraph_bits, w
 from tasks.roundtrip.compare import Change
-from tasks.roundtrip.wordtext import (
-    CONTAINERS,
-    OBJECT,
-    REDLINE_AUTHOR,
-    DocxPackage,
-    body_of,
-    local,
-    paragraph_bits,
-    text_paragraphs,
-    w,
-)
+from tasks.roundtrip.wordtext import DocxPackage, text_paragraphs
 
 XML_SPACE = "{http://www.w3.org/XML/1998/namespace}space"
 

@@ -16,134 +16,19 @@ import re
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from lxml import etree
 
 from tasks.core.config import Config
+from tasks.core.wordml import OBJECT, REDLINE_AUTHOR, Bit, body_of, body_paragraphs, local, paragraph_bits, w
 from tasks.intake.screening import SAFE_XML
 
-W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
-MC_NS = "http://schemas.openxmlformats.org/markup-compatibility/2006"
 REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 CT_NS = "http://schemas.openxmlformats.org/package/2006/content-types"
 MAIN_TYPE = "wordprocessingml.document.main+xml"
 
-# The author of the tracked changes utkast writes into a redline; a reviewer's copy of a
-# redline is read as the newer draft (our insertions kept, our deletions left out).
-REDLINE_AUTHOR = "utkast"
-# Stands for an object inside a paragraph (picture, footnote reference, symbol).
-OBJECT = "\ufffc"
-
-
-def w(tag: str) -> str:
-    return f"{{{W_NS}}}{tag}"
-
-
-def local(el) -> str:
-    return etree.QName(el).localname if isinstance(el.tag, str) else ""
-
-
-# Inline wrappers whose runs belong to the paragraph's text.
-CONTAINERS = {"hyperlink", "smartTag", "customXml", "fldSimple", "ins", "del", "moveFrom", "moveTo",
-              "sdt", "sdtContent", "dir", "bdo"}
-REVISIONS = {"ins", "del", "moveFrom", "moveTo"}
-# Run children that are not text and not an object of their own.
-IGNORED = {"rPr", "lastRenderedPageBreak", "commentReference", "annotationRef", "footnoteRef",
-           "endnoteRef", "separator", "continuationSeparator", "softHyphen", "proofErr", "fldChar",
-           "instrText", "delInstrText", "rPrChange"}
-COMMENT_MARKS = {"commentRangeStart": "start", "commentRangeEnd": "end"}
-
-
-@dataclass
-class Bit:
-    """One bit of a paragraph in document order: text (a character run, a tab, a break or
-    an object) or a comment mark."""
-
-    text: str = ""
-    run: object = None  # the w:r it comes from
-    node: object = None  # the run child (w:t, w:tab, w:drawing …)
-    link: object = None  # the innermost w:hyperlink around it
-    revision: object = None  # the innermost w:ins/w:del/w:moveFrom/w:moveTo around it
-    mark: tuple[str, str] | None = None  # ("start" | "end" | "ref", comment id)
-
-    def in_original(self) -> bool:
-        """Part of the text as utkast sent it: a reviewer's insertions are not, their
-        deletions are; in a redline our own insertions are and our deletions are not."""
-        if self.mark:
-            return False
-        if self.revision is None:
-            return local(self.node) != "delText"
-        mine = self.revision.get(w("author")) == REDLINE_AUTHOR
-        return mine if local(self.revision) in ("ins", "moveTo") else not mine
-
-    def in_current(self) -> bool:
-        """Part of the text as the reviewer sees it with every change accepted."""
-        if self.mark:
-            return False
-        if self.revision is None:
-            return local(self.node) != "delText"
-        return local(self.revision) in ("ins", "moveTo")
-
-
-def paragraph_bits(p) -> Iterator[Bit]:
-    """The bits of paragraph ``p`` in document order."""
-    yield from _bits(p, None, None)
-
-
-def _bits(el, link, revision) -> Iterator[Bit]:
-    for child in el:
-        name = local(child)
-        if name == "r":
-            yield from _run_bits(child, link, revision)
-        elif name in COMMENT_MARKS:
-            yield Bit(mark=(COMMENT_MARKS[name], child.get(w("id"), "")))
-        elif name in CONTAINERS:
-            yield from _bits(child, child if name == "hyperlink" else link,
-                             child if name in REVISIONS else revision)
-        # pPr, bookmarks, proofErr, permissions …: not text
-
-
-def _run_bits(run, link, revision) -> Iterator[Bit]:
-    for node in run:
-        name = local(node)
-        if name in ("t", "delText"):
-            if node.text:
-                yield Bit(node.text, run, node, link, revision)
-        elif name in ("tab", "ptab"):
-            yield Bit("\t", run, node, link, revision)
-        elif name in ("br", "cr"):
-            yield Bit("\n", run, node, link, revision)
-        elif name == "noBreakHyphen":
-            yield Bit("-", run, node, link, revision)
-        elif name == "commentReference":
-            yield Bit(mark=("ref", node.get(w("id"), "")))
-        elif name in IGNORED or not name:
-            continue
-        else:  # drawing, footnoteReference, sym, object, AlternateContent …
-            yield Bit(OBJECT, run, node, link, revision)
-
-
 def original_text(p) -> str:
     return "".join(b.text for b in paragraph_bits(p) if b.in_original())
-
-
-def body_paragraphs(body) -> Iterator[object]:
-    """Every ``w:p`` of the body in reading order, table cells included; the table of
-    contents (a field Word fills in) is left out."""
-    for child in body:
-        name = local(child)
-        if name == "p":
-            yield child
-        elif name == "sdt":
-            gallery = child.find(f"{w('sdtPr')}/{w('docPartObj')}/{w('docPartGallery')}")
-            if gallery is not None and "Contents" in (gallery.get(w("val")) or ""):
-                continue
-            content = child.find(w("sdtContent"))
-            if content is not None:
-                yield from body_paragraphs(content)
-        elif name in ("tbl", "tr", "tc", "sdtContent", "customXml", "ins", "del", "moveFrom", "moveTo"):
-            yield from body_paragraphs(child)
 
 
 def text_paragraphs(body) -> list[tuple[object, str]]:
@@ -231,13 +116,6 @@ class DocxPackage:
             found[c.get(w("id"), "")] = {"author": c.get(w("author"), ""), "date": c.get(w("date"), ""),
                                          "initials": c.get(w("initials"), ""), "text": text}
         return found
-
-
-def body_of(document):
-    body = document.find(w("body"))
-    if body is None:
-        raise ValueError("the document has no body")
-    return body
 
 
 # --- the draft's text record ----------------------------------------------------------
