@@ -33,11 +33,11 @@ from flows.roundtrip import (
 from tasks.core.config import load_config
 from tasks.core.errors import PersonalDataFound
 from tasks.core.parallel import workers
-from tasks.core.slots import slot_key
 from tasks.draft.catalogue import publish, read_latest, read_manifest
 from tasks.draft.index import write_index
-from tasks.draft.manifest import build_manifest, draft_fingerprint, new_version
+from tasks.draft.manifest import build_manifest, new_version
 from tasks.draft.merge import merge_sections, selected_paket
+from tasks.draft.plan import plan_build
 from tasks.draft.render import ensure_formats, render_draft
 from tasks.intake.tracker import tracker_table
 from tasks.storage import open_storage
@@ -74,65 +74,54 @@ def build_draft(
     formats = ensure_formats(list(formats or config.settings.formats))
     selected_paket(config, packages)  # fail early on an unknown paket
     inbox_store, out_store = open_storage(inbox), open_storage(out)
+    links = config.settings.link_seconds
     bar = RunProgress("Utkastet byggs")
     with out_store.lock():
         feedback = harvest_feedback_task(inbox_store, out_store, config)  # before the tracker counts it
         result = intake_steps(inbox_store, out_store, config, bar, (0.0, 70.0), review=review)
-        chosen = {p.number for p in selected_paket(config, packages)}
-        reports = [r for r in result.reports.values() if config.outline.pieces[r.piece].paket in chosen]
-        pending = sorted(label for slot, label in result.pending_reviews.items()
-                         if config.outline.pieces[slot.split("/", 1)[1]].paket in chosen)
-        personal = {slot: found for slot, found in result.personal.items()
-                    if config.outline.pieces[slot.split("/", 1)[1]].paket in chosen}
-        if personal and config.settings.personal_action == "stop":
-            progress("Personuppgifter i %d delrapporter: inget utkast publiceras (personal_data.action = stop)",
-                     len(personal))
-            publish_feedback_artifact(out_store, feedback, config.settings.link_seconds)
-            publish_artifacts(stopped_summary(out_store, result.converted, result.tracker, personal,
-                                              config.settings.link_seconds))
-            bar.set(100.0)
-            names = partner_names(result.tracker)
-            raise PersonalDataFound([f"{slot.split('/', 1)[1]} ({names.get(slot.split('/', 1)[0])})"
-                                     for slot in sorted(personal, key=lambda s: (s.split("/", 1)[1], s))])
-        fingerprint = draft_fingerprint(reports, config, formats, packages, pending)
         latest = read_latest(out_store)
-        if latest and latest["fingerprint"] == fingerprint:
+        plan = plan_build(config, result.reports, result.pending_reviews, result.personal, formats, packages,
+                          latest)
+        if plan.action == "stop":
+            progress("Personuppgifter i %d delrapporter: inget utkast publiceras (personal_data.action = stop)",
+                     len(plan.personal))
+            publish_feedback_artifact(out_store, feedback, links)
+            publish_artifacts(stopped_summary(out_store, result.converted, result.tracker, plan.personal, links))
+            bar.set(100.0)
+            raise PersonalDataFound(plan.stop_labels(config))
+        if plan.action == "unchanged":
             progress("Inget nytt sedan utkast %s; inget nytt utkast publiceras", latest["version"])
-            write_index_task(out_store, config, config.settings.link_seconds)
-            publish_feedback_artifact(out_store, feedback, config.settings.link_seconds)
+            write_index_task(out_store, config, links)
+            publish_feedback_artifact(out_store, feedback, links)
             done = summary(out_store, latest, published=False, converted=result.converted, tracker=result.tracker,
-                           link_seconds=config.settings.link_seconds, pending=pending, personal=personal)
+                           link_seconds=links, pending=plan.pending, personal=plan.personal)
             publish_artifacts(done)
             bar.set(100.0)
             return done
-        progress("Slår ihop %d delrapporter i %d paket", len(reports), len(chosen))
-        sections = merge_sections_task(out_store, quote(reports), config, packages)
+        progress("Slår ihop %d delrapporter i %d paket", len(plan.reports), len(plan.chosen))
+        sections = merge_sections_task(out_store, quote(plan.reports), config, packages)
         bar.set(75.0)
         created = time.time()
-        version = new_version(fingerprint, created)
+        version = new_version(plan.fingerprint, created)
         with scratch_dir("utkast-render-") as tmp:
             progress("Skapar utkast %s (%s)", version, ", ".join(formats))
-            rendered = render_draft_task(out_store, sections, quote(reports), config, version, created,
-                                         formats, Path(tmp), packages, pending)
+            rendered = render_draft_task(out_store, sections, quote(plan.reports), config, version, created,
+                                         formats, Path(tmp), packages, plan.pending)
             bar.set(95.0)
             previous = read_manifest(out_store, latest["version"]) if latest else None
-            manifest = build_manifest(rendered, fingerprint, result.files, reports, config, previous,
+            manifest = build_manifest(rendered, plan.fingerprint, result.files, plan.reports, config, previous,
                                       {"formats": formats, "packages": packages, "review": review},
-                                      reviews=result.reviews)
-            manifest["pending_reviews"] = pending
-            for entry in manifest["reports"]:  # kinds, counts and places: never the values
-                entry["personal_data"] = personal.get(slot_key(entry["partner"], entry["piece"]))
+                                      reviews=result.reviews, pending_reviews=plan.pending, personal=plan.personal)
             changes = publish_changes_task(out_store, config, rendered, quote(manifest), quote(previous))
             latest = publish_task(out_store, rendered, quote(manifest))
-        write_index_task(out_store, config, config.settings.link_seconds)
-    publish_changes_artifact(out_store, changes, config.settings.link_seconds)
-    publish_feedback_artifact(out_store, feedback, config.settings.link_seconds)
+        write_index_task(out_store, config, links)
+    publish_changes_artifact(out_store, changes, links)
+    publish_feedback_artifact(out_store, feedback, links)
     for fmt, problem in rendered.problems.items():
         progress("Varning: %s", problem)
     progress("Utkast %s publicerat", version)
     done = summary(out_store, latest, published=True, converted=result.converted, tracker=result.tracker,
-                   link_seconds=config.settings.link_seconds, changes=manifest["changes"], pending=pending,
-                   personal=personal)
+                   link_seconds=links, changes=manifest["changes"], pending=plan.pending, personal=plan.personal)
     publish_artifacts(done)
     bar.set(100.0)
     return done

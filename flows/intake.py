@@ -21,7 +21,7 @@ from flows.policies import IO_TASK, conversion_cache_key, result_storage_for
 from flows.progress import progress
 from flows.review import review_steps
 from tasks.core.config import Config, load_config
-from tasks.core.parallel import workers
+from tasks.core.parallel import interleaved, workers
 from tasks.intake.inbox import InboxFile, scan_inbox, write_rejections
 from tasks.intake.normalise import (
     Report,
@@ -66,22 +66,19 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress 
     in the ``span`` part of a progress artifact; ``review=False`` skips new language reviews."""
     state = load_state(out)
     loaded = dump_state(state)
-    files = scan_inbox_task(inbox, config, quote(state.setdefault("inbox", {})))
+    files = scan_inbox_task(inbox, config, quote(state.screening))
     rejected = sum(f.verdict == "rejected" for f in files)
     progress("Inkorgen: %d filer, %d godtagna, %d avvisade", len(files),
              sum(f.verdict == "accepted" for f in files), rejected)
-    todo, reports = plan_conversions(files, state)
+    todo, reports = plan_conversions(files, state.conversions)
     converted = reused = 0
     convert = convert_files_task.with_options(result_storage=result_storage_for(out))
     while todo:
-        need = pending_conversions(todo, state)
+        need = pending_conversions(todo, state.conversions)
         results = {}
         if need:
             progress("Konverterar %d dokument", len(need))
-            # Interleaved, as convert_files splits its own work: neighbours in the inbox tend
-            # to be alike (one partner, one format), so slices would finish at different times.
-            n = min(workers(), len(need))
-            batches = [need[i::n] for i in range(n)]
+            batches = interleaved(need, workers())
             counter = bar.counter(len(need), *span) if bar else None
             futures = [convert.submit(inbox, batch, config, counter.batch(i) if counter else None)
                        for i, batch in enumerate(batches)]
@@ -93,14 +90,16 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress 
                     converted += len(batch)
             if reused:
                 progress("%d dokument var redan konverterade av en tidigare, avbruten körning", reused)
-        todo = apply_conversions(out, files, todo, results, state, config, reports)
+        todo = apply_conversions(out, files, todo, results, state.conversions, config, reports,
+                                 checkpoint=lambda: save_state(out, state))
     # Personal data: found once per report and rules; from here on titles are masked.
-    personal = scan_reports_task(out, quote(reports), load_rules(config.templates, config.registry), quote(state))
+    personal = scan_reports_task(out, quote(reports), load_rules(config.templates, config.registry),
+                                 quote(state.personal))
     reports = with_masked_titles(reports, personal)
-    reviews = review_steps(inbox, out, config, reports, state, enabled=review)
+    reviews = review_steps(inbox, out, config, reports, state.reviews, enabled=review)
     if bar:
         bar.set(span[1])
-    write_rejections(out, files, config, state)
+    write_rejections(out, files, config, state.notes)
     save_state(out, state, loaded)
     tracker = build_tracker(files, reports, config, reviews=reviews.summaries,
                             feedback_open=open_review_counts(out), personal=personal.summaries)

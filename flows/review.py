@@ -4,8 +4,6 @@ pending ("granskning väntar") instead of failing the run, and the next run revi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from prefect import task
 from prefect.cache_policies import NONE
 
@@ -15,12 +13,12 @@ from tasks.core.config import Config
 from tasks.core.errors import CheckerUnavailable, StorageError
 from tasks.intake.normalise import Report
 from tasks.review.checker import Checker, open_checker
+from tasks.review.plan import ReviewOutcome, forget_review, plan_reviews, record_review
 from tasks.review.run import (
     ReportChanged,
     pending_label,
     pending_summary,
     review_key,
-    review_keys,
     review_report,
 )
 from tasks.review.settings import ReviewSettings, load_review_settings
@@ -47,61 +45,34 @@ def review_report_task(inbox: Storage, out: Storage, report: Report, checker: Ch
         return pending_summary(f"the review failed: {exc}")
 
 
-@dataclass
-class ReviewOutcome:
-    summaries: dict[str, dict] = field(default_factory=dict)  # slot key -> summary (or pending)
-    pending: dict[str, str] = field(default_factory=dict)  # slot key -> label for the draft
-    reviewed: int = 0
-
-
-def review_steps(inbox: Storage, out: Storage, config: Config, reports: dict[str, Report], state: dict,
-                 enabled: bool = True) -> ReviewOutcome:
-    """Review the reports whose review is missing or stale; reuse the rest from ``state``."""
+def review_steps(inbox: Storage, out: Storage, config: Config, reports: dict[str, Report],
+                 saved: dict[str, dict], enabled: bool = True) -> ReviewOutcome:
+    """Review the reports whose review is missing or stale, side by side; reuse the rest
+    (``saved``: the run state's reviews section, see :mod:`tasks.review.plan`)."""
     settings = load_review_settings(config.templates, config.registry)
     checker = open_checker(settings.tuning)
-    saved = state.setdefault("review", {})
-    outcome = ReviewOutcome()
-    todo = []
-    for slot, report in sorted(reports.items()):
-        key = review_key(report, checker, settings)
-        prior = saved.get(slot)
-        if prior and prior.get("key") == key:
-            outcome.summaries[slot] = prior["summary"]
-        elif enabled:
-            todo.append((slot, report, key))
-        elif prior and prior.get("sha256") != report.sha256:
-            _forget(out, saved, slot)  # about an older version of the text
-    for slot in [s for s in saved if s not in reports]:  # withdrawn reports
-        _forget(out, saved, slot)
-    if todo:
-        progress("Språkgranskar %d delrapporter (%s)", len(todo), checker.description)
+    plan = plan_reviews(reports, saved, lambda report: review_key(report, checker, settings), enabled)
+    for slot in plan.forget:
+        forget_review(out, saved, slot)
+    outcome = ReviewOutcome(summaries=dict(plan.reuse))
+    if plan.todo:
+        progress("Språkgranskar %d delrapporter (%s)", len(plan.todo), checker.description)
         try:
-            checker.prepare(sum(r.words for _, r, _ in todo))
+            checker.prepare(plan.words)
             futures = [(slot, report, key, review_report_task.submit(inbox, out, report, checker, settings, config))
-                       for slot, report, key in todo]
+                       for slot, report, key in plan.todo]
             for slot, report, key, future in futures:
                 summary = future.result()
-                if summary.get("pending"):
-                    if saved.get(slot, {}).get("sha256") != report.sha256:
-                        _forget(out, saved, slot)
+                outcome.summaries[slot] = summary
+                if record_review(out, saved, slot, report, key, summary):
                     outcome.pending[slot] = pending_label(report, config)
                 else:
-                    saved[slot] = {"key": key, "sha256": report.sha256, "summary": summary}
                     outcome.reviewed += 1
-                outcome.summaries[slot] = summary
         except CheckerUnavailable as exc:  # could not even start
             progress("Språkgranskningen är inte tillgänglig: %s", exc)
-            for slot, report, _ in todo:
+            for slot, report, _ in plan.todo:
                 outcome.summaries[slot] = pending_summary(str(exc))
                 outcome.pending[slot] = pending_label(report, config)
         finally:
             checker.close()
     return outcome
-
-
-
-def _forget(out: Storage, saved: dict, slot: str) -> None:
-    partner, piece = slot.split("/", 1)
-    for key in review_keys(partner, piece).values():
-        out.delete(key)
-    saved.pop(slot, None)

@@ -202,14 +202,15 @@ def build_directly(inbox_url: str, out_url: str, formats: list[str]) -> str:
     with out.lock():
         harvest_feedback(inbox, out, config)
         state = load_state(out)
-        files = scan_inbox(inbox, config, state.setdefault("inbox", {}))
-        todo, reports = plan_conversions(files, state)
+        files = scan_inbox(inbox, config, state.screening)
+        todo, reports = plan_conversions(files, state.conversions)
         while todo:
-            results = convert_files(inbox, pending_conversions(todo, state), config)
-            todo = apply_conversions(out, files, todo, results, state, config, reports)
-        personal = scan_reports(out, reports, load_rules(config.templates, config.registry), state)
+            results = convert_files(inbox, pending_conversions(todo, state.conversions), config)
+            todo = apply_conversions(out, files, todo, results, state.conversions, config, reports,
+                      checkpoint=lambda: save_state(out, state))
+        personal = scan_reports(out, reports, load_rules(config.templates, config.registry), state.personal)
         reports = with_masked_titles(reports, personal)
-        write_rejections(out, files, config, state)
+        write_rejections(out, files, config, state.notes)
         save_state(out, state)
         write_tracker(out, build_tracker(files, reports, config, feedback_open=open_review_counts(out),
                                          personal=personal.summaries), config)

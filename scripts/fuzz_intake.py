@@ -34,6 +34,7 @@ from tasks.intake.inbox import UNEXPECTED, scan_inbox, screen_entry  # noqa: E40
 from tasks.intake.normalise import convert_files  # noqa: E402
 from tasks.intake.reasons import explain  # noqa: E402
 from tasks.storage.local import LocalStorage  # noqa: E402
+from tasks.storage.state import ScreeningMemory  # noqa: E402
 from tests.hostile import mutate  # noqa: E402
 
 DEFAULT_CORPUS = Path(os.environ.get("UTKAST_CORPUS", ROOT.parent / "shared" / "corpus"))
@@ -74,7 +75,7 @@ def fuzz(seed: int, count: int, corpus: Path, workdir: Path, parallel: int | Non
     escaped: list[str] = []
 
     try:
-        files = scan_inbox(storage, config, {})
+        files = scan_inbox(storage, config, ScreeningMemory())
     except Exception:  # find the file(s) responsible, one by one
         escaped.append(traceback.format_exc())
         files, known = [], {}

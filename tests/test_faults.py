@@ -13,6 +13,7 @@ from dataclasses import replace
 import pytest
 
 from tasks.storage.local import LocalStorage
+from tasks.storage.state import ScreeningMemory
 from tests.builders import make_docx, put
 from tests.faults import inconsistencies, kill_group, start_cli, torn_files, wait_for
 
@@ -76,10 +77,11 @@ def test_a_run_killed_after_writing_outputs_but_before_saving_state_is_not_trust
 
     def run(save=True):
         state = load_state(out)
-        files = scan_inbox(inbox, config, state.setdefault("inbox", {}))
-        todo, reports = plan_conversions(files, state)
-        results = convert_files(inbox, pending_conversions(todo, state), config)
-        apply_conversions(out, files, todo, results, state, config, reports)
+        files = scan_inbox(inbox, config, state.screening)
+        todo, reports = plan_conversions(files, state.conversions)
+        results = convert_files(inbox, pending_conversions(todo, state.conversions), config)
+        apply_conversions(out, files, todo, results, state.conversions, config, reports,
+                      checkpoint=lambda: save_state(out, state))
         if save:
             save_state(out, state)
 
@@ -126,7 +128,7 @@ def test_a_file_that_kills_pandoc_only_takes_itself_down(tmp_path, config):
     put(root, "myrorna/1.3 Efter.docx", make_docx(["Efter den stora filen."]))
     put(root, "myrorna/1.4 Sist.docx", make_docx(["Sist i kön."]))
     storage = LocalStorage(root)
-    files = [f for f in scan_inbox(storage, config, {}) if f.verdict == "accepted"]
+    files = [f for f in scan_inbox(storage, config, ScreeningMemory()) if f.verdict == "accepted"]
     tight = replace(config, settings=replace(config.settings, limits=replace(
         config.settings.limits, convert_memory_mb=80, convert_timeout=5)))
 

@@ -20,6 +20,7 @@ from tasks.core.errors import UnsafeName
 from tasks.intake.inbox import classify_path, rejection_key
 from tasks.storage.base import Entry, UnsafeKey, check_key
 from tasks.storage.local import LocalStorage
+from tasks.storage.state import RunState, ScreeningMemory, save_state
 from tests.hostile import (
     CountingServer,
     active_html,
@@ -221,7 +222,7 @@ def test_markdown_raw_html_is_dropped_not_shown(tmp_path, config):
         "Synlig text.\n\n<img src=\"file:///etc/passwd\">\n\n<script>alert(1)</script>\n\n"
         "![bild](/etc/passwd)\n\n```{=html}\n<iframe></iframe>\n```\n")
     storage = LocalStorage(tmp_path / "in")
-    files = scan_inbox(storage, config, {})
+    files = scan_inbox(storage, config, ScreeningMemory())
     md = convert_files(storage, files, config)["forum/4.3 Motiv.md"].markdown
     assert md.split() == ["Synlig", "text.", "bild"]
 
@@ -235,7 +236,7 @@ def test_a_file_removed_after_the_listing_is_skipped_not_a_crash(tmp_path, confi
     storage = LocalStorage(inbox)
     listed = list(storage.list()) + [Entry("myrorna/1.2 Borta.docx", 100, 0.0, "gone")]
     storage.list = lambda prefix="": iter(listed)
-    files = scan_inbox(storage, config, {})
+    files = scan_inbox(storage, config, ScreeningMemory())
     assert [(f.key, f.verdict) for f in files] == [("myrorna/1.1 Kvar.docx", "accepted")]
 
 
@@ -254,20 +255,22 @@ def test_a_file_replaced_after_screening_is_not_converted_and_is_read_next_run(t
 
     inbox = tmp_path / "in"
     put(inbox, "myrorna/1.1 Rapport.docx", make_docx(["Första versionen."]))
-    storage, out, state = LocalStorage(inbox), LocalStorage(tmp_path / "out"), {}
-    files = scan_inbox(storage, config, state.setdefault("inbox", {}))
-    todo, reports = plan_conversions(files, state)
+    storage, out, state = LocalStorage(inbox), LocalStorage(tmp_path / "out"), RunState()
+    files = scan_inbox(storage, config, state.screening)
+    todo, reports = plan_conversions(files, state.conversions)
     put(inbox, "myrorna/1.1 Rapport.docx", zip_bomb_docx(1024 * 1024))  # swapped after screening
     results = convert_files(storage, todo, config)
-    apply_conversions(out, files, todo, results, state, config, reports)
+    apply_conversions(out, files, todo, results, state.conversions, config, reports,
+                      checkpoint=lambda: save_state(out, state))
     (f,) = files
     assert f.verdict == "rejected" and "läses in igen vid nästa körning" in f.reason
-    assert state["failed"] == {} and reports == {}
+    assert state.conversions.failed == {} and reports == {}
 
     put(inbox, "myrorna/1.1 Rapport.docx", make_docx(["Andra versionen."]))
-    files = scan_inbox(storage, config, state["inbox"])
-    todo, reports = plan_conversions(files, state)
-    apply_conversions(out, files, todo, convert_files(storage, todo, config), state, config, reports)
+    files = scan_inbox(storage, config, state.screening)
+    todo, reports = plan_conversions(files, state.conversions)
+    apply_conversions(out, files, todo, convert_files(storage, todo, config), state.conversions, config, reports,
+                      checkpoint=lambda: save_state(out, state))
     assert "Andra versionen." in (tmp_path / "out/normalised/myrorna/1.1.md").read_text(encoding="utf-8")
 
 
@@ -295,7 +298,7 @@ def test_yaml_front_matter_never_reaches_pandoc(tmp_path, config):
 
     put(tmp_path / "in", "forum/Motiv.md", markdown_yaml_bomb("Texten efter.", "4.2"))
     storage = LocalStorage(tmp_path / "in")
-    (f,) = scan_inbox(storage, config, {})
+    (f,) = scan_inbox(storage, config, ScreeningMemory())
     assert (f.verdict, f.piece, f.title_hint) == ("accepted", "4.2", "Alias i massor")
     quick = replace(config, settings=replace(config.settings, limits=replace(config.settings.limits,
                                                                              convert_timeout=20)))

@@ -6,6 +6,7 @@ import hashlib
 
 from tasks.intake.inbox import rejection_key, rejection_text, scan_inbox
 from tasks.storage.local import LocalStorage
+from tasks.storage.state import ScreeningMemory
 from tests.builders import make_docx, put
 
 
@@ -26,7 +27,7 @@ def test_every_file_gets_a_verdict_and_a_reason(tmp_path, config):
     put(inbox, "verdandi/3.1 Vägen.pdf", b"%PDF-1.4 ...")
     before = _digest(inbox)
 
-    files = {f.key: f for f in scan_inbox(LocalStorage(inbox), config, {})}
+    files = {f.key: f for f in scan_inbox(LocalStorage(inbox), config, ScreeningMemory())}
 
     assert _digest(inbox) == before  # originals never changed
     assert set(files) == set(before)
@@ -52,7 +53,7 @@ def test_every_file_gets_a_verdict_and_a_reason(tmp_path, config):
 def test_rejection_note_is_swedish_and_lands_in_the_partner_folder(tmp_path, config):
     inbox = tmp_path / "inbox"
     put(inbox, "verdandi/3.1 Vägen.pdf", b"%PDF-1.4 ...")
-    (f,) = scan_inbox(LocalStorage(inbox), config, {})
+    (f,) = scan_inbox(LocalStorage(inbox), config, ScreeningMemory())
     assert rejection_key(f) == "rejected/verdandi/3.1 Vägen.pdf.txt"
     text = rejection_text(f, config)
     assert "Fil: 3.1 Vägen.pdf" in text and "Mapp: Verdandi" in text
@@ -62,7 +63,7 @@ def test_rejection_note_is_swedish_and_lands_in_the_partner_folder(tmp_path, con
 def test_unchanged_files_are_not_read_again(tmp_path, config, monkeypatch):
     inbox = tmp_path / "inbox"
     put(inbox, "myrorna/1.3 Kvalitet.docx", make_docx(["Text."]))
-    storage, state = LocalStorage(inbox), {}
+    storage, state = LocalStorage(inbox), ScreeningMemory()
     scan_inbox(storage, config, state)
     reads = []
     monkeypatch.setattr(storage, "open", lambda key: reads.append(key) or open(inbox / key, "rb"))

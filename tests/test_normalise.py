@@ -5,6 +5,7 @@ from __future__ import annotations
 from tasks.intake.inbox import scan_inbox
 from tasks.intake.normalise import Converted, convert_files
 from tasks.storage.local import LocalStorage
+from tasks.storage.state import ScreeningMemory
 from tests.builders import make_docx, put, rezip
 
 
@@ -12,7 +13,7 @@ def _convert(tmp_path, config, key, data):
     inbox = tmp_path / "inbox"
     put(inbox, key, data)
     storage = LocalStorage(inbox)
-    files = [f for f in scan_inbox(storage, config, {}) if f.verdict == "accepted"]
+    files = [f for f in scan_inbox(storage, config, ScreeningMemory()) if f.verdict == "accepted"]
     assert len(files) == 1, [f.reason for f in files]
     return convert_files(storage, files, config)[key]
 

@@ -53,6 +53,16 @@ class Rejected(UtkastError):
         # Keep detail and facts when pickled (conversion results are cached by Prefect).
         return (self.__class__, (self.detail,), dict(self.__dict__))
 
+    @staticmethod
+    def from_saved(code: str, detail: str, facts: dict | None = None) -> Rejected:
+        """A rejection again from its saved form (``code``, ``detail``, ``facts``)."""
+        for cls in Rejected.__subclasses__():
+            if cls.code == code:
+                return cls(detail, **(facts or {}))
+        err = Rejected(detail, **(facts or {}))
+        err.code = code
+        return err
+
 
 class UnknownPartner(Rejected):
     code = "unknown_partner"

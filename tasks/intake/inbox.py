@@ -25,7 +25,8 @@ from tasks.core.errors import (
 )
 from tasks.intake.reasons import explain
 from tasks.intake.screening import piece_from_name, screen_file
-from tasks.storage.base import Entry, Storage, UnsafeKey, check_key
+from tasks.storage.base import Entry, Storage, UnsafeKey, check_key, safe_name
+from tasks.storage.state import ScreeningMemory
 
 log = logging.getLogger("utkast")
 # Detail of a rejection that only the last-resort handler caught (the fuzz run counts them).
@@ -104,17 +105,17 @@ def classify_path(entry: Entry, config: Config) -> InboxFile:
     return f
 
 
-def scan_inbox(inbox: Storage, config: Config, state: dict) -> list[InboxFile]:
+def scan_inbox(inbox: Storage, config: Config, memory: ScreeningMemory) -> list[InboxFile]:
     """Every file in the inbox with a verdict: accepted (newest per piece), superseded or rejected.
 
-    ``state`` is the saved intake state (``{"screen": fingerprint, "files": {key: ...}}``);
-    it is updated in place with what was learnt in this scan.
+    ``memory`` (the run state's screening section) is updated in place with what was
+    learnt in this scan; files unchanged since it was made are not read again.
     """
     fingerprint = screen_fingerprint(config)
-    if state.get("screen") != fingerprint:
-        state.clear()
-        state["screen"] = fingerprint
-    known = state.setdefault("files", {})
+    if memory.fingerprint != fingerprint:
+        memory.files.clear()
+        memory.fingerprint = fingerprint
+    known = memory.files
     seen, files = set(), []
     for entry in inbox.list():
         if entry.key.split("/", 1)[0] in RESERVED_FOLDERS:
@@ -154,7 +155,7 @@ def screen_entry(inbox: Storage, entry: Entry, config: Config, known: dict) -> I
     f.piece = named if named in config.outline.pieces else None  # so a rejection shows in its cell
     if "rejected" in result:
         code, detail, facts = result["rejected"]
-        f.reject(_rebuild(code, detail, facts), config)
+        f.reject(Rejected.from_saved(code, detail, facts), config)
         return f
     f.kind, f.encoding = result["kind"], result.get("encoding")
     f.title_hint, f.comments = result.get("title"), result.get("comments", [])
@@ -189,16 +190,6 @@ def _screen_bytes(inbox: Storage, f: InboxFile, config: Config) -> dict:
     return result
 
 
-def _rebuild(code: str, detail: str, facts: dict) -> Rejected:
-    """A Rejected error again from its saved form."""
-    for cls in Rejected.__subclasses__():
-        if cls.code == code:
-            return cls(detail, **facts)
-    err = Rejected(detail, **facts)
-    err.code = code
-    return err
-
-
 def choose_newest(files: list[InboxFile]) -> None:
     """Per (partner, piece) the newest accepted file wins; number the versions oldest first."""
     slots: dict[tuple[str, str], list[InboxFile]] = {}
@@ -214,16 +205,8 @@ def choose_newest(files: list[InboxFile]) -> None:
 
 def rejection_key(f: InboxFile) -> str:
     """Where the reason for a rejected file goes: ``rejected/<partner>/<file>.txt``."""
-    folder = f.partner or _safe_segment(f.folder) or "_inkorgen"
-    return f"rejected/{folder}/{_safe_segment(f.name) or 'fil'}.txt"
-
-
-def _safe_segment(name: str | None) -> str:
-    if not name:
-        return ""
-    cleaned = "".join(ch if ch.isprintable() and ch not in '/\\:*?"<>|' else "_" for ch in name)
-    cleaned = cleaned.strip(" .")
-    return unicodedata.normalize("NFC", cleaned)[:150]
+    folder = f.partner or safe_name(f.folder) or "_inkorgen"
+    return f"rejected/{folder}/{safe_name(f.name) or 'fil'}.txt"
 
 
 def rejection_text(f: InboxFile, config: Config) -> str:
@@ -244,9 +227,9 @@ def display_name(key: str) -> str:
     return PurePosixPath(key).name
 
 
-def write_rejections(out: Storage, files: list[InboxFile], config: Config, state: dict) -> int:
-    """Write a Swedish note per rejected file; remove notes for files no longer rejected."""
-    notes = state.setdefault("notes", {})
+def write_rejections(out: Storage, files: list[InboxFile], config: Config, notes: dict[str, str]) -> int:
+    """Write a Swedish note per rejected file; remove notes for files no longer rejected.
+    ``notes`` (the run state's) records the notes written, by key, with their text's digest."""
     wanted = {}
     for f in files:
         if f.verdict == "rejected":

@@ -24,12 +24,12 @@ from tasks import __version__
 from tasks.core.config import Config
 from tasks.core.errors import ChangedDuringRun, ConversionFailed, NoText, Rejected
 from tasks.core.pandoc import lua_command, pandoc_version, script_digest
-from tasks.core.parallel import workers
+from tasks.core.parallel import interleaved, workers
 from tasks.core.slots import Slot, slot_key
 from tasks.intake.inbox import InboxFile
 from tasks.intake.screening import NAME_PIECE, decode_text, strip_front_matter
 from tasks.storage.base import Storage, UnsafeKey, scratch_dir
-from tasks.storage.state import save_state
+from tasks.storage.state import ConversionMemory
 
 # Heading levels in the draft: 1 paket, 2 piece, 3 the partner's contribution, 4+ the report.
 REPORT_TOP_LEVEL = 4
@@ -116,8 +116,8 @@ def convert_files(inbox: Storage, files: list[InboxFile], config: Config,
                          "result": str(tmp / f"result-{i}.json")})
         if not jobs:
             return results
-        n = max(1, min(parallel or workers(), len(jobs)))
-        batches = [jobs[k::n] for k in range(n)]
+        batches = interleaved(jobs, parallel or workers())
+        n = len(batches)
         tick = _ProgressCounter(jobs, on_progress) if on_progress else None
         run = lambda batch: _run_batch(batch, tmp, limits.convert_timeout, limits.convert_memory_mb, tick)  # noqa: E731
         with ThreadPoolExecutor(n) as pool:
@@ -260,14 +260,14 @@ def over_length(report: Report) -> float | None:
 # --- deciding what to convert, and recording the outcome ---------------------------------
 
 
-def plan_conversions(files: list[InboxFile], state: dict) -> tuple[list[InboxFile], dict[str, Report]]:
+def plan_conversions(files: list[InboxFile], memory: ConversionMemory) -> tuple[list[InboxFile], dict[str, Report]]:
     """Split the newest accepted files into those to convert and up-to-date reports.
 
     A report is up to date when the saved one came from the same bytes through the same
     converter. A file whose bytes failed before with this converter fails again without work.
     """
     converter = converter_fingerprint()
-    saved = state.setdefault("reports", {})
+    saved = memory.reports
     earlier = earlier_versions(files)
     todo, ready = [], {}
     for f in files:
@@ -293,34 +293,36 @@ def earlier_versions(files: list[InboxFile]) -> dict[str, list[str]]:
     return {k: [g.key for g in sorted(v, key=lambda g: g.version)] for k, v in found.items()}
 
 
-def pending_conversions(todo: list[InboxFile], state: dict) -> list[InboxFile]:
+def pending_conversions(todo: list[InboxFile], memory: ConversionMemory) -> list[InboxFile]:
     """Those of ``todo`` that really need pandoc (not known failures)."""
     converter = converter_fingerprint()
-    failed = state.get("failed", {})
+    failed = memory.failed
     return [f for f in todo if failed.get(f.sha256, {}).get("converter") != converter]
 
 
 def apply_conversions(out: Storage, files: list[InboxFile], todo: list[InboxFile],
-                      results: dict[str, Converted | Rejected], state: dict, config: Config,
-                      reports: dict[str, Report]) -> list[InboxFile]:
+                      results: dict[str, Converted | Rejected], memory: ConversionMemory, config: Config,
+                      reports: dict[str, Report], *, checkpoint: Callable[[], object]) -> list[InboxFile]:
     """Store converted reports; reject files that failed and return the next-newest
-    version of their piece to try instead (an empty list when there is nothing left)."""
-    from tasks.intake.inbox import _rebuild
+    version of their piece to try instead (an empty list when there is nothing left).
 
+    ``memory`` is the run state's conversions section; ``checkpoint`` saves the whole state:
+    it is called once reports about to be overwritten have been forgotten, so a run killed
+    while writing them leaves them unknown rather than trusted half-written."""
     converter = converter_fingerprint()
-    saved, failed = state.setdefault("reports", {}), state.setdefault("failed", {})
-    media = set(state.setdefault("media", []))
+    saved, failed = memory.reports, memory.failed
+    media = set(memory.media)
     earlier = earlier_versions(files)
     retry = []
     # Reports about to be overwritten are forgotten in the saved state first: a run killed
     # while writing them leaves them unknown (converted again), never trusted half-done.
     if any(saved.pop(slot_key(*f.slot), None) for f in todo if f.key in results):
-        save_state(out, state)
+        checkpoint()
     for f in todo:
         outcome = results.get(f.key)
         if outcome is None:  # a known failure, not converted again
             known = failed[f.sha256]
-            outcome = _rebuild(known["code"], known["detail"], {})
+            outcome = Rejected.from_saved(known["code"], known["detail"], {})
         if isinstance(outcome, Rejected):
             if not isinstance(outcome, ChangedDuringRun):  # that one is not the bytes' fault
                 failed[f.sha256] = {"converter": converter, "code": outcome.code, "detail": outcome.detail}
@@ -334,7 +336,7 @@ def apply_conversions(out: Storage, files: list[InboxFile], todo: list[InboxFile
         report = store_report(out, f, outcome, config, media, earlier.get(slot_key(*f.slot), []))
         saved[slot_key(*f.slot)] = report.to_json()
         reports[slot_key(*f.slot)] = report
-    state["media"] = sorted(media)
+    memory.media = sorted(media)
     # Forget reports whose file is gone from the inbox (withdrawn).
     live = {slot_key(*f.slot) for f in files if f.verdict == "accepted"}
     for key in list(saved):

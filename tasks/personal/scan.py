@@ -62,11 +62,10 @@ def masked_ast_key(report, rules: PersonalRules) -> str:
 PARALLEL_SCAN_FROM = 64
 
 
-def scan_reports(out, reports: dict, rules: PersonalRules, state: dict) -> PersonalScan:
+def scan_reports(out, reports: dict, rules: PersonalRules, saved: dict[str, dict]) -> PersonalScan:
     """Scan each report's AST (``cache/ast``) once per (content, rules) and keep the masked
-    AST (:func:`masked_ast_key`); results are kept in ``state["personal"]`` (summaries
-    only, never values)."""
-    saved = state.setdefault("personal", {})
+    AST (:func:`masked_ast_key`); results are kept in ``saved`` (the run state's personal
+    section: summaries only, never values)."""
     scan = PersonalScan()
     keys = {slot: hashlib.sha256(json.dumps([report.sha256, report.converter, report.title,
                                              rules.fingerprint]).encode()).hexdigest()[:24]

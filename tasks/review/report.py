@@ -107,3 +107,7 @@ def review_docx(reviewed: ReviewedText, meta: ReviewMeta) -> bytes:
     return save(doc)
 
 
+def review_keys(partner: str, piece: str) -> dict[str, str]:
+    """Where a report's review goes: ``review/<partner>/<piece>.json|html|docx``."""
+    base = f"review/{partner}/{piece}"
+    return {"json": f"{base}.json", "html": f"{base}.html", "docx": f"{base}.docx"}

@@ -21,6 +21,7 @@ from tasks.review.report import (
     review_docx,
     review_html,
     review_json,
+    review_keys,
     severity_phrase,
     visible,
 )
@@ -28,11 +29,6 @@ from tasks.review.settings import ReviewSettings
 from tasks.storage.base import Storage
 
 # --- one report in the pipeline ---------------------------------------------------------------------
-
-
-def review_keys(partner: str, piece: str) -> dict[str, str]:
-    base = f"review/{partner}/{piece}"
-    return {"json": f"{base}.json", "html": f"{base}.html", "docx": f"{base}.docx"}
 
 
 def review_key(report: Report, checker: Checker, settings: ReviewSettings) -> str:

@@ -16,9 +16,8 @@ from tasks.core.errors import (
 )
 from tasks.core.slots import slot_key
 from tasks.core.templating import STOCKHOLM, html_env, swedish_date, swedish_datetime
-from tasks.intake.inbox import _safe_segment
 from tasks.roundtrip.returned import ReturnedFile
-from tasks.storage.base import Storage
+from tasks.storage.base import Storage, safe_name
 
 STATUS_KEY = "feedback/status.toml"
 PAGE_KEY = "feedback/index.html"
@@ -163,7 +162,7 @@ def _date_sv(stamp: str) -> str:
 
 
 def feedback_note_key(f: ReturnedFile) -> str:
-    return f"rejected/feedback/{_safe_segment(f.reviewer) or '_mappen'}/{_safe_segment(f.name) or 'fil'}.txt"
+    return f"rejected/feedback/{safe_name(f.reviewer) or '_mappen'}/{safe_name(f.name) or 'fil'}.txt"
 
 
 def feedback_note_text(f: ReturnedFile) -> str:

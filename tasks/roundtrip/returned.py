@@ -22,7 +22,6 @@ from tasks.core.errors import (
     Rejected,
     UnsafeName,
 )
-from tasks.intake.inbox import _rebuild
 from tasks.intake.reasons import explain
 from tasks.intake.screening import screen_file
 from tasks.roundtrip.compare import similarity
@@ -98,7 +97,7 @@ def read_feedback_file(inbox: Storage, entry: Entry, config: Config, known: dict
         f.sha256, f.version, f.points = cached["sha256"], cached["version"], [dict(p) for p in cached["points"]]
         if cached.get("rejected"):
             code, detail, facts = cached["rejected"]
-            f.reject(_rebuild(code, detail, facts), config)
+            f.reject(Rejected.from_saved(code, detail, facts), config)
         else:
             f.verdict = "read"
         return f

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 import tempfile
+import unicodedata
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,17 @@ def check_key(key: str) -> str:
     if "" in parts:
         raise UnsafeKey(f"{key!r} has an empty segment ('//' or a trailing '/')")
     return key
+
+
+def safe_name(name: str | None) -> str:
+    """``name`` as one safe key segment: no path separators, control or reserved characters
+    (each becomes ``_``), no leading or trailing dots and spaces, NFC, at most 150 characters;
+    "" when nothing is left."""
+    if not name:
+        return ""
+    cleaned = "".join(ch if ch.isprintable() and ch not in '/\\:*?"<>|' else "_" for ch in name)
+    cleaned = cleaned.strip(" .")
+    return unicodedata.normalize("NFC", cleaned)[:150]
 
 
 class Storage(ABC):
