@@ -21,6 +21,7 @@ from typing import Callable
 
 from tasks.core.slots import Slot, slot_key, slot_label
 from tasks.core.templating import md_escape
+from tasks.personal.scan import counts_phrase
 from tasks.storage.base import DEFAULT_LINK_SECONDS, Storage
 
 STATE_LABEL = {"new": "ny", "updated": "uppdaterad", "withdrawn": "tillbakadragen"}
@@ -54,7 +55,6 @@ def rejected_files(tracker: dict) -> list[dict]:
 def personal_entries(personal: dict[str, dict], tracker: dict) -> list[dict]:
     """Each report with personal data: its label, kinds with counts and places (never the
     values themselves), in outline order."""
-    from tasks.personal.scan import counts_phrase
 
     names = partner_names(tracker)
     return [{"label": slot_label(slot, names), "counts": counts_phrase(summary), "places": summary["places"]}

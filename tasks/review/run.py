@@ -10,7 +10,9 @@ from pathlib import Path
 from tasks.core.config import Config
 from tasks.core.errors import UtkastError
 from tasks.core.slots import Slot
-from tasks.intake.normalise import Report
+from tasks.intake.inbox import InboxFile
+from tasks.intake.normalise import Report, convert_files
+from tasks.intake.screening import screen_file
 from tasks.personal.mask import scan_ast
 from tasks.review.check import ReviewedText, review_source
 from tasks.review.checker import Checker
@@ -27,6 +29,7 @@ from tasks.review.report import (
 )
 from tasks.review.settings import ReviewSettings
 from tasks.storage.base import Storage
+from tasks.storage.local import LocalStorage
 
 # --- one report in the pipeline ---------------------------------------------------------------------
 
@@ -99,10 +102,6 @@ def pending_label(report: Report, config: Config) -> str:
 def review_file(path: Path, config: Config, checker: Checker, settings: ReviewSettings) -> tuple[ReviewedText, ReviewMeta]:
     """Review a single file outside the pipeline. Raises ``Rejected`` for a file intake
     would refuse, ``CheckerUnavailable`` when the checker cannot run."""
-    from tasks.intake.inbox import InboxFile
-    from tasks.intake.normalise import convert_files
-    from tasks.intake.screening import screen_file
-    from tasks.storage.local import LocalStorage
 
     path = Path(path)
     data = path.read_bytes()

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from tasks.core.errors import UtkastError
 from tasks.core.pandoc import pandoc_path
+from tasks.intake.screening import SAFE_XML
 
 MASK_CHAR = "0"
 SEPARATOR = "\n\n"  # between blocks in the checked text of a whole document
@@ -521,7 +522,6 @@ def blocks_from_odt(data: bytes) -> list[Block]:
 
     from lxml import etree
 
-    from tasks.intake.screening import SAFE_XML
 
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         root = etree.fromstring(archive.read("content.xml"), SAFE_XML)

@@ -27,6 +27,7 @@ from tasks.core.config import Config
 from tasks.core.errors import UtkastError
 from tasks.core.templating import html_env, swedish_datetime
 from tasks.core.wordml import OBJECT
+from tasks.draft.catalogue import list_versions, read_latest
 from tasks.personal.mask import mask_record
 from tasks.personal.rules import load_rules
 from tasks.roundtrip.compare import (
@@ -211,7 +212,6 @@ def segments_html(segments) -> Markup:
 
 def resolve_version(out: Storage, wanted: str) -> str:
     """A published version from its full name, a unique prefix, or ``latest``."""
-    from tasks.draft.catalogue import list_versions, read_latest
 
     if wanted == "latest":
         latest = read_latest(out)

@@ -22,6 +22,7 @@ from tasks.core.errors import (
     Rejected,
     UnsafeName,
 )
+from tasks.draft.catalogue import list_versions
 from tasks.intake.reasons import explain
 from tasks.intake.screening import screen_file
 from tasks.roundtrip.compare import similarity
@@ -70,7 +71,6 @@ class PublishedTexts:
     @cached_property
     def versions(self) -> list[str]:
         """Published versions, newest first (listed only when a file has to be matched)."""
-        from tasks.draft.catalogue import list_versions
 
         return list_versions(self.out)
 
