@@ -155,3 +155,20 @@ def docx_from_markdown(markdown: str, fmt: str = "docx") -> bytes:
     done = subprocess.run([pandoc_path(), "--sandbox", "-f", "markdown", "-t", fmt, "-o", "-"],
                           input=markdown.encode("utf-8"), capture_output=True, check=True)
     return done.stdout
+
+
+def normalise_inbox(inbox: Path, out: Path, config):
+    """Screen and convert the files of a test inbox into ``out`` with the plain intake
+    functions (as the intake flow calls them, without Prefect); returns the inbox files with
+    their verdicts and the normalised reports by slot key (``partner/piece``)."""
+    from tasks.intake.inbox import scan_inbox
+    from tasks.intake.normalise import apply_conversions, convert_files, pending_conversions, plan_conversions
+    from tasks.storage.local import LocalStorage
+
+    source, target, state = LocalStorage(inbox), LocalStorage(out), {}
+    files = scan_inbox(source, config, state.setdefault("inbox", {}))
+    todo, reports = plan_conversions(files, state)
+    while todo:
+        results = convert_files(source, pending_conversions(todo, state), config)
+        todo = apply_conversions(target, files, todo, results, state, config, reports)
+    return files, reports

@@ -1,8 +1,17 @@
-"""Shared fixtures: configuration, a session-wide Prefect harness, the shared corpus."""
+"""Shared fixtures: configuration, a session-wide Prefect harness, the shared corpus, a real
+S3 server and Chromium; and the markers each test gets from the fixtures it uses.
+
+Markers (registered in pyproject.toml): ``prefect`` (a Prefect server), ``s3`` (SeaweedFS),
+``browser`` (Chromium) and ``slow`` (every one of those, and long CPU work). They follow from
+the fixtures below, so a new test is marked without anyone remembering;
+``@pytest.mark.slow`` marks a test that is slow for another reason.
+``python3 dev.py test -m "not slow"`` runs the unit tests only.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -65,3 +74,32 @@ def s3_env(local_bucket, monkeypatch):
     for name, value in local_bucket.env().items():
         monkeypatch.setenv(name, value)
     return local_bucket
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Debian's Chromium (the browser tests skip where it is not installed)."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)")
+    return found
+
+
+# Fixtures (used directly or through another fixture) that mark a test. ``stack`` and
+# ``private_bucket`` are module fixtures that start their own Prefect stack or SeaweedFS;
+# ``corpus`` means the real documents of ../shared/corpus, which take long to convert.
+MARKERS_BY_FIXTURE = {
+    "prefect_harness": ("prefect", "slow"),
+    "stack": ("prefect", "slow"),
+    "local_bucket": ("s3", "slow"),
+    "private_bucket": ("s3", "slow"),
+    "chromium": ("browser", "slow"),
+    "corpus": ("slow",),
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        used = set(getattr(item, "fixturenames", ())) & MARKERS_BY_FIXTURE.keys()
+        for marker in sorted({m for fixture in used for m in MARKERS_BY_FIXTURE[fixture]}):
+            item.add_marker(marker)

@@ -6,9 +6,15 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 
+# The benchmark starts its own Prefect server and SeaweedFS and builds several times (minutes).
+@pytest.mark.prefect
+@pytest.mark.s3
+@pytest.mark.slow
 def test_benchmark_smoke_run_writes_every_measurement(tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench.py"), "--n", "6", "--poll-n", "8",

@@ -4,12 +4,10 @@ sees, and the draft downloaded through the page's own link."""
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
 import urllib.request
 from html.parser import HTMLParser
 
-import pytest
 from docx import Document
 
 from tests.builders import make_docx
@@ -18,13 +16,6 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--disable-component-update", "--disable-sync", "--no-first-run",
                   # Belt and braces: anything not for 127.0.0.1 goes nowhere.
                   "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
-
-
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found:
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)")
-    return found
 
 
 class Page(HTMLParser):
@@ -55,10 +46,10 @@ class Page(HTMLParser):
             self._label.append(data)
 
 
-def test_reviewer_opens_the_page_and_downloads_the_draft(prefect_harness, s3_env, tmp_path):
+def test_reviewer_opens_the_page_and_downloads_the_draft(prefect_harness, s3_env, chromium, tmp_path):
     from flows.build import build_draft
 
-    browser = chromium()
+    browser = chromium
     bucket, client = s3_env.bucket, s3_env.client()
     client.put_object(Bucket=bucket, Key="browser/inbox/coompanion/4.3 Verksamhetsutveckling.docx",
                       Body=make_docx(["Coompanion stöttar verksamhetsutveckling i kooperativ."]))

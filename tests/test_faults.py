@@ -115,6 +115,7 @@ def test_two_builds_at_once_both_finish_and_leave_one_consistent_draft(prefect_h
     assert set(latest["formats"]) == {"docx", "pdf", "html"}
 
 
+@pytest.mark.slow  # converts a 3,000-paragraph document until pandoc runs out of memory
 def test_a_file_that_kills_pandoc_only_takes_itself_down(tmp_path, config):
     """pandoc runs many files per process; one file over the memory ceiling stops that
     process. The file is rejected with a reason; the files before and after it convert."""
