@@ -164,11 +164,13 @@ def normalise_inbox(inbox: Path, out: Path, config):
     from tasks.intake.inbox import scan_inbox
     from tasks.intake.normalise import apply_conversions, convert_files, pending_conversions, plan_conversions
     from tasks.storage.local import LocalStorage
+    from tasks.storage.state import RunState, save_state
 
-    source, target, state = LocalStorage(inbox), LocalStorage(out), {}
-    files = scan_inbox(source, config, state.setdefault("inbox", {}))
-    todo, reports = plan_conversions(files, state)
+    source, target, state = LocalStorage(inbox), LocalStorage(out), RunState()
+    files = scan_inbox(source, config, state.screening)
+    todo, reports = plan_conversions(files, state.conversions)
     while todo:
-        results = convert_files(source, pending_conversions(todo, state), config)
-        todo = apply_conversions(target, files, todo, results, state, config, reports)
+        results = convert_files(source, pending_conversions(todo, state.conversions), config)
+        todo = apply_conversions(target, files, todo, results, state.conversions, config, reports,
+                                 checkpoint=lambda: save_state(target, state))
     return files, reports
