@@ -102,10 +102,10 @@ def main(argv: list[str] | None = None) -> int:
 def _checked_config():
     """Every file in templates/, validated before Prefect is imported: a typo fails at once."""
     from tasks.core.config import load_config
-    from tasks.review.settings import load_review_settings
+    from tasks.review.settings import check_templates
 
     config = load_config()
-    load_review_settings(config.templates, config.registry)  # review.toml and personuppgifter.toml
+    check_templates(config)
     return config
 
 

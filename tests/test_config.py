@@ -330,17 +330,24 @@ def test_a_file_below_the_working_folder_is_named_relative_to_it(tmp_path, monke
 # --- the flows ---------------------------------------------------------------------------------------------
 
 
-def test_a_typo_fails_an_intake_run_from_prefect_with_the_same_message(prefect_harness, tmp_path, monkeypatch):
+@pytest.mark.parametrize("flow", ["intake", "build_draft"])
+def test_a_typo_fails_a_prefect_run_before_any_work_with_the_same_message(prefect_harness, tmp_path, monkeypatch,
+                                                                          flow):
+    import flows.build
     import flows.intake
 
     templates = copy_templates(tmp_path / "templates")
-    path = templates / "settings.toml"
-    path.write_text(path.read_text(encoding="utf-8").replace('action = "mask"', 'acton = "stop"'), encoding="utf-8")
-    monkeypatch.setattr(flows.intake, "load_config", lambda: load_config(templates))
-    (tmp_path / "inbox").mkdir()
-    state = flows.intake.intake(inbox=str(tmp_path / "inbox"), out=str(tmp_path / "outputs"), review=False,
-                                return_state=True)
+    path = templates / "personuppgifter.toml"  # read late in a run, by the personal-data scan
+    path.write_text(path.read_text(encoding="utf-8").replace("[keep]\nvalues", "[keep]\nvalue"), encoding="utf-8")
+    module = flows.intake if flow == "intake" else flows.build
+    monkeypatch.setattr(module, "load_config", lambda: load_config(templates))
+    (tmp_path / "inbox" / "verdandi").mkdir(parents=True)
+    (tmp_path / "inbox" / "verdandi" / "4.2 Motiv.txt").write_text("Verksamheten bygger på gemenskap.\n",
+                                                                   encoding="utf-8")
+    state = getattr(module, flow)(inbox=str(tmp_path / "inbox"), out=str(tmp_path / "outputs"), review=False,
+                                  return_state=True)
     assert state.is_failed()
-    assert (f"ConfigError: {path}: personal_data.acton: unknown key (did you mean 'action'?); allowed keys: action"
+    assert (f"ConfigError: {path}: keep.value: unknown key (did you mean 'values'?); allowed keys: values"
             in state.message)
     assert "\n" not in state.message
+    assert not (tmp_path / "outputs" / "normalised").exists() and not (tmp_path / "outputs" / "status.json").exists()

@@ -14,7 +14,7 @@ from typing import Literal, get_args
 from pydantic import Field
 
 from tasks import __version__
-from tasks.core.config import Array, Positive, Registry, Table, Text, read_config
+from tasks.core.config import Array, Config, Positive, Registry, Table, Text, read_config
 from tasks.personal.rules import PersonalRules, load_rules
 from tasks.review.checker import CheckerTuning
 
@@ -105,6 +105,13 @@ class ReviewSettings:
 
     def severity(self, rule_id: str, issue_type: str) -> str:
         return self.severity_rules.get(rule_id) or self.severity_issue_types.get(issue_type) or self.severity_default
+
+
+def check_templates(config: Config) -> None:
+    """Read the configuration files beyond ``config`` (``review.toml`` and ``personuppgifter.toml``),
+    so that a mistake in any file of ``templates/`` fails a command or a run before any work,
+    not halfway through it."""
+    load_review_settings(config.templates, config.registry)
 
 
 def load_review_settings(templates: Path | str, registry: Registry) -> ReviewSettings:
