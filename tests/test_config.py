@@ -223,7 +223,8 @@ def test_utkast_build_stops_at_a_misspelt_key_in_any_file(tmp_path, file):
     wrong = misspell_line(templates / file, lineno, key)
     done = run_utkast(tmp_path, templates)
     assert done.returncode == 2, done.stderr
-    assert f"utkast: configuration error in templates/{file}: {wrong}: unknown key (did you mean '{key}'?)" in done.stderr
+    assert (f"utkast: configuration error in templates/{file}: {wrong}: unknown key (did you mean '{key}'?)"
+            in done.stderr)
     assert not (tmp_path / "outputs").exists()
 
 
@@ -284,8 +285,10 @@ def problem_in(tmp_path: Path, text: str, model=Whole) -> ConfigError:
 @pytest.mark.parametrize("text, key, what", [
     ('[part]\nname = "x"\nnmae = "y"', "part.nmae",
      "unknown key (did you mean 'name'?); allowed keys: name, kind, pieces, sizes, scores (see the manual)"),
-    ('enabld = true\n[part]\nname = "x"', "enabld", "unknown key (did you mean 'enabled'?); allowed keys: part, enabled"),
-    ('[part]\nname = "x"\nzzz = 1', "part.zzz", "unknown key; allowed keys: name, kind, pieces, sizes, scores (see the manual)"),
+    ('enabld = true\n[part]\nname = "x"', "enabld",
+     "unknown key (did you mean 'enabled'?); allowed keys: part, enabled"),
+    ('[part]\nname = "x"\nzzz = 1', "part.zzz",
+     "unknown key; allowed keys: name, kind, pieces, sizes, scores (see the manual)"),
     ('[part]\nname = "x"\n[[part.pieces]]\nid = "1"\nbudget_sek = 1\n[[part.pieces]]\nid = "2"\nbudget_sek = "ett"',
      "part.pieces[1].budget_sek", "must be an integer, got 'ett'"),
     ('[part]\nname = "x"\n[[part.pieces]]\nid = "1"\nbudget_sek = 0', "part.pieces[0].budget_sek",

@@ -3,7 +3,10 @@
 The files live in ``templates/`` and are committed. Each is read into a pydantic model
 (:class:`Table` refuses unknown keys and converts nothing), and every problem raises
 :class:`~tasks.core.errors.ConfigError` naming the file, the dotted key and what is allowed.
-A new table is one more :class:`Table` subclass and one field on the table that holds it.
+A new table is one more :class:`Table` subclass and one field on the table that holds it; a
+new file, one root model read with :func:`read_config`. ``review.toml`` and
+``personuppgifter.toml`` have their models next to their loaders (``tasks/review/settings.py``,
+``tasks/personal/rules.py``); ``check_templates`` there reads every file at once.
 """
 
 from __future__ import annotations
@@ -403,6 +406,7 @@ class Settings(Table):
 
     @cached_property
     def limits(self) -> Limits:
+        """The limits in bytes and seconds."""
         mb = 1024 * 1024
         return Limits(
             max_file_bytes=self.intake.max_file_mb * mb,
