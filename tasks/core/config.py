@@ -19,7 +19,6 @@ import tomllib
 import types
 import unicodedata
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
 
@@ -50,6 +49,8 @@ class Table(BaseModel):
     ``true`` is not 1), and the result is immutable."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # Derived values are plain properties, not cached: model_copy(update=...) would keep a
+    # cached value computed from the old fields.
     # Appended to the message for an unknown key in this table.
     unknown_key_hint: ClassVar[str] = ""
 
@@ -267,7 +268,7 @@ class Outline(Table):
                 seen.add(piece.id)
         return self
 
-    @cached_property
+    @property
     def pieces(self) -> dict[str, Piece]:
         """Every piece by its id, in outline order."""
         return {p.id: p for pk in self.paket for p in pk.pieces}
@@ -323,7 +324,7 @@ class Registry(Table):
                 names.add(fold_name(name))
         return self
 
-    @cached_property
+    @property
     def folder_names(self) -> dict[str, Partner]:
         """Every slug and alias, folded, to its partner."""
         return {fold_name(name): p for p in self.partners for name in (p.slug, *p.aliases)}
@@ -404,7 +405,7 @@ class Settings(Table):
     links: LinkSettings = LinkSettings()
     personal_data: PersonalDataSettings = PersonalDataSettings()
 
-    @cached_property
+    @property
     def limits(self) -> Limits:
         """The limits in bytes and seconds."""
         mb = 1024 * 1024
