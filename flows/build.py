@@ -40,6 +40,7 @@ from tasks.draft.merge import merge_sections, selected_paket
 from tasks.draft.plan import plan_build
 from tasks.draft.render import ensure_formats, render_draft
 from tasks.intake.tracker import tracker_table
+from tasks.review.settings import check_templates
 from tasks.storage import open_storage
 from tasks.storage.base import DEFAULT_LINK_SECONDS, scratch_dir
 
@@ -71,6 +72,7 @@ def build_draft(
         packages: Build only these paket (work packages 1-5); empty means all.
     """
     config = load_config()
+    check_templates(config)  # a typo anywhere in templates/ fails the run before any work
     formats = ensure_formats(list(formats or config.settings.formats))
     selected_paket(config, packages)  # fail early on an unknown paket
     inbox_store, out_store = open_storage(inbox), open_storage(out)

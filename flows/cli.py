@@ -99,13 +99,23 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def cmd_build(args) -> int:
-    from flows.build import build_draft
+def _checked_config():
+    """Every file in templates/, validated before Prefect is imported: a typo fails at once."""
     from tasks.core.config import load_config
+    from tasks.review.settings import check_templates
+
+    config = load_config()
+    check_templates(config)
+    return config
+
+
+def cmd_build(args) -> int:
+    config = _checked_config()
+    from flows.build import build_draft
     from tasks.draft.merge import selected_paket
     from tasks.draft.render import ensure_formats
 
-    selected_paket(load_config(), args.packages)  # plain messages before Prefect checks the types
+    selected_paket(config, args.packages)  # plain messages before Prefect checks the types
     if args.formats:
         ensure_formats(args.formats)
     result = build_draft(inbox=args.inbox, out=args.out, review=not args.no_review,
@@ -143,6 +153,7 @@ def _print_personal(result: dict) -> None:
 
 
 def cmd_intake(args) -> int:
+    _checked_config()
     from flows.intake import intake
 
     result = intake(inbox=args.inbox, out=args.out, review=not args.no_review)

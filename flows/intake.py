@@ -33,6 +33,7 @@ from tasks.intake.normalise import (
 from tasks.intake.tracker import build_tracker, tracker_table, write_tracker
 from tasks.personal.rules import load_rules
 from tasks.personal.scan import scan_reports, with_masked_titles
+from tasks.review.settings import check_templates
 from tasks.roundtrip.points import open_review_counts
 from tasks.storage import open_storage
 from tasks.storage.base import Storage
@@ -118,6 +119,7 @@ def intake(inbox: str = "inbox", out: str = "outputs", review: bool = True) -> d
         review: Run the Swedish language review on new reports.
     """
     config = load_config()
+    check_templates(config)  # a typo anywhere in templates/ fails the run before any work
     inbox_store, out_store = open_storage(inbox), open_storage(out)
     bar = RunProgress("Inkorgen läses in")
     with out_store.lock():

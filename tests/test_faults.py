@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import pytest
 
+from tasks.core.config import ConvertSettings
 from tasks.storage.local import LocalStorage
 from tasks.storage.state import ScreeningMemory
 from tests.builders import make_docx, put
@@ -130,8 +131,8 @@ def test_a_file_that_kills_pandoc_only_takes_itself_down(tmp_path, config):
     put(root, "myrorna/1.4 Sist.docx", make_docx(["Sist i kön."]))
     storage = LocalStorage(root)
     files = [f for f in scan_inbox(storage, config, ScreeningMemory()) if f.verdict == "accepted"]
-    tight = replace(config, settings=replace(config.settings, limits=replace(
-        config.settings.limits, convert_memory_mb=80, convert_timeout=5)))
+    tight = replace(config, settings=config.settings.model_copy(
+        update={"convert": ConvertSettings(timeout_seconds=5, memory_mb=80)}))
 
     results = convert_files(storage, files, tight, parallel=1)
 

@@ -300,7 +300,7 @@ def test_yaml_front_matter_never_reaches_pandoc(tmp_path, config):
     storage = LocalStorage(tmp_path / "in")
     (f,) = scan_inbox(storage, config, ScreeningMemory())
     assert (f.verdict, f.piece, f.title_hint) == ("accepted", "4.2", "Alias i massor")
-    quick = replace(config, settings=replace(config.settings, limits=replace(config.settings.limits,
-                                                                             convert_timeout=20)))
+    quick = replace(config, settings=config.settings.model_copy(
+        update={"convert": config.settings.convert.model_copy(update={"timeout_seconds": 20})}))
     result = convert_files(storage, [f], quick)[f.key]
     assert isinstance(result, Converted) and result.markdown.strip() == "Texten efter."

@@ -221,10 +221,10 @@ def copy_templates(target):
 
 @pytest.mark.parametrize("file, old, new, key", [
     ("personuppgifter.toml", 'mask = "[adress borttagen]"', "mask = 3", "kinds.adress.mask"),
-    ("personuppgifter.toml", '"MOBILE", ', '"MOBIL", ', "phone.types"),
+    ("personuppgifter.toml", '"MOBILE", ', '"MOBIL", ', "phone.types[0]"),
     ("personuppgifter.toml", "# [[patterns]]\n# kind", "[[patterns]]\nlabel = \"x\"\nmask = \"y\"\nregex = '(['\nkind",
      "patterns[0].regex"),
-    ("personuppgifter.toml", 'markers = [\n  "deltagare",', 'markers = [\n  "",', "names.markers"),
+    ("personuppgifter.toml", 'markers = [\n  "deltagare",', 'markers = [\n  "",', "names.markers[0]"),
     ("settings.toml", 'action = "mask"', 'action = "maska"', "personal_data.action"),
 ])
 def test_invalid_rules_name_file_and_key(tmp_path, file, old, new, key):

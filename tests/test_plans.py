@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from tasks.core.config import PersonalDataSettings
 from tasks.core.errors import UtkastError
 from tasks.core.parallel import interleaved
 from tasks.core.slots import Slot, in_outline_order, slot_label
@@ -28,7 +29,8 @@ REPORTS = {"myrorna/1.3": report("myrorna", "1.3"), "verdandi/4.2": report("verd
 
 
 def stopping(config):
-    return replace(config, settings=replace(config.settings, personal_action="stop"))
+    return replace(config, settings=config.settings.model_copy(
+        update={"personal_data": PersonalDataSettings(action="stop")}))
 
 
 # --- the build's plan --------------------------------------------------------------------

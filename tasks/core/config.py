@@ -1,19 +1,37 @@
 """Configuration as data: the outline, the partner registry and the settings.
 
-The files live in ``templates/`` and are committed; each is validated on load and an
-invalid value raises :class:`~tasks.core.errors.ConfigError` naming the file and the key.
+The files live in ``templates/`` and are committed. Each is read into a pydantic model
+(:class:`Table` refuses unknown keys and converts nothing), and every problem raises
+:class:`~tasks.core.errors.ConfigError` naming the file, the dotted key and what is allowed.
+A new table is one more :class:`Table` subclass and one field on the table that holds it; a
+new file, one root model read with :func:`read_config`. ``review.toml`` and
+``personuppgifter.toml`` have their models next to their loaders (``tasks/review/settings.py``,
+``tasks/personal/rules.py``); ``check_templates`` there reads every file at once.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import re
 import tomllib
+import types
 import unicodedata
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tasks.core.errors import ConfigError
 
@@ -23,42 +41,245 @@ PIECE_ID = re.compile(r"^[1-9]\.[1-9]$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
-@dataclass(frozen=True)
-class Piece:
+# --- reading a file into a model ----------------------------------------------------------
+
+
+class Table(BaseModel):
+    """A table of a file in ``templates/``: unknown keys are refused (a misspelt key is an
+    error, not a silent default), values are taken as written (a string is not a number,
+    ``true`` is not 1), and the result is immutable."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # Derived values are plain properties, not cached: model_copy(update=...) would keep a
+    # cached value computed from the old fields.
+    # Appended to the message for an unknown key in this table.
+    unknown_key_hint: ClassVar[str] = ""
+
+
+class Invalid(ValueError):
+    """A problem found by a check of our own, raised in a validator; ``at`` is the key below
+    the validated value it is about (``Invalid("'1.2' appears twice", "paket", 0, "pieces", 2, "id")``
+    from a validator of the whole outline)."""
+
+    def __init__(self, problem: str, *at: str | int):
+        super().__init__(problem)
+        self.at = at
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise Invalid("must not be empty")
+    return value
+
+
+T = TypeVar("T")
+# A TOML array, kept as a tuple; its items are checked as strictly as everything else.
+Array = Annotated[tuple[T, ...], Strict(False)]
+Text = Annotated[str, AfterValidator(_not_blank)]
+Positive = Annotated[int, Field(gt=0)]
+
+M = TypeVar("M", bound=BaseModel)
+
+# What a TOML value must be, for pydantic's type errors.
+_EXPECTED = {
+    "int_type": "an integer", "string_type": "a string", "bool_type": "true or false",
+    "float_type": "a number", "tuple_type": "an array", "list_type": "an array",
+    "dict_type": "a table", "model_type": "a table", "model_attributes_type": "a table",
+    "date_type": "a date (YYYY-MM-DD)", "datetime_type": "a date and time",
+}
+
+
+def shown(path: Path) -> str:
+    """A file as the coordinator knows it: relative to the working folder when inside it."""
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def dotted(loc: tuple) -> str:
+    """``("paket", 2, "pieces", 0, "budget_sek")`` -> ``paket[2].pieces[0].budget_sek``."""
+    key = ""
+    for part in loc:
+        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
+    return key or "-"
+
+
+def _bare(kind: Any) -> Any:
+    while get_origin(kind) is Annotated:
+        kind = get_args(kind)[0]
+    return kind
+
+
+def _step(kind: Any, part: str | int) -> Any:
+    """The type found at ``part`` (a key or an index) inside a value of type ``kind``."""
+    kind = _bare(kind)
+    if get_origin(kind) in (Union, types.UnionType):
+        found = [t for t in (_step(arg, part) for arg in get_args(kind)) if t is not None]
+        return found[0] if found else None
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        return next((f.annotation for name, f in kind.model_fields.items() if part in (name, f.alias)), None)
+    args = get_args(kind)
+    if get_origin(kind) in (tuple, list) and args:
+        return args[0]
+    if get_origin(kind) is dict and len(args) == 2:
+        return args[1]
+    return None
+
+
+def type_at(model: type[BaseModel], loc: tuple) -> Any:
+    """The type of the value at ``loc`` in a file read into ``model`` (None if unknown)."""
+    kind: Any = model
+    for part in loc:
+        kind = _step(kind, part)
+    return _bare(kind)
+
+
+def keys_of(kind: Any) -> list[str]:
+    """The keys a table takes, as written in the file: a model's keys, or the fixed keys of
+    a table of values (``dict[Literal[...], ...]``); empty when any key will do."""
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        return [f.alias or name for name, f in kind.model_fields.items()]
+    if get_origin(kind) is dict:
+        key = _bare(get_args(kind)[0])
+        if get_origin(key) is Literal:
+            return [str(k) for k in get_args(key)]
+    return []
+
+
+def _given(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()  # as written in TOML
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def describe(error: dict, model: type[BaseModel]) -> tuple[str, str]:
+    """The dotted key and, in words, what is wrong with it and what is allowed, for one
+    error of ``model.model_validate``."""
+    ctx = error.get("ctx") or {}
+    loc = tuple(error["loc"]) + getattr(ctx.get("error"), "at", ())
+    kind, given = error["type"], error.get("input")
+    if loc and loc[-1] == "[key]":  # a key outside the fixed keys of a table of values
+        loc, kind = loc[:-1], "extra_forbidden"
+    if kind == "extra_forbidden":
+        table = type_at(model, loc[:-1])
+        allowed = keys_of(table)
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        what = "unknown key" + (f" (did you mean '{close[0]}'?)" if close else "")
+        what += f"; allowed keys: {', '.join(allowed)}" if allowed else "; this table takes no keys"
+        if getattr(table, "unknown_key_hint", ""):
+            what += f" ({table.unknown_key_hint})"
+    elif kind == "missing":
+        what = "is required"
+    elif kind in _EXPECTED:
+        what = f"must be {_EXPECTED[kind]}, got {_given(given)}"
+    elif kind == "literal_error":
+        what = f"must be {ctx['expected']}, got {_given(given)}"
+    elif kind == "greater_than" and ctx.get("gt") == 0:
+        what = f"must be a positive number, got {_given(given)}"
+    elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        bound = {"greater_than": ("greater than", "gt"), "greater_than_equal": ("at least", "ge"),
+                 "less_than": ("less than", "lt"), "less_than_equal": ("at most", "le")}[kind]
+        what = f"must be {bound[0]} {ctx[bound[1]]}, got {_given(given)}"
+    elif kind == "too_short":
+        what = "must not be empty" if ctx.get("min_length") == 1 else f"needs at least {ctx['min_length']} entries"
+    elif kind == "value_error":
+        what = str(ctx["error"])
+    else:
+        what = error["msg"]
+    return dotted(loc), what
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(shown(path), "-", "file is missing") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(shown(path), "-", f"not valid TOML ({exc})") from None
+
+
+def read_config(path: Path, model: type[M]) -> M:
+    """Read the TOML file ``path`` into ``model``; a missing file, bad TOML, an unknown key or
+    a wrong value raises :class:`ConfigError` naming the file, the key and what is allowed."""
+    data = _read_toml(path)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        # One problem at a time; an unknown key first, as it is usually the misspelt form of
+        # the key reported missing.
+        first = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden" and e["loc"][-1:] != ("[key]",))
+        key, what = describe(first, model)
+        raise ConfigError(shown(path), key, what) from None
+
+
+# --- outline.toml ---------------------------------------------------------------------------
+
+
+class Piece(Table):
+    """One commissioned report ("delrapport") of the outline: ``1.3``, its title, its budget."""
+
     id: str
-    title: str
-    budget_sek: int
-    paket: int
+    title: Text
+    budget_sek: Positive
+
+    @field_validator("id")
+    @classmethod
+    def _looks_like_a_piece(cls, value: str) -> str:
+        if not PIECE_ID.match(value):
+            raise Invalid(f"'{value}' must look like '1.1' (paket.piece)")
+        return value
+
+    @property
+    def paket(self) -> int:
+        """The number of the paket the piece belongs to."""
+        return int(self.id.partition(".")[0])
 
 
-@dataclass(frozen=True)
-class Paket:
-    number: int
-    title: str
-    pieces: tuple[Piece, ...]
+class Paket(Table):
+    """A work package: its number, title and pieces."""
+
+    number: Positive
+    title: Text
+    pieces: Array[Piece]
 
 
-@dataclass(frozen=True)
-class Outline:
-    title: str
-    project: str
-    programme: str
-    paket: tuple[Paket, ...]
+class Outline(Table):
+    """``outline.toml``: the application's title and its paket."""
 
-    @cached_property
+    title: Text
+    project: Text
+    programme: Text = ""
+    paket: Array[Paket] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _numbered_in_order_and_once(self) -> Outline:
+        seen = set()
+        for i, pk in enumerate(self.paket):
+            if i and pk.number <= self.paket[i - 1].number:
+                raise Invalid("paket must be numbered in increasing order", "paket", i, "number")
+            for j, piece in enumerate(pk.pieces):
+                if piece.paket != pk.number:
+                    raise Invalid(f"'{piece.id}' must look like '{pk.number}.1' (paket.piece)",
+                                  "paket", i, "pieces", j, "id")
+                if piece.id in seen:
+                    raise Invalid(f"'{piece.id}' appears twice", "paket", i, "pieces", j, "id")
+                seen.add(piece.id)
+        return self
+
+    @property
     def pieces(self) -> dict[str, Piece]:
+        """Every piece by its id, in outline order."""
         return {p.id: p for pk in self.paket for p in pk.pieces}
 
     def paket_of(self, piece_id: str) -> Paket:
+        """The paket the piece ``piece_id`` belongs to."""
         return next(pk for pk in self.paket if pk.number == self.pieces[piece_id].paket)
 
 
-@dataclass(frozen=True)
-class Partner:
-    slug: str
-    name: str
-    short: str
-    aliases: tuple[str, ...] = ()
+# --- partners.toml --------------------------------------------------------------------------
 
 
 def fold_name(name: str) -> str:
@@ -66,28 +287,65 @@ def fold_name(name: str) -> str:
     return unicodedata.normalize("NFC", name).strip().casefold()
 
 
-@dataclass(frozen=True)
-class Registry:
-    partners: tuple[Partner, ...]
+class Partner(Table):
+    """One partner: its folder (slug), name, short name (default: the name) and other folder names."""
 
-    @cached_property
-    def _by_name(self) -> dict[str, Partner]:
-        index = {}
-        for p in self.partners:
-            for name in (p.slug, *p.aliases):
-                index[fold_name(name)] = p
-        return index
+    slug: str
+    name: Text
+    short: Text
+    aliases: Array[Text] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_defaults_to_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "short" not in data and "name" in data:
+            data = {**data, "short": data["name"]}
+        return data
+
+    @field_validator("slug")
+    @classmethod
+    def _is_a_slug(cls, value: str) -> str:
+        if not SLUG.match(value):
+            raise Invalid(f"'{value}' must be lower-case letters a-z, digits and '-'")
+        return value
+
+
+class Registry(Table):
+    """``partners.toml``: the partners, each once (``[[partner]]`` tables)."""
+
+    partners: Array[Partner] = Field(alias="partner", min_length=1)
+
+    @model_validator(mode="after")
+    def _names_are_unique(self) -> Registry:
+        names = set()
+        for i, p in enumerate(self.partners):
+            for where, name in [(("slug",), p.slug), *((("aliases", k), a) for k, a in enumerate(p.aliases))]:
+                if fold_name(name) in names:
+                    raise Invalid(f"'{name}' is used by two partners", "partner", i, *where)
+                names.add(fold_name(name))
+        return self
+
+    @property
+    def folder_names(self) -> dict[str, Partner]:
+        """Every slug and alias, folded, to its partner."""
+        return {fold_name(name): p for p in self.partners for name in (p.slug, *p.aliases)}
 
     def find(self, folder: str) -> Partner | None:
         """The partner whose slug or alias is ``folder``, or None."""
-        return self._by_name.get(fold_name(folder))
+        return self.folder_names.get(fold_name(folder))
 
     def by_slug(self, slug: str) -> Partner:
+        """The partner with this slug."""
         return next(p for p in self.partners if p.slug == slug)
+
+
+# --- settings.toml --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Limits:
+    """The intake and conversion limits, in the units the code uses (bytes, seconds)."""
+
     max_file_bytes: int
     max_expanded_bytes: int
     max_archive_entries: int
@@ -97,12 +355,88 @@ class Limits:
     convert_memory_mb: int
 
 
-@dataclass(frozen=True)
-class Settings:
-    limits: Limits
-    formats: tuple[str, ...]
-    link_seconds: int = 7 * 24 * 3600  # validity of presigned download links
-    personal_action: str = "mask"  # personal data in a report: "mask" it in the draft, or "stop" publishing
+class IntakeSettings(Table):
+    """``[intake]``: limits checked before any parser sees a file."""
+
+    max_file_mb: Positive
+    max_expanded_mb: Positive
+    max_archive_entries: Positive
+    words_per_page: Positive
+    max_pages: Positive
+
+
+class ConvertSettings(Table):
+    """``[convert]``: limits of one pandoc conversion."""
+
+    timeout_seconds: Positive
+    memory_mb: Positive
+
+
+class DraftSettings(Table):
+    """``[draft]``: the formats published, in order."""
+
+    formats: Array[Literal["docx", "pdf", "html"]] = Field(min_length=1)
+
+
+class LinkSettings(Table):
+    """``[links]``: how long presigned download links live."""
+
+    expire_hours: Positive = 168
+
+    @field_validator("expire_hours")
+    @classmethod
+    def _within_s3_limit(cls, value: int) -> int:
+        if value > 168:
+            raise Invalid(f"at most 168 (7 days, the limit of S3 links), got {value}")
+        return value
+
+
+class PersonalDataSettings(Table):
+    """``[personal_data]``: a report with personal data is masked in the draft, or stops it."""
+
+    action: Literal["mask", "stop"] = "mask"
+
+
+class Settings(Table):
+    """``settings.toml``."""
+
+    intake: IntakeSettings
+    convert: ConvertSettings
+    draft: DraftSettings
+    links: LinkSettings = LinkSettings()
+    personal_data: PersonalDataSettings = PersonalDataSettings()
+
+    @property
+    def limits(self) -> Limits:
+        """The limits in bytes and seconds."""
+        mb = 1024 * 1024
+        return Limits(
+            max_file_bytes=self.intake.max_file_mb * mb,
+            max_expanded_bytes=self.intake.max_expanded_mb * mb,
+            max_archive_entries=self.intake.max_archive_entries,
+            words_per_page=self.intake.words_per_page,
+            max_pages=self.intake.max_pages,
+            convert_timeout=float(self.convert.timeout_seconds),
+            convert_memory_mb=self.convert.memory_mb,
+        )
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """The draft formats published by default."""
+        return self.draft.formats
+
+    @property
+    def link_seconds(self) -> int:
+        """Validity of presigned download links."""
+        return self.links.expire_hours * 3600
+
+    @property
+    def personal_action(self) -> str:
+        """Personal data in a report: "mask" it in the draft, or "stop" publishing."""
+        return self.personal_data.action
+
+
+# --- everything -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -116,116 +450,19 @@ class Config:
     fingerprint: str = field(default="")
 
 
-# --- validation helpers -------------------------------------------------------------
-
-
-def _read_toml(path: Path) -> dict:
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(str(path), "-", "file is missing") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), "-", f"not valid TOML ({exc})") from None
-
-
-def _get(table: dict, key: str, kind: type, file: Path, where: str, default=...):
-    if key not in table:
-        if default is not ...:
-            return default
-        raise ConfigError(str(file), f"{where}{key}", "is required")
-    value = table[key]
-    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-    if not ok:
-        raise ConfigError(str(file), f"{where}{key}", f"must be {kind.__name__}, got {value!r}")
-    if kind is str and not value.strip():
-        raise ConfigError(str(file), f"{where}{key}", "must not be empty")
-    if kind is int and value <= 0:
-        raise ConfigError(str(file), f"{where}{key}", f"must be a positive number, got {value}")
-    return value
-
-
 def load_outline(path: Path) -> Outline:
-    data = _read_toml(path)
-    paket_tables = _get(data, "paket", list, path, "")
-    paket, seen = [], set()
-    for i, table in enumerate(paket_tables):
-        where = f"paket[{i}]."
-        number = _get(table, "number", int, path, where)
-        if paket and number <= paket[-1].number:
-            raise ConfigError(str(path), f"{where}number", "paket must be numbered in increasing order")
-        pieces = []
-        for j, pt in enumerate(_get(table, "pieces", list, path, where)):
-            pwhere = f"{where}pieces[{j}]."
-            pid = _get(pt, "id", str, path, pwhere)
-            if not PIECE_ID.match(pid) or not pid.startswith(f"{number}."):
-                raise ConfigError(str(path), f"{pwhere}id", f"'{pid}' must look like '{number}.1' (paket.piece)")
-            if pid in seen:
-                raise ConfigError(str(path), f"{pwhere}id", f"'{pid}' appears twice")
-            seen.add(pid)
-            pieces.append(Piece(pid, _get(pt, "title", str, path, pwhere), _get(pt, "budget_sek", int, path, pwhere), number))
-        paket.append(Paket(number, _get(table, "title", str, path, where), tuple(pieces)))
-    if not paket:
-        raise ConfigError(str(path), "paket", "the outline has no paket")
-    return Outline(
-        title=_get(data, "title", str, path, ""),
-        project=_get(data, "project", str, path, ""),
-        programme=_get(data, "programme", str, path, "", default=""),
-        paket=tuple(paket),
-    )
+    """Read and validate ``outline.toml``."""
+    return read_config(path, Outline)
 
 
 def load_registry(path: Path) -> Registry:
-    data = _read_toml(path)
-    partners, names = [], set()
-    for i, table in enumerate(_get(data, "partner", list, path, "")):
-        where = f"partner[{i}]."
-        slug = _get(table, "slug", str, path, where)
-        if not SLUG.match(slug):
-            raise ConfigError(str(path), f"{where}slug", f"'{slug}' must be lower-case letters a-z, digits and '-'")
-        aliases = _get(table, "aliases", list, path, where, default=[])
-        for a in aliases:
-            if not isinstance(a, str) or not a.strip():
-                raise ConfigError(str(path), f"{where}aliases", f"{a!r} must be a non-empty string")
-        for name in (slug, *aliases):
-            if fold_name(name) in names:
-                raise ConfigError(str(path), f"{where}slug", f"'{name}' is used by two partners")
-            names.add(fold_name(name))
-        name = _get(table, "name", str, path, where)
-        partners.append(Partner(slug, name, _get(table, "short", str, path, where, default=name), tuple(aliases)))
-    if not partners:
-        raise ConfigError(str(path), "partner", "the registry has no partners")
-    return Registry(tuple(partners))
+    """Read and validate ``partners.toml``."""
+    return read_config(path, Registry)
 
 
 def load_settings(path: Path) -> Settings:
-    data = _read_toml(path)
-    intake = _get(data, "intake", dict, path, "")
-    convert = _get(data, "convert", dict, path, "")
-    draft = _get(data, "draft", dict, path, "")
-    mb = 1024 * 1024
-    formats = _get(draft, "formats", list, path, "draft.")
-    for f in formats:
-        if f not in ("docx", "pdf", "html"):
-            raise ConfigError(str(path), "draft.formats", f"unknown format {f!r}; use docx, pdf or html")
-    limits = Limits(
-        max_file_bytes=_get(intake, "max_file_mb", int, path, "intake.") * mb,
-        max_expanded_bytes=_get(intake, "max_expanded_mb", int, path, "intake.") * mb,
-        max_archive_entries=_get(intake, "max_archive_entries", int, path, "intake."),
-        words_per_page=_get(intake, "words_per_page", int, path, "intake."),
-        max_pages=_get(intake, "max_pages", int, path, "intake."),
-        convert_timeout=float(_get(convert, "timeout_seconds", int, path, "convert.")),
-        convert_memory_mb=_get(convert, "memory_mb", int, path, "convert."),
-    )
-    links = _get(data, "links", dict, path, "", default={})
-    hours = _get(links, "expire_hours", int, path, "links.", default=168)
-    if hours > 168:
-        raise ConfigError(str(path), "links.expire_hours", f"at most 168 (7 days, the limit of S3 links), got {hours}")
-    personal = _get(data, "personal_data", dict, path, "", default={})
-    action = _get(personal, "action", str, path, "personal_data.", default="mask")
-    if action not in ("mask", "stop"):
-        raise ConfigError(str(path), "personal_data.action", f'{action!r} must be "mask" or "stop"')
-    return Settings(limits=limits, formats=tuple(formats), link_seconds=hours * 3600, personal_action=action)
+    """Read and validate ``settings.toml``."""
+    return read_config(path, Settings)
 
 
 def load_config(templates: Path | str = TEMPLATES) -> Config:

@@ -9,15 +9,130 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar, Literal, get_args
 
-from tasks.core.config import Config, ConfigError, Registry, _get, _read_toml
+from pydantic import field_validator, model_validator
+
+from tasks.core.config import Array, Config, Invalid, Registry, Table, Text, read_config
 
 RULES_FILE = "personuppgifter.toml"
 # Bump when detection or masking changes in code: drafts and reviews are then made anew.
 DETECTOR_VERSION = "1"
-KINDS = ("personnummer", "samordningsnummer", "telefon", "epost", "adress", "namn")
-PHONE_TYPES = ("FIXED_LINE", "MOBILE", "FIXED_LINE_OR_MOBILE", "TOLL_FREE", "PREMIUM_RATE", "SHARED_COST",
-               "VOIP", "PERSONAL_NUMBER", "PAGER", "UAN", "VOICEMAIL", "UNKNOWN")
+# Number types (libphonenumber's names).
+PhoneType = Literal["FIXED_LINE", "MOBILE", "FIXED_LINE_OR_MOBILE", "TOLL_FREE", "PREMIUM_RATE", "SHARED_COST",
+                    "VOIP", "PERSONAL_NUMBER", "PAGER", "UAN", "VOICEMAIL", "UNKNOWN"]
+PHONE_TYPES = get_args(PhoneType)
+
+
+# --- personuppgifter.toml ----------------------------------------------------------------------
+
+
+class Kind(Table):
+    """How a kind of personal data is called (label, plural: default the label) and what
+    stands in the draft instead (mask)."""
+
+    label: Text
+    plural: Text
+    mask: Text
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plural_defaults_to_label(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "plural" not in data and "label" in data:
+            data = {**data, "plural": data["label"]}
+        return data
+
+
+class Kinds(Table):
+    """``[kinds.*]``: the built-in kinds, each required."""
+
+    unknown_key_hint: ClassVar[str] = "add a pattern under [[patterns]] for anything else"
+
+    personnummer: Kind
+    samordningsnummer: Kind
+    telefon: Kind
+    epost: Kind
+    adress: Kind
+    namn: Kind
+
+
+KINDS = tuple(Kinds.model_fields)
+
+
+class PhoneTable(Table):
+    """``[phone]``: the number types that can belong to a person."""
+
+    types: Array[PhoneType] = PHONE_TYPES
+
+
+class EmailTable(Table):
+    """``[email]``: an organisation's addresses, kept."""
+
+    keep_local_parts: Array[Text] = ()
+
+
+class AddressTable(Table):
+    """``[address]``: endings that make a street name."""
+
+    street_suffixes: Array[Text] = ()
+
+
+class NamesTable(Table):
+    """``[names]``: the words that mark a participant's name, and words that are never names."""
+
+    markers: Array[Text] = ()
+    connectors: Array[Text] = ()
+    before_marker: Array[Text] = ()
+    verbs: Array[Text] = ()
+    roles: Array[Text] = ()
+    column_headers: Array[Text] = ()
+    particles: Array[Text] = ()
+    not_names: Array[Text] = ()
+
+
+class KeepTable(Table):
+    """``[keep]``: texts never masked."""
+
+    values: Array[Text] = ()
+
+
+class PatternTable(Kind):
+    """``[[patterns]]``: one more kind, found by a regular expression."""
+
+    kind: str
+    regex: str
+
+    @field_validator("kind")
+    @classmethod
+    def _new_kind(cls, value: str) -> str:
+        if value in KINDS:
+            raise Invalid(f"{value!r} is built in; choose another name")
+        if not re.fullmatch(r"[a-z][a-z0-9_-]*", value):
+            raise Invalid(f"{value!r} must be lower-case letters, digits, - or _")
+        return value
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise Invalid(f"not a valid regular expression ({exc})") from None
+        if compiled.search(""):
+            raise Invalid("matches the empty text")
+        return value
+
+
+class RulesFile(Table):
+    """``templates/personuppgifter.toml``."""
+
+    kinds: Kinds
+    phone: PhoneTable = PhoneTable()
+    email: EmailTable = EmailTable()
+    address: AddressTable = AddressTable()
+    names: NamesTable = NamesTable()
+    keep: KeepTable = KeepTable()
+    patterns: Array[PatternTable] = ()
 
 
 # --- the rules -------------------------------------------------------------------------------
@@ -58,89 +173,46 @@ class PersonalRules:
         return self.masks[kind]
 
 
-def _strings(table: dict, key: str, path: Path, where: str, default=()) -> list[str]:
-    values = _get(table, key, list, path, where, default=list(default))
-    for v in values:
-        if not isinstance(v, str) or not v.strip():
-            raise ConfigError(str(path), f"{where}{key}", f"{v!r} must be a non-empty string")
-    return values
-
-
 def fold(word: str) -> str:
     return unicodedata.normalize("NFC", word).strip().casefold()
+
+
+def _longest_first(words: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted({fold(w) for w in words}, key=len, reverse=True))
 
 
 def load_rules(templates: Path | str, registry: Registry) -> PersonalRules:
     """Read and validate ``personuppgifter.toml``; the partners' names are never names."""
     path = Path(templates) / RULES_FILE
-    data = _read_toml(path)
-    kinds = _get(data, "kinds", dict, path, "")
-    labels, plurals, masks = {}, {}, {}
-    for kind in KINDS:
-        table = _get(kinds, kind, dict, path, "kinds.")
-        labels[kind] = _get(table, "label", str, path, f"kinds.{kind}.")
-        plurals[kind] = _get(table, "plural", str, path, f"kinds.{kind}.", default=labels[kind])
-        masks[kind] = _get(table, "mask", str, path, f"kinds.{kind}.")
-    for kind in kinds:
-        if kind not in KINDS:
-            raise ConfigError(str(path), f"kinds.{kind}", f"unknown kind; use one of {', '.join(KINDS)} "
-                              "(add a pattern under [[patterns]] for anything else)")
-    phone = _get(data, "phone", dict, path, "", default={})
-    phone_types = _strings(phone, "types", path, "phone.", default=PHONE_TYPES)
-    for t in phone_types:
-        if t not in PHONE_TYPES:
-            raise ConfigError(str(path), "phone.types", f"unknown number type {t!r}; use {', '.join(PHONE_TYPES)}")
-    email = _get(data, "email", dict, path, "", default={})
-    address = _get(data, "address", dict, path, "", default={})
-    names = _get(data, "names", dict, path, "", default={})
-    keep = _get(data, "keep", dict, path, "", default={})
-    not_names = {fold(w) for w in _strings(names, "not_names", path, "names.")}
-    for key in ("markers", "roles", "column_headers"):  # the marker words themselves are never names
-        not_names.update(fold(w) for phrase in _strings(names, key, path, "names.") for w in phrase.split())
+    data = read_config(path, RulesFile)
+    kinds = [(kind, getattr(data.kinds, kind)) for kind in KINDS] + [(p.kind, p) for p in data.patterns]
+    names = data.names
+    not_names = {fold(w) for w in names.not_names}
+    for phrases in (names.markers, names.roles, names.column_headers):  # the marker words themselves are never names
+        not_names.update(fold(w) for phrase in phrases for w in phrase.split())
     for partner in registry.partners:
         for name in (partner.name, partner.short, partner.slug, *partner.aliases):
             not_names.update(fold(w) for w in re.split(r"[\s-]+", name) if w)
-    patterns = []
-    for i, table in enumerate(_get(data, "patterns", list, path, "", default=[])):
-        where = f"patterns[{i}]."
-        if not isinstance(table, dict):
-            raise ConfigError(str(path), f"patterns[{i}]", "must be a table")
-        kind = _get(table, "kind", str, path, where)
-        if kind in KINDS:
-            raise ConfigError(str(path), f"{where}kind", f"{kind!r} is built in; choose another name")
-        if not re.fullmatch(r"[a-z][a-z0-9_-]*", kind):
-            raise ConfigError(str(path), f"{where}kind", f"{kind!r} must be lower-case letters, digits, - or _")
-        labels[kind] = _get(table, "label", str, path, where)
-        plurals[kind] = _get(table, "plural", str, path, where, default=labels[kind])
-        masks[kind] = _get(table, "mask", str, path, where)
-        source = _get(table, "regex", str, path, where)
-        try:
-            regex = re.compile(source)
-        except re.error as exc:
-            raise ConfigError(str(path), f"{where}regex", f"not a valid regular expression ({exc})") from None
-        if regex.search(""):
-            raise ConfigError(str(path), f"{where}regex", "matches the empty text")
-        patterns.append(Pattern(kind, regex))
     fingerprint = hashlib.sha256(json.dumps(
         [path.read_text(encoding="utf-8"), sorted(not_names), DETECTOR_VERSION, _library_versions()]
     ).encode()).hexdigest()[:16]
     return PersonalRules(
-        labels=labels, plurals=plurals, masks=masks, phone_types=frozenset(phone_types),
-        keep_local_parts=frozenset(fold(w) for w in _strings(email, "keep_local_parts", path, "email.")),
-        street_suffixes=tuple(sorted({fold(w) for w in _strings(address, "street_suffixes", path, "address.")},
-                                     key=len, reverse=True)),
-        markers=tuple(sorted({fold(w) for w in _strings(names, "markers", path, "names.")}, key=len, reverse=True)),
-        connectors=tuple(sorted({fold(w) for w in _strings(names, "connectors", path, "names.")},
-                                key=len, reverse=True)),
-        before_marker=tuple(sorted({fold(w) for w in _strings(names, "before_marker", path, "names.")},
-                                   key=len, reverse=True)),
-        verbs=tuple(sorted({fold(w) for w in _strings(names, "verbs", path, "names.")}, key=len, reverse=True)),
-        roles=tuple(sorted({fold(w) for w in _strings(names, "roles", path, "names.")}, key=len, reverse=True)),
-        column_headers=frozenset(fold(w) for w in _strings(names, "column_headers", path, "names.")),
-        particles=frozenset(fold(w) for w in _strings(names, "particles", path, "names.")),
+        labels={kind: k.label for kind, k in kinds},
+        plurals={kind: k.plural for kind, k in kinds},
+        masks={kind: k.mask for kind, k in kinds},
+        phone_types=frozenset(data.phone.types),
+        keep_local_parts=frozenset(fold(w) for w in data.email.keep_local_parts),
+        street_suffixes=_longest_first(data.address.street_suffixes),
+        markers=_longest_first(names.markers),
+        connectors=_longest_first(names.connectors),
+        before_marker=_longest_first(names.before_marker),
+        verbs=_longest_first(names.verbs),
+        roles=_longest_first(names.roles),
+        column_headers=frozenset(fold(w) for w in names.column_headers),
+        particles=frozenset(fold(w) for w in names.particles),
         not_names=frozenset(not_names),
-        keep=frozenset(_strings(keep, "values", path, "keep.")),
-        patterns=tuple(patterns),
+        keep=frozenset(data.keep.values),
+        patterns=tuple(Pattern(p.kind, re.compile(p.regex)) for p in data.patterns),
         fingerprint=fingerprint,
     )
 

@@ -9,15 +9,78 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
+
+from pydantic import Field
 
 from tasks import __version__
-from tasks.core.config import Registry, _get, _read_toml
-from tasks.core.errors import ConfigError
+from tasks.core.config import Array, Config, Positive, Registry, Table, Text, read_config
 from tasks.personal.rules import PersonalRules, load_rules
 from tasks.review.checker import CheckerTuning
 
 REVIEW_FORMAT = "1"
-SEVERITIES = ("fel", "varning", "tips")
+Severity = Literal["fel", "varning", "tips"]
+SEVERITIES = get_args(Severity)
+# LanguageTool's issue types (the localization quality issue types of ITS 2.0).
+IssueType = Literal["terminology", "mistranslation", "omission", "untranslated", "addition", "duplication",
+                    "inconsistency", "grammar", "legal", "register", "locale-specific-content", "locale-violation",
+                    "style", "characters", "misspelling", "typographical", "formatting", "inconsistent-entities",
+                    "numbers", "markup", "pattern-problem", "whitespace", "internationalization", "length",
+                    "non-conformance", "uncategorized", "other"]
+
+
+# --- review.toml ------------------------------------------------------------------------------
+
+
+class DictionaryTable(Table):
+    """``[dictionary]``: words never reported as misspellings, and the endings they may take."""
+
+    words: Array[Text] = ()
+    endings: Array[Text] = ()
+
+
+class RulesTable(Table):
+    """``[rules]``: rules switched off or allowed at the start of a list item."""
+
+    disabled: Array[Text] = ()
+    allowed_at_item_start: Array[Text] = ()
+    max_suggestions: Positive = 5
+
+
+class SeverityTable(Table):
+    """``[severity]``: "fel", "varning" or "tips", by rule id, by issue type, or else the default."""
+
+    default: Severity = "varning"
+    issue_types: dict[IssueType, Severity] = {}
+    rules: dict[str, Severity] = {}  # LanguageTool rule ids: any id a checker may report
+
+
+class EmbeddedTable(Table):
+    """``[embedded]``: the in-process checker."""
+
+    workers: int = Field(0, ge=0)
+    min_words_for_workers: int = Field(1500, ge=0)
+
+
+class ServerTable(Table):
+    """``[server]``: a LanguageTool server (used only when ``LANGUAGETOOL_URL`` is set)."""
+
+    max_parallel_requests: int = Field(2, ge=1)
+    timeout_seconds: float = Field(60, ge=1)
+    retries: int = Field(2, ge=0)
+    retry_delay_seconds: float = Field(1, ge=0)
+    max_request_chars: int = Field(20000, ge=100)
+
+
+class ReviewFile(Table):
+    """``templates/review.toml``."""
+
+    language: Text = "sv-SE"
+    dictionary: DictionaryTable = DictionaryTable()
+    rules: RulesTable = RulesTable()
+    severity: SeverityTable = SeverityTable()
+    embedded: EmbeddedTable = EmbeddedTable()
+    server: ServerTable = ServerTable()
 
 
 # --- settings ---------------------------------------------------------------------------------
@@ -44,57 +107,31 @@ class ReviewSettings:
         return self.severity_rules.get(rule_id) or self.severity_issue_types.get(issue_type) or self.severity_default
 
 
-def _strings(table: dict, key: str, path: Path, where: str) -> list[str]:
-    values = _get(table, key, list, path, where, default=[])
-    for v in values:
-        if not isinstance(v, str) or not v.strip():
-            raise ConfigError(str(path), f"{where}{key}", f"{v!r} must be a non-empty string")
-    return values
-
-
-def _severity(value, path: Path, key: str) -> str:
-    if value not in SEVERITIES:
-        raise ConfigError(str(path), key, f"{value!r} must be one of {', '.join(SEVERITIES)}")
-    return value
-
-
-def _number(table: dict, key: str, default, path: Path, where: str, minimum=0):
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-        raise ConfigError(str(path), f"{where}{key}", f"must be a number >= {minimum}, got {value!r}")
-    return value
+def check_templates(config: Config) -> None:
+    """Read the configuration files beyond ``config`` (``review.toml`` and ``personuppgifter.toml``),
+    so that a mistake in any file of ``templates/`` fails a command or a run before any work,
+    not halfway through it."""
+    load_review_settings(config.templates, config.registry)
 
 
 def load_review_settings(templates: Path | str, registry: Registry) -> ReviewSettings:
-    """Read and validate ``review.toml``; partner names join the dictionary."""
+    """Read and validate ``review.toml`` (and ``personuppgifter.toml``); partner names join the dictionary."""
     path = Path(templates) / "review.toml"
-    data = _read_toml(path)
-    language = _get(data, "language", str, path, "", default="sv-SE")
-    dictionary = _get(data, "dictionary", dict, path, "", default={})
-    rules = _get(data, "rules", dict, path, "", default={})
-    severity = _get(data, "severity", dict, path, "", default={})
-    embedded = _get(data, "embedded", dict, path, "", default={})
-    server = _get(data, "server", dict, path, "", default={})
-    words = _strings(dictionary, "words", path, "dictionary.")
+    data = read_config(path, ReviewFile)
+    words = list(data.dictionary.words)
     for partner in registry.partners:
         words += [partner.name, partner.short]
-    endings = _strings(dictionary, "endings", path, "dictionary.")
-    issue_types = _get(severity, "issue_types", dict, path, "severity.", default={})
-    by_rule = _get(severity, "rules", dict, path, "severity.", default={})
-    for table, where in ((issue_types, "severity.issue_types."), (by_rule, "severity.rules.")):
-        for key, value in table.items():
-            _severity(value, path, f"{where}{key}")
-    disabled = tuple(_strings(rules, "disabled", path, "rules."))
+    endings = data.dictionary.endings
     tuning = CheckerTuning(
-        language=language, disabled_rules=disabled,
-        workers=int(_number(embedded, "workers", 0, path, "embedded.")),
-        min_words_for_workers=int(_number(embedded, "min_words_for_workers", 1500, path, "embedded.")),
-        max_parallel_requests=int(_number(server, "max_parallel_requests", 2, path, "server.", 1)),
-        timeout_seconds=float(_number(server, "timeout_seconds", 60, path, "server.", 1)),
-        retries=int(_number(server, "retries", 2, path, "server.")),
-        retry_delay_seconds=float(_number(server, "retry_delay_seconds", 1, path, "server.")),
-        max_request_chars=int(_number(server, "max_request_chars", 20000, path, "server.", 100)),
-        spelling_words=spelling_forms(words, endings),
+        language=data.language, disabled_rules=data.rules.disabled,
+        workers=data.embedded.workers,
+        min_words_for_workers=data.embedded.min_words_for_workers,
+        max_parallel_requests=data.server.max_parallel_requests,
+        timeout_seconds=float(data.server.timeout_seconds),
+        retries=data.server.retries,
+        retry_delay_seconds=float(data.server.retry_delay_seconds),
+        max_request_chars=data.server.max_request_chars,
+        spelling_words=spelling_forms(words, list(endings)),
     )
     page = Path(templates) / "review.html.j2"
     personal = load_rules(templates, registry)
@@ -102,13 +139,13 @@ def load_review_settings(templates: Path | str, registry: Registry) -> ReviewSet
         [path.read_text(encoding="utf-8"), page.read_text(encoding="utf-8") if page.exists() else "",
          sorted(set(words)), REVIEW_FORMAT, __version__, personal.fingerprint]).encode()).hexdigest()
     return ReviewSettings(
-        language=language, words=tuple(dict.fromkeys(words)),
+        language=data.language, words=tuple(dict.fromkeys(words)),
         endings=tuple(sorted(set(endings), key=len, reverse=True)),
-        disabled_rules=disabled,
-        allowed_at_item_start=tuple(_strings(rules, "allowed_at_item_start", path, "rules.")),
-        max_suggestions=int(_number(rules, "max_suggestions", 5, path, "rules.", 1)),
-        severity_default=_severity(severity.get("default", "varning"), path, "severity.default"),
-        severity_issue_types=dict(issue_types), severity_rules=dict(by_rule),
+        disabled_rules=data.rules.disabled,
+        allowed_at_item_start=data.rules.allowed_at_item_start,
+        max_suggestions=data.rules.max_suggestions,
+        severity_default=data.severity.default,
+        severity_issue_types=dict(data.severity.issue_types), severity_rules=dict(data.severity.rules),
         tuning=tuning, fingerprint=fingerprint[:16], personal=personal,
     )
 
