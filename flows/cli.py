@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 
@@ -73,9 +72,13 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     _prefect_env(args.verbose)
-    if not args.verbose:  # verbose: progress comes through Prefect's own console log instead
-        logging.basicConfig(format="%(message)s")
-        logging.getLogger("utkast").setLevel(logging.INFO)
+    from flows.progress import terminal_output
+
+    with terminal_output(args.verbose):
+        return _run(args)
+
+
+def _run(args) -> int:
     from tasks.core.errors import (
         ConfigError,
         PersonalDataFound,

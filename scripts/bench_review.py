@@ -7,7 +7,7 @@ Measures
   engine        LingoTweaker's engine on its own: one lt_py.Engine, one paragraph after another
   pipeline-1    the review as the pipeline runs it, in this process only (workers = 1)
   pipeline      the review as the pipeline runs it: documents side by side, worker processes
-  server        the same through language-tool-python and a LanguageTool server on 127.0.0.1
+  server        the same through utkast's HTTP client and a LanguageTool server on 127.0.0.1
                 (the test stand-in, in its own process, backed by the same rules)
 
 The text is the sample reports (scripts/sample_reports) or the files given, read the way

@@ -213,3 +213,101 @@ def test_stack_status_reports_the_running_stack(stack):
     done = subprocess.run([*stack["command"], "status"], env=stack["env"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "server" in done.stdout and "worker" in done.stdout and "answers" in done.stdout
+
+
+# --- a worker without UTKAST_HOME ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bare_worker(stack):
+    """A second process worker on a pool of its own, started outside the checkout and without
+    UTKAST_HOME in its environment (as on a machine where nobody set it)."""
+    from scripts.stack import prefect_command, stop_pid
+
+    pool, elsewhere = "utkast-bare", stack["base"] / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in stack["env"].items() if k != "UTKAST_HOME"}
+    env.update(PREFECT_API_URL=stack["api_url"], PREFECT_HOME=str(stack["base"] / "bare-prefect"),
+               DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               PREFECT_LOGGING_LEVEL="INFO")  # Prefect's default (the tests' WARNING would hide the runs' INFO lines)
+    prefect = prefect_command()
+    made = subprocess.run([*prefect, "work-pool", "create", pool, "--type", "process"], env=env, cwd=elsewhere,
+                          capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stdout + made.stderr
+    log = stack["base"] / "bare-worker.log"
+    with open(log, "wb") as fh:
+        worker = subprocess.Popen([*prefect, "worker", "start", "--pool", pool, "--type", "process"], env=env,
+                                  cwd=elsewhere, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                  start_new_session=True)
+    try:
+        yield pool
+    finally:
+        stop_pid(worker.pid)
+
+
+def _draft_on_demand_on(pool: str, name: str, pull_steps=None) -> str:
+    """draft-on-demand as deployed from the stack's checkout, on ``pool`` (other pull steps if given)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        source = _deployment(client, "build_draft/draft-on-demand")
+        client.create_deployment(flow_id=source.flow_id, name=name, work_pool_name=pool,
+                                 entrypoint=source.entrypoint, parameter_openapi_schema=source.parameter_openapi_schema,
+                                 parameters=source.parameters, pull_steps=pull_steps or source.pull_steps)
+    return f"build_draft/{name}"
+
+
+def _run_logs(run_id) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        return "\n".join(entry.message for entry in client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id]))))
+
+
+def test_the_deployments_remember_the_folder_they_were_made_from(api):
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        steps = {name: _deployment(client, name).pull_steps for name in
+                 ("intake/inbox-watch", "build_draft/nightly-draft", "build_draft/draft-on-demand")}
+    home = str(Path(api["home"]).resolve())
+    assert set(map(str, steps.values())) == {str([{"flows.checkout.enter_checkout": {"deployed_from": home}}])}
+
+
+def test_a_worker_without_utkast_home_runs_in_the_folder_the_deployment_was_made_from(api, bare_worker, tmp_path):
+    from prefect.deployments import run_deployment
+
+    inbox, out = tmp_path / "inbox", tmp_path / "outputs"
+    put(inbox, "myrorna/1.3 Kvalitet.docx", make_docx(["Myrorna arbetar med kvalitetssäkring."]))
+    name = _draft_on_demand_on(bare_worker, "draft-without-home")
+    run = run_deployment(name, timeout=900, parameters={
+        "inbox": str(inbox), "out": str(out), "review": False, "formats": ["docx"], "packages": [1]})
+
+    assert run.state.is_completed(), run.state
+    assert list(out.glob("drafts/*/utkast.docx"))
+    home = Path(api["home"]).resolve()
+    expected = f"Running from {home} (UTKAST_HOME is not set; the folder the deployments were made from)"
+    _wait_for("the run's log", lambda: expected in _run_logs(run.id), timeout=60)
+
+
+def test_a_worker_that_cannot_find_the_checkout_fails_the_run_with_one_line_saying_what_to_set(api, bare_worker):
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    name = _draft_on_demand_on(bare_worker, "draft-from-elsewhere", pull_steps=[
+        {"flows.checkout.enter_checkout": {"deployed_from": "/nonexistent/utkast"}}])
+    run = run_deployment(name, timeout=900, parameters={"review": False, "formats": ["docx"]})
+
+    expected = ("UTKAST_HOME is not set on this worker and the folder the deployments were made from "
+                "(/nonexistent/utkast) is not a utkast checkout here: set UTKAST_HOME to the folder of this "
+                "machine's utkast checkout in the worker's environment and start the run again")
+    assert run.state.is_failed(), run.state
+    assert run.state.message == expected
+    _wait_for("the run's log", lambda: expected in _run_logs(run.id), timeout=60)
+    time.sleep(5)  # the worker has seen its process end by now; the run keeps its state and message
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(run.id).state
+    assert state.is_failed() and state.message == expected
+    assert "FileNotFoundError" not in _run_logs(run.id)

@@ -1,4 +1,4 @@
-"""The LanguageTool server path: language-tool-python against a real HTTP server on
+"""The LanguageTool server path: utkast's HTTP client against a real HTTP server on
 127.0.0.1 that speaks LanguageTool's /v2 protocol (backed by the embedded rules)."""
 
 from __future__ import annotations
@@ -107,3 +107,19 @@ def test_the_server_is_used_only_when_configured(settings):
                                                "LANGUAGETOOL_USERNAME": "u", "LANGUAGETOOL_API_KEY": "k"})
     assert isinstance(chosen, ServerChecker) and chosen.url == "http://127.0.0.1:8081"
     assert (chosen.username, chosen.api_key) == ("u", "k")
+
+
+def test_a_server_that_does_not_check_the_language_is_unavailable_at_once(lt_server, settings):
+    server = ServerChecker(lt_server.url, replace(settings.tuning, language="de-DE", retry_delay_seconds=0))
+    with pytest.raises(CheckerUnavailable, match="does not check de-DE"):
+        server.check(PLANTED)
+    assert lt_server.requests == []  # no text was sent
+
+
+def test_the_api_address_from_the_configured_url():
+    from tasks.review.checker import api_base
+
+    assert api_base("http://languagetool.internal:8081") == "http://languagetool.internal:8081/v2/"
+    assert api_base("https://api.languagetool.org/v2") == "https://api.languagetool.org/v2/"
+    assert api_base("https://intra.example/lt/") == "https://intra.example/lt/v2/"
+    assert api_base("127.0.0.1:8081") == "http://127.0.0.1:8081/v2/"

@@ -9,8 +9,7 @@ from importlib import metadata
 from tasks import __version__
 from tasks.core.pandoc import pandoc_version
 
-PACKAGES = ["pypandoc_binary", "python-docx", "lingotweaker", "lingotweaker-data-sv",
-            "language-tool-python", "typst", "prefect", "boto3"]
+PACKAGES = ["pypandoc_binary", "python-docx", "lingotweaker", "lingotweaker-data-sv", "typst", "prefect", "boto3"]
 
 
 @cache

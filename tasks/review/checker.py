@@ -3,7 +3,7 @@
 - :class:`EmbeddedChecker` (the default): LanguageTool's Swedish rules in-process through
   LingoTweaker (``lt_py``); no Java, no network. Long work is spread over worker processes,
   one engine each (the engine releases the GIL only partly, so threads do not scale).
-- :class:`ServerChecker`: a LanguageTool HTTP server through ``language-tool-python``, for
+- :class:`ServerChecker`: a LanguageTool HTTP server through its ``/v2`` API (httpx), for
   organisations that run their own (or pay for the LanguageTool API).
 
 :func:`open_checker` is the one place that picks between them: the server only when
@@ -352,30 +352,16 @@ class ServerIOError(Exception):
     """A request to the server failed on the network (worth retrying)."""
 
 
-def _client_class():
-    """language-tool-python's client, sending an account's user name and API key when set."""
-    from language_tool_python import LanguageTool
-
-    class AccountLanguageTool(LanguageTool):
-        def __init__(self, *args, username: str | None = None, api_key: str | None = None,
-                     timeout: float = 60, **kwargs):
-            self._account = {"username": username, "apiKey": api_key} if username and api_key else {}
-            self._TIMEOUT = timeout
-            super().__init__(*args, **kwargs)
-
-        def _create_params(self, text):
-            params = super()._create_params(text)
-            params.update(self._account)
-            return params
-
-    return AccountLanguageTool
-
-
 class ServerChecker(Checker):
-    """A LanguageTool server (``/v2/check``) reached through language-tool-python.
+    """A LanguageTool server, through its HTTP API (``GET /v2/languages``, ``POST /v2/check``).
+
+    A small client of its own on httpx rather than language-tool-python: that library's public
+    ``LanguageTool.check`` cannot send an account's ``username``/``apiKey``, set the request
+    timeout, leave retries to the caller, tell a network failure from a refusal, or give the
+    server's version, all of which utkast needs (it only reached them through private methods).
 
     Paragraphs are sent together in requests of up to ``max_request_chars``; at most
-    ``max_parallel_requests`` are in flight at once (for all documents of this process).
+    ``max_parallel_requests`` are in flight at once (for all documents of this checker).
     Network failures are retried; once the server is found unreachable every later call
     fails fast with ``CheckerUnavailable`` instead of waiting again.
     """
@@ -386,9 +372,15 @@ class ServerChecker(Checker):
         # What reports, logs, messages and cache keys name: never a password in the URL
         # (a server behind a proxy with basic authentication) or the API key.
         self.shown = url_without_credentials(url)
-        self._secrets = [s for s in (urllib.parse.urlsplit(url).netloc.rpartition("@")[0], api_key) if s]
+        parts = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+        self._basic_auth = (urllib.parse.unquote(parts.username or ""), urllib.parse.unquote(parts.password or "")) \
+            if parts.username or parts.password else None
+        self.api_url = api_base(url_without_credentials(parts.geturl()))
+        self._secrets = [s for s in (parts.netloc.rpartition("@")[0], parts.password, api_key) if s]
         self.tuning = tuning
         self.username, self.api_key = username, api_key
+        # A paid account: both or neither (a user name alone is not an account).
+        self._account = {"username": username, "apiKey": api_key} if username and api_key else {}
         self.engine_id = f"server {self.shown} {tuning.language}"
         self.description = f"LanguageTool-server {self.shown}"
         self.server_version = ""
@@ -415,46 +407,66 @@ class ServerChecker(Checker):
                 time.sleep(delay)
 
     def client(self):
+        """The HTTP client, made once, after the server has said it checks our language."""
         with self._lock:
             if self._client is None:
                 self._client = self._retrying("connect", self._connect)
             return self._client
 
     def _connect(self):
-        from language_tool_python.exceptions import LanguageToolError
+        import httpx
 
-        cls = _client_class()
+        client = httpx.Client(base_url=self.api_url, auth=self._basic_auth, timeout=self.tuning.timeout_seconds,
+                              limits=httpx.Limits(max_connections=self.tuning.max_parallel_requests),
+                              headers={"Accept": "application/json"})
         try:
-            client = cls(self.tuning.language, remote_server=self.url, username=self.username,
-                         api_key=self.api_key, timeout=self.tuning.timeout_seconds)
-        except LanguageToolError as exc:
-            if _is_network_error(exc):
-                raise ServerIOError(str(exc)) from exc
-            raise CheckerUnavailable(f"LanguageTool server {self.shown}: {self._clean(exc)}") from exc
-        except ValueError as exc:  # the server does not offer the language
-            raise CheckerUnavailable(f"LanguageTool server {self.shown}: {self._clean(exc)}") from exc
-        client.disabled_rules = set(self.tuning.disabled_rules)
+            languages = self._answer(client, "GET", "languages", "connect")
+            offered = {str(entry.get(key, "")).lower() for entry in languages if isinstance(entry, dict)
+                       for key in ("code", "longCode")}
+        except BaseException:
+            client.close()
+            raise
+        if self.tuning.language.lower() not in offered:
+            client.close()
+            raise CheckerUnavailable(f"LanguageTool server {self.shown} does not check {self.tuning.language}")
         return client
 
+    def _answer(self, client, method: str, path: str, what: str, form: dict | None = None):
+        """One request; its JSON answer. ServerIOError on the network, CheckerUnavailable otherwise."""
+        import httpx
+
+        try:
+            response = client.request(method, path, data=form)
+        except httpx.TransportError as exc:  # refused, timed out, dropped, name not found
+            raise ServerIOError(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from exc
+        if response.status_code != 200:
+            if response.is_redirect:
+                moved = url_without_credentials(response.headers.get("location", ""))
+                raise CheckerUnavailable(f"LanguageTool server {self.shown} answered HTTP {response.status_code} "
+                                         f"(moved to {moved}): set {ENV_URL} to the new address")
+            doing = "refused the text" if what == "check" else f"refused the request ({what})"
+            raise CheckerUnavailable(f"LanguageTool server {self.shown} {doing} (HTTP {response.status_code}: "
+                                     f"{self._clean(response.text.strip()[:200])})")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise CheckerUnavailable(f"LanguageTool server {self.shown} did not answer with LanguageTool's JSON "
+                                     f"({what}): {self._clean(response.text.strip()[:200])}") from exc
+
     def _post(self, text: str) -> dict:
-        import urllib.parse
-
-        from language_tool_python.exceptions import LanguageToolError
-
+        """The /v2/check answer for ``text``: what the README says is sent, and nothing else."""
+        form = {"text": text, "language": self.tuning.language, **self._account}
+        if self.tuning.disabled_rules:
+            form["disabledRules"] = ",".join(self.tuning.disabled_rules)
         client = self.client()
-        url = urllib.parse.urljoin(client.url, "check")
         with self._gate:
-            try:
-                # num_tries=1: retries are ours, and only for network failures.
-                return client._query_server(url, client._create_params(text), num_tries=1, method="post")
-            except LanguageToolError as exc:
-                if _is_network_error(exc):
-                    raise ServerIOError(str(exc)) from exc
-                raise CheckerUnavailable(f"LanguageTool server {self.shown} refused the text: "
-                                         f"{self._clean(exc)}") from exc
+            answer = self._answer(client, "POST", "check", "check", form)
+        if not isinstance(answer, dict):
+            raise CheckerUnavailable(f"LanguageTool server {self.shown} did not answer with LanguageTool's JSON (check)")
+        return answer
 
-    def _clean(self, exc: BaseException) -> str:
-        """The text of an error from the client library, without the credentials it may quote."""
+    def _clean(self, exc: BaseException | str) -> str:
+        """The text of an error, without the credentials it may quote."""
         text = str(exc)
         for secret in self._secrets:
             text = text.replace(secret, "***")
@@ -469,15 +481,18 @@ class ServerChecker(Checker):
         with ThreadPoolExecutor(min(len(batches), self.tuning.max_parallel_requests)) as pool:
             answers = list(pool.map(lambda b: self._retrying("check", lambda: self._post(b[1])), batches))
         for (indices, joined), answer in zip(batches, answers):
-            software = (answer or {}).get("software") or {}
+            software = answer.get("software") or {}
             if software.get("version"):
                 self.server_version = f"{software.get('name', 'LanguageTool')} {software['version']}"
-            for index, finding in split_matches(texts, indices, joined, (answer or {}).get("matches", [])):
+            for index, finding in split_matches(texts, indices, joined, answer.get("matches", [])):
                 results[index].append(finding)
         return results
 
     def close(self) -> None:
-        self._client = None
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
 
 def url_without_credentials(url: str) -> str:
@@ -488,18 +503,15 @@ def url_without_credentials(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
-def _is_network_error(exc: BaseException) -> bool:
-    """language-tool-python wraps requests' errors (IOError) and rate limiting in LanguageToolError."""
-    import http.client
-
-    from language_tool_python.exceptions import RateLimitError
-
-    if isinstance(exc, RateLimitError):  # HTTP 426 from the public API: wait and try again
-        return True
-    cause = exc.__cause__
-    if isinstance(cause, ValueError):  # an answer that is not JSON (an error page): not the network
-        return False
-    return isinstance(cause, (IOError, http.client.HTTPException))
+def api_base(url: str) -> str:
+    """The ``/v2/`` address of a server given as ``http://host:8081``, ``…/prefix/`` or ``…/v2``."""
+    if "://" not in url:
+        url = f"http://{url}"
+    parts = urllib.parse.urlsplit(url)
+    path = parts.path.rstrip("/")
+    if not path.endswith("/v2"):
+        path += "/v2"
+    return urllib.parse.urlunsplit(parts._replace(path=path + "/", query="", fragment=""))
 
 
 def pack_requests(texts: list[str], max_chars: int) -> list[tuple[list[int], str]]:
