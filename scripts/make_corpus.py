@@ -1,11 +1,18 @@
 #!/usr/bin/env python3
 """Generate a deterministic synthetic inbox of N partner reports for benchmarks.
 
-    .venv/bin/python scripts/make_corpus.py --n 300 --seed 1 --out /tmp/bench/inbox
+    .venv/bin/python scripts/make_corpus.py --n 300 --seed 1 --out /tmp/bench/inbox [--profile plain]
 
-Each report is 2-3 pages of Swedish-like prose (built from a fixed Swedish vocabulary
-with a seeded random generator) with headings, a bulleted list and a table. Formats: 80 %
-.docx, 10 % .odt, 10 % .md. Reports are spread over the 14 partners and the 17 pieces,
+Profiles (``--profile``), all Swedish-like prose built from a fixed Swedish vocabulary with a
+seeded random generator:
+
+- ``standard``: 2-3 pages with headings, a bulleted list and a table; 80 % .docx, 10 % .odt,
+  10 % .md;
+- ``plain``: plainer Word files as python-docx makes them: a title, headings and about 40
+  paragraphs (about 1,400 words), no lists, no tables; all .docx;
+- ``mixed``: each report one of the two, half and half.
+
+Reports are spread over the 14 partners and the 17 pieces,
 one report per (partner, piece) slot; past 238 reports, further local organisations
 (``lokal-0001`` …) deliver reports too, as they would at national scale, and are written
 to a partner registry next to the inbox (``<out>/../templates``) that the benchmark
@@ -76,18 +83,35 @@ def report_markdown(rng: random.Random, title: str, words_target: int) -> str:
     return "\n".join(parts)
 
 
-def write_docx(markdown: str, title: str, path: Path) -> None:
-    """Write with python-docx (what a partner's Word would make)."""
+PROFILES = ("standard", "plain", "mixed")
+
+
+def plain_markdown(rng: random.Random, title: str) -> str:
+    """A plainer report: a title, a few headings and about 40 paragraphs (~1,400 words)."""
+    parts = [f"# {title}", ""]
+    paragraphs = rng.randint(40, 46)
+    headings = rng.sample(HEADINGS, -(-paragraphs // 8))
+    for i in range(paragraphs):
+        if i % 8 == 0:
+            parts += [f"## {headings[i // 8]}", ""]
+        parts += [paragraph(rng, rng.randint(3, 4)), ""]
+    return "\n".join(parts)
+
+
+def write_docx(markdown: str, title: str, path: Path, plain: bool = False) -> None:
+    """Write with python-docx (what a partner's Word would make); ``plain``: the title in
+    Word's Title style and the headings one level up."""
     from docx import Document
 
     doc = Document()
     doc.core_properties.title = title
     table_rows = []
+    shift = 1 if plain else 0
     for line in markdown.splitlines():
         if line.startswith("# "):
-            doc.add_heading(line[2:], level=1)
+            doc.add_heading(line[2:], level=1 - shift)
         elif line.startswith("## "):
-            doc.add_heading(line[3:], level=2)
+            doc.add_heading(line[3:], level=2 - shift)
         elif line.startswith("- "):
             doc.add_paragraph(line[2:], style="List Bullet")
         elif line.startswith("|"):
@@ -106,12 +130,15 @@ def write_docx(markdown: str, title: str, path: Path) -> None:
     path.write_bytes(buf.getvalue())
 
 
-def generate(n: int, seed: int, out: Path) -> Path:
-    """Write N reports into ``out`` (an inbox); return the templates folder to use with it."""
+def generate(n: int, seed: int, out: Path, profile: str = "standard") -> Path:
+    """Write N reports of ``profile`` (:data:`PROFILES`) into ``out`` (an inbox); return the
+    templates folder to use with it."""
     import pypandoc
 
     from tasks.core.config import TEMPLATES, load_config
 
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
     config = load_config()
     rng = random.Random(seed)
     partners = [p.slug for p in config.registry.partners]
@@ -126,12 +153,16 @@ def generate(n: int, seed: int, out: Path) -> Path:
     for i in range(n):
         partner, piece = everyone[i % len(everyone)], pieces[(i // len(everyone)) % len(pieces)]
         title = f"{config.outline.pieces[piece].title.split(',')[0]} – erfarenheter"
-        md = report_markdown(rng, title, rng.randint(800, 1250))
-        kind = rng.choices(["docx", "odt", "md"], weights=[8, 1, 1])[0]
+        plain = profile == "plain" or (profile == "mixed" and rng.random() < 0.5)
+        if plain:
+            md, kind = plain_markdown(rng, title), "docx"
+        else:
+            md = report_markdown(rng, title, rng.randint(800, 1250))
+            kind = rng.choices(["docx", "odt", "md"], weights=[8, 1, 1])[0]
         path = out / partner / f"{piece} Rapport {i:04d}.{kind}"
         path.parent.mkdir(parents=True, exist_ok=True)
         if kind == "docx":
-            write_docx(md, title, path)
+            write_docx(md, title, path, plain)
         elif kind == "md":
             path.write_text(md + "\n", encoding="utf-8")
         else:
@@ -154,9 +185,10 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", type=Path, required=True, help="inbox folder to (re)create")
+    ap.add_argument("--profile", choices=PROFILES, default="standard", help="what the reports look like")
     args = ap.parse_args()
-    templates = generate(args.n, args.seed, args.out)
-    print(f"{args.n} reports in {args.out}; templates for them in {templates}")
+    templates = generate(args.n, args.seed, args.out, args.profile)
+    print(f"{args.n} {args.profile} reports in {args.out}; templates for them in {templates}")
     return 0
 
 

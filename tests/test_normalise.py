@@ -80,3 +80,55 @@ def _docx_part(data: bytes, name: str) -> bytes:
 
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         return z.read(name)
+
+
+# --- Word documents are read with only the styles they use -----------------------------
+
+
+def _normalise_both_ways(tmp_path, paths: list) -> list[tuple]:
+    """Each file through normalise.lua as utkast runs it and with the style slimming off:
+    (result, Markdown, AST) per file and way."""
+    import json
+    import subprocess
+
+    from tasks.core.pandoc import lua_command
+
+    outcomes = []
+    for slim in (True, False):
+        folder = tmp_path / f"slim-{slim}"
+        (folder / "media").mkdir(parents=True)
+        jobs = [{"id": str(p), "input": str(p), "format": "docx", "shift_to": 4, "out": str(folder / f"{i}.md"),
+                 "ast": str(folder / f"{i}.json"), "media_dir": str(folder / "media"),
+                 "result": str(folder / f"{i}.result"), "slim": slim} for i, p in enumerate(paths)]
+        (folder / "jobs.json").write_text(json.dumps(jobs), encoding="utf-8")
+        subprocess.run(lua_command("normalise.lua", str(folder / "jobs.json")), check=True, timeout=600)
+        outcomes.append([tuple((folder / f"{i}.{ext}").read_text(encoding="utf-8")
+                               if (folder / f"{i}.{ext}").exists() else None for ext in ("result", "md", "json"))
+                         for i in range(len(paths))])
+    return outcomes
+
+
+def test_word_files_read_with_only_their_styles_convert_exactly_as_read_whole(tmp_path):
+    """Word's templates define hundreds of styles a report never uses; reading only those it
+    uses is faster and must not change a thing (text, headings, list, table, image, title)."""
+    made = make_docx(["Inledande stycke."], title="Vår rapport", heading="Rubrik",
+                     subheadings={"Bakgrund": ["Verksamheten startade 2015."]}, bullets=["ett", "två"],
+                     table=[["År", "Deltagare"], ["2023", "41"]], image=True)
+    styles = _docx_part(made, "word/styles.xml")
+    commented = rezip(made, replace={"word/styles.xml": styles.replace(b"<w:docDefaults>",
+                                                                       b"<!-- x --><w:docDefaults>", 1)})
+    paths = []
+    for i, data in enumerate([made, commented]):
+        paths.append(tmp_path / f"{i}.docx")
+        paths[-1].write_bytes(data)
+    with_slim, whole = _normalise_both_ways(tmp_path, paths)
+    assert with_slim == whole
+    assert '"ok":true' in with_slim[0][0] and "Verksamheten startade 2015." in with_slim[0][1]
+    assert len(styles) > 20_000  # python-docx's template: there was something to leave out
+
+
+def test_every_word_file_of_the_corpus_converts_the_same_with_only_its_styles(tmp_path, corpus):
+    paths = sorted(corpus.rglob("*.docx"))
+    with_slim, whole = _normalise_both_ways(tmp_path, paths)
+    differ = [str(p) for p, a, b in zip(paths, with_slim, whole) if a != b]
+    assert not differ, differ

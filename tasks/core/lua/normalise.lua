@@ -1,7 +1,7 @@
 -- Normalise a batch of partner reports into canonical Markdown, in one pandoc process.
 --
 -- Usage: pandoc lua normalise.lua JOBS.json
--- JOBS.json is a list of {id, input, format, shift_to, out, media_dir, result}.
+-- JOBS.json is a list of {id, input, format, shift_to, out, media_dir, result[, slim]}.
 -- Every input is read sandboxed (pandoc.read's fourth argument {} = no files may be
 -- opened), raw HTML/TeX is dropped, only images carried inside the document are kept
 -- (stored by content hash), links other than http(s)/mailto are unwrapped, and headings
@@ -34,6 +34,165 @@ local function write_file(path, data)
   fh:close()
 end
 
+-- Word documents are read with only the styles they use. pandoc parses every definition in
+-- word/styles.xml, and a document made from Word's or python-docx's template carries a few
+-- hundred it never refers to (350 KB of styles around 15 KB of text): that took three
+-- quarters of the reading. The copy pandoc reads keeps every style the other parts name,
+-- the styles those name in turn and the defaults; everything else in the file is passed on
+-- as it is. pandoc's result is the same (tests/test_normalise.py compares both readings).
+-- Anything unusual in the styles part (comments, CDATA, declarations, a style without an
+-- id, an element that does not close) leaves the file as it came.
+local W_NS = 'http://schemas.openxmlformats.org/wordprocessingml/2006/main'
+
+local function pattern_escape(s)
+  return (s:gsub('[%^%$%(%)%%%.%[%]%*%+%-%?]', '%%%0'))
+end
+
+local function attribute_values(xml, into)
+  for v in xml:gmatch('=%s*"([^"<]*)"') do into[v] = true end
+  for v in xml:gmatch("=%s*'([^'<]*)'") do into[v] = true end
+  return into
+end
+
+-- The end of the start tag that begins at `s` (a '>' outside quoted values), or nil.
+local function tag_end(xml, s)
+  local i, quote = s + 1, nil
+  while true do
+    local j = xml:find(quote and quote or '[>"\']', i, quote ~= nil)
+    if not j then return nil end
+    local c = xml:sub(j, j)
+    if quote then
+      quote, i = nil, j + 1
+    elseif c == '>' then
+      return j
+    else
+      quote, i = c, j + 1
+    end
+  end
+end
+
+-- Patterns for the value of attribute `name` in a start tag (double or single quotes).
+local function attribute_patterns(name)
+  local pat = '[%s]' .. pattern_escape(name) .. '%s*=%s*'
+  return { pat .. '"([^"]*)"', pat .. "'([^']*)'" }
+end
+
+local function attribute(tag, patterns)
+  return tag:match(patterns[1]) or tag:match(patterns[2])
+end
+
+-- `styles` with the unused style definitions and the latent styles left out, or nil.
+local function slim_styles(styles, used)
+  for _, odd in ipairs({ '<!--', '<![CDATA[', '<!DOCTYPE', '<!ENTITY' }) do
+    if styles:find(odd, 1, true) then return nil end
+  end
+  local pi = styles:find('<?', 1, true)
+  if pi and (styles:find('<?', pi + 2, true) or not styles:sub(1, pi - 1):match('^\239?\187?\191?%s*$')) then
+    return nil  -- a processing instruction other than the declaration at the start
+  end
+  local prefix = styles:match('xmlns:([%w_%.%-]+)%s*=%s*["\']' .. pattern_escape(W_NS) .. '["\']')
+  if not prefix then return nil end
+  local open, close = '<' .. prefix .. ':style', '</' .. prefix .. ':style>'
+  local id_patterns, default_patterns = attribute_patterns(prefix .. ':styleId'), attribute_patterns(prefix .. ':default')
+  local found, by_id, pos = {}, {}, 1
+  while true do
+    local s = styles:find(open, pos, true)
+    if not s then break end
+    local after = styles:sub(s + #open, s + #open)
+    if after:match('[%s/>]') then
+      local te = tag_end(styles, s)
+      if not te then return nil end
+      local tag = styles:sub(s, te)
+      local e = te
+      if styles:sub(te - 1, te - 1) ~= '/' then
+        local c = styles:find(close, te, true)
+        if not c then return nil end
+        local inner = styles:find(open, te, true)
+        if inner and inner < c and styles:sub(inner + #open, inner + #open):match('[%s/>]') then return nil end
+        e = c + #close - 1
+      end
+      local id = attribute(tag, id_patterns)
+      if not id then return nil end
+      local default = attribute(tag, default_patterns)
+      local style = { s = s, e = e, id = id, default = default == '1' or default == 'true' or default == 'on' }
+      table.insert(found, style)
+      by_id[id] = style
+      pos = e + 1
+    else
+      pos = s + #open
+    end
+  end
+  local keep, todo = {}, {}
+  for _, style in ipairs(found) do
+    if used[style.id] or style.default then
+      keep[style.id] = true
+      table.insert(todo, style)
+    end
+  end
+  while #todo > 0 do
+    local style = table.remove(todo)
+    for v in pairs(attribute_values(styles:sub(style.s, style.e), {})) do
+      if by_id[v] and not keep[v] then
+        keep[v] = true
+        table.insert(todo, by_id[v])
+      end
+    end
+  end
+  local parts, last = {}, 1
+  for _, style in ipairs(found) do
+    if not keep[style.id] then
+      table.insert(parts, styles:sub(last, style.s - 1))
+      last = style.e + 1
+    end
+  end
+  table.insert(parts, styles:sub(last))
+  local slim = table.concat(parts)
+  -- Latent styles only tell Word how to show styles that are not defined: pandoc has no use for them.
+  local latent = '<' .. prefix .. ':latentStyles'
+  local ls = slim:find(latent, 1, true)
+  if ls and slim:sub(ls + #latent, ls + #latent):match('[%s/>]') then
+    local te = tag_end(slim, ls)
+    if not te then return nil end
+    local le = te
+    if slim:sub(te - 1, te - 1) ~= '/' then
+      local c = slim:find('</' .. prefix .. ':latentStyles>', te, true)
+      if not c then return nil end
+      le = c + #('</' .. prefix .. ':latentStyles>') - 1
+    end
+    slim = slim:sub(1, ls - 1) .. slim:sub(le + 1)
+  end
+  return slim
+end
+
+local STYLE_PARTS = { ['word/styles.xml'] = true, ['word/stylesWithEffects.xml'] = true }
+
+-- The Word document `data` as pandoc should read it (see above); `data` itself when it
+-- cannot be made smaller.
+local function slim_docx(data)
+  local ok, result = pcall(function()
+    local archive = pandoc.zip.Archive(data)
+    local styles_entry, used = nil, {}
+    for _, entry in ipairs(archive.entries) do
+      local path = entry.path
+      if path == 'word/styles.xml' then
+        styles_entry = entry
+      elseif not STYLE_PARTS[path] and (path:lower():match('%.xml$') or path:lower():match('%.rels$')) then
+        attribute_values(entry:contents(), used)
+      end
+    end
+    if not styles_entry then return data end
+    local slim = slim_styles(styles_entry:contents(), used)
+    if not slim then return data end
+    local entries = {}
+    for _, entry in ipairs(archive.entries) do
+      table.insert(entries, entry.path == 'word/styles.xml' and pandoc.zip.Entry(entry.path, slim, entry.modtime)
+        or entry)
+    end
+    return pandoc.zip.Archive(entries):bytestring()
+  end)
+  return ok and result or data
+end
+
 local function count_words(blocks)
   local n = 0
   for _, block in ipairs(blocks) do
@@ -49,6 +208,7 @@ end
 
 local function convert(job)
   local data = read_file(job.input)
+  if job.format == 'docx' and job.slim ~= false then data = slim_docx(data) end
   local doc = pandoc.read(data, READERS[job.format], { track_changes = 'accept-changes' }, {})
 
   -- Media carried inside the document, by path; nothing else may be referenced.
