@@ -101,21 +101,21 @@ def build_draft(
             bar.set(100.0)
             return done
         progress("Slår ihop %d delrapporter i %d paket", len(plan.reports), len(plan.chosen))
-        sections = merge_sections_task(out_store, quote(plan.reports), config, packages)
+        sections = merge_sections_task(out_store, quote(plan.reports), config, packages, formats)
         bar.set(75.0)
         created = time.time()
         version = new_version(plan.fingerprint, created)
         with scratch_dir("utkast-render-") as tmp:
             progress("Skapar utkast %s (%s)", version, ", ".join(formats))
-            rendered = render_draft_task(out_store, sections, quote(plan.reports), config, version, created,
+            rendered = render_draft_task(out_store, quote(sections), quote(plan.reports), config, version, created,
                                          formats, Path(tmp), packages, plan.pending)
             bar.set(95.0)
             previous = read_manifest(out_store, latest["version"]) if latest else None
             manifest = build_manifest(rendered, plan.fingerprint, result.files, plan.reports, config, previous,
                                       {"formats": formats, "packages": packages, "review": review},
                                       reviews=result.reviews, pending_reviews=plan.pending, personal=plan.personal)
-            changes = publish_changes_task(out_store, config, rendered, quote(manifest), quote(previous))
-            latest = publish_task(out_store, rendered, quote(manifest))
+            changes = publish_changes_task(out_store, config, quote(rendered), quote(manifest), quote(previous))
+            latest = publish_task(out_store, quote(rendered), quote(manifest))
         write_index_task(out_store, config, links)
     publish_changes_artifact(out_store, changes, links)
     publish_feedback_artifact(out_store, feedback, links)

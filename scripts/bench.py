@@ -216,7 +216,7 @@ def build_directly(inbox_url: str, out_url: str, formats: list[str]) -> str:
                                          personal=personal.summaries), config)
         chosen = list(reports.values())
         fingerprint = draft_fingerprint(chosen, config, formats, None, [])
-        sections = merge_sections(out, chosen, config, None)
+        sections = merge_sections(out, chosen, config, None, formats)
         created = time.time()
         version = new_version(fingerprint, created)
         with scratch_dir() as tmp:

@@ -109,4 +109,5 @@ def test_a_draft_too_large_for_the_copying_collector_is_merged_and_rendered_the_
     assert h3 == ["Myrorna: Kvalitet i butiken", "Stadsmissionen: Stöd", "Röda Korset: Matchning i praktiken",
                   "Verdandi: Motiv", "Forum: Avstämning"]
     html = (tmp_path / "o" / "drafts" / result["version"] / "utkast.html").read_text(encoding="utf-8")
-    assert "Röda Korset matchar deltagare mot arbetsgivare." in html and 'id="rubrik-1"' in html
+    assert "Röda Korset matchar deltagare mot arbetsgivare." in html
+    assert 'id="p1-rubrik-1-1"' in html and 'href="#p1-rubrik-1-1"' in html  # the heading and its entry in the contents

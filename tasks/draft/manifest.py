@@ -94,6 +94,7 @@ def build_manifest(rendered: Rendered, fingerprint: str, files: list[InboxFile],
         "created": datetime.fromtimestamp(rendered.created, STOCKHOLM).isoformat(timespec="seconds"),
         "created_sv": swedish_datetime(rendered.created),
         "fingerprint": fingerprint,
+        "masking": masking_fingerprint(config),  # the rules its text was masked by
         "title": config.outline.title,
         "project": config.outline.project,
         "formats": {fmt: f"{base}utkast.{fmt}" for fmt in rendered.files},

@@ -1,5 +1,10 @@
-"""Render the draft: front matter and sections to docx, html and pdf in a private folder.
+"""Render the draft: the opening and the paket's parts joined into docx, html and pdf in
+a private folder.
 
+The paket's parts come from :mod:`tasks.draft.merge` (rendered when their paket changed);
+here only the opening is rendered (title, date, version, table of contents, front matter:
+one small pandoc process) and the parts are joined to it: the Word parts by
+:mod:`tasks.draft.wordjoin`, the HTML and Typst fragments in place of a marker paragraph.
 Nothing is written under ``drafts/<version>/`` here; :mod:`tasks.draft.catalogue` publishes.
 """
 
@@ -8,17 +13,18 @@ from __future__ import annotations
 import base64
 import json
 import re
-from concurrent.futures import ThreadPoolExecutor
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tasks.core.config import Config
 from tasks.core.errors import UtkastError
-from tasks.core.pandoc import one_document_rts, run_lua
-from tasks.core.parallel import workers
+from tasks.core.pandoc import run_lua
 from tasks.core.templating import markdown_env, swedish_date, swedish_datetime
-from tasks.draft.merge import section_ast_key, selected_paket
+from tasks.draft.merge import Section, selected_paket
+from tasks.draft.wordjoin import join_docx
 from tasks.intake.normalise import Report, over_length
+from tasks.roundtrip.wordtext import read_draft_text
 from tasks.storage.base import Storage
 
 MIME = {"docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
@@ -35,7 +41,10 @@ class Rendered:
     created: float
     files: dict[str, Path]
     problems: dict[str, str] = field(default_factory=dict)
-    docx: Path | None = None  # rendered also when not published: the text record is read from it
+    docx: Path | None = None  # made also when not published: the changes are made from it
+    record: list[dict] | None = None  # the draft's text record (paragraphs.json), when known
+    front: Path | None = None  # the opening as a Word document of its own
+    sections: list[Section] = field(default_factory=list)  # the paket joined after the opening
 
 
 def front_context(reports: list[Report], config: Config, version: str, created: float,
@@ -61,58 +70,73 @@ def front_context(reports: list[Report], config: Config, version: str, created: 
     }
 
 
-def render_draft(out: Storage, sections: list[int], reports: list[Report], config: Config,
+def render_draft(out: Storage, sections: list[Section], reports: list[Report], config: Config,
                  version: str, created: float, formats: list[str], workdir: Path,
                  packages: list[int] | None = None, pending_reviews: list[str] = ()) -> Rendered:
-    """Render front matter + sections into ``workdir``; raise UtkastError if docx/html fail."""
-    media_dir = workdir / "media"
-    media_dir.mkdir(exist_ok=True)
-    for name in sorted({n for r in reports for n in r.images}):
-        (media_dir / name).write_bytes(out.read(f"normalised/media/{name}"))
-    section_paths = []
-    for number in sections:
-        path = workdir / f"section-{number}.json"
-        path.write_bytes(out.read(section_ast_key(number)))
-        section_paths.append(str(path))
+    """Render the opening and join the ``sections``' parts into ``workdir``; raise UtkastError
+    if docx/html fail. The Word document is always made: the changes are made from it."""
     front = workdir / "front.md"
     context = front_context(reports, config, version, created, packages, list(pending_reviews))
     front.write_text(markdown_env(config.templates).get_template("front.md.j2").render(context), encoding="utf-8")
-    outputs = {"docx": workdir / "utkast.docx", "html": workdir / "utkast.html"}
+    shells = {"docx": workdir / "front.docx"}
+    if "html" in formats:
+        shells["html"] = workdir / "front.html"
     if "pdf" in formats:
-        outputs["typst"] = workdir / "utkast.typ"
+        shells["typst"] = workdir / "front.typ"
+    headings = []
+    if "html" in formats:
+        for section in sections:
+            headings.append(str(workdir / f"headings-{section.number}.json"))
+            Path(headings[-1]).write_bytes(out.read(section.parts["headings"]))
+    marker = f"UTKASTPAKET{secrets.token_hex(12)}"  # where the paket go in the html and typst
     spec = {
-        "front": str(front), "sections": section_paths, "media_dir": str(media_dir),
+        "front": str(front), "headings": headings, "marker": marker,
         "meta": {"title": config.outline.title, "subtitle": f"{config.outline.project} – utkast {version}",
                  "date": swedish_date(created), "lang": "sv-SE", "toc-title": "Innehåll"},
         "reference_doc": str(config.templates / "reference.docx"),
         "css": (config.templates / "draft.css").read_text(encoding="utf-8"),
+        "outputs": {kind: str(path) for kind, path in shells.items()},
     }
-    rts = one_document_rts(section_paths)  # a large draft's render stays under 1 GB
-    # One pandoc process per format, side by side (each writer takes seconds on a big draft).
-    # The docx is always rendered: the draft's text record (tasks/roundtrip/changes.py) is read from it.
-    wanted = [k for k in outputs if k in formats or k in ("docx", "typst")]
+    (workdir / "render.json").write_text(json.dumps(spec), encoding="utf-8")
+    done = run_lua("render.lua", str(workdir / "render.json"), timeout=600)
+    if done.returncode != 0:
+        raise UtkastError(f"rendering the draft failed: {done.stderr.strip()[:2000]}")
 
-    def run(kind: str):
-        path = workdir / f"render-{kind}.json"
-        path.write_text(json.dumps({**spec, "outputs": {kind: str(outputs[kind])}}), encoding="utf-8")
-        return run_lua("render.lua", str(path), timeout=1800, **rts)
-
-    with ThreadPoolExecutor(workers()) as pool:
-        for done in pool.map(run, wanted):
-            if done.returncode != 0:
-                raise UtkastError(f"rendering the draft failed: {done.stderr.strip()[:2000]}")
-    rendered = Rendered(version, created, {}, docx=outputs["docx"])
+    docx = workdir / "utkast.docx"
+    docx.write_bytes(join_docx(shells["docx"].read_bytes(), [out.read(s.parts["docx"]) for s in sections]))
+    record = read_draft_text(shells["docx"].read_bytes(), config)
+    for section in sections:
+        record += json.loads(out.read(section.parts["record"]))
+    rendered = Rendered(version, created, {}, docx=docx, record=record, front=shells["docx"], sections=sections)
     if "docx" in formats:
-        rendered.files["docx"] = outputs["docx"]
+        rendered.files["docx"] = docx
+    if "html" in formats or "pdf" in formats:
+        media_dir = workdir / "media"
+        media_dir.mkdir(exist_ok=True)
+        for name in sorted({n for r in reports for n in r.images}):
+            (media_dir / name).write_bytes(out.read(f"normalised/media/{name}"))
     if "html" in formats:
-        inline_images(outputs["html"], media_dir)
-        rendered.files["html"] = outputs["html"]
+        html = workdir / "utkast.html"
+        html.write_text(_fill(shells["html"].read_text(encoding="utf-8"), f"<p>{marker}</p>",
+                              [out.read(s.parts["html"]).decode("utf-8") for s in sections]), encoding="utf-8")
+        inline_images(html, media_dir)
+        rendered.files["html"] = html
     if "pdf" in formats:
+        typst = workdir / "utkast.typ"
+        typst.write_text(_fill(shells["typst"].read_text(encoding="utf-8"), marker,
+                               [out.read(s.parts["typst"]).decode("utf-8") for s in sections]), encoding="utf-8")
         try:
-            rendered.files["pdf"] = compile_pdf(outputs["typst"], workdir)
+            rendered.files["pdf"] = compile_pdf(typst, workdir)
         except Exception as exc:  # a PDF problem must not stop docx/html from publishing
             rendered.problems["pdf"] = f"PDF could not be rendered: {exc}"[:1000]
     return rendered
+
+
+def _fill(shell: str, marker: str, fragments: list[str]) -> str:
+    """The page or source with the paket's fragments where the opening left ``marker``."""
+    if shell.count(marker) != 1:
+        raise UtkastError("the draft's opening lost the place of the paket")
+    return shell.replace(marker, "\n".join(fragments))
 
 
 def inline_images(html_path: Path, media_dir: Path) -> None:

@@ -28,14 +28,17 @@ from tasks.core.errors import UtkastError
 from tasks.core.templating import html_env, swedish_datetime
 from tasks.core.wordml import OBJECT
 from tasks.draft.catalogue import list_versions, read_latest
+from tasks.draft.wordjoin import join_docx
 from tasks.personal.mask import mask_record
-from tasks.personal.rules import load_rules
+from tasks.personal.rules import load_rules, masking_fingerprint
 from tasks.roundtrip.compare import (
     Change,
     align,
+    align_by_paket,
     changed,
     changelog,
     count_words,
+    paket_runs,
     step_owner,
     summary_sv,
 )
@@ -57,41 +60,55 @@ class DraftText:
     manifest: dict
     record: list[dict] | None  # None: no Word file to read the text from
     docx: bytes | None
+    rendered: object = None  # a draft being published: its opening and paket's Word parts (Rendered)
 
 
 def record_key(version: str) -> str:
     return f"drafts/{version}/{RECORD}"
 
 
-def load_draft(out: Storage, version: str, config: Config) -> DraftText:
-    """A published draft: its manifest, text record and Word file."""
+def load_draft(out: Storage, version: str, config: Config, *, need_docx: bool = True) -> DraftText:
+    """A published draft: its manifest, text record and Word file (``need_docx=False``: only
+    when there is no text record to read instead)."""
     text = out.read_text(f"drafts/{version}/manifest.json")
     if text is None:
         raise UtkastError(f"there is no draft {version} in {out.describe('drafts/')}")
     manifest = json.loads(text)
     docx_key = f"drafts/{version}/utkast.docx"
-    docx = out.read(docx_key) if out.exists(docx_key) else None
     stored = out.read_text(record_key(version))
+    docx = out.read(docx_key) if (need_docx or stored is None) and out.exists(docx_key) else None
     if stored is not None:
         record = json.loads(stored)["paragraphs"]
     elif docx is not None:  # published before the text record existed
         record = read_draft_text(docx, config)
     else:
         record = None
-    if record is not None:  # a draft made under other masking rules is compared as masked now
+    # A draft made under other masking rules is compared as masked now; one made under
+    # these rules holds exactly what they let through.
+    if record is not None and manifest.get("masking") != masking_fingerprint(config):
         record = mask_record(record, load_rules(config.templates, config.registry))
     return DraftText(version, manifest, record, docx)
 
 
+def record_json(version: str, record: list[dict]) -> bytes:
+    """``paragraphs.json``: one paragraph a line (json's fast encoder; indent would not use it)."""
+    lines = ",\n".join(json.dumps(p, ensure_ascii=False) for p in record)
+    return f'{{"version": {json.dumps(version)}, "paragraphs": [\n{lines}\n]}}\n'.encode("utf-8")
+
+
 def publish_changes(out: Storage, config: Config, rendered, manifest: dict, previous: dict | None) -> dict:
     """Write the new draft's text record and its changes since ``previous`` (the previous
-    draft's manifest, or None for the first draft) under ``drafts/<version>/``."""
-    data = Path(rendered.docx).read_bytes()
-    record = read_draft_text(data, config)
+    draft's manifest, or None for the first draft) under ``drafts/<version>/``.
+
+    The paket of a draft being published (``rendered``) are compared one by one: a paket
+    whose paragraphs are the same as in the previous draft is not compared further, and the
+    redline is the draft's opening and paket joined again with only the changed ones marked."""
+    record = rendered.record if rendered.record is not None else read_draft_text(
+        Path(rendered.docx).read_bytes(), config)
     version = manifest["version"]
-    out.write(record_key(version), _json({"version": version, "paragraphs": record}), "application/json")
-    new = DraftText(version, manifest, record, data)
-    old = load_draft(out, previous["version"], config) if previous else None
+    out.write(record_key(version), record_json(version, record), "application/json")
+    new = DraftText(version, manifest, record, None, rendered=rendered)
+    old = load_draft(out, previous["version"], config, need_docx=False) if previous else None
     return write_comparison(out, config, old, new, f"drafts/{version}/{CHANGES}")
 
 
@@ -105,13 +122,13 @@ def write_comparison(out: Storage, config: Config, old: DraftText | None, new: D
     elif old.record is None or new.record is None:
         note = "Texten kunde inte jämföras eftersom ett av utkasten saknar Word-fil."
     else:
-        steps = align(old.record, new.record)
+        steps = align_by_paket(old.record, new.record)
     items = _text_changes(steps, old, new, config) if steps is not None else []
     _add_text_counts(log, items, steps is not None)
     files = {"json": f"{base}.json", "html": f"{base}.html"}
-    if steps is not None and new.docx is not None:
+    if steps is not None and (new.docx is not None or new.rendered is not None):
         try:
-            docx = _redline(old, new, steps, log, config)
+            docx = _redline(out, old, new, steps, log, config)
         except Exception as exc:  # a redline problem must not stop the draft from publishing
             problems["docx"] = f"the redline could not be made: {exc!r}"[:1000]
         else:
@@ -130,13 +147,46 @@ def write_comparison(out: Storage, config: Config, old: DraftText | None, new: D
     return result
 
 
-def _redline(old: DraftText, new: DraftText, steps: list[Change], log: dict, config: Config) -> bytes:
+def _redline(out: Storage, old: DraftText, new: DraftText, steps: list[Change], log: dict,
+             config: Config) -> bytes:
+    when = datetime.fromisoformat(new.manifest["created"])
+    if new.rendered is not None:
+        joined = _redline_parts(out, old, new, steps, when, _redline_note(log))
+        if joined is not None:
+            return joined
+        new.docx = Path(new.rendered.docx).read_bytes()
     # Built from the Word file itself, so its paragraphs are exactly the record's.
     fresh = read_draft_text(new.docx, config)
     if fresh != new.record:
         steps = align(old.record, fresh)
-    when = datetime.fromisoformat(new.manifest["created"])
     return redline_docx(new.docx, fresh, old.record, steps, when, _redline_note(log))
+
+
+def _redline_parts(out: Storage, old: DraftText, new: DraftText, steps: list[Change], when: datetime,
+                   note: str) -> bytes | None:
+    """The redline of a draft being published, from its opening and paket's Word parts: the
+    opening (which gets the note) and the paket with changes are marked, the others joined
+    as they are. None when the two drafts do not hold the same paket in the same order (then
+    the whole draft is marked at once)."""
+    rendered = new.rendered
+    runs_old, runs_new = paket_runs(old.record), paket_runs(new.record)
+    numbers = [s.number for s in rendered.sections]
+    if runs_old is None or runs_new is None or [r[0] for r in runs_old] != [r[0] for r in runs_new] \
+            or [r[0] for r in runs_new[1:]] != numbers:
+        return None
+    marked = []
+    for (paket, a0, a1), (_, b0, b1) in zip(runs_old, runs_new):
+        mine = [s for s in steps if (s.new is not None and b0 <= s.new < b1) or (s.new is None and a0 <= s.old < a1)]
+        part = Path(rendered.front).read_bytes() if paket is None else \
+            out.read(rendered.sections[numbers.index(paket)].parts["docx"])
+        if paket is not None and all(s.op == "equal" for s in mine):
+            marked.append(part)
+            continue
+        local = [Change(s.op, None if s.old is None else s.old - a0, None if s.new is None else s.new - b0,
+                        s.segments) for s in mine]
+        marked.append(redline_docx(part, new.record[b0:b1], old.record[a0:a1], local, when,
+                                   note if paket is None else None))
+    return join_docx(marked[0], marked[1:])
 
 
 def _json(data) -> bytes:

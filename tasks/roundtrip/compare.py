@@ -128,6 +128,41 @@ def align(old: list[dict], new: list[dict]) -> list[Change]:
     return steps
 
 
+def paket_runs(record: list[dict]) -> list[tuple[int | None, int, int]] | None:
+    """The record as runs of one owner paket: ``(paket, start, end)``, the opening (paket
+    None) first; None when it is not laid out that way (a paket in two places)."""
+    runs: list[tuple[int | None, int, int]] = []
+    for i, p in enumerate(record):
+        paket = p.get("paket")
+        if runs and runs[-1][0] == paket:
+            runs[-1] = (paket, runs[-1][1], i + 1)
+            continue
+        if any(r[0] == paket for r in runs) or (paket is None and runs):
+            return None
+        runs.append((paket, i, i + 1))
+    if not runs or runs[0][0] is not None:
+        runs.insert(0, (None, 0, 0))  # no opening: an empty one
+    return runs
+
+
+def align_by_paket(old: list[dict], new: list[dict]) -> list[Change]:
+    """:func:`align`, one paket at a time: a paket whose paragraphs are all the same in both
+    records is equal without being compared, so a change in one paket costs the comparison
+    of that paket only. Records that are not laid out in the same paket are aligned whole."""
+    a, b = paket_runs(old), paket_runs(new)
+    if a is None or b is None or [r[0] for r in a] != [r[0] for r in b]:
+        return align(old, new)
+    steps: list[Change] = []
+    for (_, a0, a1), (_, b0, b1) in zip(a, b):
+        if old[a0:a1] == new[b0:b1]:
+            steps += [Change("equal", a0 + k, b0 + k) for k in range(a1 - a0)]
+            continue
+        for step in align(old[a0:a1], new[b0:b1]):
+            steps.append(Change(step.op, None if step.old is None else step.old + a0,
+                                None if step.new is None else step.new + b0, step.segments))
+    return steps
+
+
 def _pair(old: list[dict], new: list[dict], olds: range, news: range) -> list[Change]:
     """Within a block that differs, keep order and pair similar paragraphs of one owner."""
     steps: list[Change] = []

@@ -44,9 +44,10 @@ class _Revisions:
 
 
 def redline_docx(new_docx: bytes, new_record: list[dict], old_record: list[dict], steps: list[Change],
-                 when: datetime, note: str) -> bytes:
+                 when: datetime, note: str | None) -> bytes:
     """The newer draft's .docx with ``steps`` (from :func:`tasks.roundtrip.compare.align`) as tracked
-    changes and ``note`` (what is compared with what) as a paragraph after the title."""
+    changes and ``note`` (what is compared with what) as a paragraph after the title (none
+    when None: a paket's part of the draft, which is joined after the opening)."""
     package = DocxPackage(new_docx)
     document = package.document()
     body = body_of(document)
@@ -78,7 +79,8 @@ def redline_docx(new_docx: bytes, new_record: list[dict], old_record: list[dict]
             _anchor(last, old_record[i]).addnext(deleted)
         last = deleted
     _mark_inserted_rows(body, inserted, revisions)
-    _insert_note(body, _note(note))
+    if note is not None:
+        _insert_note(body, _note(note))
     xml = etree.tostring(document, xml_declaration=True, encoding="UTF-8", standalone=True)
     return _replace_part(new_docx, package.main, xml)
 

@@ -1,20 +1,19 @@
--- Render the assembled draft (front matter + sections) to docx, html and typst.
+-- The opening of the draft in each format, with the place where the paket go.
 --
 -- Usage: pandoc lua render.lua SPEC.json
--- SPEC: {front, sections = [paths], media_dir, meta = {...}, reference_doc, css,
+-- SPEC: {front, meta = {...}, reference_doc, css, headings = [paths], marker,
 --        outputs = {docx = path, html = path, typst = path}}
--- Only images from our own content-addressed media store are embedded; anything else is
--- replaced by its description, so no writer ever opens a file or URL from the inputs.
+-- The paket are rendered on their own (paket.lua) and joined in by tasks/draft/render.py:
+-- the Word document is the opening (title block, table of contents, front matter) that
+-- the paket's Word parts are appended to; the HTML page and the Typst source hold a
+-- paragraph `marker` where the paket's fragments go. The HTML table of contents is made
+-- here from the paket's headings (`headings`: their JSON files, in order); Word and Typst
+-- make theirs when the document is opened or compiled.
 
 local CANONICAL = 'markdown-smart-raw_html-raw_attribute-raw_tex-native_divs-native_spans'
-local TYPST_IMAGES = { png = true, jpg = true, jpeg = true, gif = true, svg = true, webp = true }
-local MIME = { png = 'image/png', jpg = 'image/jpeg', jpeg = 'image/jpeg', gif = 'image/gif',
-  svg = 'image/svg+xml', bmp = 'image/bmp', tif = 'image/tiff', emf = 'image/x-emf',
-  wmf = 'image/x-wmf', webp = 'image/webp' }
 
 local function read_file(path)
-  local fh = io.open(path, 'rb')
-  if not fh then return nil end
+  local fh = assert(io.open(path, 'rb'))
   local data = fh:read('a')
   fh:close()
   return data
@@ -28,64 +27,42 @@ end
 
 local spec = pandoc.json.decode(read_file(arg[1]), false)
 
--- Unique heading ids (for the html table of contents; partner text never sets them) and
--- images from our media store, applied to each part as it is read: walking the joined
--- draft twice made pandoc peak at 2.1 GB instead of 1.5 GB at 1,500 reports (and took longer).
-local heading = 0
-local filter = {
-  Header = function(h)
-    heading = heading + 1
-    h.identifier = 'rubrik-' .. heading
-    return h
-  end,
-  Image = function(img)
-    local name = img.src:match('normalised/media/(%x+%.%w+)$')
-    local data = name and read_file(spec.media_dir .. '/' .. name)
-    if not data then return img.caption end
-    local ext = name:match('%.(%w+)$')
-    img.src = 'media/' .. name
-    pandoc.mediabag.insert(img.src, MIME[ext] or 'application/octet-stream', data)
-    return img
-  end,
-}
-
--- Front matter from Markdown; sections as the ASTs written by merge.lua.
-local blocks = pandoc.read(read_file(spec.front), CANONICAL .. '-auto_identifiers', {}, {}).blocks:walk(filter)
-for _, path in ipairs(spec.sections) do
-  blocks:extend(pandoc.read(read_file(path), 'json').blocks:walk(filter))
-end
-
+-- The front matter is ours (templates/front.md.j2) and holds no headings or images.
+local front = pandoc.read(read_file(spec.front), CANONICAL .. '-auto_identifiers', {}, {}).blocks
 local meta = {}
 for k, v in pairs(spec.meta) do meta[k] = pandoc.MetaString(v) end
-local doc = pandoc.Pandoc(blocks, meta)
 
 if spec.outputs.docx then
   local opts = pandoc.WriterOptions { reference_doc = spec.reference_doc, table_of_contents = true }
-  write_file(spec.outputs.docx, pandoc.write(doc, 'docx', opts))
+  write_file(spec.outputs.docx, pandoc.write(pandoc.Pandoc(front, meta), 'docx', opts))
 end
 
+local with_marker = front:clone()
+with_marker:insert(pandoc.Para { pandoc.Str(spec.marker) })
+local shell = pandoc.Pandoc(with_marker, meta)
+
 if spec.outputs.html then
+  local headings = pandoc.Blocks {}
+  for _, path in ipairs(spec.headings) do
+    headings:extend(pandoc.read(read_file(path), 'json').blocks)
+  end
+  local toc = pandoc.write(pandoc.Pandoc(headings), 'html5', pandoc.WriterOptions {
+    template = pandoc.template.compile('$table-of-contents$'), table_of_contents = true,
+  })
   local opts = pandoc.WriterOptions {
     template = pandoc.template.compile(pandoc.template.default('html5')),
-    table_of_contents = true,
-    variables = { ['header-includes'] = '<style>' .. spec.css .. '</style>' },
+    variables = { ['header-includes'] = '<style>' .. spec.css .. '</style>', toc = true,
+                  ['table-of-contents'] = toc },
   }
-  write_file(spec.outputs.html, pandoc.write(doc, 'html5', opts))
+  write_file(spec.outputs.html, pandoc.write(shell, 'html5', opts))
 end
 
 if spec.outputs.typst then
-  local typst_doc = doc:walk {
-    Image = function(img)
-      local ext = img.src:match('%.(%w+)$')
-      if not TYPST_IMAGES[ext or ''] then return img.caption end
-      return img
-    end,
-  }
   local opts = pandoc.WriterOptions {
     template = pandoc.template.compile(pandoc.template.default('typst')),
     table_of_contents = true,
     -- pandoc puts tables in figures; let them break across pages instead of overflowing one.
     variables = { ['header-includes'] = '#show figure: set block(breakable: true)' },
   }
-  write_file(spec.outputs.typst, pandoc.write(typst_doc, 'typst', opts))
+  write_file(spec.outputs.typst, pandoc.write(shell, 'typst', opts))
 end
