@@ -1,16 +1,21 @@
-"""Merge: one section per work package, reports in outline order, and the section rendered
-on its own as a part of the draft.
+"""Merge: one section per work package, reports in outline order, and the pieces the draft
+is joined from.
 
 Each contribution is attributed to its partner (heading and a line with organisation,
 version and date); several partners may deliver the same piece. Pieces nobody has
 delivered are marked as missing in the text.
 
-A paket's section and parts are made again only when what they are made from changed
-(``sections/index.json`` remembers it): its reports' masked text, the skeleton, the
-masking rules and the way parts are rendered. The parts, under ``cache/draft/``, are the
-section as a Word document (with its text record, :func:`tasks.roundtrip.wordtext.read_draft_text`),
-an HTML and a Typst fragment and its headings; :mod:`tasks.draft.render` joins them into
-the draft, so a build after one report changed renders one paket, not the whole draft.
+The draft is not rendered whole. Each report (its masked text) and each paket's *frame*
+(the paket, piece and partner headings, the attribution lines, the pieces nobody
+delivered, with a place for each report) is rendered on its own, in batches
+(``tasks/core/lua/parts.lua``), into a *piece* per format kept under ``cache/draft/``
+and named after what it was made from: ``word`` (Word markup with what it refers to,
+:mod:`tasks.draft.wordjoin`; the Markdown; the paragraphs of the text record), ``html``
+and ``typst``. A piece is rendered again only when its report's masked text, its place
+(partner and piece), the frame's text, the masking rules or the way pieces are rendered
+change, so a build after one report changed renders that report. :mod:`tasks.draft.render`
+joins the pieces into the draft, and ``sections/paket-<n>.md`` is the frame's Markdown with
+the reports' Markdown in their places, written again when one of them changed.
 """
 
 from __future__ import annotations
@@ -26,25 +31,19 @@ from tasks import __version__
 from tasks.core.config import Config, Paket
 from tasks.core.errors import UtkastError
 from tasks.core.pandoc import one_document_rts, pandoc_version, run_lua, script_digest
-from tasks.core.parallel import workers
+from tasks.core.parallel import interleaved, workers
 from tasks.core.templating import markdown_env, swedish_date
-from tasks.draft.wordjoin import number_part
+from tasks.draft.wordjoin import reference_styles, split_units
 from tasks.intake.normalise import Report
 from tasks.personal.detect import detect, mask_text
 from tasks.personal.mask import mask_ast
 from tasks.personal.rules import load_rules
 from tasks.personal.scan import masked_ast_key
-from tasks.roundtrip.wordtext import read_draft_text
 from tasks.storage.base import Storage, scratch_dir
 
 
 def section_key(number: int) -> str:
     return f"sections/paket-{number}.md"
-
-
-def section_ast_key(number: int) -> str:
-    """The same section as a pandoc AST, which rendering reads (much faster than Markdown)."""
-    return f"sections/paket-{number}.json"
 
 
 def section_context(paket: Paket, reports: list[Report], config: Config) -> dict:
@@ -63,6 +62,7 @@ def section_context(paket: Paket, reports: list[Report], config: Config) -> dict
                 "version": r.version,
                 "received": swedish_date(r.received),
                 "md_key": r.md_key,
+                "report": r,
             } for r in delivered],
         })
     return {"paket": paket, "pieces": pieces}
@@ -79,38 +79,47 @@ def selected_paket(config: Config, packages: list[int] | None) -> list[Paket]:
 
 
 SECTIONS_INDEX = "sections/index.json"
-PARTS = "cache/draft"
-# The parts a paket always gets (the Word part also gives the text record) and those a
-# format asks for.
-ALWAYS = ("docx", "record", "headings")
+PIECES = "cache/draft"
+# At most this many units in one pandoc process: its Word document holds them all at once.
+BATCH = 120
+# The kinds of piece a unit has: always "word" (it also holds the Markdown and the text
+# record's paragraphs); html and typst when a draft in those formats is made.
 FOR_FORMAT = {"html": "html", "pdf": "typst"}
-SUFFIX = {"docx": "docx", "record": "record.json", "headings": "headings.json", "html": "html", "typst": "typ"}
+
+
+def piece_kinds(formats) -> list[str]:
+    return ["word", *(FOR_FORMAT[f] for f in formats if f in FOR_FORMAT)]
+
+
+def piece_key(unit: str, kind: str) -> str:
+    """Where a unit's piece of ``kind`` is kept (``unit``: what it was made from)."""
+    return f"{PIECES}/{unit[:40]}.{kind}.json"
 
 
 @dataclass
 class Section:
-    """One paket of the draft: its number, what it was made from (``key``) and its parts
-    (kind -> storage key: ``docx``, ``record``, ``headings``, ``html``, ``typst``)."""
+    """One paket of the draft: its frame and its reports in the frame's order, as units
+    (what each was made from: see :func:`piece_key`)."""
 
     number: int
-    key: str
-    parts: dict[str, str] = field(default_factory=dict)
+    key: str  # the section: its frame and reports
+    frame: str
+    reports: list[str] = field(default_factory=list)
 
-
-def part_kinds(formats: list[str]) -> list[str]:
-    """The parts each paket needs for a draft in ``formats``."""
-    return [*ALWAYS, *(FOR_FORMAT[f] for f in formats if f in FOR_FORMAT)]
-
-
-def part_key(number: int, key: str, kind: str) -> str:
-    return f"{PARTS}/paket-{number}-{key[:24]}.{SUFFIX[kind]}"
+    @property
+    def units(self) -> list[str]:
+        return [self.frame, *self.reports]
 
 
 @cache
-def _render_fingerprint(reference_doc: Path) -> str:
-    """How parts are rendered: pandoc, the script, the Word styles and utkast."""
-    return hashlib.sha256(f"{pandoc_version()}|{script_digest('paket.lua')}|{__version__}|".encode()
+def _rendering(reference_doc: Path) -> str:
+    """How pieces are rendered: pandoc, the script, the Word styles and utkast."""
+    return hashlib.sha256(f"{pandoc_version()}|{script_digest('parts.lua')}|{__version__}|".encode()
                           + reference_doc.read_bytes()).hexdigest()
+
+
+def _digest(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def masked_ast(out: Storage, report: Report, rules) -> bytes:
@@ -121,87 +130,141 @@ def masked_ast(out: Storage, report: Report, rules) -> bytes:
         return mask_ast(out.read(report.ast_key), rules)[0]
 
 
-def _made(entry) -> tuple[str | None, set[str]]:
-    """What ``sections/index.json`` says a paket was made from, and which parts it has."""
-    if isinstance(entry, dict):
-        return entry.get("key"), set(entry.get("parts", []))
-    return None, set()  # written before parts existed
+def note_prefix(report: Report) -> str:
+    """What a report's footnote labels and HTML ids start with: unique in the draft."""
+    return f"{report.partner}-{report.piece}-"
 
 
 def merge_sections(out: Storage, reports: list[Report], config: Config,
-                   packages: list[int] | None = None, formats: list[str] = ("docx",)) -> list[Section]:
-    """Write ``sections/paket-<n>.md`` (and its AST ``.json``) and the paket's parts for the
-    draft's ``formats``, for the selected paket.
+                   packages: list[int] | None = None, formats=("docx",)) -> list[Section]:
+    """Render the pieces of the selected paket that are missing (for a draft in
+    ``formats``) and write ``sections/paket-<n>.md`` where it changed; return the sections
+    in outline order.
 
-    Returns the sections in outline order. A paket whose text, reports and rendering are
-    the same as when it was last made is kept (``sections/index.json`` remembers what each
-    was made from, and which parts exist); the others are made side by side, one pandoc
-    process each. Every report's text and title are merged with their personal data masked
-    (``tasks/personal/``): ``sections/`` and everything made from it never hold it (changed
-    masking rules merge every section again).
+    Every report's text and title are merged with their personal data masked
+    (``tasks/personal/``): ``sections/``, the pieces and everything made from them never hold
+    it (changed masking rules render every piece again).
     """
     template = markdown_env(config.templates).get_template("section.md.j2")
     chosen = selected_paket(config, packages)
     made = json.loads(out.read_text(SECTIONS_INDEX) or "{}")
-    kinds = part_kinds(list(formats))
-    rendering = _render_fingerprint(config.templates / "reference.docx")
-    sections, specs = [], []
-    with scratch_dir("utkast-merge-") as tmp:
-        tmp = Path(tmp)
-        rules = load_rules(config.templates, config.registry)
-        # Titles come masked from intake (with the names found in the whole report); mask
-        # again here so no title reaches a section unmasked, whoever calls this.
-        reports = [replace(r, title=mask_text(r.title, detect(r.title, rules), rules)) for r in reports]
-        for paket in chosen:
-            mine = [r for r in reports if config.outline.pieces[r.piece].paket == paket.number]
-            skeleton = template.render(section_context(paket, mine, config))
-            key = hashlib.sha256(json.dumps([skeleton, sorted([r.ast_key, r.converter] for r in mine),
-                                             rules.fingerprint, rendering]).encode("utf-8")).hexdigest()
-            section = Section(paket.number, key, {kind: part_key(paket.number, key, kind) for kind in kinds})
-            sections.append(section)
-            before, parts = _made(made.get(str(paket.number)))
-            if before == key and parts >= set(kinds) and out.exists(section_ast_key(paket.number)) \
-                    and all(out.exists(k) for k in section.parts.values()):
-                continue
-            folder = tmp / f"paket-{paket.number}"
-            (folder / "media").mkdir(parents=True)
-            (folder / "skeleton.md").write_text(skeleton, encoding="utf-8")
-            local = {}
-            for r in mine:
-                local[r.md_key] = str(folder / f"report-{len(local)}.json")
-                Path(local[r.md_key]).write_bytes(masked_ast(out, r, rules))
-            for name in sorted({n for r in mine for n in r.images}):
-                (folder / "media" / name).write_bytes(out.read(f"normalised/media/{name}"))
-            spec = {"number": paket.number, "skeleton": str(folder / "skeleton.md"), "reports": local,
-                    "media_dir": str(folder / "media"), "reference_doc": str(config.templates / "reference.docx"),
-                    "out": {"json": str(folder / "section.json"), "md": str(folder / "section.md"),
-                            **{kind: str(folder / f"part.{SUFFIX[kind]}") for kind in kinds if kind != "record"}}}
-            (folder / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
-            specs.append((section, folder, spec))
-        with ThreadPoolExecutor(workers()) as pool:
-            runs = list(pool.map(lambda s: run_lua("paket.lua", str(s[1] / "spec.json"), timeout=600,
-                                                   **one_document_rts(s[2]["reports"].values())), specs))
-        for (section, folder, spec), done in zip(specs, runs):
-            if done.returncode != 0:
-                raise UtkastError(f"merging paket {section.number} failed: {done.stderr.strip()[:2000]}")
-            docx = number_part(Path(spec["out"]["docx"]).read_bytes(), section.number)
-            record = read_draft_text(docx, config)
-            files = {"docx": docx, "record": json.dumps(record, ensure_ascii=False).encode("utf-8")}
-            for kind in section.parts:
-                if kind not in files:
-                    files[kind] = Path(spec["out"][kind]).read_bytes()
-            for kind, key in section.parts.items():
-                out.write(key, files[kind])
-            out.write(section_ast_key(section.number), Path(spec["out"]["json"]).read_bytes(), "application/json")
-            out.write(section_key(section.number), Path(spec["out"]["md"]).read_bytes(),
-                      "text/markdown; charset=utf-8")
-            made[str(section.number)] = {"key": section.key, "parts": sorted(section.parts)}
-    if specs:
-        out.write(SECTIONS_INDEX, json.dumps(made, indent=2).encode("utf-8"), "application/json")
-        # Parts a paket was made with before (or a killed run left): nothing refers to them.
-        wanted = {part_key(int(n), key, kind) for n, entry in made.items()
-                  for key, parts in [_made(entry)] if key for kind in parts}
-        for entry in list(out.list(f"{PARTS}/")):
-            if entry.key not in wanted:
-                out.delete(entry.key)
+    kinds = piece_kinds(formats)
+    reference = config.templates / "reference.docx"
+    rendering = _rendering(reference)
+    rules = load_rules(config.templates, config.registry)
+    # Titles come masked from intake (with the names found in the whole report); mask
+    # again here so no title reaches a section unmasked, whoever calls this.
+    reports = [replace(r, title=mask_text(r.title, detect(r.title, rules), rules)) for r in reports]
+    existing = {e.key for e in out.list(f"{PIECES}/")}
+    sections, todo, sources = [], {}, {}
+    for paket in chosen:
+        context = section_context(paket, [r for r in reports if config.outline.pieces[r.piece].paket == paket.number],
+                                  config)
+        skeleton = template.render(context)
+        mine = [r for piece in context["pieces"] for r in piece["reports"]]
+        frame = _digest("frame", paket.number, skeleton, rendering)
+        units = [_digest("report", masked_ast_key(r["report"], rules), note_prefix(r["report"]), rendering)
+                 for r in mine]
+        section = Section(paket.number, _digest(frame, units), frame, units)
+        sections.append(section)
+        sources[frame] = {"kind": "frame", "number": paket.number, "skeleton": skeleton}
+        for unit, r in zip(units, mine):
+            sources[unit] = {"kind": "report", "report": r["report"]}
+        for unit in section.units:
+            if any(piece_key(unit, kind) not in existing for kind in kinds):
+                todo[unit] = sources[unit]
+    if todo:
+        _render_units(out, todo, kinds, config, rules, reference)
+    changed = False
+    for section in sections:
+        entry = made.get(str(section.number))
+        if isinstance(entry, dict) and entry.get("key") == section.key and out.exists(section_key(section.number)):
+            continue
+        words = {u: json.loads(out.read(piece_key(u, "word"))) for u in section.units}
+        markdown = section_markdown(words[section.frame]["md"], [words[u]["md"] for u in section.reports])
+        out.write(section_key(section.number), markdown.encode("utf-8"), "text/markdown; charset=utf-8")
+        out.delete(f"sections/paket-{section.number}.json")  # the section's AST, which drafts were once rendered from
+        made[str(section.number)] = {"key": section.key, "units": section.units}
+        changed = True
+    if changed:
+        out.write(SECTIONS_INDEX, json.dumps(made, indent=1).encode("utf-8"), "application/json")
+    if todo or changed:
+        # Pieces nothing refers to any more (a report that changed, a killed run's).
+        wanted = {piece_key(u, kind) for entry in made.values() if isinstance(entry, dict)
+                  for u in entry.get("units", []) for kind in ("word", "html", "typst")}
+        for key in existing | {piece_key(u, k) for u in todo for k in kinds}:
+            if key not in wanted:
+                out.delete(key)
     return sections
+
+
+def section_markdown(frame: list[str], reports: list[str]) -> str:
+    """``sections/paket-<n>.md``: the frame's Markdown with each report's in its place."""
+    if len(frame) != len(reports) + 1:
+        raise UtkastError("a paket's frame and its reports do not match")
+    blocks = [frame[0].strip("\n")]
+    for report, after in zip(reports, frame[1:]):
+        blocks += [report.strip("\n"), after.strip("\n")]
+    return "\n\n".join(b for b in blocks if b) + "\n"
+
+
+def _render_units(out: Storage, todo: dict[str, dict], kinds: list[str], config: Config, rules,
+                  reference: Path) -> None:
+    """Render the ``todo`` units in batches side by side (one pandoc process each) and keep their pieces."""
+    styles = reference_styles(reference.read_bytes())
+    with scratch_dir("utkast-parts-") as tmp:
+        tmp = Path(tmp)
+        media = tmp / "media"
+        media.mkdir()
+        specs = []
+        units = sorted(todo)
+        for n, batch in enumerate(interleaved(units, max(workers(), -(-len(units) // BATCH)))):
+            folder = tmp / f"batch-{n}"
+            folder.mkdir()
+            units = []
+            for i, unit in enumerate(batch):
+                source = todo[unit]
+                if source["kind"] == "frame":
+                    path = folder / f"{i}.md"
+                    path.write_text(source["skeleton"], encoding="utf-8")
+                    units.append({"kind": "frame", "skeleton": str(path), "number": source["number"]})
+                else:
+                    report = source["report"]
+                    path = folder / f"{i}.json"
+                    path.write_bytes(masked_ast(out, report, rules))
+                    for name in report.images:
+                        if not (media / name).exists():
+                            (media / name).write_bytes(out.read(f"normalised/media/{name}"))
+                    units.append({"kind": "report", "ast": str(path), "prefix": note_prefix(report)})
+            spec = {"marker": f"UTKAST{hashlib.sha256(str(folder).encode()).hexdigest()[:16]}",
+                    "media_dir": str(media), "reference_doc": str(reference), "out": str(folder / "result.json"),
+                    "formats": {"html": "html" in kinds, "typst": "typst" in kinds}, "units": units}
+            (folder / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+            specs.append((batch, folder, spec))
+        with ThreadPoolExecutor(workers()) as pool:
+            runs = list(pool.map(lambda s: run_lua("parts.lua", str(s[1] / "spec.json"), timeout=1800,
+                                                   **one_document_rts([u.get("ast") or u["skeleton"]
+                                                                       for u in s[2]["units"]])), specs))
+        for (batch, folder, spec), done in zip(specs, runs):
+            if done.returncode != 0:
+                raise UtkastError(f"rendering the draft's parts failed: {done.stderr.strip()[:2000]}")
+            results = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+            words = split_units((folder / "result.json.docx").read_bytes(), spec["marker"],
+                                [u["kind"] for u in spec["units"]], styles)
+            for unit, source, result, word in zip(batch, spec["units"], results, words):
+                word["md"] = _list(result["md"]) if source["kind"] == "frame" else result["md"]
+                if source["kind"] == "frame":
+                    word["headings"] = result["headings"]
+                    if len(word["chunks"]) != int(result["slots"]) + 1:
+                        raise UtkastError("a paket's frame lost the places of its reports")
+                out.write(piece_key(unit, "word"), json.dumps(word, ensure_ascii=False).encode("utf-8"),
+                          "application/json")
+                for kind in kinds[1:]:
+                    value = _list(result[kind]) if source["kind"] == "frame" else result[kind]
+                    out.write(piece_key(unit, kind), json.dumps(value, ensure_ascii=False).encode("utf-8"),
+                              "application/json")
+
+
+def _list(value) -> list:
+    """A list from pandoc's JSON (an empty Lua table may come as an object)."""
+    return list(value) if isinstance(value, list) else []

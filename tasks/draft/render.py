@@ -1,10 +1,11 @@
-"""Render the draft: the opening and the paket's parts joined into docx, html and pdf in
-a private folder.
+"""Render the draft: the opening and the pieces of every paket joined into docx, html and
+pdf in a private folder.
 
-The paket's parts come from :mod:`tasks.draft.merge` (rendered when their paket changed);
-here only the opening is rendered (title, date, version, table of contents, front matter:
-one small pandoc process) and the parts are joined to it: the Word parts by
-:mod:`tasks.draft.wordjoin`, the HTML and Typst fragments in place of a marker paragraph.
+The pieces come from :mod:`tasks.draft.merge` (rendered when what they are made from
+changed); here only the opening is rendered (title, date, version, table of contents,
+front matter: one small pandoc process) and the pieces are joined to it in order (each
+paket's frame with its reports in their places): the Word pieces by
+:mod:`tasks.draft.wordjoin`, the HTML and Typst pieces in place of a marker paragraph.
 Nothing is written under ``drafts/<version>/`` here; :mod:`tasks.draft.catalogue` publishes.
 """
 
@@ -21,10 +22,10 @@ from tasks.core.config import Config
 from tasks.core.errors import UtkastError
 from tasks.core.pandoc import run_lua
 from tasks.core.templating import markdown_env, swedish_date, swedish_datetime
-from tasks.draft.merge import Section, selected_paket
+from tasks.draft.merge import Section, piece_key, selected_paket
 from tasks.draft.wordjoin import join_docx
 from tasks.intake.normalise import Report, over_length
-from tasks.roundtrip.wordtext import read_draft_text
+from tasks.roundtrip.wordtext import read_draft_text, with_owners
 from tasks.storage.base import Storage
 
 MIME = {"docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
@@ -45,6 +46,19 @@ class Rendered:
     record: list[dict] | None = None  # the draft's text record (paragraphs.json), when known
     front: Path | None = None  # the opening as a Word document of its own
     sections: list[Section] = field(default_factory=list)  # the paket joined after the opening
+    words: dict[str, dict] = field(default_factory=dict)  # unit -> its Word piece (tasks.draft.merge)
+
+
+def word_sequence(sections: list[Section], words: dict[str, dict]) -> list[tuple[dict, int]]:
+    """The Word markup of the paket in the draft's order: each frame's chunks with its
+    reports between them, as (piece, chunk) pairs for :func:`tasks.draft.wordjoin.join_docx`."""
+    sequence = []
+    for section in sections:
+        frame = words[section.frame]
+        sequence.append((frame, 0))
+        for k, unit in enumerate(section.reports, start=1):
+            sequence += [(words[unit], 0), (frame, k)]
+    return sequence
 
 
 def front_context(reports: list[Report], config: Config, version: str, created: float,
@@ -73,11 +87,12 @@ def front_context(reports: list[Report], config: Config, version: str, created: 
 def render_draft(out: Storage, sections: list[Section], reports: list[Report], config: Config,
                  version: str, created: float, formats: list[str], workdir: Path,
                  packages: list[int] | None = None, pending_reviews: list[str] = ()) -> Rendered:
-    """Render the opening and join the ``sections``' parts into ``workdir``; raise UtkastError
+    """Render the opening and join the ``sections``' pieces into ``workdir``; raise UtkastError
     if docx/html fail. The Word document is always made: the changes are made from it."""
     front = workdir / "front.md"
     context = front_context(reports, config, version, created, packages, list(pending_reviews))
     front.write_text(markdown_env(config.templates).get_template("front.md.j2").render(context), encoding="utf-8")
+    words = {u: json.loads(out.read(piece_key(u, "word"))) for s in sections for u in s.units}
     shells = {"docx": workdir / "front.docx"}
     if "html" in formats:
         shells["html"] = workdir / "front.html"
@@ -87,7 +102,7 @@ def render_draft(out: Storage, sections: list[Section], reports: list[Report], c
     if "html" in formats:
         for section in sections:
             headings.append(str(workdir / f"headings-{section.number}.json"))
-            Path(headings[-1]).write_bytes(out.read(section.parts["headings"]))
+            Path(headings[-1]).write_text(words[section.frame]["headings"], encoding="utf-8")
     marker = f"UTKASTPAKET{secrets.token_hex(12)}"  # where the paket go in the html and typst
     spec = {
         "front": str(front), "headings": headings, "marker": marker,
@@ -102,12 +117,17 @@ def render_draft(out: Storage, sections: list[Section], reports: list[Report], c
     if done.returncode != 0:
         raise UtkastError(f"rendering the draft failed: {done.stderr.strip()[:2000]}")
 
+    sequence = word_sequence(sections, words)
+    media = {name: out.read(f"normalised/media/{name}") for name in sorted({n for w in words.values()
+                                                                         for n in w["media"]})}
     docx = workdir / "utkast.docx"
-    docx.write_bytes(join_docx(shells["docx"].read_bytes(), [out.read(s.parts["docx"]) for s in sections]))
+    docx.write_bytes(join_docx(shells["docx"].read_bytes(), sequence, media))
     record = read_draft_text(shells["docx"].read_bytes(), config)
     for section in sections:
-        record += json.loads(out.read(section.parts["record"]))
-    rendered = Rendered(version, created, {}, docx=docx, record=record, front=shells["docx"], sections=sections)
+        record += with_owners([p for piece, k in word_sequence([section], words) for p in piece["paragraphs"][k]],
+                              config)
+    rendered = Rendered(version, created, {}, docx=docx, record=record, front=shells["docx"], sections=sections,
+                        words=words)
     if "docx" in formats:
         rendered.files["docx"] = docx
     if "html" in formats or "pdf" in formats:
@@ -118,13 +138,13 @@ def render_draft(out: Storage, sections: list[Section], reports: list[Report], c
     if "html" in formats:
         html = workdir / "utkast.html"
         html.write_text(_fill(shells["html"].read_text(encoding="utf-8"), f"<p>{marker}</p>",
-                              [out.read(s.parts["html"]).decode("utf-8") for s in sections]), encoding="utf-8")
+                              _in_order(out, sections, "html"), "\n"), encoding="utf-8")
         inline_images(html, media_dir)
         rendered.files["html"] = html
     if "pdf" in formats:
         typst = workdir / "utkast.typ"
         typst.write_text(_fill(shells["typst"].read_text(encoding="utf-8"), marker,
-                               [out.read(s.parts["typst"]).decode("utf-8") for s in sections]), encoding="utf-8")
+                               _in_order(out, sections, "typst"), "\n\n"), encoding="utf-8")
         try:
             rendered.files["pdf"] = compile_pdf(typst, workdir)
         except Exception as exc:  # a PDF problem must not stop docx/html from publishing
@@ -132,11 +152,22 @@ def render_draft(out: Storage, sections: list[Section], reports: list[Report], c
     return rendered
 
 
-def _fill(shell: str, marker: str, fragments: list[str]) -> str:
-    """The page or source with the paket's fragments where the opening left ``marker``."""
+def _in_order(out: Storage, sections: list[Section], kind: str) -> list[str]:
+    """The html or typst pieces in the draft's order: each frame's chunks with its reports between."""
+    found = []
+    for section in sections:
+        frame = json.loads(out.read(piece_key(section.frame, kind)))
+        found.append(frame[0])
+        for k, unit in enumerate(section.reports, start=1):
+            found += [json.loads(out.read(piece_key(unit, kind))), frame[k]]
+    return found
+
+
+def _fill(shell: str, marker: str, pieces: list[str], between: str) -> str:
+    """The page or source with the paket's pieces where the opening left ``marker``."""
     if shell.count(marker) != 1:
         raise UtkastError("the draft's opening lost the place of the paket")
-    return shell.replace(marker, "\n".join(fragments))
+    return shell.replace(marker, between.join(p.strip("\n") for p in pieces if p.strip()))
 
 
 def inline_images(html_path: Path, media_dir: Path) -> None:

@@ -15,8 +15,10 @@ Word file instead.
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import zipfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +30,7 @@ from tasks.core.errors import UtkastError
 from tasks.core.templating import html_env, swedish_datetime
 from tasks.core.wordml import OBJECT
 from tasks.draft.catalogue import list_versions, read_latest
+from tasks.draft.render import word_sequence
 from tasks.draft.wordjoin import join_docx
 from tasks.personal.mask import mask_record
 from tasks.personal.rules import load_rules, masking_fingerprint
@@ -42,7 +45,7 @@ from tasks.roundtrip.compare import (
     step_owner,
     summary_sv,
 )
-from tasks.roundtrip.redline import redline_docx
+from tasks.roundtrip.redline import redline_docx, redline_markup
 from tasks.roundtrip.wordtext import read_draft_text
 from tasks.storage.base import Storage
 
@@ -164,29 +167,41 @@ def _redline(out: Storage, old: DraftText, new: DraftText, steps: list[Change], 
 
 def _redline_parts(out: Storage, old: DraftText, new: DraftText, steps: list[Change], when: datetime,
                    note: str) -> bytes | None:
-    """The redline of a draft being published, from its opening and paket's Word parts: the
-    opening (which gets the note) and the paket with changes are marked, the others joined
-    as they are. None when the two drafts do not hold the same paket in the same order (then
-    the whole draft is marked at once)."""
+    """The redline of a draft being published, joined like the draft from its opening and
+    pieces: the opening gets the note, and only the paket with changes are marked. None when
+    the two drafts do not hold the same paket in the same order (then the whole draft is
+    marked at once)."""
     rendered = new.rendered
     runs_old, runs_new = paket_runs(old.record), paket_runs(new.record)
     numbers = [s.number for s in rendered.sections]
     if runs_old is None or runs_new is None or [r[0] for r in runs_old] != [r[0] for r in runs_new] \
             or [r[0] for r in runs_new[1:]] != numbers:
         return None
-    marked = []
+    front = Path(rendered.front).read_bytes()
+    root = re.search(rb"<w:document\b[^>]*>", zipfile.ZipFile(io.BytesIO(front)).read("word/document.xml"))
+    words = dict(rendered.words)
+    marked_front = front
     for (paket, a0, a1), (_, b0, b1) in zip(runs_old, runs_new):
         mine = [s for s in steps if (s.new is not None and b0 <= s.new < b1) or (s.new is None and a0 <= s.old < a1)]
-        part = Path(rendered.front).read_bytes() if paket is None else \
-            out.read(rendered.sections[numbers.index(paket)].parts["docx"])
-        if paket is not None and all(s.op == "equal" for s in mine):
-            marked.append(part)
-            continue
         local = [Change(s.op, None if s.old is None else s.old - a0, None if s.new is None else s.new - b0,
                         s.segments) for s in mine]
-        marked.append(redline_docx(part, new.record[b0:b1], old.record[a0:a1], local, when,
-                                   note if paket is None else None))
-    return join_docx(marked[0], marked[1:])
+        if paket is None:
+            marked_front = redline_docx(front, new.record[b0:b1], old.record[a0:a1], local, when, note)
+            continue
+        if all(s.op == "equal" for s in mine):
+            continue
+        section = rendered.sections[numbers.index(paket)]
+        sequence = word_sequence([section], words)
+        chunks = redline_markup(root.group(0).decode("utf-8"), [piece["chunks"][k] for piece, k in sequence],
+                                new.record[b0:b1], old.record[a0:a1], local, when)
+        copies: dict[int, dict] = {}
+        for (piece, k), chunk in zip(sequence, chunks):
+            copies.setdefault(id(piece), {**piece, "chunks": list(piece["chunks"])})["chunks"][k] = chunk
+        for unit in section.units:
+            words[unit] = copies.get(id(words[unit]), words[unit])
+    media = {name: out.read(f"normalised/media/{name}") for name in sorted({n for w in words.values()
+                                                                         for n in w["media"]})}
+    return join_docx(marked_front, word_sequence(rendered.sections, words), media)
 
 
 def _json(data) -> bytes:

@@ -47,14 +47,49 @@ def redline_docx(new_docx: bytes, new_record: list[dict], old_record: list[dict]
                  when: datetime, note: str | None) -> bytes:
     """The newer draft's .docx with ``steps`` (from :func:`tasks.roundtrip.compare.align`) as tracked
     changes and ``note`` (what is compared with what) as a paragraph after the title (none
-    when None: a paket's part of the draft, which is joined after the opening)."""
+    when None)."""
     package = DocxPackage(new_docx)
     document = package.document()
     body = body_of(document)
+    mark_changes(body, new_record, old_record, steps, _Revisions(document, when))
+    if note is not None:
+        _insert_note(body, _note(note))
+    xml = etree.tostring(document, xml_declaration=True, encoding="UTF-8", standalone=True)
+    return _replace_part(new_docx, package.main, xml)
+
+
+CUT = "urn:utkast:cut"
+
+
+def redline_markup(root: str, chunks: list[str], new_record: list[dict], old_record: list[dict],
+                   steps: list[Change], when: datetime) -> list[str]:
+    """Pieces of Word body markup that follow each other in the draft (one paket's, see
+    :mod:`tasks.draft.wordjoin`) with ``steps`` as tracked changes, cut where they were cut.
+    ``root``: the document element's start tag (its namespace declarations)."""
+    cut = f'<c:cut xmlns:c="{CUT}"/>'
+    document = etree.fromstring(f"{root}<w:body>{cut.join(chunks)}</w:body></w:document>".encode("utf-8"),
+                                etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
+    body = body_of(document)
+    mark_changes(body, new_record, old_record, steps, _Revisions(document, when))
+    parts, current = [], []
+    for child in body:
+        if child.tag == f"{{{CUT}}}cut":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(etree.tostring(child, encoding="unicode"))
+    parts.append("".join(current))
+    if len(parts) != len(chunks):
+        raise UtkastError("the redline lost a cut between the draft's pieces")
+    return parts
+
+
+def mark_changes(body, new_record: list[dict], old_record: list[dict], steps: list[Change],
+                 revisions: _Revisions) -> None:
+    """``steps`` as tracked changes in ``body``, whose paragraphs with text are ``new_record``'s."""
     paragraphs = [p for p, _ in text_paragraphs(body)]
     if len(paragraphs) != len(new_record):
         raise UtkastError("the draft's text record does not match its Word file")
-    revisions = _Revisions(document, when)
     inserted: set = set()
     waiting: list[int] = []  # deleted old paragraphs, placed before the next new one
     for step in steps:
@@ -79,10 +114,6 @@ def redline_docx(new_docx: bytes, new_record: list[dict], old_record: list[dict]
             _anchor(last, old_record[i]).addnext(deleted)
         last = deleted
     _mark_inserted_rows(body, inserted, revisions)
-    if note is not None:
-        _insert_note(body, _note(note))
-    xml = etree.tostring(document, xml_declaration=True, encoding="UTF-8", standalone=True)
-    return _replace_part(new_docx, package.main, xml)
 
 
 def _anchor(p, old: dict):

@@ -140,37 +140,47 @@ def paragraph_style(p) -> str:
 
 
 def read_draft_text(data: bytes, config: Config) -> list[dict]:
-    """The text record of a draft .docx: one entry per paragraph with text, with its owner.
+    """The text record of a draft .docx: one entry per paragraph with text, with its owner
+    (:func:`with_owners`)."""
+    package = DocxPackage(data)
+    names = package.style_names()
+    raw = []
+    for p, text in text_paragraphs(body_of(package.document())):
+        style = paragraph_style(p)
+        raw.append([text, style, style_level(style, names), in_table(p)])
+    return with_owners(raw, config)
+
+
+def with_owners(paragraphs: list[list], config: Config) -> list[dict]:
+    """The text record from a draft's paragraphs in order (``[text, style, level, in a
+    table]``), each with its owner.
 
     The owner follows the headings utkast writes (``templates/section.md.j2``): level 1
     ``Paket <n>. …``, level 2 ``<piece> …``, level 3 ``<partner short name>: <title>``;
     partners' own headings start at level 4. Text before the first paket is the opening
     (no owner).
     """
-    package = DocxPackage(data)
-    names = package.style_names()
     shorts = sorted(((p.short, p.slug) for p in config.registry.partners), key=lambda s: -len(s[0]))
     owner = {"paket": None, "piece": None, "partner": None}
     record = []
-    for p, text in text_paragraphs(body_of(package.document())):
-        style = paragraph_style(p)
-        level = style_level(style, names)
-        plain = normalise(text)
-        if level == 1:
-            m = PAKET_HEADING.match(plain)
-            number = int(m.group(1)) if m else None
-            known = any(pk.number == number for pk in config.outline.paket)
-            owner = {"paket": number if known else None, "piece": None, "partner": None}
-        elif level == 2 and owner["paket"] is not None:
-            m = PIECE_HEADING.match(plain + " ")
-            piece = m.group(1) if m and m.group(1) in config.outline.pieces else None
-            if piece and config.outline.pieces[piece].paket != owner["paket"]:
-                piece = None
-            owner = {"paket": owner["paket"], "piece": piece, "partner": None}
-        elif level == 3 and owner["piece"] is not None:
-            partner = next((slug for short, slug in shorts if plain.startswith(short + ":")), None)
-            owner = {**owner, "partner": partner}
-        record.append({"text": text, "style": style, "level": level, "table": in_table(p), **owner})
+    for text, style, level, table in paragraphs:
+        if 1 <= level <= 3:
+            plain = normalise(text)
+            if level == 1:
+                m = PAKET_HEADING.match(plain)
+                number = int(m.group(1)) if m else None
+                known = any(pk.number == number for pk in config.outline.paket)
+                owner = {"paket": number if known else None, "piece": None, "partner": None}
+            elif level == 2 and owner["paket"] is not None:
+                m = PIECE_HEADING.match(plain + " ")
+                piece = m.group(1) if m and m.group(1) in config.outline.pieces else None
+                if piece and config.outline.pieces[piece].paket != owner["paket"]:
+                    piece = None
+                owner = {"paket": owner["paket"], "piece": piece, "partner": None}
+            elif level == 3 and owner["piece"] is not None:
+                partner = next((slug for short, slug in shorts if plain.startswith(short + ":")), None)
+                owner = {**owner, "partner": partner}
+        record.append({"text": text, "style": style, "level": level, "table": table, **owner})
     return record
 
 

@@ -1,0 +1,137 @@
+-- The draft's parts, rendered in a batch: each report on its own, and each paket's frame
+-- (its headings, the partners' attribution lines, the pieces nobody delivered) with a
+-- marker paragraph where each report goes. tasks/draft/merge.py keeps them until what
+-- they are made from changes, and tasks/draft/render.py joins them into the draft.
+--
+-- Usage: pandoc lua parts.lua SPEC.json
+-- SPEC: {marker, media_dir, reference_doc, formats = {html = bool, typst = bool}, out,
+--        units = [{kind = "report", ast = path, prefix = "…-"}
+--                 | {kind = "frame", skeleton = path, number = n}]}
+-- `out` gets one JSON file: per unit its Markdown, HTML and Typst (a frame: a list of
+-- pieces, split at its report markers) and, for a frame, its headings (for the HTML table
+-- of contents); and one Word document (`out`.docx) with every unit in turn, each after a
+-- paragraph `<marker>U<i>` and report places as `<marker>S<j>`, which Python splits into
+-- the units' own parts. A report's footnote labels and HTML ids start with its `prefix`;
+-- a frame's headings get the ids `rubrik-<n>-<k>` (the Word document has no heading ids,
+-- so no bookmark ever spans two parts). Only images from our own content-addressed media
+-- store are embedded; anything else is replaced by its description, so no writer ever
+-- opens a file or URL from the inputs.
+
+local CANONICAL = 'markdown-smart-raw_html-raw_attribute-raw_tex-native_divs-native_spans'
+local READ = CANONICAL .. '-auto_identifiers'
+local TYPST_IMAGES = { png = true, jpg = true, jpeg = true, gif = true, svg = true, webp = true }
+local MIME = { png = 'image/png', jpg = 'image/jpeg', jpeg = 'image/jpeg', gif = 'image/gif',
+  svg = 'image/svg+xml', bmp = 'image/bmp', tif = 'image/tiff', emf = 'image/x-emf',
+  wmf = 'image/x-wmf', webp = 'image/webp' }
+
+local function read_file(path)
+  local fh = io.open(path, 'rb')
+  if not fh then return nil end
+  local data = fh:read('a')
+  fh:close()
+  return data
+end
+
+local function write_file(path, data)
+  local fh = assert(io.open(path, 'wb'))
+  fh:write(data)
+  fh:close()
+end
+
+local spec = pandoc.json.decode(assert(read_file(arg[1])), false)
+
+local function marker(kind, i)
+  return pandoc.Para { pandoc.Str(spec.marker .. kind .. string.format('%d', i)) }
+end
+
+-- Images as the draft shows them: from our media store, embedded; anything else its description.
+local shown_images = {
+  Image = function(img)
+    local name = img.src:match('normalised/media/(%x+%.%w+)$')
+    local data = name and read_file(spec.media_dir .. '/' .. name)
+    if not data then return img.caption end
+    local ext = name:match('%.(%w+)$')
+    img.src = 'media/' .. name
+    pandoc.mediabag.insert(img.src, MIME[ext] or 'application/octet-stream', data)
+    return img
+  end,
+}
+local typst_images = {
+  Image = function(img)
+    local ext = img.src:match('%.(%w+)$')
+    if not TYPST_IMAGES[ext or ''] then return img.caption end
+    return img
+  end,
+}
+local no_ids = { Header = function(h) h.identifier = ''; return h end }
+
+-- A frame's pieces in one format: the frame written whole, split at its report markers.
+local function split(text, pattern)
+  local pieces, last = {}, 1
+  while true do
+    local s, e = text:find(pattern, last)
+    if not s then break end
+    table.insert(pieces, text:sub(last, s - 1))
+    last = e + 1
+  end
+  table.insert(pieces, text:sub(last))
+  return pieces
+end
+
+local results, word = {}, pandoc.Blocks {}
+for i, unit in ipairs(spec.units) do
+  local blocks, result = nil, {}
+  if unit.kind == 'report' then
+    blocks = pandoc.read(assert(read_file(unit.ast)), 'json').blocks:walk {
+      Image = function(img)
+        img.src = img.src:gsub('^%.%./media/', '../normalised/media/')
+        return img
+      end,
+    }
+    result.md = pandoc.write(pandoc.Pandoc(blocks), CANONICAL,
+      pandoc.WriterOptions { wrap_text = 'wrap-none', identifier_prefix = unit.prefix })
+    blocks = blocks:walk(shown_images)
+    if spec.formats.html then
+      result.html = pandoc.write(pandoc.Pandoc(blocks), 'html5', pandoc.WriterOptions { identifier_prefix = unit.prefix })
+    end
+    if spec.formats.typst then
+      result.typst = pandoc.write(pandoc.Pandoc(blocks:walk(typst_images)), 'typst')
+    end
+  else
+    local slot = 0
+    local number = string.format('%d', unit.number)
+    local heading = 0
+    blocks = pandoc.read(assert(read_file(unit.skeleton)), READ, {}, {}).blocks:walk {
+      Div = function(div)
+        if not div.classes:includes('report') then return nil end
+        slot = slot + 1
+        return marker('S', slot)
+      end,
+      Header = function(h)
+        heading = heading + 1
+        h.identifier = 'rubrik-' .. number .. '-' .. heading
+        return h
+      end,
+    }
+    local slot_text = spec.marker .. 'S%d+'
+    result.md = split(pandoc.write(pandoc.Pandoc(blocks:walk(no_ids)), CANONICAL, { wrap_text = 'wrap-none' }),
+      '\n*' .. slot_text .. '\n*')
+    local headings = pandoc.Blocks {}
+    blocks:walk { Header = function(h) if h.level <= 3 then headings:insert(h) end end }
+    result.headings = pandoc.write(pandoc.Pandoc(headings), 'json')
+    if spec.formats.html then
+      result.html = split(pandoc.write(pandoc.Pandoc(blocks), 'html5'), '\n?<p>' .. slot_text .. '</p>\n?')
+    end
+    if spec.formats.typst then
+      result.typst = split(pandoc.write(pandoc.Pandoc(blocks), 'typst'), '\n*' .. slot_text .. '\n*')
+    end
+    result.slots = slot
+  end
+  table.insert(results, result)
+  word:insert(marker('U', i))
+  word:extend(blocks:walk(no_ids))
+end
+word:insert(marker('U', #spec.units + 1))
+write_file(spec.out .. '.docx', pandoc.write(pandoc.Pandoc(word), 'docx',
+  pandoc.WriterOptions { reference_doc = spec.reference_doc }))
+write_file(spec.out, pandoc.json.encode(results))
