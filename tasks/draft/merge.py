@@ -39,7 +39,7 @@ from tasks.personal.detect import detect, mask_text
 from tasks.personal.mask import mask_ast
 from tasks.personal.rules import load_rules
 from tasks.personal.scan import masked_ast_key
-from tasks.storage.base import Storage, scratch_dir
+from tasks.storage.base import Storage, scratch_dir, write_all
 
 
 def section_key(number: int) -> str:
@@ -123,9 +123,10 @@ def _digest(*parts) -> str:
 
 
 def masked_ast(out: Storage, report: Report, rules) -> bytes:
-    """The report's AST with personal data masked: as the intake's scan kept it, else masked now."""
+    """The report's AST with personal data masked: as the intake's scan found it (the AST
+    itself when the scan found nothing), else masked now."""
     try:
-        return out.read(masked_ast_key(report, rules))
+        return out.read(report.masked_key or masked_ast_key(report, rules))
     except FileNotFoundError:
         return mask_ast(out.read(report.ast_key), rules)[0]
 
@@ -231,11 +232,19 @@ def _render_units(out: Storage, todo: dict[str, dict], kinds: list[str], config:
                 else:
                     report = source["report"]
                     path = folder / f"{i}.json"
-                    path.write_bytes(masked_ast(out, report, rules))
+                    ast = masked_ast(out, report, rules)
+                    path.write_bytes(ast)
                     for name in report.images:
                         if not (media / name).exists():
                             (media / name).write_bytes(out.read(f"normalised/media/{name}"))
-                    units.append({"kind": "report", "ast": str(path), "prefix": note_prefix(report)})
+                    # Nothing masked, no footnote labels to make unique, no image paths to
+                    # change: the section's Markdown of the report is its normalised Markdown.
+                    as_normalised = report.masked_key == report.ast_key and not report.images \
+                        and b'"t":"Note"' not in ast
+                    if as_normalised:
+                        source["md"] = out.read(report.md_key).decode("utf-8")
+                    units.append({"kind": "report", "ast": str(path), "prefix": note_prefix(report),
+                                  "images": bool(report.images), "md": not as_normalised})
             spec = {"marker": f"UTKAST{hashlib.sha256(str(folder).encode()).hexdigest()[:16]}",
                     "media_dir": str(media), "reference_doc": str(reference), "out": str(folder / "result.json"),
                     "formats": {"html": "html" in kinds, "typst": "typst" in kinds}, "units": units}
@@ -245,6 +254,7 @@ def _render_units(out: Storage, todo: dict[str, dict], kinds: list[str], config:
             runs = list(pool.map(lambda s: run_lua("parts.lua", str(s[1] / "spec.json"), timeout=1800,
                                                    **one_document_rts([u.get("ast") or u["skeleton"]
                                                                        for u in s[2]["units"]])), specs))
+        writes = []
         for (batch, folder, spec), done in zip(specs, runs):
             if done.returncode != 0:
                 raise UtkastError(f"rendering the draft's parts failed: {done.stderr.strip()[:2000]}")
@@ -252,17 +262,19 @@ def _render_units(out: Storage, todo: dict[str, dict], kinds: list[str], config:
             words = split_units((folder / "result.json.docx").read_bytes(), spec["marker"],
                                 [u["kind"] for u in spec["units"]], styles)
             for unit, source, result, word in zip(batch, spec["units"], results, words):
-                word["md"] = _list(result["md"]) if source["kind"] == "frame" else result["md"]
+                word["md"] = _list(result["md"]) if source["kind"] == "frame" else \
+                    result.get("md", todo[unit].get("md"))
                 if source["kind"] == "frame":
                     word["headings"] = result["headings"]
                     if len(word["chunks"]) != int(result["slots"]) + 1:
                         raise UtkastError("a paket's frame lost the places of its reports")
-                out.write(piece_key(unit, "word"), json.dumps(word, ensure_ascii=False).encode("utf-8"),
-                          "application/json")
+                writes.append((piece_key(unit, "word"), json.dumps(word, ensure_ascii=False).encode("utf-8"),
+                               "application/json"))
                 for kind in kinds[1:]:
                     value = _list(result[kind]) if source["kind"] == "frame" else result[kind]
-                    out.write(piece_key(unit, kind), json.dumps(value, ensure_ascii=False).encode("utf-8"),
-                              "application/json")
+                    writes.append((piece_key(unit, kind), json.dumps(value, ensure_ascii=False).encode("utf-8"),
+                                   "application/json"))
+        write_all(out, writes)
 
 
 def _list(value) -> list:

@@ -28,7 +28,7 @@ from tasks.core.parallel import interleaved, workers
 from tasks.core.slots import Slot, slot_key
 from tasks.intake.inbox import InboxFile
 from tasks.intake.screening import NAME_PIECE, decode_text, strip_front_matter
-from tasks.storage.base import Storage, UnsafeKey, scratch_dir
+from tasks.storage.base import Storage, UnsafeKey, scratch_dir, write_all
 from tasks.storage.state import ConversionMemory
 
 # Heading levels in the draft: 1 paket, 2 piece, 3 the partner's contribution, 4+ the report.
@@ -55,6 +55,9 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     comments: list[dict] = field(default_factory=list)
     earlier_versions: list[str] = field(default_factory=list)
+    # Its AST with personal data masked, as this run's scan left it (the AST itself when
+    # nothing was found); None before the scan (tasks.personal.scan.with_masked_titles).
+    masked_key: str | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -223,11 +226,14 @@ def fallback_title(f: InboxFile, config: Config) -> str:
 
 
 def store_report(out: Storage, f: InboxFile, conv: Converted, config: Config,
-                 known_media: set[str], earlier: list[str]) -> Report:
-    """Write the normalised Markdown, its metadata and new images; return the report."""
+                 known_media: set[str], earlier: list[str],
+                 writes: list[tuple[str, bytes, str | None]] | None = None) -> Report:
+    """Write the normalised Markdown, its metadata and new images; return the report.
+    With ``writes``, the writes are added to it instead (for :func:`write_all`)."""
+    pending = [] if writes is None else writes
     for name, data in conv.images.items():
         if name not in known_media:
-            out.write(f"normalised/media/{name}", data)
+            pending.append((f"normalised/media/{name}", data, None))
             known_media.add(name)
     limits = config.settings.limits
     warnings = list(conv.warnings)
@@ -242,11 +248,25 @@ def store_report(out: Storage, f: InboxFile, conv: Converted, config: Config,
         md_key=f"{base}.md", ast_key=f"cache/ast/{f.sha256}.json", images=sorted(conv.images), warnings=warnings,
         comments=f.comments, earlier_versions=earlier,
     )
-    out.write(report.ast_key, conv.ast.encode("utf-8"), "application/json")
-    out.write(f"{base}.md", conv.markdown.encode("utf-8"), "text/markdown; charset=utf-8")
-    out.write(f"{base}.json", json.dumps(report.to_json(), ensure_ascii=False, indent=2).encode("utf-8"),
-              "application/json")
+    pending += [(report.ast_key, conv.ast.encode("utf-8"), "application/json"),
+                (f"{base}.md", conv.markdown.encode("utf-8"), "text/markdown; charset=utf-8"),
+                (f"{base}.json", json.dumps(report.to_json(), ensure_ascii=False, indent=2).encode("utf-8"),
+                 "application/json")]
+    if writes is None:
+        write_all(out, pending)
     return report
+
+
+def _record(out: Storage, writes: list, stored: list[tuple[InboxFile, Report]], saved: dict,
+            reports: dict[str, Report]) -> None:
+    """Write the stored reports' files side by side, then remember the reports (the state
+    trusts them only once their files are all written); empties both lists."""
+    write_all(out, writes)
+    for f, report in stored:
+        saved[slot_key(*f.slot)] = report.to_json()
+        reports[slot_key(*f.slot)] = report
+    writes.clear()
+    stored.clear()
 
 
 def over_length(report: Report) -> float | None:
@@ -318,6 +338,8 @@ def apply_conversions(out: Storage, files: list[InboxFile], todo: list[InboxFile
     # while writing them leaves them unknown (converted again), never trusted half-done.
     if any(saved.pop(slot_key(*f.slot), None) for f in todo if f.key in results):
         checkpoint()
+    writes: list[tuple[str, bytes, str | None]] = []
+    stored: list[tuple[InboxFile, Report]] = []
     for f in todo:
         outcome = results.get(f.key)
         if outcome is None:  # a known failure, not converted again
@@ -333,9 +355,10 @@ def apply_conversions(out: Storage, files: list[InboxFile], todo: list[InboxFile
                 fallback.verdict = "accepted"
                 retry.append(fallback)
             continue
-        report = store_report(out, f, outcome, config, media, earlier.get(slot_key(*f.slot), []))
-        saved[slot_key(*f.slot)] = report.to_json()
-        reports[slot_key(*f.slot)] = report
+        stored.append((f, store_report(out, f, outcome, config, media, earlier.get(slot_key(*f.slot), []), writes)))
+        if len(stored) >= 64:
+            _record(out, writes, stored, saved, reports)
+    _record(out, writes, stored, saved, reports)
     memory.media = sorted(media)
     # Forget reports whose file is gone from the inbox (withdrawn).
     live = {slot_key(*f.slot) for f in files if f.verdict == "accepted"}

@@ -63,6 +63,13 @@ def _words_pattern(words) -> str:
     return "|".join(r"\s+".join(re.escape(part) for part in w.split()) for w in words) or "(?!)"
 
 
+# Cheap tests that tell when a kind cannot be in a text (most paragraphs hold none): an
+# identity number has six digits in a row, an address and a phone number a digit, an
+# e-mail address an @, and a name is found only next to a marker or role word.
+DIGIT = re.compile(r"\d")
+SIX_DIGITS = re.compile(r"\d{6}")
+
+
 class Detector:
     """Finds personal data in a text by the rules; ``names`` are names already known from
     the same report (every mention of them is found too)."""
@@ -98,7 +105,21 @@ class Detector:
         self.street = re.compile(rf"(?<![\w]){street}\s+{HOUSE}")
         self.with_postcode = re.compile(
             rf"(?<![\w])(?:{STREET_WORD}\s+){{0,2}}{STREET_WORD}\s+{HOUSE}\s*,?\s+(?P<code>{POSTCODE})\s+{TOWN}(?![\w])")
+        # Every name pattern above needs one of these words; without one there is no name to look for.
+        self.name_words = re.compile(rf"(?i:{_words_pattern(rules.markers + rules.roles)})")
+        self.name_hints = tuple({max(w.split(), key=len) for w in rules.markers + rules.roles if w.split()})
         self.known = self._known_pattern(names or set())
+
+    @classmethod
+    def for_rules(cls, rules: PersonalRules, names: set[str] | None = None) -> Detector:
+        """A detector for ``rules`` (and ``names``), made once per set of rules when there are
+        no names (its patterns take longer to build than to use on a report)."""
+        if names:
+            return cls(rules, names)
+        found = _DETECTORS.get(rules.fingerprint)  # the fingerprint covers all the rules say
+        if found is None:
+            found = _DETECTORS[rules.fingerprint] = cls(rules)
+        return found
 
     def _known_pattern(self, names: set[str]) -> re.Pattern | None:
         forms = set()
@@ -131,7 +152,21 @@ class Detector:
         a, b = words[0][0], words[-1][0] + len(words[-1][1])
         return start + a, value[a:b]
 
+    def may_name(self, text: str) -> bool:
+        """False only when no marker or role word is in ``text`` (so :meth:`names` finds nothing).
+        A word of each folded (rules are folded) is looked for in the folded text: where folding
+        keeps every character one character and there is no dotless ı (which the patterns'
+        ignoring of case treats as i), that is all the patterns could match, and quicker."""
+        folded = text.casefold()
+        if any(hint in folded for hint in self.name_hints):
+            return True
+        if len(folded) == len(text) and "ı" not in text:
+            return False
+        return self.name_words.search(text) is not None
+
     def names(self, text: str) -> list[Match]:
+        if not self.may_name(text):
+            return []
         found = []
         for regex, leading in ((self.after, False), (self.before, True)):
             for m in regex.finditer(text):
@@ -195,8 +230,11 @@ class Detector:
         """Non-overlapping matches in text order (an earlier kind in KINDS wins, then the longer)."""
         if not text.strip():
             return []
-        candidates = (self.identity_numbers(text) + self.emails(text) + self.addresses(text)
-                      + self.phones(text) + self.patterns(text) + self.names(text))
+        digits = DIGIT.search(text) is not None
+        candidates = ((self.identity_numbers(text) if digits and SIX_DIGITS.search(text) else [])
+                      + (self.emails(text) if "@" in text else [])
+                      + (self.addresses(text) + self.phones(text) if digits else [])
+                      + self.patterns(text) + self.names(text))
         if self.known:
             candidates += [Match("namn", m.start(), m.end(), m.group(0)) for m in self.known.finditer(text)]
         return _non_overlapping([c for c in candidates if c.value not in self.rules.keep])
@@ -208,9 +246,12 @@ def _phone_type(value: int) -> str:
     return next((k for k, v in vars(PhoneNumberType).items() if v == value and k in PHONE_TYPES), "UNKNOWN")
 
 
+_DETECTORS: dict[str, Detector] = {}
+
+
 def detect(text: str, rules: PersonalRules, names: set[str] | None = None) -> list[Match]:
     """Personal data in ``text`` (see :class:`Detector`)."""
-    return Detector(rules, names).find(text)
+    return Detector.for_rules(rules, names).find(text)
 
 
 def _non_overlapping(candidates: list[Match]) -> list[Match]:

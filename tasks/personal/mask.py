@@ -24,7 +24,7 @@ class Finding:
     context: str = ""  # the paragraph with the value (for the partner)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Token:
     node: dict
     parent: list
@@ -32,17 +32,24 @@ class _Token:
     editable: bool  # Str, Code, Math: its text can be changed
 
 
-@dataclass
 class _Segment:
-    """A run of inline text (paragraph, heading, cell, line) and where it is."""
+    """A run of inline text (paragraph, heading, cell, line) and where it is. Its tokens
+    (which masking changes) are made when first asked for: most text holds nothing to mask."""
 
-    tokens: list[_Token]
-    place: str
-    cell: tuple[int, int, int] | None = None  # (table, row, column) of a body cell
+    __slots__ = ("place", "cell", "text", "_tokens", "_inlines")
+
+    def __init__(self, tokens: list[_Token] | None, place: str, cell: tuple[int, int, int] | None = None,
+                 text: str | None = None, inlines: list | None = None):
+        self.place = place
+        self.cell = cell  # (table, row, column) of a body cell
+        self._tokens, self._inlines = tokens, inlines
+        self.text = "".join(t.text for t in tokens) if text is None else text  # as it was found
 
     @property
-    def text(self) -> str:
-        return "".join(t.text for t in self.tokens)
+    def tokens(self) -> list[_Token]:
+        if self._tokens is None:
+            self._tokens = _tokens(self._inlines)
+        return self._tokens
 
 
 WRAPPERS = {"Emph", "Underline", "Strong", "Strikeout", "Superscript", "Subscript", "SmallCaps"}
@@ -135,14 +142,34 @@ class _Walker:
     def inline_segment(self, inlines: list, place: str | None, cell) -> None:
         where = place or self._next_paragraph()
         notes: list[dict] = []
-        tokens = self.flatten(inlines, where, notes)
-        self.add(tokens, where, cell)
+        text: list[str] = []
+        self.gather(inlines, where, notes, text)
+        self.segments.append(_Segment(None, where, cell, "".join(text), inlines))
         for note in notes:
             self.notes += 1
             self.blocks(note["c"], f"fotnot {self.notes}")
 
     def add(self, tokens: list[_Token], place: str | None, cell) -> None:
         self.segments.append(_Segment(tokens, place or self._next_paragraph(), cell))
+
+    def gather(self, inlines: list, place: str, notes: list, text: list[str]) -> None:
+        """What :meth:`flatten` finds (text, links, footnotes), without making tokens."""
+        for node in inlines:
+            t, c = node.get("t"), node.get("c")
+            if t == "Str":
+                text.append(c)
+            elif t in BREAKS:
+                text.append(BREAKS[t])
+            elif t in ("Code", "Math", "RawInline"):
+                text.append(c[1])
+            elif t in WRAPPERS:
+                self.gather(c, place, notes, text)
+            elif t in SECOND:
+                if t == "Link":
+                    self.links.append((node, inlines, place))
+                self.gather(c[1], place, notes, text)
+            elif t == "Note":
+                notes.append(node)
 
     def flatten(self, inlines: list, place: str, notes: list | None = None) -> list[_Token]:
         tokens = []
@@ -170,6 +197,26 @@ class _Walker:
         return tokens
 
 
+def _tokens(inlines: list) -> list[_Token]:
+    """The tokens of a run of inlines, as :meth:`_Walker.flatten` makes them (nothing else done)."""
+    tokens = []
+    for node in inlines:
+        t, c = node.get("t"), node.get("c")
+        if t == "Str":
+            tokens.append(_Token(node, inlines, c, True))
+        elif t in BREAKS:
+            tokens.append(_Token(node, inlines, BREAKS[t], False))
+        elif t in ("Code", "Math", "RawInline"):
+            tokens.append(_Token(node, inlines, c[1], True))
+        elif t in WRAPPERS:
+            tokens += _tokens(c)
+        elif t in SECOND:
+            tokens += _tokens(c[1])
+        elif t == "Note":
+            tokens.append(_Token(node, inlines, "", False))
+    return tokens
+
+
 def _set_text(token: _Token, text: str) -> None:
     node = token.node
     if node["t"] == "Str":
@@ -195,7 +242,7 @@ def scan_ast(ast: dict, rules: PersonalRules, title: str = "", mask: bool = Fals
     title. Returns the findings in document order and the title as the draft shows it."""
     walker = _Walker()
     walker.blocks(ast.get("blocks", []))
-    finder = Detector(rules)
+    finder = Detector.for_rules(rules)
     # Pass 1: names next to marker words and in the name columns of tables.
     names = {m.value for m in finder.names(title)}
     name_columns = {(table, col) for table, cols in walker.header_columns.items()
@@ -208,7 +255,7 @@ def scan_ast(ast: dict, rules: PersonalRules, title: str = "", mask: bool = Fals
             if whole:
                 names.add(whole)
     # Pass 2: everything, with every mention of the names known from the whole report.
-    detector = Detector(rules, names)
+    detector = Detector.for_rules(rules, names)
     findings: list[Finding] = []
     title_matches = detector.find(title)
     findings += [Finding(m.kind, m.value, "titeln", title) for m in title_matches]
@@ -282,9 +329,9 @@ def mask_record(paragraphs: list[dict], rules: PersonalRules) -> list[dict]:
     """A published draft's text record (``paragraphs.json``: dicts with ``text``) masked by
     the current rules, so the changes since a draft published under other rules never show
     what the current rules mask (as a deletion)."""
-    finder = Detector(rules)
+    finder = Detector.for_rules(rules)
     names = {m.value for p in paragraphs for m in finder.names(p.get("text") or "")}
-    detector = Detector(rules, names)
+    detector = Detector.for_rules(rules, names)
     masked = []
     for p in paragraphs:
         found = detector.find(p.get("text") or "")

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field, replace
 
 from tasks.core.parallel import workers
-from tasks.personal.mask import Finding, mask_ast
+from tasks.personal.mask import Finding, scan_ast
 from tasks.personal.rules import PersonalRules
 
 # --- what the coordinator may see ---------------------------------------------------------------------
@@ -46,6 +46,7 @@ class PersonalScan:
 
     summaries: dict[str, dict] = field(default_factory=dict)  # slot -> summarise(); only those with findings
     titles: dict[str, str] = field(default_factory=dict)  # slot -> the title as the draft shows it
+    masked: dict[str, str] = field(default_factory=dict)  # slot -> its masked AST (the AST itself if clean)
 
 
 def masked_ast_key(report, rules: PersonalRules) -> str:
@@ -58,8 +59,9 @@ def masked_ast_key(report, rules: PersonalRules) -> str:
 
 
 # From this many reports to scan, the scan runs in worker processes (one per core): it is
-# pure Python, about 8 ms a report; below it, starting the workers costs more than it saves.
-PARALLEL_SCAN_FROM = 64
+# pure Python, about 4 ms a report; below it, starting the workers (each imports the
+# detectors' libraries) costs more than it saves.
+PARALLEL_SCAN_FROM = 400
 
 
 def scan_reports(out, reports: dict, rules: PersonalRules, saved: dict[str, dict]) -> PersonalScan:
@@ -73,7 +75,8 @@ def scan_reports(out, reports: dict, rules: PersonalRules, saved: dict[str, dict
     todo = [slot for slot in sorted(reports) if saved.get(slot, {}).get("key") != keys[slot]]
 
     def store(slot: str, summary: dict, title: str, masked: bytes) -> None:
-        out.write(masked_ast_key(replace(reports[slot], title=title), rules), masked, "application/json")
+        if summary["total"]:  # a report without personal data is its own masked version
+            out.write(masked_ast_key(replace(reports[slot], title=title), rules), masked, "application/json")
         saved[slot] = {"key": keys[slot], "summary": summary, "title": title}
 
     if len(todo) >= PARALLEL_SCAN_FROM and workers() > 1:
@@ -94,6 +97,9 @@ def scan_reports(out, reports: dict, rules: PersonalRules, saved: dict[str, dict
     for slot in sorted(reports):
         if saved[slot]["summary"]["total"]:
             scan.summaries[slot] = saved[slot]["summary"]
+            scan.masked[slot] = masked_ast_key(replace(reports[slot], title=saved[slot]["title"]), rules)
+        else:
+            scan.masked[slot] = reports[slot].ast_key
         scan.titles[slot] = saved[slot]["title"]
     for slot in [s for s in saved if s not in reports]:
         del saved[slot]
@@ -101,8 +107,11 @@ def scan_reports(out, reports: dict, rules: PersonalRules, saved: dict[str, dict
 
 
 def _scan_one(ast_bytes: bytes, title: str, rules: PersonalRules) -> tuple[dict, str, bytes]:
-    """One report: its findings' summary, its title as the draft shows it, its masked AST."""
-    masked, findings, title = mask_ast(ast_bytes, rules, title)
+    """One report: its findings' summary, its title as the draft shows it, its masked AST
+    (the AST as it came when nothing was found)."""
+    ast = json.loads(ast_bytes)
+    findings, title = scan_ast(ast, rules, title, mask=True)
+    masked = json.dumps(ast, ensure_ascii=False).encode("utf-8") if findings else ast_bytes
     return summarise(findings, rules), title, masked
 
 
@@ -119,6 +128,7 @@ def _scan_worker(job: tuple[bytes, str]) -> tuple[dict, str, bytes]:
 
 
 def with_masked_titles(reports: dict, scan: PersonalScan) -> dict:
-    """The reports as the rest of the run sees them: titles masked (the saved state and
-    ``normalised/`` keep what the partner wrote)."""
-    return {slot: replace(r, title=scan.titles.get(slot, r.title)) for slot, r in reports.items()}
+    """The reports as the rest of the run sees them: titles masked, and where the text with
+    personal data masked is (the saved state and ``normalised/`` keep what the partner wrote)."""
+    return {slot: replace(r, title=scan.titles.get(slot, r.title), masked_key=scan.masked.get(slot))
+            for slot, r in reports.items()}

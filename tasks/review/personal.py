@@ -140,12 +140,12 @@ def personal_findings(reviewed, rules: PersonalRules, known: list[Finding] | Non
     blocks = reviewed.blocks
     # Names next to marker words anywhere in the text (and those the draft masks) are
     # looked for everywhere, as in the draft.
-    finder = Detector(rules)
+    finder = Detector.for_rules(rules)
     names = {f.value for f in known or [] if f.kind == "namn"}
     names.update(m.value for block in blocks for m in finder.names(block.text))
     if reviewed.docx is not None:
         names.update(_name_column_cells(reviewed.docx, finder, rules))
-    detector = Detector(rules, names)
+    detector = Detector.for_rules(rules, names)
     bases = _bases(blocks)
     records = []
     for index, block in enumerate(blocks):

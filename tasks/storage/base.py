@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 import unicodedata
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -111,6 +112,19 @@ class Storage(ABC):
     def describe(self, key: str = "") -> str:
         """Human-readable location of ``key`` for messages."""
         return f"{self.url.rstrip('/')}/{key}" if key else self.url
+
+
+def write_all(store: Storage, items: list[tuple[str, bytes, str | None]]) -> None:
+    """Write several objects side by side, each as :meth:`Storage.write` does (a local
+    write waits for the disk, an S3 one for the service: one at a time that adds up).
+    Returns when every one is written; the first failure is raised."""
+    if len(items) <= 1:
+        for key, data, content_type in items:
+            store.write(key, data, content_type)
+        return
+    with ThreadPoolExecutor(min(8, len(items))) as pool:
+        for _ in pool.map(lambda item: store.write(*item), items):
+            pass
 
 
 def scratch_dir(prefix: str = "utkast-") -> tempfile.TemporaryDirectory:

@@ -5,8 +5,10 @@
 --
 -- Usage: pandoc lua parts.lua SPEC.json
 -- SPEC: {marker, media_dir, reference_doc, formats = {html = bool, typst = bool}, out,
---        units = [{kind = "report", ast = path, prefix = "…-"}
+--        units = [{kind = "report", ast = path, prefix = "…-", images = bool, md = bool}
 --                 | {kind = "frame", skeleton = path, number = n}]}
+-- A report's Markdown is written only when `md` (Python has it when nothing in the report
+-- differs from its normalised Markdown); `images`: whether it has any (else no walk looks).
 -- `out` gets one JSON file: per unit its Markdown, HTML and Typst (a frame: a list of
 -- pieces, split at its report markers) and, for a frame, its headings (for the HTML table
 -- of contents); and one Word document (`out`.docx) with every unit in turn, each after a
@@ -82,20 +84,25 @@ local results, word = {}, pandoc.Blocks {}
 for i, unit in ipairs(spec.units) do
   local blocks, result = nil, {}
   if unit.kind == 'report' then
-    blocks = pandoc.read(assert(read_file(unit.ast)), 'json').blocks:walk {
-      Image = function(img)
-        img.src = img.src:gsub('^%.%./media/', '../normalised/media/')
-        return img
-      end,
-    }
-    result.md = pandoc.write(pandoc.Pandoc(blocks), CANONICAL,
-      pandoc.WriterOptions { wrap_text = 'wrap-none', identifier_prefix = unit.prefix })
-    blocks = blocks:walk(shown_images)
+    blocks = pandoc.read(assert(read_file(unit.ast)), 'json').blocks
+    if unit.images then
+      blocks = blocks:walk {
+        Image = function(img)
+          img.src = img.src:gsub('^%.%./media/', '../normalised/media/')
+          return img
+        end,
+      }
+    end
+    if unit.md then
+      result.md = pandoc.write(pandoc.Pandoc(blocks), CANONICAL,
+        pandoc.WriterOptions { wrap_text = 'wrap-none', identifier_prefix = unit.prefix })
+    end
+    if unit.images then blocks = blocks:walk(shown_images) end
     if spec.formats.html then
       result.html = pandoc.write(pandoc.Pandoc(blocks), 'html5', pandoc.WriterOptions { identifier_prefix = unit.prefix })
     end
     if spec.formats.typst then
-      result.typst = pandoc.write(pandoc.Pandoc(blocks:walk(typst_images)), 'typst')
+      result.typst = pandoc.write(pandoc.Pandoc(unit.images and blocks:walk(typst_images) or blocks), 'typst')
     end
   else
     local slot = 0
@@ -129,7 +136,7 @@ for i, unit in ipairs(spec.units) do
   end
   table.insert(results, result)
   word:insert(marker('U', i))
-  word:extend(blocks:walk(no_ids))
+  word:extend(unit.kind == 'frame' and blocks:walk(no_ids) or blocks)  -- a report's headings have no ids
 end
 word:insert(marker('U', #spec.units + 1))
 write_file(spec.out .. '.docx', pandoc.write(pandoc.Pandoc(word), 'docx',
