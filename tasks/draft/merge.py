@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -219,7 +219,10 @@ def _render_units(out: Storage, todo: dict[str, dict], kinds: list[str], config:
         media.mkdir()
         specs = []
         units = sorted(todo)
-        for n, batch in enumerate(interleaved(units, max(workers(), -(-len(units) // BATCH)))):
+        # As many batches as processes run side by side (or a multiple of that, so the last
+        # round keeps them all busy), none larger than BATCH.
+        count = workers() * -(-len(units) // (workers() * BATCH))
+        for n, batch in enumerate(interleaved(units, count)):
             folder = tmp / f"batch-{n}"
             folder.mkdir()
             units = []
@@ -250,31 +253,41 @@ def _render_units(out: Storage, todo: dict[str, dict], kinds: list[str], config:
                     "formats": {"html": "html" in kinds, "typst": "typst" in kinds}, "units": units}
             (folder / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
             specs.append((batch, folder, spec))
-        with ThreadPoolExecutor(workers()) as pool:
-            runs = list(pool.map(lambda s: run_lua("parts.lua", str(s[1] / "spec.json"), timeout=1800,
-                                                   **one_document_rts([u.get("ast") or u["skeleton"]
-                                                                       for u in s[2]["units"]])), specs))
         writes = []
-        for (batch, folder, spec), done in zip(specs, runs):
-            if done.returncode != 0:
-                raise UtkastError(f"rendering the draft's parts failed: {done.stderr.strip()[:2000]}")
-            results = json.loads((folder / "result.json").read_text(encoding="utf-8"))
-            words = split_units((folder / "result.json.docx").read_bytes(), spec["marker"],
-                                [u["kind"] for u in spec["units"]], styles)
-            for unit, source, result, word in zip(batch, spec["units"], results, words):
-                word["md"] = _list(result["md"]) if source["kind"] == "frame" else \
-                    result.get("md", todo[unit].get("md"))
-                if source["kind"] == "frame":
-                    word["headings"] = result["headings"]
-                    if len(word["chunks"]) != int(result["slots"]) + 1:
-                        raise UtkastError("a paket's frame lost the places of its reports")
-                writes.append((piece_key(unit, "word"), json.dumps(word, ensure_ascii=False).encode("utf-8"),
-                               "application/json"))
-                for kind in kinds[1:]:
-                    value = _list(result[kind]) if source["kind"] == "frame" else result[kind]
-                    writes.append((piece_key(unit, kind), json.dumps(value, ensure_ascii=False).encode("utf-8"),
-                                   "application/json"))
+        with ThreadPoolExecutor(workers()) as pool:
+            running = {pool.submit(run_lua, "parts.lua", str(folder / "spec.json"), timeout=1800,
+                                   **one_document_rts([u.get("ast") or u["skeleton"] for u in spec["units"]])):
+                       (batch, folder, spec) for batch, folder, spec in specs}
+            for future in as_completed(running):  # each batch is cut up while the others still render
+                batch, folder, spec = running[future]
+                done = future.result()
+                if done.returncode != 0:
+                    raise UtkastError(f"rendering the draft's parts failed: {done.stderr.strip()[:2000]}")
+                writes += _pieces(folder, spec, batch, todo, kinds, styles)
         write_all(out, writes)
+
+
+def _pieces(folder: Path, spec: dict, batch: list[str], todo: dict[str, dict], kinds: list[str],
+            styles: set[str]) -> list[tuple[str, bytes, str]]:
+    """The pieces of one rendered batch, as writes (key, bytes, content type)."""
+    results = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+    words = split_units((folder / "result.json.docx").read_bytes(), spec["marker"],
+                        [u["kind"] for u in spec["units"]], styles)
+    writes = []
+    for unit, source, result, word in zip(batch, spec["units"], results, words):
+        frame = source["kind"] == "frame"
+        word["md"] = _list(result["md"]) if frame else result.get("md", todo[unit].get("md"))
+        if frame:
+            word["headings"] = result["headings"]
+            if len(word["chunks"]) != int(result["slots"]) + 1:
+                raise UtkastError("a paket's frame lost the places of its reports")
+        writes.append((piece_key(unit, "word"), json.dumps(word, ensure_ascii=False).encode("utf-8"),
+                       "application/json"))
+        for kind in kinds[1:]:
+            value = _list(result[kind]) if frame else result[kind]
+            writes.append((piece_key(unit, kind), json.dumps(value, ensure_ascii=False).encode("utf-8"),
+                           "application/json"))
+    return writes
 
 
 def _list(value) -> list:

@@ -52,6 +52,7 @@ REL_REF = re.compile(r'(\sr:(?:id|embed|link|pict)=")([^"]+)"')
 FOOTNOTE = re.compile(r'<w:footnote\b[^>]*?(?:/>|>.*?</w:footnote>)', re.S)
 NUM_ELEMENT = re.compile(r'<w:num w:numId="(\d+)"[^>]*?(?:/>|>.*?</w:num>)', re.S)
 ABSTRACT_ID = re.compile(r'<w:abstractNumId w:val="(\d+)"')
+STYLE_ID = re.compile(r'\sw:styleId="([^"]*)"')
 ABSTRACT_ELEMENT = re.compile(r'<w:abstractNum w:abstractNumId="(\d+)"[^>]*?(?:/>|>.*?</w:abstractNum>)', re.S)
 
 
@@ -375,6 +376,9 @@ def _collect(piece: dict, offsets: _Offsets, tag: str, rels, note_rels, notes: l
     new_nums += [NUM.sub(lambda m: f'{m.group(1)}{int(m.group(2)) + offsets.nums}"', n, count=1)
                  for n in piece["nums"].values()]
     for element in piece["styles"]:
+        ident = STYLE_ID.search(element)
+        if ident and ident.group(1) in style_ids:
+            continue  # pieces of one batch carry the same additions
         style = etree.fromstring(element, PARSER)
         if style.get(f"{{{W_NS}}}styleId") not in style_ids:
             style_ids.add(style.get(f"{{{W_NS}}}styleId"))
