@@ -112,8 +112,20 @@ def _checked_config():
     return config
 
 
+def _use_server(say: bool = True) -> None:
+    """Point Prefect at the server this command should use (tasks/core/server.py), before it
+    is imported; say in one line when there is none and a temporary one is started."""
+    from tasks.core.server import TEMPORARY_HINT, find_server
+
+    choice = find_server()
+    os.environ.update(choice.settings)
+    if choice.source == "temporary" and say:
+        print(TEMPORARY_HINT, file=sys.stderr, flush=True)
+
+
 def cmd_build(args) -> int:
     config = _checked_config()
+    _use_server()
     from flows.build import build_draft
     from tasks.draft.merge import selected_paket
     from tasks.draft.render import ensure_formats
@@ -157,6 +169,7 @@ def _print_personal(result: dict) -> None:
 
 def cmd_intake(args) -> int:
     _checked_config()
+    _use_server()
     from flows.intake import intake
 
     result = intake(inbox=args.inbox, out=args.out, review=not args.no_review)
@@ -233,6 +246,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_watch(args) -> int:
+    _use_server(say=False)  # watching needs a server: check_api says so when there is none
     from flows.watch import check_api, watch_inbox
 
     api = check_api()

@@ -67,8 +67,8 @@ def check_api() -> str:
 
     url = get_current_settings().api.url
     if not url:
-        raise UtkastError("no Prefect server to send events to: set PREFECT_API_URL "
-                          "(e.g. http://127.0.0.1:4200/api, printed by `python3 dev.py stack up`)")
+        raise UtkastError("no Prefect server to send events to: start one with `python3 dev.py stack up`, "
+                          "or set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)")
     return url
 
 

@@ -311,3 +311,29 @@ def test_a_worker_that_cannot_find_the_checkout_fails_the_run_with_one_line_sayi
         state = client.read_flow_run(run.id).state
     assert state.is_failed() and state.message == expected
     assert "FileNotFoundError" not in _run_logs(run.id)
+
+
+def test_utkast_build_from_a_terminal_uses_the_running_stack_without_any_variable(api, tmp_path):
+    """`utkast build` with no PREFECT_API_URL: the checkout's stack (its .local/stack.json)
+    answers, so the run is on that server and no temporary one is started."""
+    from prefect.client.orchestration import get_client
+
+    home = api["home"]  # the checkout the stack runs from (UTKAST_HOME)
+    (home / ".local").mkdir(exist_ok=True)
+    shutil.copy(api["base"] / "stack.json", home / ".local" / "stack.json")
+    inbox, out = tmp_path / "inbox", tmp_path / "outputs"
+    put(inbox, "myrorna/1.3 Kvalitet.docx", make_docx(["Myrorna arbetar med kvalitetssäkring."]))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(UTKAST_HOME=str(home), PREFECT_HOME=str(tmp_path / "prefect"), DO_NOT_TRACK="1")
+    try:
+        done = subprocess.run([str(Path(sys.executable).parent / "utkast"), "build", "--inbox", str(inbox),
+                               "--out", str(out), "--no-review", "--formats", "docx"], env=env, capture_output=True,
+                              text=True, timeout=600)
+    finally:
+        (home / ".local" / "stack.json").unlink()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "temporary server" not in done.stdout + done.stderr
+    assert list(out.glob("drafts/*/manifest.json"))
+    with get_client(sync_client=True) as client:
+        runs = [r for r in client.read_flow_runs() if r.parameters.get("inbox") == str(inbox)]
+    assert len(runs) == 1 and runs[0].state.is_completed(), runs
