@@ -31,7 +31,7 @@ from flows.roundtrip import (
     publish_feedback_artifact,
 )
 from tasks.core.config import load_config
-from tasks.core.errors import PersonalDataFound
+from tasks.core.errors import ChangedDuringRun, PersonalDataFound
 from tasks.core.parallel import workers
 from tasks.draft.catalogue import publish, read_latest, read_manifest
 from tasks.draft.index import write_index
@@ -39,6 +39,7 @@ from tasks.draft.manifest import build_manifest, new_version
 from tasks.draft.merge import merge_sections, selected_paket
 from tasks.draft.plan import plan_build
 from tasks.draft.render import ensure_formats, render_draft
+from tasks.draft.stamp import build_options, forget_stamp, save_stamp
 from tasks.intake.tracker import tracker_table
 from tasks.review.settings import check_templates
 from tasks.storage import open_storage
@@ -78,7 +79,9 @@ def build_draft(
     inbox_store, out_store = open_storage(inbox), open_storage(out)
     links = config.settings.link_seconds
     bar = RunProgress("Utkastet byggs")
+    options = build_options(formats, packages, review)
     with out_store.lock():
+        forget_stamp(out_store)  # until this build has ended
         feedback = harvest_feedback_task(inbox_store, out_store, config)  # before the tracker counts it
         result = intake_steps(inbox_store, out_store, config, bar, (0.0, 70.0), review=review)
         latest = read_latest(out_store)
@@ -97,6 +100,8 @@ def build_draft(
             publish_feedback_artifact(out_store, feedback, links)
             done = summary(out_store, latest, published=False, converted=result.converted, tracker=result.tracker,
                            link_seconds=links, pending=plan.pending, personal=plan.personal)
+            if settled(result, plan, feedback):
+                save_stamp(inbox_store, out_store, config, options, done)
             publish_artifacts(done)
             bar.set(100.0)
             return done
@@ -117,16 +122,25 @@ def build_draft(
             changes = publish_changes_task(out_store, config, quote(rendered), quote(manifest), quote(previous))
             latest = publish_task(out_store, quote(rendered), quote(manifest))
         write_index_task(out_store, config, links)
+        done = summary(out_store, latest, published=True, converted=result.converted, tracker=result.tracker,
+                       link_seconds=links, changes=manifest["changes"], pending=plan.pending, personal=plan.personal)
+        if settled(result, plan, feedback) and not rendered.problems:
+            save_stamp(inbox_store, out_store, config, options, done)
     publish_changes_artifact(out_store, changes, links)
     publish_feedback_artifact(out_store, feedback, links)
     for fmt, problem in rendered.problems.items():
         progress("Varning: %s", problem)
     progress("Utkast %s publicerat", version)
-    done = summary(out_store, latest, published=True, converted=result.converted, tracker=result.tracker,
-                   link_seconds=links, changes=manifest["changes"], pending=plan.pending, personal=plan.personal)
     publish_artifacts(done)
     bar.set(100.0)
     return done
+
+
+def settled(result, plan, feedback: dict) -> bool:
+    """Whether a build left nothing for the next one to do (so the next build of the same
+    inputs may say "nothing new" without doing the work: tasks/draft/stamp.py)."""
+    changed = any(f.reason_code == ChangedDuringRun.code for f in result.files)
+    return not plan.pending and not changed and not feedback.get("status_problems")
 
 
 def summary(out, latest: dict, *, published: bool, converted: int, tracker: dict,

@@ -125,16 +125,22 @@ def _use_server(say: bool = True) -> None:
 
 def cmd_build(args) -> int:
     config = _checked_config()
-    _use_server()
-    from flows.build import build_draft
     from tasks.draft.merge import selected_paket
     from tasks.draft.render import ensure_formats
+    from tasks.draft.stamp import build_options, unchanged_build
+    from tasks.storage import open_storage
 
     selected_paket(config, args.packages)  # plain messages before Prefect checks the types
-    if args.formats:
-        ensure_formats(args.formats)
-    result = build_draft(inbox=args.inbox, out=args.out, review=not args.no_review,
-                         formats=args.formats, packages=args.packages)
+    formats = ensure_formats(list(args.formats or config.settings.formats))
+    # Nothing changed since the last build ended (tasks/draft/stamp.py): say so without starting a run.
+    result = unchanged_build(open_storage(args.inbox), open_storage(args.out), config,
+                             build_options(formats, args.packages, not args.no_review))
+    if result is None:
+        _use_server()
+        from flows.build import build_draft
+
+        result = build_draft(inbox=args.inbox, out=args.out, review=not args.no_review,
+                             formats=args.formats, packages=args.packages)
     counts = result["counts"]
     print()
     if result["published"]:

@@ -28,7 +28,9 @@ def build(tmp_path_factory):
     env.update(PREFECT_HOME=str(base / "prefect"), DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false",
                UTKAST_HOME=str(base))
 
-    def run(*options: str) -> str:
+    def run(*options: str, change: str | None = None) -> str:
+        if change:  # a new version of one report, so the build has something to do
+            put(inbox, "myrorna/1.3 Kvalitet.docx", make_docx([change]))
         done = subprocess.run([str(UTKAST), *options, "build", "--inbox", str(inbox), "--out", str(out),
                                "--no-review", "--formats", "docx"], env=env, cwd=base, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, timeout=600)
@@ -58,7 +60,7 @@ def test_build_prints_each_line_once_and_none_of_prefects(build):
 
 
 def test_verbose_adds_prefects_lines_and_still_shows_each_progress_line_once(build):
-    output = build("-v")
+    output = build("-v", change="Myrorna arbetar med kvalitet varje vecka.")
     lines = output.splitlines()
     assert "Finished in state Completed()" in output
     assert "Beginning flow run" in output
@@ -66,3 +68,9 @@ def test_verbose_adds_prefects_lines_and_still_shows_each_progress_line_once(bui
     inbox = [line for line in lines if "Inkorgen: 3 filer, 2 godtagna, 1 avvisade" in line]
     assert len(inbox) == 1 and "Flow run" in inbox[0], inbox
     assert "2 reports in the draft, 1 files rejected" in output
+
+
+def test_a_build_with_nothing_changed_says_so_and_starts_nothing(build):
+    output = build()
+    assert "Nothing new since draft" in output and "0 converted in this run" in output
+    assert "temporary server" not in output and "Inkorgen:" not in output  # no server, no run

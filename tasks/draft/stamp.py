@@ -1,0 +1,110 @@
+"""A build's stamp: everything a build's outcome depends on, taken when a build has ended, so
+that a build of exactly the same inputs can say "nothing new" without doing the work.
+
+The inputs are: the build's options (formats, paket, review), the configuration
+(``templates/``), utkast's code and the installed packages (pandoc, the checker, the
+personal-data libraries), the settings in the environment that change a review, and every
+file of the inbox (reviewers' returned files too) and of the outputs (the run state, the
+drafts, the coordinator's statuses of review points, everything derived) as listed: size
+and change token. The flow writes the stamp under the build lock, after all its outputs and
+only when a build left nothing for the next one to do (no review pending, no file that
+changed while it was read, no stopped build); the command line compares before it starts
+anything (:func:`unchanged_build`). Outputs whose links expire (S3) always get a full build,
+which writes the reviewers' page with fresh links.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import site
+import sys
+from functools import cache
+from pathlib import Path
+
+from tasks import __version__
+from tasks.core.config import Config
+from tasks.draft.manifest import templates_digest
+from tasks.storage.base import Storage
+
+STAMP = "cache/stamp.json"
+# Not inputs: the stamp itself, and Prefect's persisted task results (a cache of a cache).
+NOT_INPUTS = (STAMP, "cache/results/")
+# The environment that changes what a build does (the checker a review uses).
+ENVIRONMENT = ("LANGUAGETOOL_URL", "LANGUAGETOOL_USERNAME", "UTKAST_LT_DATA_DIR")
+SECRETS = ("LANGUAGETOOL_API_KEY",)  # only a digest of it goes in
+
+
+@cache
+def code_digest() -> str:
+    """utkast's own code (Python and Lua) and the installed packages' names and versions."""
+    digest = hashlib.sha256(__version__.encode())
+    root = Path(__file__).resolve().parents[2]
+    for folder in ("tasks", "flows"):
+        for path in sorted((root / folder).rglob("*")):
+            if path.suffix in (".py", ".lua") and path.is_file():
+                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    for folder in sorted({p for p in [*site.getsitepackages(), site.getusersitepackages()] if p}):
+        try:
+            names = sorted(n for n in os.listdir(folder) if n.endswith((".dist-info", ".egg-info")))
+        except OSError:
+            continue
+        digest.update("\n".join(names).encode())
+    digest.update(sys.version.encode())
+    return digest.hexdigest()
+
+
+def build_inputs(inbox: Storage, out: Storage, config: Config, options: dict) -> str:
+    """A digest of everything a build's outcome depends on (see the module docstring)."""
+    digest = hashlib.sha256()
+
+    def add(*parts) -> None:
+        digest.update(json.dumps(parts, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n")
+
+    add("options", options)
+    add("config", str(config.templates), config.fingerprint, templates_digest(config))
+    add("code", code_digest())
+    add("environment", [os.environ.get(k) for k in ENVIRONMENT],
+        [hashlib.sha256(os.environ.get(k, "").encode()).hexdigest() for k in SECRETS])
+    for entry in sorted(inbox.list(), key=lambda e: e.key):
+        add("inbox", entry.key, entry.size, entry.etag)
+    for entry in sorted(out.list(), key=lambda e: e.key):
+        if not entry.key.startswith(NOT_INPUTS):
+            add("out", entry.key, entry.size, entry.etag)
+    return digest.hexdigest()
+
+
+def build_options(formats: list[str], packages: list[int] | None, review: bool) -> dict:
+    """A build's options as the stamp compares them."""
+    return {"formats": sorted(formats), "packages": sorted(packages) if packages else None, "review": bool(review)}
+
+
+def save_stamp(inbox: Storage, out: Storage, config: Config, options: dict, summary: dict) -> None:
+    """Note that a build with ``options`` ended with ``summary`` on the inputs as they are now.
+    Call under the build lock, after the build's last write."""
+    if out.links_expire:
+        return
+    stamp = {"inputs": build_inputs(inbox, out, config, options), "summary": summary}
+    out.write(STAMP, json.dumps(stamp, ensure_ascii=False).encode("utf-8"), "application/json")
+
+
+def forget_stamp(out: Storage) -> None:
+    """A build that must be done fully next time (it left work, or stopped)."""
+    out.delete(STAMP)
+
+
+def unchanged_build(inbox: Storage, out: Storage, config: Config, options: dict) -> dict | None:
+    """The summary of the last build when nothing it depends on has changed since it ended
+    (it is what a build now would end with, publishing nothing new); else None."""
+    if out.links_expire:
+        return None
+    try:
+        stamp = json.loads(out.read_text(STAMP) or "null")
+    except ValueError:
+        return None
+    if not isinstance(stamp, dict) or not isinstance(stamp.get("summary"), dict):
+        return None
+    if stamp.get("inputs") != build_inputs(inbox, out, config, options):
+        return None
+    return {**stamp["summary"], "published": False, "converted": 0, "changes": None}
