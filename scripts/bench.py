@@ -1,31 +1,41 @@
 #!/usr/bin/env python3
 """Benchmark utkast against the plain pandoc script a coordinator would otherwise write.
 
-    .venv/bin/python scripts/bench.py --n 300 --poll-n 1500 --json bench-results/bench.json
+    .venv/bin/python scripts/bench.py --n 238 --profiles standard,plain --json bench-results/bench.json
+    .venv/bin/python scripts/bench.py --n 1500 --profiles standard,plain --no-poll --no-s3 --rounds 1
 
 Everything is measured in one run on the same machine, so the ratios hold even when the
 machine's speed drifts between runs. Standard library timing only (wall clock of whole
-commands, ``os.wait4`` for a process's peak memory). What it measures:
+commands, ``os.wait4`` for a process's peak memory). For each corpus profile
+(``scripts/make_corpus.py``: ``standard``, ``plain``, ``mixed``) it measures:
 
-- baseline: the plain pandoc script, sequential: each file to Markdown with the pandoc
-  CLI, then one pandoc call merging all of them into a .docx;
-- ``utkast build --no-review --formats docx`` cold over the same N files (ratio to the
-  baseline), then again after changing one file (ratio to the cold build);
+- baseline: the plain pandoc script, sequential: each file to Markdown with the pandoc CLI,
+  then one pandoc call merging all of them into a .docx; for the three formats the same
+  Markdown merged into .docx, .html and .pdf (``--pdf-engine=typst``, the Typst compiler of
+  the ``typst`` wheel behind a ``typst`` command);
+- ``utkast build --no-review --formats docx`` cold (ratio to the baseline), then with nothing
+  changed, then after changing one file (ratios to the cold build); and the cold build
+  with ``--formats docx,pdf,html`` (ratio to the three-format baseline);
+- where a cold build's time goes, stage by stage: the same steps as plain functions in one
+  process (``build_directly``), and what the command adds (Prefect, starting Python);
 - the Prefect overhead: the same cold build in one process through the flow and through
-  the plain functions called directly (``flows.build.build_steps`` without Prefect);
+  the plain functions called directly (first profile only);
 - an idle poll, ``utkast intake --no-review`` with nothing changed over ``--poll-n``
   files, on a local folder and on a local S3 server (SeaweedFS): the whole command, and the
   flow run alone as a deployment's worker would pay it;
-- review throughput in words per second (embedded engine), when the review step exists;
-- peak memory (RSS) of the pipeline process.
+- review throughput in words per second (scripts/bench_review.py);
+- peak memory (RSS) of the pipeline's processes.
 
-Builds run against a Prefect server started here (as on the coordinator's stack), so no
-command pays for Prefect's temporary server; a separate line shows that start-up cost.
+The commands find the benchmark's Prefect server the way ``utkast`` finds the coordinator's
+stack (``.local/stack.json`` of ``UTKAST_HOME``, here a folder of the benchmark's): no
+PREFECT_API_URL is set for them, and none starts a temporary server; a separate line shows
+what that temporary server costs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -44,9 +54,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
-TARGETS = {  # from the performance issue; ratios measured in the same run
-    "cold_vs_baseline": ("<=", 0.6),
-    "incremental_vs_cold": ("<=", 0.05),
+TARGETS = {  # from the performance issues; ratios measured in the same run
+    "cold_vs_baseline": ("<=", 0.6),  # per profile, docx
+    "cold3_vs_baseline3": ("<=", 0.6),  # per profile, docx, pdf and html
+    "one_changed_extra_vs_cold": ("<=", 0.05),  # (one changed - nothing changed) / cold, per profile
+    "nothing_changed_vs_cold": ("<=", 0.10),  # per profile
+    "stack_nothing_changed_s": ("<=", 3.0),  # per profile
     "idle_poll_local_flow_s": ("<", 2.0),
     "idle_poll_s3_flow_s": ("<", 5.0),
     "prefect_overhead": ("<=", 1.15),
@@ -54,6 +67,8 @@ TARGETS = {  # from the performance issue; ratios measured in the same run
     "review_vs_engine": (">=", 1.5),
     "review_words_per_second": (">=", 2000),
 }
+PER_PROFILE = ("cold_vs_baseline", "cold3_vs_baseline3", "one_changed_extra_vs_cold", "nothing_changed_vs_cold",
+               "stack_nothing_changed_s")
 
 
 def run(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> dict:
@@ -101,6 +116,15 @@ class PrefectServer:
         self.stop()
         raise SystemExit("the Prefect server did not start")
 
+    def as_stack(self, home: Path) -> dict:
+        """The environment of a command that finds this server as the coordinator's stack:
+        ``UTKAST_HOME/.local/stack.json`` names it, and no PREFECT_API_URL is set."""
+        (home / ".local").mkdir(parents=True, exist_ok=True)
+        (home / ".local" / "stack.json").write_text(json.dumps(
+            {"pids": {"server": self.proc.pid}, "api_url": self.url, "ui_url": self.url[:-4]}), encoding="utf-8")
+        env = {k: v for k, v in self.env.items() if k not in ("PREFECT_API_URL", "PREFECT_API_KEY")}
+        return dict(env, UTKAST_HOME=str(home))
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
@@ -110,8 +134,26 @@ class PrefectServer:
                 os.killpg(self.proc.pid, signal.SIGKILL)
 
 
-def baseline(inbox: Path, work: Path) -> dict:
-    """The plain pandoc script, as a shell loop, run by /bin/sh."""
+def typst_command(folder: Path) -> Path:
+    """A ``typst`` command for pandoc's ``--pdf-engine=typst``: the Typst compiler of the
+    ``typst`` wheel (the one utkast uses), as a coordinator's installed typst would be."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "typst"
+    path.write_text(f"""#!{sys.executable}
+import sys, typst
+args = sys.argv[1:]
+if args[:1] != ["compile"]:
+    sys.exit("only typst compile")
+files = [a for a in args[1:] if not a.startswith("-")]
+typst.compile(files[0], output=files[1], ignore_system_fonts=False)
+""", encoding="utf-8")
+    path.chmod(0o755)
+    return folder
+
+
+def baseline(inbox: Path, work: Path, formats: tuple[str, ...] = ("docx",)) -> dict:
+    """The plain pandoc script, as a shell loop, run by /bin/sh: every file to Markdown, then
+    the Markdown merged into each format (pdf through Typst)."""
     import pypandoc
 
     pandoc = pypandoc.get_pandoc_path()
@@ -121,10 +163,13 @@ def baseline(inbox: Path, work: Path) -> dict:
     lines = ["set -e"]
     for i, path in enumerate(sorted(p for p in inbox.rglob("*") if p.is_file())):
         lines.append(f"{shlex.quote(pandoc)} {shlex.quote(str(path))} -t markdown -o {md}/{i:05d}.md")
-    lines.append(f"{shlex.quote(pandoc)} {md}/*.md -o {md}/merged.docx")
+    for fmt in formats:
+        extra = {"html": " --standalone --embed-resources --metadata title=Utkast", "pdf": " --pdf-engine=typst"}
+        lines.append(f"{shlex.quote(pandoc)} {md}/*.md{extra.get(fmt, '')} -o {md}/merged.{fmt}")
     script = work / "baseline.sh"
     script.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return run(["/bin/sh", str(script)])
+    env = dict(os.environ, PATH=f"{typst_command(work / 'typst-bin')}{os.pathsep}{os.environ.get('PATH', '')}")
+    return run(["/bin/sh", str(script)], env=env)
 
 
 def change_one_file(inbox: Path) -> Path:
@@ -170,10 +215,28 @@ print(json.dumps(result))
 """
 
 
-def build_directly(inbox_url: str, out_url: str, formats: list[str]) -> str:
+class Stages:
+    """Seconds per stage of a build (wall clock), for the stage table."""
+
+    NAMES = ("screening", "conversion", "personal data", "review", "merge", "render", "tracker, changes, pages")
+
+    def __init__(self):
+        self.seconds = {name: 0.0 for name in self.NAMES}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - start
+
+
+def build_directly(inbox_url: str, out_url: str, formats: list[str], stages: Stages | None = None) -> str:
     """The reference for the Prefect overhead: the steps of a cold ``build_draft`` with
     ``--no-review`` (flows/build.py and flows/intake.py), called as plain functions in the
-    flow's order, with no Prefect at all. Keep it in step with the flows. Returns the version."""
+    flow's order, with no Prefect at all. Keep it in step with the flows. Returns the version;
+    ``stages`` gets the seconds per stage."""
     from tasks.core.config import load_config
     from tasks.draft.catalogue import publish, read_latest
     from tasks.draft.index import write_index
@@ -197,35 +260,57 @@ def build_directly(inbox_url: str, out_url: str, formats: list[str]) -> str:
     from tasks.storage.base import scratch_dir
     from tasks.storage.state import load_state, save_state
 
+    stage = stages or Stages()
     config = load_config()
     inbox, out = open_storage(inbox_url), open_storage(out_url)
     with out.lock():
-        harvest_feedback(inbox, out, config)
-        state = load_state(out)
-        files = scan_inbox(inbox, config, state.screening)
-        todo, reports = plan_conversions(files, state.conversions)
+        with stage("tracker, changes, pages"):
+            harvest_feedback(inbox, out, config)
+        with stage("screening"):
+            state = load_state(out)
+            files = scan_inbox(inbox, config, state.screening)
+            todo, reports = plan_conversions(files, state.conversions)
         while todo:
-            results = convert_files(inbox, pending_conversions(todo, state.conversions), config)
-            todo = apply_conversions(out, files, todo, results, state.conversions, config, reports,
-                      checkpoint=lambda: save_state(out, state))
-        personal = scan_reports(out, reports, load_rules(config.templates, config.registry), state.personal)
-        reports = with_masked_titles(reports, personal)
-        write_rejections(out, files, config, state.notes)
-        save_state(out, state)
-        write_tracker(out, build_tracker(files, reports, config, feedback_open=open_review_counts(out),
-                                         personal=personal.summaries), config)
+            with stage("conversion"):
+                results = convert_files(inbox, pending_conversions(todo, state.conversions), config)
+                todo = apply_conversions(out, files, todo, results, state.conversions, config, reports,
+                                         checkpoint=lambda: save_state(out, state))
+        with stage("personal data"):
+            personal = scan_reports(out, reports, load_rules(config.templates, config.registry), state.personal)
+            reports = with_masked_titles(reports, personal)
+        with stage("tracker, changes, pages"):
+            write_rejections(out, files, config, state.notes)
+            save_state(out, state)
+            write_tracker(out, build_tracker(files, reports, config, feedback_open=open_review_counts(out),
+                                             personal=personal.summaries), config)
         chosen = list(reports.values())
         fingerprint = draft_fingerprint(chosen, config, formats, None, [])
-        sections = merge_sections(out, chosen, config, None, formats)
+        with stage("merge"):
+            sections = merge_sections(out, chosen, config, None, formats)
         created = time.time()
         version = new_version(fingerprint, created)
         with scratch_dir() as tmp:
-            rendered = render_draft(out, sections, chosen, config, version, created, formats, Path(tmp), None, [])
-            manifest = build_manifest(rendered, fingerprint, files, chosen, config, read_latest(out), {})
-            publish_changes(out, config, rendered, manifest, None)
-            publish(out, rendered, manifest)
-        write_index(out, config, config.settings.link_seconds)
+            with stage("render"):
+                rendered = render_draft(out, sections, chosen, config, version, created, formats, Path(tmp), None, [])
+            with stage("tracker, changes, pages"):
+                previous = read_latest(out)
+                manifest = build_manifest(rendered, fingerprint, files, chosen, config, previous, {})
+                publish_changes(out, config, rendered, manifest, None)
+                publish(out, rendered, manifest)
+        with stage("tracker, changes, pages"):
+            write_index(out, config, config.settings.link_seconds)
     return version
+
+
+STAGES = """
+import json, sys, time
+sys.path.insert(0, {root!r})
+from scripts.bench import Stages, build_directly
+stages = Stages()
+start = time.perf_counter()
+build_directly({inbox!r}, {out!r}, formats={formats!r}, stages=stages)
+print(json.dumps({{"total": time.perf_counter() - start, "stages": stages.seconds}}))
+"""
 
 
 IDLE_FLOW = """
@@ -247,108 +332,181 @@ def review_throughput(env: dict, rounds: int) -> dict:
         return json.loads(out.read_text(encoding="utf-8"))
 
 
+def profile_run(profile: str, n: int, seed: int, work: Path, env: dict, formats3: bool) -> dict:
+    """One corpus profile: baseline, cold, nothing changed, one changed (docx), the three
+    formats, and the cold build's stages."""
+    from scripts.make_corpus import generate
+
+    result: dict = {"n": n}
+    base = work / profile
+    inbox = base / "inbox"
+    print(f"[{profile}] corpus: {n} reports ...", flush=True)
+    templates = generate(n, seed, inbox, profile)
+    env = dict(env, UTKAST_TEMPLATES=str(templates))
+
+    print(f"[{profile}] baseline: plain pandoc script, docx ...", flush=True)
+    result["baseline"] = baseline(inbox, base)
+    out = base / "outputs"
+    build = ["build", "--no-review", "--formats", "docx", "--inbox", str(inbox), "--out", str(out)]
+    print(f"[{profile}] utkast build, cold ...", flush=True)
+    result["cold"] = utkast(build, env)
+    print(f"[{profile}] utkast build, nothing changed ...", flush=True)
+    result["nothing_changed_after_cold"] = utkast(build, env)
+    change_one_file(inbox)
+    print(f"[{profile}] utkast build, one file changed ...", flush=True)
+    result["one_changed"] = utkast(build, env)
+    print(f"[{profile}] utkast build, nothing changed ...", flush=True)
+    result["nothing_changed"] = utkast(build, env)
+
+    print(f"[{profile}] where a cold build's time goes (plain functions, one process) ...", flush=True)
+    result["stages"] = in_process(STAGES.format(root=str(ROOT), inbox=str(inbox), out=str(base / "stages"),
+                                                formats=["docx"]), env)
+    if formats3:
+        print(f"[{profile}] baseline: plain pandoc script, docx, pdf and html ...", flush=True)
+        result["baseline3"] = baseline(inbox, base, ("docx", "pdf", "html"))
+        print(f"[{profile}] utkast build, cold, docx, pdf and html ...", flush=True)
+        result["cold3"] = utkast(["build", "--no-review", "--formats", "docx,pdf,html", "--inbox", str(inbox),
+                                  "--out", str(base / "outputs3")], env)
+        (problems,) = [json.loads(p.read_text(encoding="utf-8"))["problems"]
+                       for p in (base / "outputs3" / "drafts").glob("*/manifest.json")]
+        if problems:
+            raise SystemExit(f"the three-format draft has problems: {problems}")
+    result["inbox"], result["templates"] = str(inbox), str(templates)
+    return result
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=300, help="reports in the build benchmark")
+    ap.add_argument("--n", type=int, default=238, help="reports in the build benchmark")
+    ap.add_argument("--profiles", default="standard,plain",
+                    help="corpus profiles (scripts/make_corpus.py), comma-separated")
     ap.add_argument("--poll-n", type=int, default=1500, help="reports in the idle-poll benchmark")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", type=Path, default=ROOT / "bench-results" / "bench.json")
     ap.add_argument("--work", type=Path, help="working folder (default: a temporary one)")
     ap.add_argument("--no-s3", action="store_true", help="skip the idle poll on the local S3 server")
+    ap.add_argument("--no-poll", action="store_true", help="skip the idle poll altogether")
+    ap.add_argument("--no-formats3", action="store_true", help="skip the three-format comparison")
+    ap.add_argument("--no-review", action="store_true", help="skip the review throughput")
     ap.add_argument("--rounds", type=int, default=3, help="flow/direct pairs for the Prefect overhead")
     args = ap.parse_args()
+    profiles = [p.strip() for p in args.profiles.split(",") if p.strip()]
 
-    from scripts.make_corpus import generate
+    from scripts.make_corpus import PROFILES, generate
 
+    unknown = [p for p in profiles if p not in PROFILES]
+    if unknown:
+        raise SystemExit(f"unknown profile(s) {unknown}; choose from {', '.join(PROFILES)}")
     work = Path(args.work or tempfile.mkdtemp(prefix="utkast-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     results: dict = {
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
-        "n": args.n, "poll_n": args.poll_n, "seed": args.seed,
+                    "cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                    "load_before": os.getloadavg()},
+        "n": args.n, "poll_n": args.poll_n, "seed": args.seed, "profiles": {},
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     server = PrefectServer(work / "prefect-home")
     try:
-        print(f"corpus: {args.n} reports ...", flush=True)
-        inbox = work / "build" / "inbox"
-        templates = generate(args.n, args.seed, inbox)
-        env = dict(server.env, UTKAST_TEMPLATES=str(templates))
-
-        print("baseline: plain pandoc script ...", flush=True)
-        results["baseline"] = baseline(inbox, work)
-
-        print("utkast build, cold ...", flush=True)
-        out = work / "build" / "outputs"
-        build = ["build", "--no-review", "--formats", "docx", "--inbox", str(inbox), "--out", str(out)]
-        results["cold"] = utkast(build, env)
-        change_one_file(inbox)
-        print("utkast build, one file changed ...", flush=True)
-        results["incremental"] = utkast(build, env)
+        env = server.as_stack(work / "home")  # the commands find the server as the coordinator's stack
+        for i, profile in enumerate(profiles):
+            results["profiles"][profile] = profile_run(profile, args.n, args.seed, work, env, not args.no_formats3)
+        first = results["profiles"][profiles[0]]
+        fenv = dict(server.env, UTKAST_TEMPLATES=first["templates"])
 
         print("Prefect overhead: flow vs direct calls ...", flush=True)
-        overhead = in_process(OVERHEAD.format(root=str(ROOT), inbox=str(inbox), rounds=args.rounds), env)
+        overhead = in_process(OVERHEAD.format(root=str(ROOT), inbox=first["inbox"], rounds=args.rounds), fenv)
         results["prefect"] = {k: [round(v, 3) for v in runs] for k, runs in overhead.items()}
 
-        tmp_server_env = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
+        tmp_server_env = {k: v for k, v in fenv.items() if k != "PREFECT_API_URL"}
+        tmp_server_env["UTKAST_HOME"] = str(work / "no-stack")
         print("utkast build, cold, with Prefect's temporary server ...", flush=True)
         results["cold_temporary_server"] = utkast(
-            ["build", "--no-review", "--formats", "docx", "--inbox", str(inbox), "--out", str(work / "tmpserver")],
+            ["build", "--no-review", "--formats", "docx", "--inbox", first["inbox"], "--out", str(work / "tmpserver")],
             tmp_server_env)
 
-        print(f"corpus: {args.poll_n} reports for the idle poll ...", flush=True)
-        poll_inbox = work / "poll" / "inbox"
-        poll_templates = generate(args.poll_n, args.seed + 1, poll_inbox)
-        penv = dict(server.env, UTKAST_TEMPLATES=str(poll_templates))
-        poll_out = work / "poll" / "outputs"
-        print("utkast intake, cold (not a target) ...", flush=True)
-        results["poll_cold_local"] = utkast(["intake", "--no-review", "--inbox", str(poll_inbox),
-                                             "--out", str(poll_out)], penv)
-        print("utkast intake, idle, local folder ...", flush=True)
-        results["poll_idle_local"] = utkast(["intake", "--no-review", "--inbox", str(poll_inbox),
-                                             "--out", str(poll_out)], penv)
-        results["poll_idle_local_flow"] = in_process(IDLE_FLOW.format(inbox=str(poll_inbox), out=str(poll_out)), penv)
+        if not args.no_poll:
+            print(f"corpus: {args.poll_n} reports for the idle poll ...", flush=True)
+            poll_inbox = work / "poll" / "inbox"
+            poll_templates = generate(args.poll_n, args.seed + 1, poll_inbox)
+            penv = dict(env, UTKAST_TEMPLATES=str(poll_templates))
+            flow_env = dict(server.env, UTKAST_TEMPLATES=str(poll_templates))
+            poll_out = work / "poll" / "outputs"
+            print("utkast intake, cold (not a target) ...", flush=True)
+            results["poll_cold_local"] = utkast(["intake", "--no-review", "--inbox", str(poll_inbox),
+                                                 "--out", str(poll_out)], penv)
+            print("utkast intake, idle, local folder ...", flush=True)
+            results["poll_idle_local"] = utkast(["intake", "--no-review", "--inbox", str(poll_inbox),
+                                                 "--out", str(poll_out)], penv)
+            results["poll_idle_local_flow"] = in_process(IDLE_FLOW.format(inbox=str(poll_inbox), out=str(poll_out)),
+                                                         flow_env)
+            if not args.no_s3:
+                from scripts.local_bucket import start, stop, upload
 
-        if not args.no_s3:
-            from scripts.local_bucket import start, stop, upload
+                bucket_dir = work / "bucket"
+                bucket = start(bucket_dir, port=0)
+                try:
+                    print("local S3: uploading the poll inbox ...", flush=True)
+                    upload(poll_inbox, f"s3://{bucket.bucket}/inbox", dir=bucket_dir)
+                    senv, sflow = dict(penv, **bucket.env("coordinator")), dict(flow_env, **bucket.env("coordinator"))
+                    s3_in, s3_out = f"s3://{bucket.bucket}/inbox", f"s3://{bucket.bucket}/outputs"
+                    print("utkast intake over S3, cold (not a target) ...", flush=True)
+                    results["poll_cold_s3"] = utkast(["intake", "--no-review", "--inbox", s3_in, "--out", s3_out],
+                                                     senv)
+                    print("utkast intake over S3, idle ...", flush=True)
+                    results["poll_idle_s3"] = utkast(["intake", "--no-review", "--inbox", s3_in, "--out", s3_out],
+                                                     senv)
+                    results["poll_idle_s3_flow"] = in_process(IDLE_FLOW.format(inbox=s3_in, out=s3_out), sflow)
+                finally:
+                    stop(bucket_dir)
 
-            bucket_dir = work / "bucket"
-            bucket = start(bucket_dir, port=0)
-            try:
-                print("local S3: uploading the poll inbox ...", flush=True)
-                upload(poll_inbox, f"s3://{bucket.bucket}/inbox", dir=bucket_dir)
-                senv = dict(penv, **bucket.env("coordinator"))
-                s3_in, s3_out = f"s3://{bucket.bucket}/inbox", f"s3://{bucket.bucket}/outputs"
-                print("utkast intake over S3, cold (not a target) ...", flush=True)
-                results["poll_cold_s3"] = utkast(["intake", "--no-review", "--inbox", s3_in, "--out", s3_out], senv)
-                print("utkast intake over S3, idle ...", flush=True)
-                results["poll_idle_s3"] = utkast(["intake", "--no-review", "--inbox", s3_in, "--out", s3_out], senv)
-                results["poll_idle_s3_flow"] = in_process(IDLE_FLOW.format(inbox=s3_in, out=s3_out), senv)
-            finally:
-                stop(bucket_dir)
-
-        print("review throughput ...", flush=True)
-        results["review"] = review_throughput(env, args.rounds)
+        if not args.no_review:
+            print("review throughput ...", flush=True)
+            results["review"] = review_throughput(fenv, args.rounds)
     finally:
         server.stop()
+    results["machine"]["load_after"] = os.getloadavg()
 
-    ratios = {
-        "cold_vs_baseline": results["cold"]["seconds"] / results["baseline"]["seconds"],
-        "incremental_vs_cold": results["incremental"]["seconds"] / results["cold"]["seconds"],
-        "prefect_overhead": statistics.median(results["prefect"]["flow"])
-        / statistics.median(results["prefect"]["direct"]),
-        "idle_poll_local_flow_s": results["poll_idle_local_flow"]["seconds"],
-        "peak_rss_mb": max(results["cold"]["peak_rss_mb"], results["poll_cold_local"]["peak_rss_mb"]),
-    }
-    review = results["review"]["results"]
-    ratios["review_vs_engine"] = review["pipeline"]["ratio_to_engine"]
-    ratios["review_words_per_second"] = review["pipeline"]["words_per_second"]
+    ratios: dict = {"profiles": {}}
+    for profile, r in results["profiles"].items():
+        cold, nothing = r["cold"]["seconds"], r["nothing_changed"]["seconds"]
+        mine = {
+            "cold_vs_baseline": cold / r["baseline"]["seconds"],
+            "one_changed_vs_cold": r["one_changed"]["seconds"] / cold,
+            "one_changed_extra_vs_cold": (r["one_changed"]["seconds"] - nothing) / cold,
+            "nothing_changed_vs_cold": nothing / cold,
+            "stack_nothing_changed_s": nothing,
+        }
+        if "cold3" in r:
+            mine["cold3_vs_baseline3"] = r["cold3"]["seconds"] / r["baseline3"]["seconds"]
+        ratios["profiles"][profile] = {k: round(v, 3) for k, v in mine.items()}
+    peak = [r[k]["peak_rss_mb"] for r in results["profiles"].values() for k in ("cold", "cold3") if k in r]
+    peak += [results[k]["peak_rss_mb"] for k in ("poll_cold_local",) if k in results]
+    ratios.update({
+        "prefect_overhead": round(statistics.median(results["prefect"]["flow"])
+                                  / statistics.median(results["prefect"]["direct"]), 3),
+        "peak_rss_mb": max(peak),
+    })
+    if "poll_idle_local_flow" in results:
+        ratios["idle_poll_local_flow_s"] = round(results["poll_idle_local_flow"]["seconds"], 3)
     if "poll_idle_s3_flow" in results:
-        ratios["idle_poll_s3_flow_s"] = results["poll_idle_s3_flow"]["seconds"]
-    results["ratios"] = {k: round(v, 3) for k, v in ratios.items()}
+        ratios["idle_poll_s3_flow_s"] = round(results["poll_idle_s3_flow"]["seconds"], 3)
+    if "review" in results:
+        review = results["review"]["results"]
+        ratios["review_vs_engine"] = round(review["pipeline"]["ratio_to_engine"], 3)
+        ratios["review_words_per_second"] = round(review["pipeline"]["words_per_second"], 1)
+    results["ratios"] = ratios
     compare = {"<=": lambda a, b: a <= b, "<": lambda a, b: a < b, ">=": lambda a, b: a >= b}
-    results["targets"] = {k: {"target": f"{op} {limit}", "met": compare[op](ratios[k], limit)}
-                          for k, (op, limit) in TARGETS.items() if k in ratios}
+    targets = {}
+    for key, (op, limit) in TARGETS.items():
+        if key in PER_PROFILE:
+            for profile, mine in ratios["profiles"].items():
+                if key in mine:
+                    targets[f"{key}[{profile}]"] = {"target": f"{op} {limit}", "measured": mine[key],
+                                                    "met": compare[op](mine[key], limit)}
+        elif key in ratios:
+            targets[key] = {"target": f"{op} {limit}", "measured": ratios[key], "met": compare[op](ratios[key], limit)}
+    results["targets"] = targets
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
     print_table(results)
@@ -359,30 +517,56 @@ def main() -> int:
 
 
 def print_table(r: dict) -> None:
-    rows = [
-        ("baseline: plain pandoc script", f"{r['baseline']['seconds']:.1f} s", ""),
-        ("utkast build, cold", f"{r['cold']['seconds']:.1f} s", f"{r['ratios']['cold_vs_baseline']:.2f} x baseline"),
-        ("utkast build, 1 file changed", f"{r['incremental']['seconds']:.1f} s",
-         f"{r['ratios']['incremental_vs_cold']:.3f} x cold"),
+    rows = []
+    for profile, p in r["profiles"].items():
+        q = r["ratios"]["profiles"][profile]
+        rows += [
+            (f"[{profile}, N = {p['n']}] baseline: plain pandoc script, docx", f"{p['baseline']['seconds']:.1f} s", ""),
+            ("utkast build, cold", f"{p['cold']['seconds']:.1f} s", f"{q['cold_vs_baseline']:.2f} x baseline"),
+            ("utkast build, nothing changed", f"{p['nothing_changed']['seconds']:.2f} s",
+             f"{q['nothing_changed_vs_cold']:.3f} x cold"),
+            ("utkast build, 1 file changed", f"{p['one_changed']['seconds']:.2f} s",
+             f"{q['one_changed_vs_cold']:.3f} x cold; "
+             f"{q['one_changed_extra_vs_cold']:.3f} x cold more than nothing changed"),
+        ]
+        if "cold3" in p:
+            rows += [("baseline: plain pandoc script, docx, pdf and html", f"{p['baseline3']['seconds']:.1f} s", ""),
+                     ("utkast build, cold, docx, pdf and html", f"{p['cold3']['seconds']:.1f} s",
+                      f"{q['cold3_vs_baseline3']:.2f} x baseline")]
+        stages, total = p["stages"]["stages"], p["stages"]["total"]
+        rows.append(("  cold build by stage (plain functions, one process):", f"{total:.1f} s", ""))
+        for name, seconds in stages.items():
+            rows.append((f"    {name}", f"{seconds:.2f} s", f"{seconds / p['cold']['seconds']:.0%} of the cold build"))
+        other = total - sum(stages.values())
+        rows.append(("    other (state, plan, manifest)", f"{other:.2f} s", ""))
+        extra = p["cold"]["seconds"] - total
+        rows.append(("    Prefect, starting Python (command - plain functions)", f"{extra:.2f} s",
+                     f"{extra / p['cold']['seconds']:.0%} of the cold build"))
+        rows.append(("peak RSS, cold builds", f"{max(p[k]['peak_rss_mb'] for k in ('cold', 'cold3') if k in p):.0f} MB",
+                     ""))
+    rows += [
         ("same cold build, temporary Prefect server", f"{r['cold_temporary_server']['seconds']:.1f} s", ""),
         ("flow vs direct calls, in-process (medians)",
          f"{statistics.median(r['prefect']['flow']):.1f} / {statistics.median(r['prefect']['direct']):.1f} s",
          f"{r['ratios']['prefect_overhead']:.2f} x"),
-        (f"idle poll, {r['poll_n']} files, local: command", f"{r['poll_idle_local']['seconds']:.2f} s", ""),
-        (f"idle poll, {r['poll_n']} files, local: flow run", f"{r['poll_idle_local_flow']['seconds']:.2f} s", ""),
     ]
+    if "poll_idle_local" in r:
+        rows += [(f"idle poll, {r['poll_n']} files, local: command", f"{r['poll_idle_local']['seconds']:.2f} s", ""),
+                 (f"idle poll, {r['poll_n']} files, local: flow run", f"{r['poll_idle_local_flow']['seconds']:.2f} s",
+                  "")]
     if "poll_idle_s3" in r:
         rows += [(f"idle poll, {r['poll_n']} files, S3: command", f"{r['poll_idle_s3']['seconds']:.2f} s", ""),
                  (f"idle poll, {r['poll_n']} files, S3: flow run", f"{r['poll_idle_s3_flow']['seconds']:.2f} s", "")]
-    rows.append(("peak RSS of the pipeline process", f"{r['ratios']['peak_rss_mb']:.0f} MB", ""))
-    for path, v in r["review"]["results"].items():
+    rows.append(("peak RSS of the pipeline's processes", f"{r['ratios']['peak_rss_mb']:.0f} MB", ""))
+    for path, v in r.get("review", {}).get("results", {}).items():
         rows.append((f"review words/s: {path}", f"{v['words_per_second']:,.0f}", f"{v['ratio_to_engine']:.2f} x engine"))
     width = max(len(a) for a, _, _ in rows)
     for a, b, c in rows:
-        print(f"{a:<{width}}  {b:>14}  {c}")
-    print()
+        print(f"{a:<{width}}  {b:>10}  {c}")
+    print(f"\nload average (1, 5, 15 min): before {tuple(round(x, 2) for x in r['machine']['load_before'])}, "
+          f"after {tuple(round(x, 2) for x in r['machine']['load_after'])}")
     for key, t in r["targets"].items():
-        print(f"{'met ' if t['met'] else 'MISSED'}  {key} {t['target']} (measured {r['ratios'][key]})")
+        print(f"{'met ' if t['met'] else 'MISSED'}  {key} {t['target']} (measured {t['measured']})")
 
 
 if __name__ == "__main__":

@@ -18,15 +18,25 @@ from tests.conftest import ROOT
 def test_benchmark_smoke_run_writes_every_measurement(tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench.py"), "--n", "6", "--poll-n", "8",
-                           "--rounds", "1", "--json", str(out)], capture_output=True, text=True, timeout=900)
+                           "--profiles", "standard,plain", "--rounds", "1", "--json", str(out)],
+                          capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = json.loads(out.read_text(encoding="utf-8"))
-    for key in ("baseline", "cold", "incremental", "cold_temporary_server", "poll_idle_local", "poll_idle_s3"):
+    assert set(result["profiles"]) == {"standard", "plain"}
+    for profile in result["profiles"].values():
+        for key in ("baseline", "cold", "nothing_changed", "one_changed", "baseline3", "cold3"):
+            assert profile[key]["seconds"] > 0 and profile[key]["peak_rss_mb"] > 0, key
+        assert set(profile["stages"]["stages"]) == {"screening", "conversion", "personal data", "review", "merge",
+                                                    "render", "tracker, changes, pages"}
+    for key in ("cold_temporary_server", "poll_idle_local", "poll_idle_s3"):
         assert result[key]["seconds"] > 0 and result[key]["peak_rss_mb"] > 0, key
     assert len(result["prefect"]["flow"]) == len(result["prefect"]["direct"]) == 1
     assert set(result["review"]["results"]) == {"engine", "pipeline-1", "pipeline", "server"}
-    assert set(result["targets"]) == {"cold_vs_baseline", "incremental_vs_cold", "idle_poll_local_flow_s",
-                                      "idle_poll_s3_flow_s", "prefect_overhead", "peak_rss_mb",
-                                      "review_vs_engine", "review_words_per_second"}
-    assert result["machine"]["cpus"] >= 1
-    assert "utkast build, cold" in done.stdout and "x baseline" in done.stdout
+    per_profile = {f"{k}[{p}]" for k in ("cold_vs_baseline", "cold3_vs_baseline3", "one_changed_extra_vs_cold",
+                                         "nothing_changed_vs_cold", "stack_nothing_changed_s")
+                   for p in ("standard", "plain")}
+    assert set(result["targets"]) == per_profile | {"idle_poll_local_flow_s", "idle_poll_s3_flow_s",
+                                                    "prefect_overhead", "peak_rss_mb", "review_vs_engine",
+                                                    "review_words_per_second"}
+    assert result["machine"]["cpus"] >= 1 and len(result["machine"]["load_before"]) == 3
+    assert "utkast build, cold" in done.stdout and "x baseline" in done.stdout and "conversion" in done.stdout
