@@ -116,10 +116,10 @@ def scan_inbox(inbox: Storage, config: Config, memory: ScreeningMemory) -> list[
         memory.files.clear()
         memory.fingerprint = fingerprint
     known = memory.files
+    entries = [e for e in inbox.list() if e.key.split("/", 1)[0] not in RESERVED_FOLDERS]
+
     seen, files = set(), []
-    for entry in inbox.list():
-        if entry.key.split("/", 1)[0] in RESERVED_FOLDERS:
-            continue
+    for entry in entries:
         try:
             f = screen_entry(inbox, entry, config, known)
         except FileNotFoundError:  # removed (or renamed by a sync client) since the listing
@@ -144,7 +144,7 @@ def screen_entry(inbox: Storage, entry: Entry, config: Config, known: dict) -> I
         f.reject(err, config)
         return f
     cached = known.get(entry.key)
-    if cached and cached["etag"] == entry.etag and cached["size"] == entry.size:
+    if _unchanged(cached, entry):
         result = cached
     else:
         result = _screen_bytes(inbox, f, config)
@@ -165,6 +165,11 @@ def screen_entry(inbox: Storage, entry: Entry, config: Config, known: dict) -> I
         return f
     f.verdict = "accepted"
     return f
+
+
+def _unchanged(cached: dict | None, entry: Entry) -> bool:
+    """Whether a file is as it was when its screening was remembered (size and change token)."""
+    return bool(cached) and cached["etag"] == entry.etag and cached["size"] == entry.size
 
 
 def _screen_bytes(inbox: Storage, f: InboxFile, config: Config) -> dict:
