@@ -24,7 +24,7 @@ def test_benchmark_smoke_run_writes_every_measurement(tmp_path):
     result = json.loads(out.read_text(encoding="utf-8"))
     assert set(result["profiles"]) == {"standard", "plain"}
     for profile in result["profiles"].values():
-        for key in ("baseline", "cold", "nothing_changed", "one_changed", "baseline3", "cold3"):
+        for key in ("baseline", "cold", "nothing_changed", "nothing_changed_flow", "one_changed", "baseline3", "cold3"):
             assert profile[key]["seconds"] > 0 and profile[key]["peak_rss_mb"] > 0, key
         assert set(profile["stages"]["stages"]) == {"screening", "conversion", "personal data", "review", "merge",
                                                     "render", "tracker, changes, pages"}

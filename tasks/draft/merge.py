@@ -39,7 +39,7 @@ from tasks.personal.detect import detect, mask_text
 from tasks.personal.mask import mask_ast
 from tasks.personal.rules import load_rules
 from tasks.personal.scan import masked_ast_key
-from tasks.storage.base import Storage, scratch_dir, write_all
+from tasks.storage.base import Storage, read_all, scratch_dir, write_all
 
 
 def section_key(number: int) -> str:
@@ -181,7 +181,8 @@ def merge_sections(out: Storage, reports: list[Report], config: Config,
         entry = made.get(str(section.number))
         if isinstance(entry, dict) and entry.get("key") == section.key and out.exists(section_key(section.number)):
             continue
-        words = {u: json.loads(out.read(piece_key(u, "word"))) for u in section.units}
+        words = {u: json.loads(data) for u, data in zip(section.units, read_all(
+            out, [piece_key(u, "word") for u in section.units]))}
         markdown = section_markdown(words[section.frame]["md"], [words[u]["md"] for u in section.reports])
         out.write(section_key(section.number), markdown.encode("utf-8"), "text/markdown; charset=utf-8")
         out.delete(f"sections/paket-{section.number}.json")  # the section's AST, which drafts were once rendered from
@@ -219,6 +220,9 @@ def _render_units(out: Storage, todo: dict[str, dict], kinds: list[str], config:
         media.mkdir()
         specs = []
         units = sorted(todo)
+        reports = [u for u in units if todo[u]["kind"] == "report"]
+        with ThreadPoolExecutor(8) as pool:  # side by side: a bucket answers each after a round trip
+            asts = dict(zip(reports, pool.map(lambda u: masked_ast(out, todo[u]["report"], rules), reports)))
         # As many batches as processes run side by side (or a multiple of that, so the last
         # round keeps them all busy), none larger than BATCH.
         count = workers() * -(-len(units) // (workers() * BATCH))
@@ -235,7 +239,7 @@ def _render_units(out: Storage, todo: dict[str, dict], kinds: list[str], config:
                 else:
                     report = source["report"]
                     path = folder / f"{i}.json"
-                    ast = masked_ast(out, report, rules)
+                    ast = asts[unit]
                     path.write_bytes(ast)
                     for name in report.images:
                         if not (media / name).exists():

@@ -26,7 +26,7 @@ from tasks.draft.merge import Section, piece_key, selected_paket
 from tasks.draft.wordjoin import join_docx
 from tasks.intake.normalise import Report, over_length
 from tasks.roundtrip.wordtext import read_draft_text, with_owners
-from tasks.storage.base import Storage
+from tasks.storage.base import Storage, read_all
 
 MIME = {"docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
         "pdf": "application/pdf", "html": "text/html; charset=utf-8"}
@@ -92,7 +92,8 @@ def render_draft(out: Storage, sections: list[Section], reports: list[Report], c
     front = workdir / "front.md"
     context = front_context(reports, config, version, created, packages, list(pending_reviews))
     front.write_text(markdown_env(config.templates).get_template("front.md.j2").render(context), encoding="utf-8")
-    words = {u: json.loads(out.read(piece_key(u, "word"))) for s in sections for u in s.units}
+    units = [u for s in sections for u in s.units]
+    words = {u: json.loads(data) for u, data in zip(units, read_all(out, [piece_key(u, "word") for u in units]))}
     shells = {"docx": workdir / "front.docx"}
     if "html" in formats:
         shells["html"] = workdir / "front.html"
@@ -118,8 +119,8 @@ def render_draft(out: Storage, sections: list[Section], reports: list[Report], c
         raise UtkastError(f"rendering the draft failed: {done.stderr.strip()[:2000]}")
 
     sequence = word_sequence(sections, words)
-    media = {name: out.read(f"normalised/media/{name}") for name in sorted({n for w in words.values()
-                                                                         for n in w["media"]})}
+    names = sorted({n for w in words.values() for n in w["media"]})
+    media = dict(zip(names, read_all(out, [f"normalised/media/{name}" for name in names])))
     docx = workdir / "utkast.docx"
     docx.write_bytes(join_docx(shells["docx"].read_bytes(), sequence, media))
     record = read_draft_text(shells["docx"].read_bytes(), config)
@@ -154,12 +155,14 @@ def render_draft(out: Storage, sections: list[Section], reports: list[Report], c
 
 def _in_order(out: Storage, sections: list[Section], kind: str) -> list[str]:
     """The html or typst pieces in the draft's order: each frame's chunks with its reports between."""
+    units = [u for s in sections for u in s.units]
+    pieces = {u: json.loads(data) for u, data in zip(units, read_all(out, [piece_key(u, kind) for u in units]))}
     found = []
     for section in sections:
-        frame = json.loads(out.read(piece_key(section.frame, kind)))
+        frame = pieces[section.frame]
         found.append(frame[0])
         for k, unit in enumerate(section.reports, start=1):
-            found += [json.loads(out.read(piece_key(unit, kind))), frame[k]]
+            found += [pieces[unit], frame[k]]
     return found
 
 

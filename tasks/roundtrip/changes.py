@@ -47,7 +47,7 @@ from tasks.roundtrip.compare import (
 )
 from tasks.roundtrip.redline import redline_docx, redline_markup
 from tasks.roundtrip.wordtext import read_draft_text
-from tasks.storage.base import Storage
+from tasks.storage.base import Storage, read_all
 
 RECORD = "paragraphs.json"
 CHANGES = "andringar"
@@ -198,8 +198,8 @@ def _redline_parts(out: Storage, old: DraftText, new: DraftText, steps: list[Cha
             copies.setdefault(id(piece), {**piece, "chunks": list(piece["chunks"])})["chunks"][k] = chunk
         for unit in section.units:
             words[unit] = copies.get(id(words[unit]), words[unit])
-    media = {name: out.read(f"normalised/media/{name}") for name in sorted({n for w in words.values()
-                                                                         for n in w["media"]})}
+    names = sorted({n for w in words.values() for n in w["media"]})
+    media = dict(zip(names, read_all(out, [f"normalised/media/{name}" for name in names])))
     return join_docx(marked_front, word_sequence(rendered.sections, words), media)
 
 

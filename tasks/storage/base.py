@@ -127,6 +127,15 @@ def write_all(store: Storage, items: list[tuple[str, bytes, str | None]]) -> Non
             pass
 
 
+def read_all(store: Storage, keys: list[str]) -> list[bytes]:
+    """Several objects, read side by side (a bucket answers each request after a round trip),
+    in the order of ``keys``."""
+    if len(keys) <= 1:
+        return [store.read(k) for k in keys]
+    with ThreadPoolExecutor(min(8, len(keys))) as pool:
+        return list(pool.map(store.read, keys))
+
+
 def scratch_dir(prefix: str = "utkast-") -> tempfile.TemporaryDirectory:
     """A private temporary folder for one step's intermediate files."""
     return tempfile.TemporaryDirectory(prefix=prefix)
