@@ -187,3 +187,49 @@ def test_nothing_changed_means_nothing_to_do_and_any_change_means_a_build(prefec
     assert unchanged_build(inbox_store, out_store, config, options) is None
     put(inbox, "feedback/granskare/svar.docx", make_docx(["Synpunkter."]))
     assert unchanged_build(inbox_store, out_store, config, options) is None
+
+
+def _marks(docx: bytes) -> dict[str, list[bytes]]:
+    """The redline's tracked changes by "utkast": inserted and deleted text, in order."""
+    xml = zipfile.ZipFile(io.BytesIO(docx)).read("word/document.xml")
+    found = {}
+    for kind in ("ins", "del"):
+        found[kind] = [b"".join(re.findall(rb"<w:(?:t|delText)(?: [^>]*)?>([^<]*)<", m))
+                       for m in re.findall(rb'<w:%s [^>]*w:author="utkast"[^>]*>(.*?)</w:%s>' % (kind.encode(),
+                                                                                            kind.encode()), xml, re.S)]
+    return found
+
+
+def test_the_redline_of_changed_pieces_marks_what_marking_the_whole_draft_marks(prefect_harness, inbox, tmp_path):
+    """Edits, an added and a removed paragraph, and a withdrawn report (its paket's last):
+    marking only the pieces they touch gives the changes marking the whole draft gives."""
+    from datetime import datetime
+
+    from flows.build import build_draft
+
+    from tasks.core.config import load_config
+    from tasks.roundtrip.compare import align
+    from tasks.roundtrip.redline import redline_docx
+    from tasks.roundtrip.wordtext import read_draft_text
+
+    out = tmp_path / "outputs"
+    first = build_draft(inbox=str(inbox), out=str(out), review=False, formats=["docx"])
+    put(inbox, "myrorna/1.3 Kvalitet.docx", make_docx(
+        ["Myrorna arbetar med kvalitetssäkring i nästan alla butiker.", "Ett helt nytt stycke."],
+        heading="Kvalitet i butiken", bullets=["handledning", "matchning"]))
+    (inbox / "forum/5.1 April.md").unlink()
+    second = build_draft(inbox=str(inbox), out=str(out), review=False, formats=["docx"])
+    new_dir, old_dir = _draft(out, second["version"]), _draft(out, first["version"])
+    redline = (new_dir / "andringar.docx").read_bytes()
+    assert json.loads((new_dir / "andringar.json").read_text(encoding="utf-8"))["problems"] == {}
+
+    config = load_config()
+    old = json.loads((old_dir / "paragraphs.json").read_text(encoding="utf-8"))["paragraphs"]
+    new = json.loads((new_dir / "paragraphs.json").read_text(encoding="utf-8"))["paragraphs"]
+    whole = redline_docx((new_dir / "utkast.docx").read_bytes(), new, old, align(old, new),
+                         datetime.fromisoformat("2026-07-25T10:00:00+02:00"), "not")
+    assert _marks(redline) == _marks(whole)
+    assert any(b"Ett helt nytt stycke." in i for i in _marks(redline)["ins"])
+    assert any(b"enades om kriterier" in d for d in _marks(redline)["del"])
+    Document(io.BytesIO(redline))  # opens
+    assert read_draft_text(redline, config)[5:] == read_draft_text(whole, config)[5:]  # the note apart

@@ -181,9 +181,28 @@ def _longest_first(words: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted({fold(w) for w in words}, key=len, reverse=True))
 
 
+_LOADED: dict[tuple, PersonalRules] = {}
+
+
 def load_rules(templates: Path | str, registry: Registry) -> PersonalRules:
-    """Read and validate ``personuppgifter.toml``; the partners' names are never names."""
+    """Read and validate ``personuppgifter.toml``; the partners' names are never names. Read
+    once while the file and the partners are the same (a run asks in several places)."""
     path = Path(templates) / RULES_FILE
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_mtime_ns, st.st_size,
+               tuple((p.slug, p.name, p.short, tuple(p.aliases)) for p in registry.partners))
+    except OSError:
+        key = None
+    if key is not None and key in _LOADED:
+        return _LOADED[key]
+    rules = _read_rules(path, registry)
+    if key is not None:
+        _LOADED[key] = rules
+    return rules
+
+
+def _read_rules(path: Path, registry: Registry) -> PersonalRules:
     data = read_config(path, RulesFile)
     kinds = [(kind, getattr(data.kinds, kind)) for kind in KINDS] + [(p.kind, p) for p in data.patterns]
     names = data.names

@@ -191,16 +191,44 @@ def _redline_parts(out: Storage, old: DraftText, new: DraftText, steps: list[Cha
             continue
         section = rendered.sections[numbers.index(paket)]
         sequence = word_sequence([section], words)
-        chunks = redline_markup(root.group(0).decode("utf-8"), [piece["chunks"][k] for piece, k in sequence],
-                                new.record[b0:b1], old.record[a0:a1], local, when)
+        lo, hi, first, end = _touched(sequence, local)
+        chunks = redline_markup(root.group(0).decode("utf-8"), [piece["chunks"][k] for piece, k in sequence[lo:hi]],
+                                new.record[b0 + first:b0 + end], old.record[a0:a1],
+                                [Change(s.op, s.old, None if s.new is None else s.new - first, s.segments)
+                                 for s in local if s.new is None or first <= s.new < end], when)
         copies: dict[int, dict] = {}
-        for (piece, k), chunk in zip(sequence, chunks):
+        for (piece, k), chunk in zip(sequence[lo:hi], chunks):
             copies.setdefault(id(piece), {**piece, "chunks": list(piece["chunks"])})["chunks"][k] = chunk
         for unit in section.units:
             words[unit] = copies.get(id(words[unit]), words[unit])
     names = sorted({n for w in words.values() for n in w["media"]})
     media = dict(zip(names, read_all(out, [f"normalised/media/{name}" for name in names])))
     return join_docx(marked_front, word_sequence(rendered.sections, words), media)
+
+
+def _touched(sequence: list[tuple[dict, int]], steps: list[Change]) -> tuple[int, int, int, int]:
+    """The pieces of a paket's markup (positions ``lo:hi`` in ``sequence``) that its changes
+    touch, and where their paragraphs are in the paket's record (``first:end``): where a changed
+    paragraph is, and where a deleted one goes (before the next paragraph of the newer draft,
+    else after its last). Only those are marked; the others stay as they are."""
+    owners: list[int] = []  # paragraph -> position of the piece of markup it is in
+    starts = []
+    for i, (piece, k) in enumerate(sequence):
+        starts.append(len(owners))
+        owners += [i] * len(piece["paragraphs"][k])
+    last = owners[-1] if owners else len(sequence) - 1
+    touched, waiting = [], False
+    for step in steps:
+        if step.op == "delete":
+            waiting = True
+            continue
+        if step.op != "equal" or waiting:
+            touched.append(owners[step.new])
+        waiting = False
+    if waiting:
+        touched.append(last)
+    lo, hi = min(touched), max(touched) + 1
+    return lo, hi, starts[lo], starts[hi] if hi < len(starts) else len(owners)
 
 
 def _json(data) -> bytes:

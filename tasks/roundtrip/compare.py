@@ -146,20 +146,28 @@ def paket_runs(record: list[dict]) -> list[tuple[int | None, int, int]] | None:
 
 
 def align_by_paket(old: list[dict], new: list[dict]) -> list[Change]:
-    """:func:`align`, one paket at a time: a paket whose paragraphs are all the same in both
-    records is equal without being compared, so a change in one paket costs the comparison
-    of that paket only. Records that are not laid out in the same paket are aligned whole."""
+    """:func:`align`, one paket at a time: paragraphs that are the same at a paket's start
+    and end (all of a paket that did not change) are equal without being compared, so a
+    change costs the comparison of the paragraphs around it only. Records that are not laid
+    out in the same paket are aligned whole."""
     a, b = paket_runs(old), paket_runs(new)
     if a is None or b is None or [r[0] for r in a] != [r[0] for r in b]:
         return align(old, new)
     steps: list[Change] = []
     for (_, a0, a1), (_, b0, b1) in zip(a, b):
-        if old[a0:a1] == new[b0:b1]:
-            steps += [Change("equal", a0 + k, b0 + k) for k in range(a1 - a0)]
-            continue
-        for step in align(old[a0:a1], new[b0:b1]):
-            steps.append(Change(step.op, None if step.old is None else step.old + a0,
-                                None if step.new is None else step.new + b0, step.segments))
+        # Paragraphs the same at the start and at the end are equal without being compared
+        # (a whole paket, when nothing in it changed); the rest is aligned.
+        head = 0
+        while a0 + head < a1 and b0 + head < b1 and old[a0 + head] == new[b0 + head]:
+            head += 1
+        tail = 0
+        while a1 - tail > a0 + head and b1 - tail > b0 + head and old[a1 - tail - 1] == new[b1 - tail - 1]:
+            tail += 1
+        steps += [Change("equal", a0 + k, b0 + k) for k in range(head)]
+        for step in align(old[a0 + head:a1 - tail], new[b0 + head:b1 - tail]):
+            steps.append(Change(step.op, None if step.old is None else step.old + a0 + head,
+                                None if step.new is None else step.new + b0 + head, step.segments))
+        steps += [Change("equal", a1 - tail + k, b1 - tail + k) for k in range(tail)]
     return steps
 
 
