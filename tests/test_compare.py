@@ -125,3 +125,26 @@ def test_status_file_problems_name_the_file_and_key_and_never_raise(tmp_path):
     out.write(STATUS_KEY, b"[punkter\nx = ")
     statuses, problems = read_statuses(out)
     assert statuses == {} and problems[0].startswith("feedback/status.toml: -: inte giltig TOML")
+
+
+def test_aligning_paket_by_paket_gives_what_aligning_the_whole_records_gives():
+    from tasks.roundtrip.compare import align, align_by_paket, paket_runs
+
+    def para(text, paket=None, piece=None, partner=None):
+        return {"text": text, "style": "BodyText", "level": 0, "table": False, "paket": paket, "piece": piece,
+                "partner": partner}
+
+    front = [para("Utkast 1"), para("Version: a")]
+    one = [para("Paket 1. Verksamheter", 1)] + [para(f"Stycke {i} om kvalitet i butiken.", 1, "1.3", "myrorna")
+                                                   for i in range(30)]
+    two = [para("Paket 2. Stöd", 2)] + [para(f"Stycke {i} om stöd och matchning.", 2, "2.1", "forum")
+                                         for i in range(20)]
+    old = front + one + two
+    changed = [para("Utkast 2"), para("Version: b")] + one[:10] + [para("Ett nytt stycke.", 1, "1.3", "myrorna")] \
+        + one[10:17] + [para("Stycke 17 om kvalitet i nästan alla butiker.", 1, "1.3", "myrorna")] + one[19:] + two
+    assert [r[0] for r in paket_runs(changed)] == [None, 1, 2]
+    by_paket = [(s.op, s.old, s.new, s.segments) for s in align_by_paket(old, changed)]
+    assert by_paket == [(s.op, s.old, s.new, s.segments) for s in align(old, changed)]
+    assert {op for op, *_ in by_paket} == {"equal", "edit", "insert", "delete"}
+    assert align_by_paket(old, old) == align(old, old)
+    assert paket_runs(front + two + one + two) is None  # a paket in two places: aligned whole
