@@ -104,8 +104,9 @@ def partner_slug(config: Config, name: str) -> str:
 def reviewer_name(name: str) -> str:
     """A reviewer's name as given (NFC, trimmed); LinkError when no folder name is left."""
     name = unicodedata.normalize("NFC", " ".join(name.split()))
-    if not safe_name(name) or len(name) > MAX_NAME:
-        raise LinkError(f"{name!r} cannot be a reviewer's name (empty, or longer than {MAX_NAME} characters)")
+    if not safe_name(name) or safe_name(name) != name or len(name) > MAX_NAME:
+        raise LinkError(f"{name!r} cannot be a reviewer's name: it becomes their inbox folder, so no '/', '\\', "
+                        f"':' and the like, no leading dot, at most {MAX_NAME} characters")
     return name
 
 

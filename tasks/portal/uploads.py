@@ -85,7 +85,7 @@ def check_file_name(name: str | None) -> str:
         raise UploadRefused("no_file")
     if "/" in name or "\\" in name or WINDOWS_DRIVE.match(name) or name.strip() in (".", ".."):
         raise UploadRefused("path_in_name")
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") and ch not in "\u200d" for ch in name):
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
         raise UploadRefused("control_characters")
     if name.strip().startswith((".", "~$")):
         raise UploadRefused("hidden_name")
