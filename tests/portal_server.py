@@ -53,7 +53,8 @@ def request(method: str, url: str, body: bytes | None = None, headers: dict | No
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
     try:
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-        conn.request(method, path, body=body, headers=headers or {})
+        chunked = (headers or {}).get("Transfer-Encoding") == "chunked"
+        conn.request(method, path, body=body, headers=headers or {}, encode_chunked=chunked)
         resp = conn.getresponse()
         return Answer(resp.status, resp.headers, resp.read())
     finally:

@@ -97,7 +97,7 @@ def partner_view(inbox: Storage, out: Storage, config: Config, slug: str) -> dic
                         file=(cell.get("source") or "").rsplit("/", 1)[-1] or None,
                         rejected=cell.get("rejected", []), words=cell.get("words"), pages=cell.get("pages"),
                         personal=cell.get("personal"))
-            review = cell.get("review") or {}
+            review, item["review"] = cell.get("review") or {}, None
             if review.get("pending"):
                 item["review"] = {"pending": True}
             elif review.get("html"):
