@@ -19,9 +19,8 @@ from tasks.core.config import Config
 from tasks.core.slots import slot_key
 from tasks.core.templating import STOCKHOLM, html_env, swedish_datetime
 from tasks.draft.catalogue import list_versions, read_latest, read_manifest
-from tasks.intake.screening import piece_from_name
 from tasks.intake.tracker import STATE_SV
-from tasks.portal.links import PARTNER, Link
+from tasks.portal.links import Link
 from tasks.portal.uploads import FILE_FIELD, MB, PIECE_FIELD
 from tasks.roundtrip.feedback import FOLDER as FEEDBACK_FOLDER
 from tasks.roundtrip.points import DATA_KEY as FEEDBACK_KEY
@@ -224,17 +223,9 @@ def render_page(config: Config, template: str, **context) -> str:
         outline=config.outline, file_field=FILE_FIELD, piece_field=PIECE_FIELD, **context)
 
 
-def is_partner(link: Link) -> bool:
-    return link.kind == PARTNER
-
-
 def received_banner(view: dict, name: str | None) -> str | None:
     """The file just stored, when it is really in the person's folder (the name comes back
     in the address after an upload and is shown only then)."""
     if not name:
         return None
     return name if any(f["name"] == name for f in view.get("files", [])) else None
-
-
-def piece_of(name: str) -> str | None:
-    return piece_from_name(name)
