@@ -157,8 +157,7 @@ def create_app(inbox: str | Storage = "inbox", out: str | Storage = "outputs", c
         return PlainTextResponse("ok")
 
     async def bare(request):
-        link = await link_of(request)
-        del link
+        await link_of(request)  # a 404 for anything but a valid link
         return RedirectResponse(f"{request.path_params['token']}/", status_code=308)
 
     async def personal(request):
@@ -197,13 +196,15 @@ def create_app(inbox: str | Storage = "inbox", out: str | Storage = "outputs", c
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > 4 * (limit + FORM_OVERHEAD):
             return  # too much to read for a courtesy: the connection is closed instead
-        async def read_rest() -> None:
-            async for _ in request.stream():
-                pass
+        async def read_rest() -> None:  # what request.stream() has not read yet, thrown away
+            while True:
+                message = await request.receive()
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    return
 
         try:
             await asyncio.wait_for(read_rest(), DRAIN_SECONDS)
-        except (ClientDisconnect, RuntimeError, asyncio.TimeoutError):
+        except asyncio.TimeoutError:
             pass
 
     def notify(key: str) -> None:
