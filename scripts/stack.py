@@ -1,19 +1,23 @@
 #!/usr/bin/env python3
-"""The coordinator's Prefect stack on this machine: server + UI, deployments, a worker.
+"""The coordinator's Prefect stack on this machine: server + UI, deployments, a worker, and
+the partners' and reviewers' pages (`utkast serve`).
 
-    python3 dev.py stack up       # start it (about half a minute) and print the UI address
+    python3 dev.py stack up       # start it (about half a minute) and print the addresses
     python3 dev.py stack status   # is it running, where
     python3 dev.py stack down     # stop exactly the processes `up` started
 
 `up` starts `prefect server start` on 127.0.0.1 (SQLite in .local/prefect, telemetry and
 analytics off), waits until it answers, creates the process work pool `utkast` and the
 task concurrency limit of the language checker, deploys everything in prefect.yaml
-(`prefect --no-prompt deploy --all`) and starts a worker on the pool. The PIDs go to
+(`prefect --no-prompt deploy --all`), starts a worker on the pool and `utkast serve` on
+127.0.0.1 (port 8080, or a free one when 8080 is taken; `--portal-port`), over the checkout's
+inbox and outputs and with PREFECT_API_URL set, so uploads start the intake. The PIDs go to
 .local/stack.json; logs to .local/logs/. Only the Python standard library is used here;
 the `prefect` command comes from .venv (or PATH).
 
 Options (for tests and a second stack next to the first): --port, --home (the checkout the
-worker runs flows from: UTKAST_HOME), --state (the JSON file with the PIDs), --prefect-home.
+worker runs flows from: UTKAST_HOME), --state (the JSON file with the PIDs), --prefect-home,
+--portal-port.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -65,6 +70,25 @@ def stack_env(port: int, prefect_home: Path, home: Path) -> dict[str, str]:
     return env
 
 
+def utkast_command() -> list[str]:
+    """The `utkast` console script next to the `prefect` one (the same .venv)."""
+    return [str(Path(prefect_command()[0]).parent / "utkast")]
+
+
+def portal_port(wanted: int | None) -> int:
+    """The port `utkast serve` gets: the one asked for, else 8080 when free, else a free one."""
+    if wanted:
+        return wanted
+    for port in (8080, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise SystemExit("stack: no free port for the portal")
+
+
 def alive(pid: int) -> bool:
     """True when ``pid`` runs (not a zombie) and is not a reused PID of another program."""
     try:
@@ -81,7 +105,7 @@ def alive(pid: int) -> bool:
     if stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
         return False
     # Right after the start the command line may still be empty (between fork and exec).
-    return not cmdline or b"prefect" in cmdline
+    return not cmdline or b"prefect" in cmdline or b"utkast" in cmdline
 
 
 def healthy(api_url: str) -> bool:
@@ -150,10 +174,12 @@ def up(args) -> int:
     logs = state_path.parent / "logs"
     prefect = prefect_command()
     pids: dict[str, int] = {}
+    portal_url = None
 
     def save() -> None:
         state_path.parent.mkdir(parents=True, exist_ok=True)
         state_path.write_text(json.dumps({"pids": pids, "api_url": api_url, "ui_url": ui_url,
+                                          "portal_url": portal_url,
                                           "prefect_home": str(prefect_home), "home": str(home),
                                           "logs": str(logs)}, indent=2), encoding="utf-8")
 
@@ -179,6 +205,8 @@ def up(args) -> int:
         pids["worker"] = start([*prefect, "worker", "start", "--pool", POOL, "--type", "process"],
                                env, logs / "worker.log", home)
         save()
+        portal_url = start_portal(args, env, logs, home, pids)
+        save()
     except BaseException:
         for pid in reversed(list(pids.values())):
             stop_pid(pid)
@@ -186,9 +214,26 @@ def up(args) -> int:
         raise
     print(f"\nPrefect UI:  {ui_url}")
     print(f"API:         {api_url}   (export PREFECT_API_URL={api_url} for `utkast watch` and the prefect CLI)")
+    print(f"Portal:      {portal_url}   (partners' and reviewers' pages; links: utkast invite SLUG --base-url {portal_url})")
     print(f"Logs:        {logs}")
     print("Stop with:   python3 dev.py stack down")
     return 0
+
+
+def start_portal(args, env: dict, logs: Path, home: Path, pids: dict) -> str:
+    """`utkast serve` on 127.0.0.1 over the checkout's inbox and outputs; waits until it answers."""
+    port = portal_port(args.portal_port)
+    url = f"http://127.0.0.1:{port}"
+    pids["portal"] = start([*utkast_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                           env, logs / "portal.log", home)
+    deadline = time.monotonic() + START_TIMEOUT
+    while not healthy(url):
+        if not alive(pids["portal"]):
+            raise SystemExit(f"stack: the portal stopped; see {logs / 'portal.log'}")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"stack: the portal did not answer within {START_TIMEOUT} s; see {logs / 'portal.log'}")
+        time.sleep(0.5)
+    return url
 
 
 def down(args) -> int:
@@ -197,7 +242,7 @@ def down(args) -> int:
     if not state:
         print("The stack is not running (no state file).")
         return 0
-    for name in ("worker", "server"):
+    for name in ("portal", "worker", "server"):
         pid = state["pids"].get(name)
         if pid:
             stop_pid(pid)
@@ -215,6 +260,9 @@ def status(args) -> int:
     for name, pid in state["pids"].items():
         print(f"{name:7} pid {pid:<8} {'running' if running[name] else 'stopped'}")
     print(f"Prefect UI: {state['ui_url']}  ({'answers' if healthy(state['api_url']) else 'does not answer'})")
+    if state.get("portal_url"):
+        answers = healthy(state["portal_url"])
+        print(f"Portal:     {state['portal_url']}  ({'answers' if answers else 'does not answer'})")
     return 0 if all(running.values()) else 1
 
 
@@ -225,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--home", default=str(ROOT), help="the checkout flows run from (UTKAST_HOME)")
     p.add_argument("--state", default=str(ROOT / ".local" / "stack.json"))
     p.add_argument("--prefect-home", default=str(ROOT / ".local" / "prefect"))
+    p.add_argument("--portal-port", type=int, default=None,
+                   help="port of `utkast serve` (default: 8080, or a free one when it is taken)")
     args = p.parse_args(argv)
     return {"up": up, "down": down, "status": status}[args.command](args)
 

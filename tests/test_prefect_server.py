@@ -35,6 +35,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _soon(check, seconds: float) -> bool:
+    """Whether ``check`` becomes true within ``seconds`` (polled every two seconds)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(2)
+    return False
+
+
 def _wait_for(what, check, timeout=300.0, every=1.0):
     deadline = time.monotonic() + timeout
     while True:
@@ -57,11 +67,12 @@ def stack(tmp_path_factory):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     command = [sys.executable, str(ROOT / "scripts" / "stack.py"), "--port", str(port), "--home", str(home),
-               "--state", str(state), "--prefect-home", str(base / "prefect")]
+               "--state", str(state), "--prefect-home", str(base / "prefect"), "--portal-port", str(_free_port())]
     up = subprocess.run([*command, "up"], env=env, capture_output=True, text=True, timeout=900)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         assert f"Prefect UI:  http://127.0.0.1:{port}" in up.stdout
+        assert "Portal:      http://127.0.0.1:" in up.stdout
         info = json.loads(state.read_text(encoding="utf-8"))
         yield {**info, "home": home, "base": base, "command": command, "env": env}
     finally:
@@ -209,6 +220,43 @@ def test_a_file_arriving_in_a_watched_inbox_starts_one_inbox_watch_run(api, tmp_
     assert [r["key"] for r in status["rejected"]] == ["forum/bilaga.pdf"]
 
 
+def test_an_upload_through_the_portal_starts_the_intake(api, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    from tests.portal_server import get, upload
+
+    home, portal = api["home"], api["portal_url"]
+    env = dict(api["env"], UTKAST_PORTAL_KEY="nyckel-för-stacktestet-" + "z" * 20)
+    invite = subprocess.run([str(Path(sys.executable).parent / "utkast"), "invite", "myrorna", "--out",
+                             str(home / "outputs"), "--base-url", portal], cwd=home, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert invite.returncode == 0, invite.stderr
+    link = invite.stdout.splitlines()[1]
+
+    inbox = str((home / "inbox").resolve())
+    with get_client(sync_client=True) as client:
+        watch = _deployment(client, "intake/inbox-watch")
+
+        def run_for_the_portals_inbox():
+            runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[watch.id])))
+            return [r for r in runs if r.parameters.get("inbox") == inbox]
+
+        def uploaded_and_run():  # the trigger ignores arrivals for a minute after it fired (earlier tests)
+            assert upload(link, "1.3 Kvalitet.docx", make_docx(["Myrorna om kvalitet, via sidan."])).status == 303
+            return _soon(run_for_the_portals_inbox, 30) and run_for_the_portals_inbox()
+
+        (run, *_) = _wait_for("an inbox-watch run for the uploaded file", uploaded_and_run, timeout=300, every=0)
+        done = _wait_for("the inbox-watch run to finish",
+                         lambda: (r := client.read_flow_run(run.id)).state.is_final() and r, timeout=600, every=2)
+        assert done.state.is_completed(), done.state
+    assert (home / "inbox" / "myrorna" / "1.3 Kvalitet.docx").exists()
+    assert "mottagen som delrapport 1.3" in get(link).text
+    portal_log = (Path(api["logs"]) / "portal.log").read_text(encoding="utf-8", errors="replace")
+    assert "upload stored: myrorna/1.3 Kvalitet.docx" in portal_log and "could not tell Prefect" not in portal_log
+    assert link.rsplit("/", 2)[-2] not in portal_log
+
+
 def test_stack_status_reports_the_running_stack(stack):
     done = subprocess.run([*stack["command"], "status"], env=stack["env"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -311,3 +359,4 @@ def test_a_worker_that_cannot_find_the_checkout_fails_the_run_with_one_line_sayi
         state = client.read_flow_run(run.id).state
     assert state.is_failed() and state.message == expected
     assert "FileNotFoundError" not in _run_logs(run.id)
+    assert "portal" in done.stdout and f"Portal:     {stack['portal_url']}  (answers)" in done.stdout

@@ -47,15 +47,24 @@ def check_key(key: str) -> str:
     return key
 
 
-def safe_name(name: str | None) -> str:
+MAX_NAME = 150  # characters of one key segment made by safe_name
+
+
+def safe_name(name: str | None, *, keep_suffix: bool = False) -> str:
     """``name`` as one safe key segment: no path separators, control or reserved characters
     (each becomes ``_``), no leading or trailing dots and spaces, NFC, at most 150 characters;
-    "" when nothing is left."""
+    "" when nothing is left. With ``keep_suffix`` a long name is shortened before its
+    extension (``.docx`` stays), so the shortened file still opens as what it is."""
     if not name:
         return ""
     cleaned = "".join(ch if ch.isprintable() and ch not in '/\\:*?"<>|' else "_" for ch in name)
-    cleaned = cleaned.strip(" .")
-    return unicodedata.normalize("NFC", cleaned)[:150]
+    cleaned = unicodedata.normalize("NFC", cleaned.strip(" ."))
+    if len(cleaned) <= MAX_NAME:
+        return cleaned
+    stem, dot, suffix = cleaned.rpartition(".")
+    if keep_suffix and dot and stem and 0 < len(suffix) <= 10:
+        return stem[:MAX_NAME - len(suffix) - 1].rstrip(" .") + "." + suffix
+    return cleaned[:MAX_NAME]
 
 
 class Storage(ABC):
