@@ -48,8 +48,8 @@ def test_a_partner_uploads_through_the_page_and_sees_the_verdict(prefect_harness
     from flows.cli import main
 
     monkeypatch.setenv(KEY_ENV, "nyckel-för-webbläsartestet-" + "y" * 20)
-    limits = dataclasses.replace(config.settings.limits, max_file_bytes=1024 * 1024)
-    small = dataclasses.replace(config, settings=dataclasses.replace(config.settings, limits=limits))
+    intake = config.settings.intake.model_copy(update={"max_file_mb": 1})
+    small = dataclasses.replace(config, settings=config.settings.model_copy(update={"intake": intake}))
     inbox, out = tmp_path / "inbox", tmp_path / "outputs"
     inbox.mkdir()
     files = tmp_path / "skrivbord"

@@ -36,8 +36,8 @@ def key(monkeypatch):
 @pytest.fixture
 def small(config):
     """The configuration with a 1 MB upload limit (so limits are tested with small bodies)."""
-    limits = dataclasses.replace(config.settings.limits, max_file_bytes=1 * MB)
-    return dataclasses.replace(config, settings=dataclasses.replace(config.settings, limits=limits))
+    intake = config.settings.intake.model_copy(update={"max_file_mb": 1})
+    return dataclasses.replace(config, settings=config.settings.model_copy(update={"intake": intake}))
 
 
 @pytest.fixture

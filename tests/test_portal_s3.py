@@ -25,8 +25,8 @@ def bucket_site(s3_env, config, monkeypatch):
     monkeypatch.setenv(KEY_ENV, "nyckel-för-s3-testet-" + "s" * 20)
     root = f"s3://{s3_env.bucket}/portal-{secrets.token_hex(4)}"
     inbox, out = open_storage(f"{root}/inbox"), open_storage(f"{root}/outputs")
-    limits = dataclasses.replace(config.settings.limits, max_file_bytes=1 * MB)
-    small = dataclasses.replace(config, settings=dataclasses.replace(config.settings, limits=limits))
+    intake = config.settings.intake.model_copy(update={"max_file_mb": 1})
+    small = dataclasses.replace(config, settings=config.settings.model_copy(update={"intake": intake}))
     token, _ = issue_link(out, PARTNER, "myrorna", load_key())
     with running_portal(f"{root}/inbox", f"{root}/outputs", small) as base:
         yield {"inbox": inbox, "out": out, "url": f"{base}/l/{token}/", "bucket": s3_env.bucket, "root": root}
