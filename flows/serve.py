@@ -45,8 +45,7 @@ from tasks.portal.uploads import (
     store_upload,
 )
 from tasks.storage import open_storage
-from tasks.storage.base import Storage
-from tasks.storage.s3 import content_disposition
+from tasks.storage.base import Storage, content_disposition
 
 log = logging.getLogger("utkast")
 CSS = "portal/portal.css"

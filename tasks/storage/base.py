@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
+from urllib.parse import quote
 
 from tasks.core.errors import UtkastError
 
@@ -65,6 +66,16 @@ def safe_name(name: str | None, *, keep_suffix: bool = False) -> str:
     if keep_suffix and dot and stem and 0 < len(suffix) <= 10:
         return stem[:MAX_NAME - len(suffix) - 1].rstrip(" .") + "." + suffix
     return cleaned[:MAX_NAME]
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with an ASCII fallback name and the real name per RFC 6266/5987."""
+    name = unicodedata.normalize("NFC", filename)
+    fallback = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    fallback = "".join(ch if ch.isprintable() and ch not in '"\\;' else "_" for ch in fallback).strip() or "fil"
+    if fallback == name:
+        return f'attachment; filename="{name}"'
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 class Storage(ABC):

@@ -27,10 +27,9 @@ import os
 import secrets
 import socket
 import time
-import unicodedata
 from pathlib import Path
 from typing import BinaryIO, Iterator
-from urllib.parse import quote, urlparse
+from urllib.parse import urlparse
 
 from tasks.core.errors import StorageError
 from tasks.storage.base import (
@@ -39,6 +38,7 @@ from tasks.storage.base import (
     Storage,
     UnsafeKey,
     check_key,
+    content_disposition,
 )
 
 # SigV4 presigned URLs cannot live longer than seven days.
@@ -46,16 +46,6 @@ MAX_LINK_SECONDS = 7 * 24 * 3600
 LOCK_TTL_SECONDS = 3 * 3600
 NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _HELD: set[str] = set()  # the leases this process holds right now (their owner tokens)
-
-
-def content_disposition(filename: str) -> str:
-    """``attachment`` with an ASCII fallback name and the real name per RFC 6266/5987."""
-    name = unicodedata.normalize("NFC", filename)
-    fallback = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    fallback = "".join(ch if ch.isprintable() and ch not in '"\\;' else "_" for ch in fallback).strip() or "fil"
-    if fallback == name:
-        return f'attachment; filename="{name}"'
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def _error_code(exc: Exception) -> str:
