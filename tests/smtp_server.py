@@ -31,7 +31,8 @@ class Received:
 
     @property
     def text(self) -> str:
-        return self.message.get_content()
+        """The text as a person reads it (line ends as in Python)."""
+        return self.message.get_content().replace("\r\n", "\n")
 
 
 class _Handler:

@@ -148,7 +148,7 @@ def review_ready(*, partner: str, partner_name: str, to: list[str], piece: str, 
                  contact: Contact) -> Message:
     """The language review of the partner's report of ``piece`` (content ``content``) is done."""
     parts = [_n(n, *SEVERITY_SV[s]) for s, n in (by_severity or {}).items() if n and s in SEVERITY_SV]
-    points = _n(findings, "påpekande", "påpekanden")
+    points = _n(findings, "påpekande", "påpekanden") if findings else "inga påpekanden"
     result = (f"Språkgranskningen av er delrapport {piece} {_quote(piece_title)} är klar: {points}"
               + (f" ({', '.join(parts)})." if parts else "."))
     return Message(
