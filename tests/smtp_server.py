@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import warnings
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -69,7 +70,7 @@ class SmtpServer:
         ok = (isinstance(auth_data, LoginPassword) and auth_data.login.decode() == self.user
               and auth_data.password.decode() == self.password)
         self.logins.append((auth_data.login.decode() if isinstance(auth_data, LoginPassword) else "?", ok))
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # a failure answers 535
 
     def start(self) -> SmtpServer:
         from aiosmtpd.controller import Controller
@@ -77,8 +78,10 @@ class SmtpServer:
         extra = {}
         if self.user:
             extra = dict(authenticator=self._authenticate, auth_required=True, auth_require_tls=False)
-        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port, **extra)
-        self.controller.start()
+        with warnings.catch_warnings():  # AUTH without TLS: on 127.0.0.1, for the tests, on purpose
+            warnings.simplefilter("ignore")
+            self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port, **extra)
+            self.controller.start()
         return self
 
     def stop(self) -> None:

@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from docx import Document
 
 from tasks.core.config import TEMPLATES
 from tests.builders import make_docx, put
@@ -312,3 +313,82 @@ def test_a_failed_run_reaches_the_coordinator_without_personal_data(prefect_harn
     assert "personal data found in 4.2 Verdandi" in failure.text
     assert "811218-9876" not in failure.text and "Svensson" not in failure.text
     assert set(got) == {COORDINATOR, *ADDRESSES["verdandi"]}  # and Verdandi's receipt
+
+
+# --- nothing personal, nothing secret ------------------------------------------------------------
+
+PNR = "19850101-2382"  # a valid personal identity number (date and check digit)
+IN_NAMES = [PNR, "198501012382", "Ingrid Marklund", "Marklund"]
+IN_CAPITALS = ["ASTRID LINDQVIST", "Astrid Lindqvist", "LINDQVIST", "Lindqvist", "TOBIAS NYBERG", "Nyberg"]
+# The partner's own folders (their text, their notes, their review) and the pipeline's cache.
+PRIVATE = ("normalised/", "cache/", "review/", "rejected/")
+
+
+def test_a_personal_identity_number_in_a_file_name_and_a_name_in_capitals_reach_no_published_output(
+        prefect_harness, tmp_path, monkeypatch, smtp):
+    from tests.hostile import find_token
+    from tests.test_personal_build import prefect_records, run_cli
+
+    use(monkeypatch, mail_templates(tmp_path), date(2026, 8, 10))
+    inbox, out = tmp_path / "inbox", tmp_path / "outputs"
+    put(inbox, f"myrorna/1.1 Översikt {PNR}.docx", make_docx(
+        ["DELTAGAREN ASTRID LINDQVIST började hos oss i mars och arbetar nu i kassan.",
+         "Astrid Lindqvist säger att det har gått bra. ESF och SKL följer arbetet."]))
+    put(inbox, "myrorna/2.1 Intervju_198501012382.pdf", b"%PDF-1.4 an interview")
+    put(inbox, "stadsmissionen/2.2 Deltagaren Ingrid Marklund.md", "Stödet har blivit bättre under våren.\n")
+    put(inbox, "verdandi/4.2 Motiv.md", "# Motiv\n\nVi träffade deltagaren TOBIAS NYBERG i april. NYBERG trivs.\n")
+
+    code, printed = run_cli(["build", "--inbox", str(inbox), "--out", str(out), "--formats", "docx,pdf,html"])
+    assert code == 0, printed
+    mail = smtp.take()
+    assert {a for r in mail for a in r.rcpt_tos} == (set(ADDRESSES["myrorna"]) | set(ADDRESSES["stadsmissionen"])
+                                                     | set(ADDRESSES["verdandi"]) | {REVIEWER[1]})
+
+    records = prefect_records()
+    for value in IN_NAMES + IN_CAPITALS:
+        hits = [hit for hit in find_token(out, value) if not hit.startswith(PRIVATE)]
+        assert hits == [], (value, hits)
+        assert value not in printed and value not in records and json.dumps(value)[1:-1] not in records
+        assert not [r.subject for r in mail if value in r.subject or value in r.text], value
+    # The masks stand where the values were, and the search finds what the partner keeps.
+    draft = out / "drafts" / json.loads((out / "drafts/latest.json").read_text())["version"]
+    manifest = json.loads((draft / "manifest.json").read_text(encoding="utf-8"))
+    keys = {i["key"] for i in manifest["inputs"]}
+    assert {"myrorna/1.1 Översikt [personnummer borttaget].docx", "myrorna/2.1 Intervju_[personnummer borttaget].pdf",
+            "stadsmissionen/2.2 Deltagaren [namn borttaget].md"} <= keys
+    status = json.loads((out / "status.json").read_text(encoding="utf-8"))
+    assert status["cells"]["myrorna/1.1"]["source"] == "myrorna/1.1 Översikt [personnummer borttaget].docx"
+    assert (out / "rejected/myrorna/2.1 Intervju_[personnummer borttaget].pdf.txt").exists()
+    assert any(PNR in (p.read_text(encoding="utf-8")) for p in (out / "normalised" / "myrorna").glob("*.json"))
+    text = [p.text for p in Document(draft / "utkast.docx").paragraphs]
+    assert "Vi träffade deltagaren [namn borttaget] i april. [namn borttaget] trivs." in text
+    assert "DELTAGAREN [namn borttaget] började hos oss i mars och arbetar nu i kassan." in text
+    assert "[namn borttaget] säger att det har gått bra. ESF och SKL följer arbetet." in text
+    assert "Myrorna: Översikt [personnummer borttaget]" in text
+    receipt = next(r for r in mail if r.subject == "Mottagen: delrapport 1.1 från Myrorna")
+    assert "Översikt [personnummer borttaget].docx" in receipt.text and "Filnamnet innehåller personuppgifter" in receipt.text
+
+
+def test_the_smtp_password_is_used_and_never_shown(prefect_harness, tmp_path, monkeypatch):
+    from tests.hostile import find_token
+    from tests.test_personal_build import prefect_records, run_cli
+
+    secret = "hemligt-Lösen-93817"
+    use(monkeypatch, mail_templates(tmp_path), date(2026, 5, 4))
+    inbox, out = tmp_path / "inbox", tmp_path / "outputs"
+    put(inbox, "myrorna/3.2 Länken.pdf", b"%PDF-1.4 not editable")
+    args = ["-v", "build", "--inbox", str(inbox), "--out", str(out), "--no-review", "--formats", "docx"]
+    with SmtpServer(user="utkast", password=secret) as server:
+        monkeypatch.setenv("UTKAST_SMTP_URL", f"smtp://utkast@127.0.0.1:{server.port}")
+        monkeypatch.setenv("UTKAST_SMTP_PASSWORD", "fel-" + secret)  # a wrong password: login fails, mail waits
+        code, wrong = run_cli(args)
+        assert code == 0 and server.take() == [] and server.logins and not any(ok for _, ok in server.logins)
+        assert "E-mail: 1 waiting" in wrong and "login failed" in wrong
+        monkeypatch.setenv("UTKAST_SMTP_PASSWORD", secret)
+        code, right = run_cli(args)
+        (got,) = server.take()
+    assert code == 0 and server.logins[-1] == ("utkast", True) and "E-mail: 1 sent." in right
+    records = prefect_records()
+    for text in (wrong, right, records, got.raw.decode("utf-8", "replace"), got.text):
+        assert secret not in text
+    assert find_token(out, secret) == [] and find_token(tmp_path, secret) == []

@@ -11,6 +11,7 @@ cleaned of it before anyone sees it.
 
 from __future__ import annotations
 
+import base64
 import os
 import smtplib
 import socket
@@ -97,6 +98,18 @@ def email_message(message: Message, sender: str) -> EmailMessage:
     return mail
 
 
+def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
+    """``smtp.login``; a user name or password beyond ASCII (which ``smtplib`` cannot encode)
+    goes as UTF-8 with AUTH PLAIN (RFC 4616)."""
+    try:
+        smtp.login(user, password)
+    except UnicodeEncodeError:
+        token = base64.b64encode(f"\0{user}\0{password}".encode("utf-8")).decode("ascii")
+        code, answer = smtp.docmd("AUTH", f"PLAIN {token}")
+        if code != 235:
+            raise smtplib.SMTPAuthenticationError(code, answer) from None
+
+
 class Mailer:
     """One connection to the server for a batch of messages: opened at the first
     :meth:`send`, closed by :meth:`close`."""
@@ -128,7 +141,7 @@ class Mailer:
                 if not (isinstance(smtp.sock, ssl.SSLSocket) or t.local):
                     smtp.close()
                     raise SendProblem(f"{t.describe()} offers no encryption; the password is not sent in the clear")
-                smtp.login(t.user, t.password)
+                _login(smtp, t.user, t.password)
             return smtp
         except SendProblem:
             raise
