@@ -169,8 +169,9 @@ def reminder(*, partner: str, partner_name: str, to: list[str], piece: str, piec
              stage: str, today: date, link: str | None = None, contact: Contact) -> Message:
     """A commissioned piece has not arrived: ``stage`` "before" its due date, or "late"."""
     due_sv = swedish_date(due)
+    example = f"{piece} {' '.join(piece_title.split()[:3]).rstrip(',')}.docx"
     how = (f"Lägg rapporten (2–3 sidor, helst som Word-fil) i er mapp med delrapportens nummer först i "
-           f"filnamnet, till exempel {_quote(piece + ' ' + piece_title[:40].rstrip() + '.docx')}.")
+           f"filnamnet, till exempel {_quote(example)}.")
     if stage == "late":
         subject = f"Försenad: delrapport {piece} skulle ha lämnats {due_sv}"
         text = (f"Delrapport {piece} {_quote(piece_title)} från {partner_name} skulle ha lämnats senast {due_sv} "
