@@ -149,6 +149,8 @@ def summary_markdown(summary: dict, links: list[dict]) -> str:
         lines.append("")
         lines += [f"- {md_escape(p['label'])}: {md_escape(p['counts'])} ({md_escape('; '.join(p['places']))})"
                   for p in summary["personal"]]
+    if summary.get("email_sv"):
+        lines += ["", "## E-post", "", md_escape(summary["email_sv"])]
     lines += ["", "## Länkar", ""]
     lines += [f"- [{md_escape(link['text'])}]({link['url']})" for link in links]
     return "\n".join(lines) + "\n"

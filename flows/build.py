@@ -21,7 +21,8 @@ from flows.artifacts import (
     rejected_files,
     review_links,
 )
-from flows.intake import intake_steps
+from flows.intake import email_summary, intake_steps
+from flows.notify import after_build_task, link_maker, notify_failed_run, say_delivery
 from flows.policies import IO_TASK
 from flows.progress import progress
 from flows.roundtrip import (
@@ -40,6 +41,8 @@ from tasks.draft.merge import merge_sections, selected_paket
 from tasks.draft.plan import plan_build
 from tasks.draft.render import ensure_formats, render_draft
 from tasks.intake.tracker import tracker_table
+from tasks.notify import reminders
+from tasks.notify.outbox import Delivery
 from tasks.review.settings import check_templates
 from tasks.storage import open_storage
 from tasks.storage.base import DEFAULT_LINK_SECONDS, scratch_dir
@@ -54,7 +57,8 @@ Format = Literal["docx", "pdf", "html"]
 PaketNumber = Literal[1, 2, 3, 4, 5]
 
 
-@flow(name="build_draft", task_runner=ThreadPoolTaskRunner(max_workers=workers()))
+@flow(name="build_draft", task_runner=ThreadPoolTaskRunner(max_workers=workers()),
+      on_failure=[notify_failed_run], on_crashed=[notify_failed_run])
 def build_draft(
     inbox: str = "inbox",
     out: str = "outputs",
@@ -88,15 +92,17 @@ def build_draft(
             progress("Personuppgifter i %d delrapporter: inget utkast publiceras (personal_data.action = stop)",
                      len(plan.personal))
             publish_feedback_artifact(out_store, feedback, links)
-            publish_artifacts(stopped_summary(out_store, result.converted, result.tracker, plan.personal, links))
+            publish_artifacts(stopped_summary(out_store, result.converted, result.tracker, plan.personal, links,
+                                              email=result.email))
             bar.set(100.0)
             raise PersonalDataFound(plan.stop_labels(config))
         if plan.action == "unchanged":
             progress("Inget nytt sedan utkast %s; inget nytt utkast publiceras", latest["version"])
             write_index_task(out_store, config, links)
+            email = tell_reviewers(out_store, config, result.email)
             publish_feedback_artifact(out_store, feedback, links)
             done = summary(out_store, latest, published=False, converted=result.converted, tracker=result.tracker,
-                           link_seconds=links, pending=plan.pending, personal=plan.personal)
+                           link_seconds=links, pending=plan.pending, personal=plan.personal, email=email)
             publish_artifacts(done)
             bar.set(100.0)
             return done
@@ -113,25 +119,37 @@ def build_draft(
             previous = read_manifest(out_store, latest["version"]) if latest else None
             manifest = build_manifest(rendered, plan.fingerprint, result.files, plan.reports, config, previous,
                                       {"formats": formats, "packages": packages, "review": review},
-                                      reviews=result.reviews, pending_reviews=plan.pending, personal=plan.personal)
+                                      reviews=result.reviews, pending_reviews=plan.pending, personal=plan.personal,
+                                      shown=result.shown)
             changes = publish_changes_task(out_store, config, rendered, quote(manifest), quote(previous))
             latest = publish_task(out_store, rendered, quote(manifest))
         write_index_task(out_store, config, links)
+        email = tell_reviewers(out_store, config, result.email)
     publish_changes_artifact(out_store, changes, links)
     publish_feedback_artifact(out_store, feedback, links)
     for fmt, problem in rendered.problems.items():
         progress("Varning: %s", problem)
     progress("Utkast %s publicerat", version)
     done = summary(out_store, latest, published=True, converted=result.converted, tracker=result.tracker,
-                   link_seconds=links, changes=manifest["changes"], pending=plan.pending, personal=plan.personal)
+                   link_seconds=links, changes=manifest["changes"], pending=plan.pending, personal=plan.personal,
+                   email=email)
     publish_artifacts(done)
     bar.set(100.0)
     return done
 
 
+def tell_reviewers(out, config, intake_email: Delivery | None) -> Delivery | None:
+    """The latest draft to the reviewers (once each); the run's e-mail so far and now."""
+    email = after_build_task(out, config, reminders.today(), link_maker(out))
+    say_delivery(email)
+    if intake_email and email:
+        return intake_email.then(email)
+    return email or intake_email
+
+
 def summary(out, latest: dict, *, published: bool, converted: int, tracker: dict,
             link_seconds: int = DEFAULT_LINK_SECONDS, changes: dict | None = None, pending=(),
-            personal: dict[str, dict] | None = None) -> dict:
+            personal: dict[str, dict] | None = None, email: Delivery | None = None) -> dict:
     """What the command line prints, the flow returns and the artifacts show (links: paths, or
     presigned URLs; ``changes``: the new draft's changes since the previous one, None when
     nothing was published; ``pending``: reports whose language review is pending;
@@ -155,11 +173,12 @@ def summary(out, latest: dict, *, published: bool, converted: int, tracker: dict
         "pending_reviews": list(pending),
         "personal": personal_entries(personal or {}, tracker),
         "personal_action": "mask",
+        **email_summary(email),
     }
 
 
 def stopped_summary(out, converted: int, tracker: dict, personal: dict[str, dict],
-                    link_seconds: int = DEFAULT_LINK_SECONDS) -> dict:
+                    link_seconds: int = DEFAULT_LINK_SECONDS, email: Delivery | None = None) -> dict:
     """The artifacts of a build stopped by personal data (``[personal_data] action = "stop"``)."""
     return {
         "published": False,
@@ -174,4 +193,5 @@ def stopped_summary(out, converted: int, tracker: dict, personal: dict[str, dict
         "reviews": review_links(out, tracker, link_seconds),
         "personal": personal_entries(personal, tracker),
         "personal_action": "stop",
+        **email_summary(email),
     }

@@ -156,6 +156,8 @@ def cmd_build(args) -> int:
     if result.get("pending_reviews"):
         print(f"Language review pending (checker unavailable) for: {', '.join(result['pending_reviews'])}")
     _print_personal(result)
+    if result.get("email_line"):
+        print(result["email_line"])
     return 0
 
 
@@ -178,6 +180,8 @@ def cmd_intake(args) -> int:
     if result.get("pending_reviews"):
         print(f"Language review pending (checker unavailable) for: {', '.join(result['pending_reviews'])}")
     _print_personal(result)
+    if result.get("email_line"):
+        print(result["email_line"])
     return 0
 
 

@@ -202,10 +202,14 @@ def up(args) -> int:
         run([*prefect, "work-pool", "create", POOL, "--type", "process", "--overwrite"], env, home, setup_log)
         run([*prefect, "concurrency-limit", "create", CHECKER_TAG, str(CHECKER_LIMIT)], env, home, setup_log)
         run([*prefect, "--no-prompt", "deploy", "--all"], env, home, setup_log)
+        port = portal_port(args.portal_port)
+        # E-mails the worker's runs send link to the partners' pages here (unless a public
+        # address behind a TLS proxy is already set).
+        env.setdefault("UTKAST_PORTAL_URL", f"http://127.0.0.1:{port}")
         pids["worker"] = start([*prefect, "worker", "start", "--pool", POOL, "--type", "process"],
                                env, logs / "worker.log", home)
         save()
-        portal_url = start_portal(args, env, logs, home, pids)
+        portal_url = start_portal(port, env, logs, home, pids)
         save()
     except BaseException:
         for pid in reversed(list(pids.values())):
@@ -220,9 +224,8 @@ def up(args) -> int:
     return 0
 
 
-def start_portal(args, env: dict, logs: Path, home: Path, pids: dict) -> str:
+def start_portal(port: int, env: dict, logs: Path, home: Path, pids: dict) -> str:
     """`utkast serve` on 127.0.0.1 over the checkout's inbox and outputs; waits until it answers."""
-    port = portal_port(args.portal_port)
     url = f"http://127.0.0.1:{port}"
     pids["portal"] = start([*utkast_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
                            env, logs / "portal.log", home)

@@ -261,6 +261,7 @@ def test_stack_status_reports_the_running_stack(stack):
     done = subprocess.run([*stack["command"], "status"], env=stack["env"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "server" in done.stdout and "worker" in done.stdout and "answers" in done.stdout
+    assert "portal" in done.stdout and f"Portal:     {stack['portal_url']}  (answers)" in done.stdout
 
 
 # --- a worker without UTKAST_HOME ---------------------------------------------------------------
@@ -359,4 +360,3 @@ def test_a_worker_that_cannot_find_the_checkout_fails_the_run_with_one_line_sayi
         state = client.read_flow_run(run.id).state
     assert state.is_failed() and state.message == expected
     assert "FileNotFoundError" not in _run_logs(run.id)
-    assert "portal" in done.stdout and f"Portal:     {stack['portal_url']}  (answers)" in done.stdout

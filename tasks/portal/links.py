@@ -29,6 +29,8 @@ from tasks.core.errors import UtkastError
 from tasks.storage.base import MAX_NAME, Storage, safe_name
 
 LINKS_KEY = "portal/links.json"
+BASE_URL_ENV = "UTKAST_PORTAL_URL"
+DEFAULT_BASE_URL = "http://127.0.0.1:8080"
 KEY_ENV = "UTKAST_PORTAL_KEY"
 KEY_FILE = Path(__file__).resolve().parents[2] / ".local" / "portal.key"
 TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -161,6 +163,12 @@ def find_link(out: Storage, token: str) -> Link | None:
         if hmac.compare_digest(entry.get("hash", ""), wanted) and entry.get("kind") in (PARTNER, REVIEWER):
             return _link(entry["kind"], entry["name"], entry)
     return None
+
+
+def portal_base_url() -> str:
+    """Where the partners' pages answer: ``UTKAST_PORTAL_URL`` (the public address behind a
+    TLS proxy; the stack sets its own), else ``http://127.0.0.1:8080``."""
+    return os.environ.get(BASE_URL_ENV, "").strip() or DEFAULT_BASE_URL
 
 
 def personal_url(base_url: str, token: str) -> str:
