@@ -392,3 +392,29 @@ def test_the_smtp_password_is_used_and_never_shown(prefect_harness, tmp_path, mo
     for text in (wrong, right, records, got.raw.decode("utf-8", "replace"), got.text):
         assert secret not in text
     assert find_token(out, secret) == [] and find_token(tmp_path, secret) == []
+
+
+def test_a_receipt_carries_the_partners_own_page_link_where_the_links_key_is_at_hand(
+        prefect_harness, tmp_path, monkeypatch, smtp):
+    from tasks.portal.links import PARTNER, issue_link, load_key, personal_url
+    from tasks.storage.local import LocalStorage
+
+    use(monkeypatch, mail_templates(tmp_path), date(2026, 5, 4))
+    monkeypatch.setenv("UTKAST_PORTAL_KEY", "nyckel-för-e-posttestet-" + "y" * 24)
+    monkeypatch.setenv("UTKAST_PORTAL_URL", "https://utkast.example.se")
+    inbox, out = tmp_path / "inbox", tmp_path / "outputs"
+    token, _ = issue_link(LocalStorage(out), PARTNER, "myrorna", load_key())
+    put(inbox, "myrorna/3.2 Länken.pdf", b"%PDF-1.4 a report nobody can edit")
+
+    build(inbox, out)
+
+    (got,) = smtp.take()
+    assert personal_url("https://utkast.example.se", token) in got.text
+    assert "använd den personliga länken i inbjudan" not in got.text
+    rotated, _ = issue_link(LocalStorage(out), PARTNER, "myrorna", load_key(), rotate=True)
+    put(inbox, "myrorna/3.3 Världen.pdf", b"%PDF-1.4 another one")
+    build(inbox, out)
+    (second,) = smtp.take()
+    assert personal_url("https://utkast.example.se", rotated) in second.text and token not in second.text
+    assert not any(token in p.read_text(encoding="utf-8", errors="replace")
+                   for p in out.rglob("*") if p.is_file() and p.suffix in (".json", ".html", ".txt"))
