@@ -262,3 +262,29 @@ def test_partner_view_shows_only_their_own_files_with_verdicts(tmp_path, config)
     assert [(m["id"], m["state_sv"]) for m in view["mine"]] == [("1.3", "mottagen")]
     assert len(view["others"]) == 16 and {o["state_sv"] for o in view["others"]} == {"saknas"}
     assert [r["key"] for r in view["unplaced"]] == ["myrorna/bilaga.pdf"]
+
+
+def test_pieces_a_partner_is_commissioned_for_are_theirs_with_due_date_and_late(tmp_path):
+    import shutil
+    from datetime import date
+
+    from tasks.core.config import TEMPLATES, load_config
+    from tasks.portal.pages import partner_view
+
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    outline = (templates / "outline.toml").read_text(encoding="utf-8")
+    outline = outline.replace('id = "2.2"\n', 'id = "2.2"\n  commissioned = ["myrorna"]\n', 1)
+    (templates / "outline.toml").write_text(outline, encoding="utf-8")
+    config = load_config(templates)
+    due = config.outline.due("2.2")
+    inbox, out = LocalStorage(tmp_path / "inbox"), LocalStorage(tmp_path / "outputs")
+
+    before = partner_view(inbox, out, config, "myrorna", today=due)
+    (mine,) = before["mine"]
+    assert (mine["id"], mine["state_sv"], mine["late"]) == ("2.2", "saknas", False)
+    assert "2.2" not in [o["id"] for o in before["others"]]
+    assert before["others_title"] == "Andra delrapporter i planen"
+    after = partner_view(inbox, out, config, "myrorna", today=date.fromordinal(due.toordinal() + 1))
+    assert after["mine"][0]["state_sv"] == "försenad"
+    assert partner_view(inbox, out, config, "verdandi", today=due)["mine"] == []  # not theirs

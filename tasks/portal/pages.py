@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import date, datetime
 
 from tasks.core.config import Config
 from tasks.core.slots import slot_key
-from tasks.core.templating import STOCKHOLM, html_env, swedish_datetime
+from tasks.core.templating import STOCKHOLM, html_env, stockholm_today, swedish_date, swedish_datetime
 from tasks.draft.catalogue import list_versions, read_latest, read_manifest
 from tasks.intake.tracker import STATE_SV
 from tasks.portal.links import Link
@@ -52,8 +52,12 @@ def _when(ts: float) -> str:
 # --- the partner's page -----------------------------------------------------------------------
 
 
-def partner_view(inbox: Storage, out: Storage, config: Config, slug: str) -> dict:
-    """Everything the partner's page shows: their files and their status per piece."""
+def partner_view(inbox: Storage, out: Storage, config: Config, slug: str, today: date | None = None) -> dict:
+    """Everything the partner's page shows: their files and their status per piece. Pieces
+    they are commissioned for (``commissioned`` in outline.toml) are theirs even before
+    they deliver: shown with the due date, and as late ("försenad") after it."""
+    today = today or stockholm_today()
+    any_commissions = any(config.outline.commissioned(p) for p in config.outline.pieces)
     partner = config.registry.by_slug(slug)
     tracker = _json(out, "status.json") or {}
     cells = {k: c for k, c in (tracker.get("cells") or {}).items() if c.get("partner") == slug}
@@ -85,11 +89,15 @@ def partner_view(inbox: Storage, out: Storage, config: Config, slug: str) -> dic
     for paket in config.outline.paket:
         for piece in paket.pieces:
             cell = cells.get(slot_key(slug, piece.id))
+            due = config.outline.due(piece.id)
             item = {"id": piece.id, "title": piece.title, "paket": paket.number,
-                    "points": [p for p in points if p.get("piece") == piece.id]}
+                    "points": [p for p in points if p.get("piece") == piece.id],
+                    "due": swedish_date(due) if due else None}
             if cell is None and not item["points"]:
-                item.update(state="missing", state_sv=STATE_SV["missing"])
-                others.append(item)
+                ours = slug in config.outline.commissioned(piece.id)
+                late = bool(ours and due and due < today)
+                item.update(state="missing", state_sv="försenad" if late else STATE_SV["missing"], late=late)
+                (mine if ours else others).append(item)
                 continue
             cell = cell or {"state": "missing"}
             item.update(state=cell["state"], state_sv=STATE_SV.get(cell["state"], cell["state"]),
@@ -107,6 +115,7 @@ def partner_view(inbox: Storage, out: Storage, config: Config, slug: str) -> dic
     return {
         "partner": {"slug": slug, "name": partner.name, "short": partner.short},
         "files": files, "mine": mine, "others": others, "unplaced": unplaced,
+        "others_title": "Andra delrapporter i planen" if any_commissions else "Inte lämnade av er",
         "points_elsewhere": [p for p in points if p.get("piece") not in config.outline.pieces],
         "updated": _when(generated) if generated else None,
         "pieces": [{"id": p.id, "title": p.title} for p in config.outline.pieces.values()],
