@@ -152,7 +152,7 @@ def test_a_partner_uploads_through_the_page_and_sees_the_verdict(prefect_harness
                          "--formats", "docx,html"]) == 0
             page.goto(reviewer)
             assert page.get_by_role("heading", level=1).inner_text() == "Granskning av utkastet"
-            assert page.get_by_role("link", name="Ladda ner utkastet som DOCX").is_visible()
+            assert page.get_by_role("link", name="Ladda ner utkastet som Word-fil").is_visible()
             axe(page, "the reviewer's page")
             laptop = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True).new_page()
             laptop.goto(base + "/")

@@ -210,17 +210,17 @@ def test_the_reviewer_downloads_the_draft_sees_the_changes_and_hands_back_commen
         text = visible(page.text)
         assert "Granskning av utkastet" in text and "Välkommen, Anna Svensson." in text
         assert f"version {second['version']}" in text
-        assert "Ladda ner utkastet som DOCX" in text and "Ladda ner utkastet som HTML" in text
+        assert "Ladda ner utkastet som Word-fil" in text and "Ladda ner utkastet som webbsida" in text
         assert "Paket 4. Villkor för att driva verksamheterna" in text and "Ny: 4.2" in text
         links = dict((label, href) for href, label in re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', page.text))
 
-        docx = get(url + links["Ladda ner utkastet som DOCX"])
+        docx = get(url + links["Ladda ner utkastet som Word-fil"])
         assert docx.headers["Content-Disposition"] == f'attachment; filename="utkast-{second["version"]}.docx"'
         assert docx.body == (out / "drafts" / second["version"] / "utkast.docx").read_bytes()
         changes = get(url + links["Ändringarna på webben"])
         assert changes.status == 200 and "Verdandi" in changes.text
         assert "sandbox" in changes.headers["Content-Security-Policy"]
-        assert get(f"{base}/l/{partner_token}/" + links["Ladda ner utkastet som DOCX"]).status == 404
+        assert get(f"{base}/l/{partner_token}/" + links["Ladda ner utkastet som Word-fil"]).status == 404
 
         draft = Document(io.BytesIO(docx.body))
         comment_on_words(draft, "kvalitetssäkring i alla butiker", "Vad menas med kvalitetssäkring?", "Anna Svensson")

@@ -27,6 +27,7 @@ from tasks.roundtrip.points import DATA_KEY as FEEDBACK_KEY
 from tasks.roundtrip.points import read_statuses
 from tasks.storage.base import Storage, safe_name
 
+FORMAT_SV = {"docx": "Word-fil", "pdf": "PDF", "html": "webbsida"}
 REVIEW_FILE = re.compile(r"([1-9]\.[1-9])\.(html|docx)")
 DRAFT_FILES = {"utkast.docx", "utkast.pdf", "utkast.html", "andringar.html", "andringar.docx"}
 VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,80}")
@@ -167,7 +168,7 @@ def reviewer_view(inbox: Storage, out: Storage, config: Config, link: Link) -> d
         base = f"utkast/{version}/"
         draft = {
             "version": version, "created": manifest.get("created_sv") or latest.get("created", ""),
-            "downloads": [{"format": fmt.upper(), "href": base + f"utkast.{fmt}"}
+            "downloads": [{"format": FORMAT_SV.get(fmt, fmt.upper()), "href": base + f"utkast.{fmt}"}
                           for fmt in latest.get("formats", {}) if f"utkast.{fmt}" in DRAFT_FILES],
             "reports": len(manifest.get("reports", [])), "missing": manifest.get("missing", []),
             "pieces_total": len(config.outline.pieces),
