@@ -11,6 +11,7 @@ from tasks.review.checker import Checker
 from tasks.review.comments import DocxParagraph, docx_paragraphs, open_docx
 from tasks.review.personal import personal_findings
 from tasks.review.settings import Dictionary, ReviewSettings, is_spelling
+from tasks.review.spelling import Flagged, drop_reasons, open_lexicon
 from tasks.review.text import (
     SEPARATOR,
     Block,
@@ -46,10 +47,17 @@ def review_blocks(blocks: list[Block], checker: Checker, settings: ReviewSetting
     """Check ``blocks`` and return the findings a partner should see, in text order."""
     dictionary = dictionary or Dictionary(settings.words, settings.endings)
     results = checker.check([b.checked_text() for b in blocks])
+    lexicon = open_lexicon(settings.language, getattr(checker, "data_dir", None))
     findings, base = [], 0
     compounds = []  # (record, parts to check alone)
     for index, (block, found) in enumerate(zip(blocks, results)):
+        spelling = [f for f in found if is_spelling(f)]
+        dropped = drop_reasons(block.text, [Flagged(f.offset, f.offset + f.length, block.text[f.offset:f.offset + f.length],
+                                                    f.suggestions) for f in spelling], lexicon)
+        not_misspelt = {id(spelling[i]) for i in dropped}
         for f in found:
+            if id(f) in not_misspelt:
+                continue
             start, end = f.offset, f.offset + f.length
             if f.rule_id in settings.disabled_rules:
                 continue
