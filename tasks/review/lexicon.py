@@ -23,6 +23,7 @@ import functools
 import re
 from pathlib import Path
 
+MIN_COMPOUND = 7  # letters in a compound ("bojler" is no boj|ler)
 MIN_PART = 3  # letters in a part of a compound (the dictionary word, before a joint or a dropped vowel)
 JOINTS = ("s", "e", "a", "u", "o")
 DROPPED_VOWELS = ("a", "e", "o")
@@ -128,18 +129,47 @@ class Lexicon:
 
     @functools.lru_cache(maxsize=200_000)
     def is_word(self, word: str) -> bool:
-        """Is ``word`` a form the dictionary lists (as written, in lower case, or capitalised)?"""
+        """Is ``word`` a form the dictionary lists? A capitalised word may be a lower-case entry
+        (at the start of a sentence), a word in capitals either; a lower-case word is never
+        taken for a name (``sverige``)."""
         if not word:
             return False
-        for form in dict.fromkeys((word, word.lower(), word[:1].upper() + word[1:].lower())):
-            if self._lookup(form, False):
-                return True
-        return False
+        forms = [word]
+        if word[:1].isupper():
+            forms.append(word.lower())
+        if word.isupper():
+            forms.append(word[:1] + word[1:].lower())
+        return any(self._lookup(form, False) for form in dict.fromkeys(forms))
 
     @functools.lru_cache(maxsize=200_000)
     def _head_word(self, word: str) -> bool:
-        """Can ``word`` start a compound: a dictionary form or a first-part form (``ränte``, ``affärs``)?"""
-        return len(word) >= MIN_PART and word not in FUNCTION_WORDS and self._lookup(word, True)
+        """Can ``word`` start a compound as it is? A dictionary entry (a lemma, not an inflected
+        form: ``solen`` does not start ``solenkräm``) that is not a function word, or a
+        first-part form the dictionary marks (``ränte``, ``affärs``, ``data``). An entry
+        ending in ``-a`` needs that mark (``grotta`` -> ``grott-``, not ``grottaflicka``)."""
+        if len(word) < MIN_PART or word in FUNCTION_WORDS:
+            return False
+        flags = self.flags.get(word)
+        if flags is not None and any(f in flags for f in self.compound_ok):
+            return True
+        if self._compound_form(word):
+            return True
+        return flags is not None and not word.endswith("a") and self._stem_ok(word, None)
+
+    def _compound_form(self, word: str) -> bool:
+        """A first-part form made by a suffix rule that allows compounding (``affär`` -> ``affärs``)."""
+        for add in self.adds:
+            if len(add) >= len(word):
+                break
+            if add and not word.endswith(add):
+                continue
+            base = word[:len(word) - len(add)] if add else word
+            for flag, strip, condition, cont in self.suffixes[add]:
+                if cont and any(f in cont for f in self.compound_ok):
+                    stem = base + strip
+                    if condition.search(stem) and self._stem_ok(stem, flag):
+                        return True
+        return False
 
     def _tail_word(self, word: str) -> bool:
         return len(word) >= MIN_PART and word not in FUNCTION_WORDS and self._lookup(word, False)
@@ -155,7 +185,7 @@ class Lexicon:
                 return parts
             return None
         lower = word.lower()
-        if len(lower) < 2 * MIN_PART:
+        if len(lower) < MIN_COMPOUND:
             return None
         return self._split(lower, 0)
 

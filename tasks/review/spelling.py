@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.review.lexicon import JOINTS, Lexicon, load_lexicon, not_a_word
+from tasks.review.lexicon import Lexicon, load_lexicon, not_a_word
 
 TOKEN_CHARS = re.compile(r"[\w.@/:'’-]")
 # Short English words inside foreign phrases ("Bill of Materials", "free and open source").
@@ -101,22 +101,15 @@ def one_letter_apart(a: str, b: str) -> bool:
     return short[i:] == long[i + 1:]
 
 
-def _joint_variant(word: str, other: str) -> bool:
-    """Do ``word`` and ``other`` differ only by a joint letter, a hyphen or a space?"""
-    short, long = sorted((word.lower(), other.lower()), key=len)
-    if len(long) != len(short) + 1:
-        return False
-    i = next((k for k in range(len(short)) if short[k] != long[k]), len(short))
-    return long[i] in JOINTS + ("-", " ") and short[i:] == long[i + 1:]
-
-
 def compound_accepted(lexicon: Lexicon, token: str, suggestions: list[str]) -> bool:
-    """Is ``token`` a compound of dictionary words rather than a misspelling?"""
-    parts = lexicon.split(token)
-    if not parts:
+    """Is ``token`` a compound of dictionary words rather than a misspelling? Not when the
+    speller suggests a word one letter away: that is a misspelling (``tillsamans``) or a
+    compound the speller knows with another joint (``släktsträffar`` -> ``släktträffar``,
+    ``modermål`` -> ``modersmål``)."""
+    if not lexicon.split(token):
         return False
-    return not any(one_letter_apart(token.lower(), s.lower()) and not _joint_variant(token, s)
-                   for s in suggestions)
+    lower = token.lower()
+    return not any(one_letter_apart(lower, s.lower()) or (s != token and s.lower() == lower) for s in suggestions)
 
 
 def hyphen_compound_accepted(lexicon: Lexicon, token: str) -> bool:
