@@ -95,6 +95,7 @@ def load_review_settings(templates: Path | str, registry: Registry) -> ReviewSet
         retry_delay_seconds=float(_number(server, "retry_delay_seconds", 1, path, "server.")),
         max_request_chars=int(_number(server, "max_request_chars", 20000, path, "server.", 100)),
         spelling_words=spelling_forms(words, endings),
+        rule_files=tuple(str(f) for f in project_rule_files(templates)),
     )
     page = Path(templates) / "review.html.j2"
     personal = load_rules(templates, registry)
@@ -191,6 +192,11 @@ def spelling_forms(words: list[str], endings: list[str]) -> tuple[str, ...]:
             forms.add(base)
             forms.update(base + e for e in endings)
     return tuple(sorted(forms))
+
+
+def project_rule_files(templates: Path | str) -> list[Path]:
+    """The project's grammar rules for the embedded engine (``templates/regler/*.xml``)."""
+    return sorted((Path(templates) / "regler").glob("*.xml"))
 
 
 def is_spelling(finding) -> bool:
