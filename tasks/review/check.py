@@ -11,7 +11,7 @@ from tasks.review.checker import Checker
 from tasks.review.comments import DocxParagraph, docx_paragraphs, open_docx
 from tasks.review.personal import personal_findings
 from tasks.review.settings import Dictionary, ReviewSettings, is_spelling
-from tasks.review.spelling import Flagged, drop_reasons, open_lexicon
+from tasks.review.spelling import Flagged, drop_reasons, names_in, open_lexicon, open_tagger
 from tasks.review.text import (
     SEPARATOR,
     Block,
@@ -48,12 +48,14 @@ def review_blocks(blocks: list[Block], checker: Checker, settings: ReviewSetting
     dictionary = dictionary or Dictionary(settings.words, settings.endings)
     results = checker.check([b.checked_text() for b in blocks])
     lexicon = open_lexicon(settings.language, getattr(checker, "data_dir", None))
+    tagger = open_tagger(settings.language, getattr(checker, "data_dir", None))
+    names = names_in([b.text for b in blocks])
     findings, base = [], 0
     compounds = []  # (record, parts to check alone)
     for index, (block, found) in enumerate(zip(blocks, results)):
         spelling = [f for f in found if is_spelling(f)]
         dropped = drop_reasons(block.text, [Flagged(f.offset, f.offset + f.length, block.text[f.offset:f.offset + f.length],
-                                                    f.suggestions) for f in spelling], lexicon)
+                                                    f.suggestions) for f in spelling], lexicon, names, tagger)
         not_misspelt = {id(spelling[i]) for i in dropped}
         for f in found:
             if id(f) in not_misspelt:

@@ -11,8 +11,9 @@ all correct words). A finding is dropped here when the flagged word is:
 - a hyphenated compound whose last part is Swedish (``shape-fil``, ``OSPO-funktionen``);
 - not a word at all: an acronym in capitals, a word with digits, a file name or
   extension, a web or e-mail address, a CamelCase name (:func:`tasks.review.lexicon.not_a_word`);
+- a word the engine's tagger dictionary knows (:mod:`tasks.review.tagdict`: ``cola``);
 - a name: capitalised but not at the start of a sentence, or a name the project knows
-  (partners, the term list);
+  (partners, the term list), or written so elsewhere in the same document;
 - part of a foreign phrase: next to another word the speller does not know
   (``Pull Request``, ``free and open source software``), or a gloss in parentheses whose
   words are all unknown (``Gren (branch)``).
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.review.lexicon import Lexicon, load_lexicon, not_a_word
+from tasks.review.tagdict import TagDictionary, tag_dictionary_for
 
 TOKEN_CHARS = re.compile(r"[\w.@/:'’-]")
 # Short English words inside foreign phrases ("Bill of Materials", "free and open source").
@@ -54,6 +56,10 @@ def hunspell_dir(language: str = "sv-SE", data_dir: str | None = None) -> str | 
 def open_lexicon(language: str = "sv-SE", data_dir: str | None = None) -> Lexicon | None:
     folder = hunspell_dir(language, data_dir)
     return load_lexicon(folder) if folder else None
+
+
+def open_tagger(language: str = "sv-SE", data_dir: str | None = None) -> TagDictionary | None:
+    return tag_dictionary_for(hunspell_dir(language, data_dir))
 
 
 @dataclass
@@ -122,12 +128,26 @@ def hyphen_compound_accepted(lexicon: Lexicon, token: str) -> bool:
     return lexicon.is_word(last) or bool(lexicon.split(last))
 
 
+_CAPITALISED = re.compile(r"(?<![\w-])[A-ZÅÄÖ][a-zåäöéü]+(?:[:'’]s)?(?![\w-])")
+
+
+def names_in(texts: list[str]) -> frozenset[str]:
+    """Capitalised words written somewhere in the document other than at the start of a
+    sentence: names (``Riad``, ``Saari``), also where a sentence starts with them."""
+    names = set()
+    for text in texts:
+        for m in _CAPITALISED.finditer(text):
+            if not at_sentence_start(text, m.start()):
+                names.add(m.group())
+    return frozenset(names)
+
+
 def words_between(text: str, a: int, b: int) -> list[str]:
     return re.findall(r"[\w'’]+", text[a:b])
 
 
 def drop_reasons(text: str, flagged: list[Flagged], lexicon: Lexicon | None,
-                 names: frozenset[str] = frozenset()) -> dict[int, str]:
+                 names: frozenset[str] = frozenset(), tagger: TagDictionary | None = None) -> dict[int, str]:
     """For the spelling findings of one paragraph, why each one that is not a misspelling
     is dropped: index in ``flagged`` -> reason."""
     reasons: dict[int, str] = {}
@@ -142,6 +162,9 @@ def drop_reasons(text: str, flagged: list[Flagged], lexicon: Lexicon | None,
             reason = "known name"
         if reason is None and token[:1].isupper() and "-" not in token and not at_sentence_start(text, a):
             reason = "name"
+        if (reason is None and tagger is not None and tagger.knows(token)
+                and not any(s != token and s.replace(" ", "").lower() == token.lower() for s in f.suggestions)):
+            reason = "tagger word"  # but not "migrationsverket" (-> Migrationsverket), "tillslut" (-> till slut)
         if reason is None and lexicon is not None:
             if lexicon.is_word(token):
                 reason = "dictionary word"
