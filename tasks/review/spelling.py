@@ -163,8 +163,8 @@ def drop_reasons(text: str, flagged: list[Flagged], lexicon: Lexicon | None,
         if reason is None and token[:1].isupper() and "-" not in token and not at_sentence_start(text, a):
             reason = "name"
         if (reason is None and tagger is not None and tagger.knows(token)
-                and not any(s != token and s.replace(" ", "").lower() == token.lower() for s in f.suggestions)):
-            reason = "tagger word"  # but not "migrationsverket" (-> Migrationsverket), "tillslut" (-> till slut)
+                and not any(" " in s and s.replace(" ", "").lower() == token.lower() for s in f.suggestions)):
+            reason = "tagger word"  # but not "tillslut" where the speller says "till slut"
         if reason is None and lexicon is not None:
             if lexicon.is_word(token):
                 reason = "dictionary word"
