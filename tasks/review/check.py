@@ -52,7 +52,13 @@ def review_blocks(blocks: list[Block], checker: Checker, settings: ReviewSetting
     names = names_in([b.text for b in blocks])
     findings, base = [], 0
     compounds = []  # (record, parts to check alone)
+    style = settings.house_style
     for index, (block, found) in enumerate(zip(blocks, results)):
+        if style is not None:
+            styled = style.check(block.text, settings.disabled_categories)
+            # The house style's finding wins over the speller's on the same words ("pga").
+            found = [f for f in found if not (is_spelling(f) and any(
+                s.offset <= f.offset and f.offset + f.length <= s.offset + s.length for s in styled))] + styled
         spelling = [f for f in found if is_spelling(f)]
         dropped = drop_reasons(block.text, [Flagged(f.offset, f.offset + f.length, block.text[f.offset:f.offset + f.length],
                                                     f.suggestions) for f in spelling], lexicon, names, tagger)
@@ -61,7 +67,7 @@ def review_blocks(blocks: list[Block], checker: Checker, settings: ReviewSetting
             if id(f) in not_misspelt:
                 continue
             start, end = f.offset, f.offset + f.length
-            if f.rule_id in settings.disabled_rules:
+            if f.rule_id in settings.disabled_rules or f.category_id in settings.disabled_categories:
                 continue
             if start == 0 and block.kind in ("item", "cell") and f.rule_id in settings.allowed_at_item_start:
                 continue
@@ -75,6 +81,8 @@ def review_blocks(blocks: list[Block], checker: Checker, settings: ReviewSetting
             if end == start:  # point at something: the character there (or before, at the end)
                 start, end = (start, start + 1) if start < len(block.text) else (max(0, start - 1), start)
             record = _record(block, index, base, start, end, f, settings)
+            if style is not None and f.rule_id in style.severities:
+                record["severity"] = style.severities[f.rule_id]
             if rest is None:
                 findings.append(record)
             else:

@@ -213,8 +213,9 @@ class Lexicon:
             return True
         if head[-1:] in JOINTS and self._head_word(head[:-1]):
             return True
-        if head[-1:] not in "aeiouyåäö" and any(self._head_word(head + v) for v in DROPPED_VOWELS):
-            return True
+        if head[-1:] not in "aeiouyåäö" and len(head) >= MIN_PART - 1 and any(
+                (head + v) not in FUNCTION_WORDS and self._stem_ok(head + v, None) for v in DROPPED_VOWELS):
+            return True  # skola -> skol|buss, yta -> yt|objekt
         if head.endswith(("es", "us")) and self._head_word(head[:-2]):
             return True
         return False

@@ -15,6 +15,7 @@ from tasks.core.config import Registry, _get, _read_toml
 from tasks.core.errors import ConfigError
 from tasks.personal.rules import PersonalRules, load_rules
 from tasks.review.checker import CheckerTuning
+from tasks.review.housestyle import HouseStyle, load_house_style
 
 REVIEW_FORMAT = "1"
 SEVERITIES = ("fel", "varning", "tips")
@@ -39,6 +40,8 @@ class ReviewSettings:
     tuning: CheckerTuning
     fingerprint: str
     personal: PersonalRules | None = None  # personal data: reported to the partner, hidden from the checker
+    house_style: HouseStyle | None = None  # templates/husstil.toml
+    disabled_categories: tuple[str, ...] = ()  # finding categories never reported (rules.disabled_categories)
 
     def severity(self, rule_id: str, issue_type: str) -> str:
         return self.severity_rules.get(rule_id) or self.severity_issue_types.get(issue_type) or self.severity_default
@@ -98,9 +101,11 @@ def load_review_settings(templates: Path | str, registry: Registry) -> ReviewSet
         rule_files=tuple(str(f) for f in project_rule_files(templates)),
     )
     page = Path(templates) / "review.html.j2"
+    style = Path(templates) / "husstil.toml"
     personal = load_rules(templates, registry)
     fingerprint = hashlib.sha256(json.dumps(
         [path.read_text(encoding="utf-8"), page.read_text(encoding="utf-8") if page.exists() else "",
+         style.read_text(encoding="utf-8") if style.exists() else "",
          sorted(set(words)), REVIEW_FORMAT, __version__, personal.fingerprint]).encode()).hexdigest()
     return ReviewSettings(
         language=language, words=tuple(dict.fromkeys(words)),
@@ -111,6 +116,8 @@ def load_review_settings(templates: Path | str, registry: Registry) -> ReviewSet
         severity_default=_severity(severity.get("default", "varning"), path, "severity.default"),
         severity_issue_types=dict(issue_types), severity_rules=dict(by_rule),
         tuning=tuning, fingerprint=fingerprint[:16], personal=personal,
+        house_style=load_house_style(templates),
+        disabled_categories=tuple(_strings(rules, "disabled_categories", path, "rules.")),
     )
 
 

@@ -174,6 +174,8 @@ def drop_reasons(text: str, flagged: list[Flagged], lexicon: Lexicon | None,
                 reason = "hyphenated compound"
         if reason is None and _in_foreign_phrase(text, (a, b), spans):
             reason = "foreign phrase"
+        if reason is None and token.lower() in ENGLISH_GLUE and _next_to_name(text, a, b):
+            reason = "foreign phrase"  # "Bill of Materials"
         if reason is None and _gloss_in_parentheses(text, a, b, spans):
             reason = "gloss in parentheses"
         if reason:
@@ -196,6 +198,13 @@ def _in_foreign_phrase(text: str, span: tuple[int, int], spans: list[tuple[int, 
                                                and re.fullmatch(r"[\s,]*\w+[\s,]*", gap)):
             return True
     return False
+
+
+def _next_to_name(text: str, a: int, b: int) -> bool:
+    """Is the word before or after ``text[a:b]`` capitalised (a name the phrase belongs to)?"""
+    before = re.search(r"([\w'’-]+)\W{0,2}$", text[:a])
+    after = re.match(r"\W{0,2}([\w'’-]+)", text[b:])
+    return any(m and m.group(1)[:1].isupper() for m in (before, after))
 
 
 def _gloss_in_parentheses(text: str, a: int, b: int, spans: list[tuple[int, int]]) -> bool:
