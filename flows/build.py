@@ -38,7 +38,7 @@ from tasks.draft.manifest import build_manifest, draft_fingerprint, new_version
 from tasks.draft.merge import merge_sections, selected_paket
 from tasks.draft.render import ensure_formats, render_draft
 from tasks.intake.normalise import slot_key, workers
-from tasks.intake.tracker import tracker_table
+from tasks.intake.tracker import readability_rows, tracker_table
 from tasks.storage import open_storage
 from tasks.storage.base import DEFAULT_LINK_SECONDS, scratch_dir
 
@@ -163,6 +163,7 @@ def summary(out, latest: dict, *, published: bool, converted: int, tracker: dict
         "pending_reviews": list(pending),
         "personal": personal_entries(personal or {}, tracker),
         "personal_action": "mask",
+        "readability": readability_rows(tracker),
     }
 
 

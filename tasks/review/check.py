@@ -10,6 +10,7 @@ from tasks.personal.mask import Finding as PersonalFinding
 from tasks.review.checker import Checker
 from tasks.review.comments import DocxParagraph, docx_paragraphs, open_docx
 from tasks.review.personal import personal_findings
+from tasks.review.readability import readability
 from tasks.review.settings import Dictionary, ReviewSettings, is_spelling
 from tasks.review.spelling import Flagged, drop_reasons, names_in, open_lexicon, open_tagger
 from tasks.review.text import (
@@ -32,6 +33,7 @@ class ReviewedText:
     findings: list[dict]
     docx: object | None = None  # the partner's own Word document, when it came as one
     paragraphs: list[DocxParagraph] = field(default_factory=list)
+    readability: dict | None = None  # LIX and the rest (tasks/review/readability.py)
 
     @property
     def text(self) -> str:
@@ -150,6 +152,8 @@ def review_source(kind: str, data: bytes, normalised, checker: Checker,
     reviewed = read_review_text(kind, data, normalised)
     private = personal_findings(reviewed, settings.personal, known) if settings.personal else []
     reviewed.findings = review_blocks(reviewed.blocks, checker, settings)
+    reviewed.readability = readability([b.text for b in reviewed.blocks], settings.long_sentence_words,
+                                       open_tagger(settings.language, getattr(checker, "data_dir", None)))
     if private:
         reviewed.findings = sorted(reviewed.findings + private, key=lambda r: (r["offset"], r["length"]))
         for n, record in enumerate(reviewed.findings, start=1):

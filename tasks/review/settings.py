@@ -42,6 +42,7 @@ class ReviewSettings:
     personal: PersonalRules | None = None  # personal data: reported to the partner, hidden from the checker
     house_style: HouseStyle | None = None  # templates/husstil.toml
     disabled_categories: tuple[str, ...] = ()  # finding categories never reported (rules.disabled_categories)
+    long_sentence_words: int = 30  # readability.long_sentence_words: longer sentences are listed
 
     def severity(self, rule_id: str, issue_type: str) -> str:
         return self.severity_rules.get(rule_id) or self.severity_issue_types.get(issue_type) or self.severity_default
@@ -118,7 +119,17 @@ def load_review_settings(templates: Path | str, registry: Registry) -> ReviewSet
         tuning=tuning, fingerprint=fingerprint[:16], personal=personal,
         house_style=load_house_style(templates),
         disabled_categories=tuple(_strings(rules, "disabled_categories", path, "rules.")),
+        long_sentence_words=int(_number(_readability_table(data, path), "long_sentence_words", 30, path,
+                                         "readability.", 5)),
     )
+
+
+def _readability_table(data: dict, path: Path) -> dict:
+    table = _get(data, "readability", dict, path, "", default={})
+    for key in table:
+        if key != "long_sentence_words":
+            raise ConfigError(str(path), f"readability.{key}", "unknown key")
+    return table
 
 
 # --- the project dictionary -----------------------------------------------------------------------
