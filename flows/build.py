@@ -24,6 +24,7 @@ from flows.artifacts import (
 from flows.intake import intake_steps
 from flows.policies import IO_TASK
 from flows.progress import progress
+from flows.review import write_sprak_task
 from flows.roundtrip import (
     harvest_feedback_task,
     publish_changes_artifact,
@@ -122,6 +123,8 @@ def build_draft(
             for entry in manifest["reports"]:  # kinds, counts and places: never the values
                 entry["personal_data"] = personal.get(slot_key(entry["partner"], entry["piece"]))
             changes = publish_changes_task(out_store, config, rendered, quote(manifest), quote(previous))
+            # One voice: terms written in more than one way (drafts/<version>/sprak.json|html), before latest.json moves.
+            write_sprak_task(out_store, config, quote(reports), version)
             latest = publish_task(out_store, rendered, quote(manifest))
         write_index_task(out_store, config, config.settings.link_seconds)
     publish_changes_artifact(out_store, changes, config.settings.link_seconds)

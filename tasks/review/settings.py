@@ -16,6 +16,7 @@ from tasks.core.errors import ConfigError
 from tasks.personal.rules import PersonalRules, load_rules
 from tasks.review.checker import CheckerTuning
 from tasks.review.housestyle import HouseStyle, load_house_style
+from tasks.review.variants import TermList, load_terms
 
 REVIEW_FORMAT = "1"
 SEVERITIES = ("fel", "varning", "tips")
@@ -41,6 +42,7 @@ class ReviewSettings:
     fingerprint: str
     personal: PersonalRules | None = None  # personal data: reported to the partner, hidden from the checker
     house_style: HouseStyle | None = None  # templates/husstil.toml
+    terms: TermList | None = None  # templates/termer.toml
     disabled_categories: tuple[str, ...] = ()  # finding categories never reported (rules.disabled_categories)
     long_sentence_words: int = 30  # readability.long_sentence_words: longer sentences are listed
 
@@ -82,6 +84,8 @@ def load_review_settings(templates: Path | str, registry: Registry) -> ReviewSet
     words = _strings(dictionary, "words", path, "dictionary.")
     for partner in registry.partners:
         words += [partner.name, partner.short]
+    terms = load_terms(templates)
+    words += sorted(terms.words)  # every form of the term list is spelt as the project wants
     endings = _strings(dictionary, "endings", path, "dictionary.")
     issue_types = _get(severity, "issue_types", dict, path, "severity.", default={})
     by_rule = _get(severity, "rules", dict, path, "severity.", default={})
@@ -107,6 +111,7 @@ def load_review_settings(templates: Path | str, registry: Registry) -> ReviewSet
     fingerprint = hashlib.sha256(json.dumps(
         [path.read_text(encoding="utf-8"), page.read_text(encoding="utf-8") if page.exists() else "",
          style.read_text(encoding="utf-8") if style.exists() else "",
+         [(t.preferred, t.variants) for t in terms.terms],
          sorted(set(words)), REVIEW_FORMAT, __version__, personal.fingerprint]).encode()).hexdigest()
     return ReviewSettings(
         language=language, words=tuple(dict.fromkeys(words)),
@@ -117,7 +122,7 @@ def load_review_settings(templates: Path | str, registry: Registry) -> ReviewSet
         severity_default=_severity(severity.get("default", "varning"), path, "severity.default"),
         severity_issue_types=dict(issue_types), severity_rules=dict(by_rule),
         tuning=tuning, fingerprint=fingerprint[:16], personal=personal,
-        house_style=load_house_style(templates),
+        house_style=load_house_style(templates), terms=terms,
         disabled_categories=tuple(_strings(rules, "disabled_categories", path, "rules.")),
         long_sentence_words=int(_number(_readability_table(data, path), "long_sentence_words", 30, path,
                                          "readability.", 5)),
