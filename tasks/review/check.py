@@ -51,6 +51,8 @@ def review_blocks(blocks: list[Block], checker: Checker, settings: ReviewSetting
     results = checker.check([b.checked_text() for b in blocks])
     lexicon = open_lexicon(settings.language, getattr(checker, "data_dir", None))
     tagger = open_tagger(settings.language, getattr(checker, "data_dir", None))
+    if lexicon is not None and lexicon.tagger is None:
+        lexicon.tagger = tagger
     names = names_in([b.text for b in blocks])
     findings, base = [], 0
     compounds = []  # (record, parts to check alone)

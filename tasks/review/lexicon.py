@@ -92,6 +92,9 @@ class Lexicon:
                 suffixes.setdefault(add, []).append((flag, strip, pattern, cont))
         self.suffixes = suffixes
         self.adds = sorted(suffixes, key=len)
+        #: The tagger dictionary (tasks.review.tagdict), when known: its nouns and adjectives
+        #: may be parts of a compound too (``cola`` in ``colaföretagen``).
+        self.tagger = None
 
     # --- single words ------------------------------------------------------------------------
 
@@ -154,7 +157,14 @@ class Lexicon:
             return True
         if self._compound_form(word):
             return True
-        return flags is not None and not word.endswith("a") and self._stem_ok(word, None)
+        if flags is not None and not word.endswith("a") and self._stem_ok(word, None):
+            return True
+        return self._tagger_has(word, ("NN:OF:SIN:NOM:", "JJ:PU"), lemma=True)
+
+    def _tagger_has(self, word: str, tags: tuple[str, ...], lemma: bool = False) -> bool:
+        if self.tagger is None or len(word) < MIN_PART + 1:
+            return False
+        return any(tag.startswith(tags) and (not lemma or base == word) for base, tag in self.tagger.lookup(word))
 
     def _compound_form(self, word: str) -> bool:
         """A first-part form made by a suffix rule that allows compounding (``affär`` -> ``affärs``)."""
@@ -172,7 +182,8 @@ class Lexicon:
         return False
 
     def _tail_word(self, word: str) -> bool:
-        return len(word) >= MIN_PART and word not in FUNCTION_WORDS and self._lookup(word, False)
+        return len(word) >= MIN_PART and word not in FUNCTION_WORDS and (
+            self._lookup(word, False) or self._tagger_has(word, ("NN:", "JJ:", "VB:PPC")))
 
     # --- compounds -------------------------------------------------------------------------
 

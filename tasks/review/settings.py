@@ -85,7 +85,7 @@ def load_review_settings(templates: Path | str, registry: Registry) -> ReviewSet
     for partner in registry.partners:
         words += [partner.name, partner.short]
     terms = load_terms(templates)
-    words += sorted(terms.words)  # every form of the term list is spelt as the project wants
+    words += [t.preferred for t in terms.terms]  # the variants get a finding of their own (TERMER)
     endings = _strings(dictionary, "endings", path, "dictionary.")
     issue_types = _get(severity, "issue_types", dict, path, "severity.", default={})
     by_rule = _get(severity, "rules", dict, path, "severity.", default={})
