@@ -59,7 +59,7 @@ def review_blocks(blocks: list[Block], checker: Checker, settings: ReviewSetting
     style = settings.house_style
     for index, (block, found) in enumerate(zip(blocks, results)):
         if style is not None or settings.terms is not None:
-            styled = (style.check(block.text, settings.disabled_categories) if style is not None else []) + (
+            styled = (style.check(block.text) if style is not None else []) + (
                 settings.terms.check(block.text) if settings.terms is not None else [])
             # The house style's finding wins over the speller's on the same words ("pga").
             found = [f for f in found if not (is_spelling(f) and any(

@@ -225,7 +225,7 @@ def _group(preferred: str, source: str, found: list[Occurrence], names: dict[str
         if o.form.startswith("\0"):
             bare = o.form[1:]
             lower = bare[:1].lower() + bare[1:]
-            o.form = bare if bare in known or lower not in known else lower
+            o.form = bare if bare in known else lower
     if preferred.startswith("\0"):
         preferred = preferred[1:]
     forms = Counter(o.form for o in found)
