@@ -76,6 +76,10 @@ class TermList:
     def __init__(self, terms: list[Term]):
         self.terms = terms
         self.patterns = [(t, t.pattern()) for t in terms]
+        # A quick first look (one expression) before the per-term ones: most paragraphs have no term.
+        words = sorted({w.lower() for t in terms for f in (t.preferred, *t.variants) for w in f.split()[:1]}, key=len,
+                       reverse=True)
+        self.quick = re.compile("|".join(re.escape(w) for w in words), re.I) if words else None
 
     @property
     def words(self) -> frozenset[str]:
@@ -85,6 +89,8 @@ class TermList:
     def matches(self, text: str):
         """(term, start, end, form as written, ending) for each form of a term in ``text``."""
         taken = []
+        if self.quick is None or not self.quick.search(text):
+            return
         for term, pattern in self.patterns:
             for m in pattern.finditer(text):
                 if any(a < m.end() and m.start() < b for a, b in taken):
