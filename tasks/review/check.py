@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from tasks.core.errors import UtkastError
@@ -23,6 +24,10 @@ from tasks.review.text import (
 )
 
 # --- checking a document -------------------------------------------------------------------------
+
+# Text before a word that does not end a sentence: an abbreviation's full stop or an ellipsis.
+CONTINUES = re.compile(r"(?:(?<![\w.])(?:t\.ex|bl\.a|m\.m|m\.fl|o\.s\.v|d\.v\.s|dvs|osv|etc|ca|resp|s\.k|"
+                       r"p\.g\.a|pga|ang|inkl|exkl|f\.d|fr\.o\.m|t\.o\.m|nr|kap|jfr|el|st)\.|…)\s*$", re.I)
 
 
 @dataclass
@@ -76,6 +81,8 @@ def review_blocks(blocks: list[Block], checker: Checker, settings: ReviewSetting
                 continue
             if start == 0 and block.kind in ("item", "cell") and f.rule_id in settings.allowed_at_item_start:
                 continue
+            if f.rule_id in settings.allowed_at_item_start and CONTINUES.search(block.text[:start]):
+                continue  # "T.ex. finns det …", "… allt gjorde han": the sentence goes on
             if any(a < max(end, start + 1) and start < b for a, b in block.masked):
                 continue
             rest = None
