@@ -25,15 +25,30 @@ def sprak_keys(version: str) -> dict[str, str]:
 
 
 def report_texts(out: Storage, reports: list[Report], config: Config) -> list[dict]:
-    """Each report's paragraphs (from its normalised Markdown), with partner and piece."""
+    """Each report's paragraphs (from its normalised Markdown), with partner and piece, and
+    every piece of personal data the draft masks replaced by zeros (so no name, number or
+    address can become a "form" on the page)."""
+    from tasks.personal.mask import scan_ast
+    from tasks.personal.rules import load_rules
+
+    rules = load_rules(config.templates, config.registry)
     texts = []
     for r in sorted(reports, key=lambda r: (r.piece, r.partner)):
         try:
             markdown = out.read_text(r.md_key)
+            found, _ = scan_ast(json.loads(out.read(r.ast_key)), rules, r.title)
         except FileNotFoundError:
             continue
+        private = sorted({f.value for f in found} | {w for f in found for w in f.value.split() if len(w) > 1},
+                         key=len, reverse=True)
+        blocks = []
+        for b in blocks_from_markdown(markdown):
+            text = b.text
+            for value in private:
+                text = text.replace(value, "0" * len(value))
+            blocks.append(text)
         texts.append({"partner": r.partner, "partner_name": config.registry.by_slug(r.partner).short,
-                      "piece": r.piece, "blocks": [b.text for b in blocks_from_markdown(markdown)]})
+                      "piece": r.piece, "blocks": blocks})
     return texts
 
 
