@@ -25,6 +25,7 @@ from flows.intake import email_summary, intake_steps
 from flows.notify import after_build_task, link_maker, notify_failed_run, say_delivery
 from flows.policies import IO_TASK
 from flows.progress import progress
+from flows.review import write_sprak_task
 from flows.roundtrip import (
     harvest_feedback_task,
     publish_changes_artifact,
@@ -40,7 +41,7 @@ from tasks.draft.manifest import build_manifest, new_version
 from tasks.draft.merge import merge_sections, selected_paket
 from tasks.draft.plan import plan_build
 from tasks.draft.render import ensure_formats, render_draft
-from tasks.intake.tracker import tracker_table
+from tasks.intake.tracker import readability_rows, tracker_table
 from tasks.notify import reminders
 from tasks.notify.outbox import Delivery
 from tasks.review.settings import check_templates
@@ -122,6 +123,8 @@ def build_draft(
                                       reviews=result.reviews, pending_reviews=plan.pending, personal=plan.personal,
                                       shown=result.shown)
             changes = publish_changes_task(out_store, config, rendered, quote(manifest), quote(previous))
+            # One voice: terms written in more than one way (drafts/<version>/sprak.json|html), before latest.json moves.
+            write_sprak_task(out_store, config, quote(plan.reports), version)
             latest = publish_task(out_store, rendered, quote(manifest))
         write_index_task(out_store, config, links)
         email = tell_reviewers(out_store, config, result.email)
@@ -173,6 +176,7 @@ def summary(out, latest: dict, *, published: bool, converted: int, tracker: dict
         "pending_reviews": list(pending),
         "personal": personal_entries(personal or {}, tracker),
         "personal_action": "mask",
+        "readability": readability_rows(tracker),
         **email_summary(email),
     }
 

@@ -42,9 +42,9 @@ def _row(tracker: dict, piece: str) -> list[str]:
 def test_received_rejected_missing_and_over_length_per_piece(intake, config):
     tracker = _tracker(intake, config)
 
-    assert tracker_table(tracker)[0] == ["Nr", "Delrapport", "Inlämnat av", "Status", "Senast"]
+    assert tracker_table(tracker)[0] == ["Nr", "Delrapport", "Inlämnat av", "Status", "Senast", "LIX"]
     assert len(tracker_table(tracker)) == 1 + 17  # a row for every piece of the outline
-    nr, title, who, status, due = _row(tracker, "1.3")
+    nr, title, who, status, due, lix = _row(tracker, "1.3")
     assert title == "Utmaningar och förbättringsförslag för kvalitetssäkring"
     assert who == "Stadsmissionen, Myrorna"  # in the registry's order
     assert status == "Myrorna: mottagen; Stadsmissionen: mottagen"

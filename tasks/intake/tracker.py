@@ -115,6 +115,8 @@ def cell_label(cell: dict | None) -> str:
             label += ", granskning väntar"
         elif "findings" in review:
             label += f", {review['findings']} språkpåpekanden"
+            if (review.get("readability") or {}).get("lix") is not None:
+                label += f", LIX {review['readability']['lix']:.0f}"
     if cell.get("personal"):
         n = cell["personal"]["total"]
         label += f", {n} personuppgift" if n == 1 else f", {n} personuppgifter"
@@ -135,16 +137,36 @@ def due_label(piece: dict) -> str:
 def tracker_table(tracker: dict) -> list[list[str]]:
     """One row per piece: id, title, partners who delivered, status and notes, due date."""
     names = {p["slug"]: p["short"] for p in tracker["partners"]}
-    rows = [["Nr", "Delrapport", "Inlämnat av", "Status", "Senast"]]
+    rows = [["Nr", "Delrapport", "Inlämnat av", "Status", "Senast", "LIX"]]
     for piece in tracker["pieces"]:
-        notes = []
+        notes, lix = [], []
         for key, cell in tracker["cells"].items():
             if cell["piece"] == piece["id"]:
                 notes.append(f"{names[cell['partner']]}: {cell_label(cell)}")
+                figures = (cell.get("review") or {}).get("readability") or {}
+                if figures.get("lix") is not None:
+                    lix.append(f"{names[cell['partner']]} {figures['lix']:.0f} ({figures['level']})")
         notes += [f"{names.get(slug, slug)}: {STATE_SV['missing']}" for slug in piece.get("missing_from", [])
                   if slug not in piece["partners"] and f"{slug}/{piece['id']}" not in tracker["cells"]]
         rows.append([piece["id"], piece["title"], ", ".join(names[s] for s in piece["partners"]) or "–",
-                     "; ".join(sorted(notes)) or STATE_SV["missing"], due_label(piece)])
+                     "; ".join(sorted(notes)) or STATE_SV["missing"], due_label(piece), "; ".join(sorted(lix)) or "–"])
+    return rows
+
+
+def readability_rows(tracker: dict) -> list[dict]:
+    """Each reviewed report's readability: piece, partner, LIX and its reading, sentence
+    length, passive share, long sentences (in outline order)."""
+    names = {p["slug"]: p["short"] for p in tracker["partners"]}
+    rows = []
+    for cell in sorted(tracker["cells"].values(), key=lambda c: (c["piece"], c["partner"])):
+        figures = (cell.get("review") or {}).get("readability")
+        if figures and figures.get("lix") is not None:
+            share = figures.get("passive_share")
+            rows.append({"Delrapport": cell["piece"], "Partner": names.get(cell["partner"], cell["partner"]),
+                         "LIX": figures["lix"], "Läsbarhet": figures["level"],
+                         "Ord per mening": figures["average_sentence_words"],
+                         "Passiv form": "–" if share is None else f"{round(100 * share)} %",
+                         "Långa meningar": figures.get("long_sentences", 0)})
     return rows
 
 
@@ -172,6 +194,7 @@ def render_tracker_html(tracker: dict, config: Config, out: Storage) -> str:
                            generated=swedish_datetime(tracker["generated"]), rejected_links=links,
                            review_links=review_links,
                            personal_action=config.settings.personal_action,
+                           readability=readability_rows(tracker),
                            flagged=sorted((c for c in tracker["cells"].values() if c.get("personal")),
                                           key=lambda c: (c["piece"], c["partner"])),
                            partner_names={p["slug"]: p["short"] for p in tracker["partners"]})
