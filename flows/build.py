@@ -24,6 +24,7 @@ from flows.artifacts import (
 from flows.intake import intake_steps
 from flows.policies import IO_TASK
 from flows.progress import progress
+from flows.recovery import refuse_endless_restarts
 from flows.roundtrip import (
     harvest_feedback_task,
     publish_changes_artifact,
@@ -71,6 +72,7 @@ def build_draft(
         formats: Draft formats to publish; empty means all in templates/settings.toml (docx, pdf, html).
         packages: Build only these paket (work packages 1-5); empty means all.
     """
+    refuse_endless_restarts()  # a run that crashed again and again is not started once more
     config = load_config()
     check_templates(config)  # a typo anywhere in templates/ fails the run before any work
     formats = ensure_formats(list(formats or config.settings.formats))

@@ -19,6 +19,7 @@ from flows.artifacts import (
 )
 from flows.policies import IO_TASK, conversion_cache_key, result_storage_for
 from flows.progress import progress
+from flows.recovery import refuse_endless_restarts
 from flows.review import review_steps
 from tasks.core.config import Config, load_config
 from tasks.core.parallel import interleaved, workers
@@ -118,6 +119,7 @@ def intake(inbox: str = "inbox", out: str = "outputs", review: bool = True) -> d
         out: Where outputs go: a folder or s3://bucket/prefix.
         review: Run the Swedish language review on new reports.
     """
+    refuse_endless_restarts()  # a run that crashed again and again is not started once more
     config = load_config()
     check_templates(config)  # a typo anywhere in templates/ fails the run before any work
     inbox_store, out_store = open_storage(inbox), open_storage(out)
