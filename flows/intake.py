@@ -84,12 +84,16 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress 
             counter = bar.counter(len(need), *span) if bar else None
             futures = [convert.submit(inbox, batch, config, counter.batch(i) if counter else None)
                        for i, batch in enumerate(batches)]
+            done_here = []
             for fut, batch in zip(futures, batches):
                 results.update(fut.result())
                 if fut.state.name == "Cached":  # converted by an earlier run that failed later
                     reused += len(batch)
                 else:
                     converted += len(batch)
+                    done_here += [f.key for f in batch]
+            if done_here:
+                progress("Konverterade i den här körningen: %s", "; ".join(sorted(done_here)))
             if reused:
                 progress("%d dokument var redan konverterade av en tidigare, avbruten körning", reused)
         todo = apply_conversions(out, files, todo, results, state.conversions, config, reports,

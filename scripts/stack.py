@@ -75,6 +75,7 @@ def stack_env(port: int, prefect_home: Path, home: Path, auth: str | None = None
         "DO_NOT_TRACK": "1",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "UTKAST_HOME": str(home),
+        "PYTHONUNBUFFERED": "1",  # logs are written as they happen (a worker's log says which runs it took)
     })
     env.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", str(HEARTBEAT_SECONDS))
     env.pop("PREFECT_API_KEY", None)  # never send a Prefect Cloud key to the local server
