@@ -46,6 +46,7 @@ POOL = "utkast"
 CHECKER_TAG, CHECKER_LIMIT = "language-checker", 2
 START_TIMEOUT = 180  # a cold server takes ~20 s on two cores; much longer when the machine is busy
 HEARTBEAT_SECONDS = 30  # flows/recovery.py: a run silent for 90 s is crashed, then started again
+TAG_SLOT_WAIT_SECONDS, DEPLOYMENT_SLOT_WAIT_SECONDS = 1, 5  # see server_env
 WORKER_LIMIT = 2  # flow runs one worker runs at once (each may start pandoc on every core)
 PG_USER, PG_DATABASE, PG_PORT = "utkast", "prefect", 5432  # PG_PORT only names the socket file
 
@@ -89,6 +90,11 @@ def stack_env(port: int, prefect_home: Path, home: Path, auth: str | None = None
 def server_env(env: dict[str, str], auth: str, database_url: str | None) -> dict[str, str]:
     """The server's environment: the clients' plus the auth string it checks and its database."""
     env = dict(env, PREFECT_SERVER_API_AUTH_STRING=auth)
+    # How long a run or task that found its concurrency limit full waits before asking again
+    # (Prefect's defaults: 10 s for tag limits, 30 s for deployments). The language checker's
+    # limit of 2 sees one short task per report: at 10 s a burst of 50 reports took minutes.
+    env.setdefault("PREFECT_SERVER_TASKS_TAG_CONCURRENCY_SLOT_WAIT_SECONDS", str(TAG_SLOT_WAIT_SECONDS))
+    env.setdefault("PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS", str(DEPLOYMENT_SLOT_WAIT_SECONDS))
     if database_url:
         env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
     return env

@@ -151,7 +151,7 @@ def run_load(stack: dict, bucket, config, name: str, kill_halfway: bool = False)
     watcher = Watcher(out)
     watcher.start()
     uploaded, killed = {}, None
-    start = time.monotonic()
+    start, wall_start = time.monotonic(), datetime.now(timezone.utc)
     with api_settings(stack), get_client(sync_client=True) as client:
         for k, f in enumerate(plan):
             time.sleep(max(0.0, start + k * UPLOAD_SECONDS / len(plan) - time.monotonic()))
@@ -203,8 +203,17 @@ def run_load(stack: dict, bucket, config, name: str, kill_halfway: bool = False)
         "nightly_seconds": round(nightly_seconds, 1),
         "intake_runs": sum(1 for r in ours if r.deployment_id == watch_id),
         "conversions": sum(converted.values()),
+        # Each inbox-watch run: when it started after the first upload, how long it ran, its end state.
+        "intake_run_timeline": sorted(
+            [round((r.start_time - wall_start).total_seconds()) if r.start_time else None,
+             round(r.total_run_time.total_seconds()), r.state.name]
+            for r in ours if r.deployment_id == watch_id and r.start_time),
     }
     Path(ROOT / "bench-results").mkdir(exist_ok=True)
+    names = {r.id: r.name for r in ours}
+    (ROOT / "bench-results" / f"load-{name}-runs.log").write_text("\n".join(
+        f"{e.timestamp.isoformat()} {names.get(e.flow_run_id, '?')}: {e.message[:300]}"
+        for e in sorted(logs, key=lambda e: e.timestamp)), encoding="utf-8")
     (ROOT / "bench-results" / f"load-{name}.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     print(f"\nload {name}: {json.dumps(report)}")
     return {"plan": plan, "uploaded": uploaded, "first_seen": watcher.first_seen, "out": out, "inbox": inbox,
