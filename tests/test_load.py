@@ -140,7 +140,7 @@ class Watcher(threading.Thread):
 
 def run_load(stack: dict, bucket, config, name: str, kill_halfway: bool = False) -> dict:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.filters import FlowRunFilter, LogFilter, LogFilterFlowRunId
     from prefect.deployments import run_deployment
 
     inbox_url, out_url = f"s3://{bucket.bucket}/inbox", f"s3://{bucket.bucket}/outputs"
@@ -185,14 +185,19 @@ def run_load(stack: dict, bucket, config, name: str, kill_halfway: bool = False)
                                     limit=200, offset=len(logs))
             logs += page
         states = {str(r.id): [s.name for s in client.read_flow_run_states(r.id)] for r in ours}
-        if killed:
-            killed["states"] = states.get(killed["run"], [])
-            killed["final"] = client.read_flow_runs(flow_run_filter=FlowRunFilter(
-                id=FlowRunFilterId(any_=[uuid.UUID(killed["run"])])))[0].state.name
+        if killed:  # started again by Prefect; it may still wait for its turn (inbox-watch runs one at a time)
+            end = time.monotonic() + 300
+            while not (run := client.read_flow_run(uuid.UUID(killed["run"]))).state.is_final() and time.monotonic() < end:
+                time.sleep(2)
+            killed["final"] = run.state.name
+            killed["states"] = [s.name for s in client.read_flow_run_states(run.id)]
 
     latencies = sorted(watcher.first_seen[k] - uploaded[k] for k in uploaded if k in watcher.first_seen)
-    converted = Counter(key for entry in logs if entry.message.startswith(CONVERTED)
-                        for key in entry.message[len(CONVERTED):].split("; "))
+    converted_by_run: dict[str, list[str]] = {}
+    for entry in logs:
+        if entry.message.startswith(CONVERTED):
+            converted_by_run.setdefault(str(entry.flow_run_id), []).extend(entry.message[len(CONVERTED):].split("; "))
+    converted = Counter(key for keys in converted_by_run.values() for key in keys)
     report = {
         "name": name, "files": len(plan), "partners": len(clients), "upload_seconds": UPLOAD_SECONDS,
         "workers": 2, "worker_killed": killed and {k: v for k, v in killed.items() if k != "states"},
@@ -203,6 +208,7 @@ def run_load(stack: dict, bucket, config, name: str, kill_halfway: bool = False)
         "nightly_seconds": round(nightly_seconds, 1),
         "intake_runs": sum(1 for r in ours if r.deployment_id == watch_id),
         "conversions": sum(converted.values()),
+        "converted_again": sum(1 for n in converted.values() if n > 1),
         # Each inbox-watch run: when it started after the first upload, how long it ran, its end state.
         "intake_run_timeline": sorted(
             [round((r.start_time - wall_start).total_seconds()) if r.start_time else None,
@@ -217,7 +223,8 @@ def run_load(stack: dict, bucket, config, name: str, kill_halfway: bool = False)
     (ROOT / "bench-results" / f"load-{name}.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     print(f"\nload {name}: {json.dumps(report)}")
     return {"plan": plan, "uploaded": uploaded, "first_seen": watcher.first_seen, "out": out, "inbox": inbox,
-            "nightly": nightly, "converted": converted, "killed": killed, "report": report, "states": states}
+            "nightly": nightly, "converted": converted, "converted_by_run": converted_by_run, "killed": killed,
+            "report": report, "states": states}
 
 
 def kill_a_busy_worker(stack: dict, client) -> dict | None:
@@ -238,7 +245,10 @@ def kill_a_busy_worker(stack: dict, client) -> dict | None:
     return None
 
 
-def check_outcome(result: dict) -> None:
+def check_outcome(result: dict, may_convert_again: set[str] = frozenset()) -> None:
+    """What the coordinator would check after the load; ``may_convert_again``: files a killed
+    run had converted but not recorded (their results are not trusted, so they are converted
+    again unless the persisted result of the same batch is found)."""
     plan, out, inbox = result["plan"], result["out"], result["inbox"]
     status = json.loads(out.read_text("status.json"))
     named = verdicts(status)
@@ -250,7 +260,7 @@ def check_outcome(result: dict) -> None:
     assert doubled == [], f"{len(doubled)} files with two verdicts: {doubled[:5]}"
     assert dict(named) == expected
     assert set(result["first_seen"]) == set(expected)  # every file got its verdict while the load ran
-    twice = sorted(k for k, n in result["converted"].items() if n > 1)
+    twice = sorted(k for k, n in result["converted"].items() if n > 1 and k not in may_convert_again)
     assert twice == [], f"converted more than once: {twice[:5]}"
     assert result["nightly"].state.is_completed(), result["nightly"].state
     latest = json.loads(out.read_text("drafts/latest.json"))
@@ -273,7 +283,7 @@ def test_load_with_a_worker_killed_halfway(load_stack, config):
     assert killed, "no run was running to kill"
     # Prefect noticed the dead run and started it again; nobody did anything by hand.
     assert "Crashed" in killed["states"] and killed["final"] == "Completed", killed
-    check_outcome(result)
+    check_outcome(result, may_convert_again=set(result["converted_by_run"].get(killed["run"], [])))
 
 
 def test_the_load_plan_gives_every_verdict(config):

@@ -214,3 +214,39 @@ def test_a_worker_killed_mid_build_the_build_is_started_again_and_publishes_on_t
     assert f"{victim}   pid" in status.stdout and "stopped" in status.stdout and status.returncode == 1
     print(f"\nkilled {victim} while {'pandoc ran' if pandoc_running else 'the build ran'}; the run completed "
           f"{recovered_after:.0f} s later on {survivor}; states: {' -> '.join(states)}")
+
+
+def test_the_recovery_automations_crash_silent_runs_and_start_crashed_ones_again():
+    from datetime import timedelta
+
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.schemas.automations import Posture
+
+    from flows.recovery import HEARTBEAT_SECONDS, SILENCE_SECONDS, automations
+
+    crash, restart = automations()
+    assert crash.trigger.posture == Posture.Proactive and crash.trigger.after == {"prefect.flow-run.heartbeat"}
+    assert {"prefect.flow-run.heartbeat", "prefect.flow-run.Completed"} <= crash.trigger.expect
+    assert crash.trigger.within == timedelta(seconds=SILENCE_SECONDS) >= timedelta(seconds=3 * HEARTBEAT_SECONDS)
+    assert crash.actions[0].state == StateType.CRASHED
+    assert restart.trigger.expect == {"prefect.flow-run.Crashed"} and restart.trigger.posture == Posture.Reactive
+    assert (restart.actions[0].state, restart.actions[0].name) == (StateType.SCHEDULED, "AwaitingRetry")
+    for automation in (crash, restart):  # only utkast's runs, one run at a time
+        assert automation.trigger.for_each == {"prefect.resource.id"}
+        assert automation.trigger.match_related.root["prefect.resource.id"] == "prefect.tag.utkast"
+
+
+def test_only_the_server_gets_the_database_url_and_the_auth_string_it_checks(tmp_path, monkeypatch):
+    from scripts.stack import server_env, stack_env, write_private
+
+    monkeypatch.setenv("PREFECT_API_DATABASE_CONNECTION_URL", "postgresql+asyncpg://someone:old@/x")
+    clients = stack_env(4200, tmp_path / "prefect", tmp_path, auth="s3cret")
+    assert clients["PREFECT_API_AUTH_STRING"] == "s3cret" and "PREFECT_SERVER_API_AUTH_STRING" not in clients
+    assert not any(name.startswith("PREFECT_API_DATABASE") for name in clients)
+    assert clients["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == "30"
+    server = server_env(clients, "s3cret", "postgresql+asyncpg://utkast:pw@/prefect?host=/run")
+    assert server["PREFECT_SERVER_API_AUTH_STRING"] == "s3cret"
+    assert server["PREFECT_API_DATABASE_CONNECTION_URL"].endswith("@/prefect?host=/run")
+    secret = tmp_path / "secret.env"
+    write_private(secret, "x\n")
+    assert oct(secret.stat().st_mode & 0o777) == "0o600"
