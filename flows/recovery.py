@@ -1,14 +1,17 @@
 """When a worker dies in the middle of a run: Prefect notices and runs it again, by itself.
 
-Two Prefect automations (made by ``python3 dev.py stack up``, or ``python -m flows.recovery``
-against any server; both only touch flow runs tagged ``utkast``):
+Prefect automations (made by ``python3 dev.py stack up``, or ``python -m flows.recovery``
+against any server; they only touch flow runs tagged ``utkast``):
 
 1. **Silent runs are crashed.** A flow run started by a worker sends a heartbeat event
    (``prefect.flow-run.heartbeat``) every ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` seconds (the
    stack sets :data:`HEARTBEAT_SECONDS` on its workers; Prefect's default is 180). A proactive
-   trigger expects, after each heartbeat, another one or a final state within
-   :data:`SILENCE_SECONDS`; when neither comes (the machine, the worker or the run's process
-   was killed), the run is set to *Crashed*. This is Prefect's own recipe for "zombie" runs.
+   trigger expects, after it starts running and after each heartbeat, another heartbeat or a
+   final state within :data:`SILENCE_SECONDS`; when neither comes (the machine, the worker or
+   the run's process was killed), the run is set to *Crashed*. This is Prefect's own recipe for
+   "zombie" runs, plus the Running event so that a run killed before its first heartbeat is
+   found too. A run a worker took but never started (*Pending* for :data:`STUCK_SECONDS`) is
+   crashed the same way.
 2. **Crashed runs are started again.** On ``prefect.flow-run.Crashed`` the same flow run is set
    to *AwaitingRetry* (a Scheduled state): exactly what the UI's *Retry* button does. Any
    worker of the pool then takes it; it keeps its id, parameters and history, and its
@@ -28,6 +31,8 @@ SILENCE_SECONDS = 90  # three heartbeats missed
 MAX_STARTS = 3
 TAG = "utkast"
 CRASH_SILENT = "utkast: crash runs whose heartbeat stopped"
+CRASH_STUCK = "utkast: crash runs a worker took but never started"
+STUCK_SECONDS = 300  # from Pending to Running takes seconds; a worker that died leaves it Pending
 RESTART_CRASHED = "utkast: start crashed runs again"
 
 
@@ -51,7 +56,9 @@ def automations() -> list:
                     "is marked Crashed.",
         trigger=EventTrigger(
             match=runs, match_related=ours, for_each={"prefect.resource.id"},
-            after={"prefect.flow-run.heartbeat"},
+            # After Running too: a run killed before its first heartbeat reached the server
+            # (the server itself sends the Running event) is found all the same.
+            after={"prefect.flow-run.heartbeat", "prefect.flow-run.Running"},
             expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
                     "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed"},
             posture=Posture.Proactive, threshold=1, within=timedelta(seconds=SILENCE_SECONDS)),
@@ -69,7 +76,21 @@ def automations() -> list:
         actions=[ChangeFlowRunState(state=StateType.SCHEDULED, name="AwaitingRetry",
                                     message="Started again after a crash (utkast recovery automation).")],
     )
-    return [crash_silent, restart_crashed]
+    crash_stuck = Automation(
+        name=CRASH_STUCK,
+        description="A flow run of utkast that a worker took (Pending) but never started within "
+                    f"{STUCK_SECONDS} s (the worker died first) is marked Crashed.",
+        trigger=EventTrigger(
+            match=runs, match_related=ours, for_each={"prefect.resource.id"},
+            after={"prefect.flow-run.Pending"},
+            expect={"prefect.flow-run.Running", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
+                    "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed", "prefect.flow-run.Scheduled",
+                    "prefect.flow-run.AwaitingRetry", "prefect.flow-run.AwaitingConcurrencySlot"},
+            posture=Posture.Proactive, threshold=1, within=timedelta(seconds=STUCK_SECONDS)),
+        actions=[ChangeFlowRunState(state=StateType.CRASHED,
+                                    message=f"Not started {STUCK_SECONDS} s after a worker took it: the worker stopped.")],
+    )
+    return [crash_silent, crash_stuck, restart_crashed]
 
 
 def ensure_automations() -> list[str]:

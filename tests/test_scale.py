@@ -224,14 +224,17 @@ def test_the_recovery_automations_crash_silent_runs_and_start_crashed_ones_again
 
     from flows.recovery import HEARTBEAT_SECONDS, SILENCE_SECONDS, automations
 
-    crash, restart = automations()
-    assert crash.trigger.posture == Posture.Proactive and crash.trigger.after == {"prefect.flow-run.heartbeat"}
+    crash, stuck, restart = automations()
+    assert crash.trigger.posture == Posture.Proactive
+    assert crash.trigger.after == {"prefect.flow-run.heartbeat", "prefect.flow-run.Running"}
+    assert stuck.trigger.after == {"prefect.flow-run.Pending"} and "prefect.flow-run.Running" in stuck.trigger.expect
+    assert stuck.actions[0].state == StateType.CRASHED
     assert {"prefect.flow-run.heartbeat", "prefect.flow-run.Completed"} <= crash.trigger.expect
     assert crash.trigger.within == timedelta(seconds=SILENCE_SECONDS) >= timedelta(seconds=3 * HEARTBEAT_SECONDS)
     assert crash.actions[0].state == StateType.CRASHED
     assert restart.trigger.expect == {"prefect.flow-run.Crashed"} and restart.trigger.posture == Posture.Reactive
     assert (restart.actions[0].state, restart.actions[0].name) == (StateType.SCHEDULED, "AwaitingRetry")
-    for automation in (crash, restart):  # only utkast's runs, one run at a time
+    for automation in (crash, stuck, restart):  # only utkast's runs, one run at a time
         assert automation.trigger.for_each == {"prefect.resource.id"}
         assert automation.trigger.match_related.root["prefect.resource.id"] == "prefect.tag.utkast"
 
