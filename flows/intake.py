@@ -102,10 +102,15 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress 
     personal = scan_reports_task(out, quote(reports), load_rules(config.templates, config.registry),
                                  quote(state.personal))
     reports = with_masked_titles(reports, personal)
+    write_rejections(out, files, config, state.notes)
+    if review and reports:
+        # Every file's verdict is known now: the tracker shows it before the (longer) language
+        # review; the reviews appear in it when the run ends.
+        write_tracker_task(out, quote(build_tracker(files, reports, config, feedback_open=open_review_counts(out),
+                                                    personal=personal.summaries)), config)
     reviews = review_steps(inbox, out, config, reports, state.reviews, enabled=review)
     if bar:
         bar.set(span[1])
-    write_rejections(out, files, config, state.notes)
     save_state(out, state, loaded)
     tracker = build_tracker(files, reports, config, reviews=reviews.summaries,
                             feedback_open=open_review_counts(out), personal=personal.summaries)
