@@ -4,7 +4,8 @@
     python3 dev.py build    # set up, then build a draft from inbox/ into outputs/
     python3 dev.py test     # set up (with test tools), then run the tests
     python3 dev.py bucket start|stop|status|upload ...   # the local S3 bucket (SeaweedFS)
-    python3 dev.py stack up|status|down   # the Prefect server + UI, deployments and a worker
+    python3 dev.py stack up|status|down   # the Prefect server + UI, deployments and workers
+                                          # (up [--postgres] [--workers N])
 
 Set-up makes a virtual environment in .venv and installs the project into it (again
 only when pyproject.toml changed). Extra arguments go to `utkast build` or `pytest`.

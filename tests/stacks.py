@@ -8,6 +8,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -153,19 +154,18 @@ def kill_worker(worker_pid: int, flow_pid: int | None = None) -> None:
             os.killpg(group, signal.SIGKILL)
 
 
-def submitted_by(stack: dict) -> dict[str, str]:
-    """flow run id -> the last worker that submitted it, from the workers' logs (what the
-    coordinator reads there: "Worker 'utkast-worker-2' submitting flow run '…'")."""
+def submitted_by(client, run_ids) -> dict[str, str]:
+    """flow run id -> the stack's name of the last worker that started it (``worker-N``), from
+    the run's own log in Prefect ("Worker 'utkast-worker-2' submitting flow run '…'", also on
+    the run's page in the UI)."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=list(run_ids))), limit=200)
     found = {}
-    logs = Path(stack["logs"])
-    events = []
-    for log in sorted(logs.glob("worker-*.log")):
-        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
-            if "submitting flow run" in line:
-                run_id = line.rsplit("'", 2)[-2]
-                events.append((line[:12], log.stem, run_id))
-    for _stamp, worker, run_id in sorted(events):
-        found[run_id] = worker
+    for entry in sorted(logs, key=lambda e: e.timestamp):
+        match = re.search(r"Worker 'utkast-(worker-\d+)' submitting flow run '([0-9a-f-]+)'", entry.message)
+        if match:
+            found[match.group(2)] = match.group(1)
     return found
 
 

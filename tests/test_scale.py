@@ -132,13 +132,12 @@ def test_several_drafts_on_demand_at_once_all_complete_taken_by_both_workers(pos
         with get_client(sync_client=True) as client:
             done = [wait_for(f"run {run.id} to finish", lambda run=run: (r := client.read_flow_run(run.id)).state.is_final()
                              and r, timeout=900, every=2) for run in runs]
+            workers = submitted_by(client, [r.id for r in done])
     assert [r.state.type.value for r in done] == ["COMPLETED"] * 4, [r.state for r in done]
     for i in range(4):
         latest = json.loads((tmp_path / f"outputs{i}" / "drafts" / "latest.json").read_text())
         assert (tmp_path / f"outputs{i}" / latest["formats"]["docx"]).exists()
-    workers = submitted_by(stack)
-    logs = {p.name: p.read_text()[-3000:] for p in Path(stack["logs"]).glob("worker-*.log")}
-    assert {workers.get(str(r.id)) for r in done} == {"worker-1", "worker-2"}, (workers, [str(r.id) for r in done], logs)
+    assert {workers.get(str(r.id)) for r in done} == {"worker-1", "worker-2"}, workers
 
 
 def test_secrets_are_in_private_files_only_never_printed_or_logged(postgres_stack):
@@ -200,10 +199,11 @@ def test_a_worker_killed_mid_build_the_build_is_started_again_and_publishes_on_t
                          and r, timeout=900, every=2)
         recovered_after = time.monotonic() - killed_at
         states = [s.name for s in client.read_flow_run_states(run.id)]
+        last_worker = submitted_by(client, [run.id]).get(str(run.id))
     assert final.state.is_completed(), (final.state, states)
     assert "Crashed" in states and "AwaitingRetry" in states, states  # Prefect noticed and started it again
     survivor = {"worker-1": "worker-2", "worker-2": "worker-1"}[victim]
-    assert submitted_by(stack)[str(run.id)] == survivor
+    assert last_worker == survivor
     store = LocalStorage(out)
     assert torn_files(store) == [] and inconsistencies(store, LocalStorage(inbox)) == []
     latest = json.loads((out / "drafts" / "latest.json").read_text())
