@@ -181,9 +181,13 @@ def test_a_worker_killed_mid_build_the_build_is_started_again_and_publishes_on_t
         run = run_deployment("build_draft/draft-on-demand", timeout=0, parameters={
             "inbox": str(inbox), "out": str(out), "review": False, "formats": ["docx", "html", "pdf"]})
 
-        def busy():  # converting (results being written) or rendering the draft
-            return (any(scratch.glob("utkast-convert-*/result-*.json")) or any(scratch.glob("utkast-render-*/*"))) \
-                and client.read_flow_run(run.id)
+        before = set(scratch.glob("utkast-*"))  # left by earlier runs: not this build's
+
+        def busy():  # this build is converting (results being written) or rendering the draft
+            work = [p for p in scratch.glob("utkast-convert-*/result-*.json") if p.parent not in before]
+            work += [p for p in scratch.glob("utkast-render-*/*") if p.parent not in before]
+            current = client.read_flow_run(run.id)
+            return work and current.state.is_running() and current.infrastructure_pid and current
 
         flow_run = wait_for("the build to convert or render", busy, timeout=600, every=0.2)
         flow_pid = int(str(flow_run.infrastructure_pid).rsplit(":", 1)[-1])
