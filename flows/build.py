@@ -25,6 +25,7 @@ from flows.intake import email_summary, intake_steps
 from flows.notify import after_build_task, link_maker, notify_failed_run, say_delivery
 from flows.policies import IO_TASK
 from flows.progress import progress
+from flows.recovery import refuse_endless_restarts
 from flows.review import write_sprak_task
 from flows.roundtrip import (
     harvest_feedback_task,
@@ -76,6 +77,7 @@ def build_draft(
         formats: Draft formats to publish; empty means all in templates/settings.toml (docx, pdf, html).
         packages: Build only these paket (work packages 1-5); empty means all.
     """
+    refuse_endless_restarts()  # a run that crashed again and again is not started once more
     config = load_config()
     check_templates(config)  # a typo anywhere in templates/ fails the run before any work
     formats = ensure_formats(list(formats or config.settings.formats))

@@ -20,6 +20,7 @@ from flows.artifacts import (
 from flows.notify import after_intake_task, link_maker, notify_failed_run, say_delivery
 from flows.policies import IO_TASK, conversion_cache_key, result_storage_for
 from flows.progress import progress
+from flows.recovery import refuse_endless_restarts
 from flows.review import review_steps
 from tasks.core.config import Config, load_config
 from tasks.core.parallel import interleaved, workers
@@ -91,12 +92,16 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress 
             counter = bar.counter(len(need), *span) if bar else None
             futures = [convert.submit(inbox, batch, config, counter.batch(i) if counter else None)
                        for i, batch in enumerate(batches)]
+            done_here = []
             for fut, batch in zip(futures, batches):
                 results.update(fut.result())
                 if fut.state.name == "Cached":  # converted by an earlier run that failed later
                     reused += len(batch)
                 else:
                     converted += len(batch)
+                    done_here += [f.key for f in batch]
+            if done_here:
+                progress("Konverterade i den här körningen: %s", "; ".join(sorted(done_here)))
             if reused:
                 progress("%d dokument var redan konverterade av en tidigare, avbruten körning", reused)
         todo = apply_conversions(out, files, todo, results, state.conversions, config, reports,
@@ -107,10 +112,16 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress 
     personal = scan_reports_task(out, quote(reports), rules, quote(state.personal))
     reports = with_masked_titles(reports, personal)
     shown = shown_keys([f.key for f in files], rules, personal.sources)
+    write_rejections(out, files, config, state.notes, shown)
+    if review and reports:
+        # Every file's verdict is known now: the tracker shows it before the (longer) language
+        # review; the reviews appear in it when the run ends.
+        write_tracker_task(out, quote(build_tracker(files, reports, config, feedback_open=open_review_counts(out),
+                                                    personal=personal.summaries, shown=shown,
+                                                    today=reminders.today())), config)
     reviews = review_steps(inbox, out, config, reports, state.reviews, enabled=review)
     if bar:
         bar.set(span[1])
-    write_rejections(out, files, config, state.notes, shown)
     save_state(out, state, loaded)
     tracker = build_tracker(files, reports, config, reviews=reviews.summaries,
                             feedback_open=open_review_counts(out), personal=personal.summaries, shown=shown,
@@ -134,6 +145,7 @@ def intake(inbox: str = "inbox", out: str = "outputs", review: bool = True) -> d
         out: Where outputs go: a folder or s3://bucket/prefix.
         review: Run the Swedish language review on new reports.
     """
+    refuse_endless_restarts()  # a run that crashed again and again is not started once more
     config = load_config()
     check_templates(config)  # a typo anywhere in templates/ fails the run before any work
     inbox_store, out_store = open_storage(inbox), open_storage(out)

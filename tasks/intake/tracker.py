@@ -70,6 +70,8 @@ def build_tracker(files: list[InboxFile], reports: dict[str, Report], config: Co
             cell = cells.setdefault(slot_key(f.partner, f.piece),
                                     {"partner": f.partner, "piece": f.piece, "state": "rejected", "review": None})
             cell.setdefault("rejected", []).append({"file": key.rsplit("/", 1)[-1], "reason": reason})
+    superseded = [{"key": shown.get(f.key, f.key), "partner": f.partner, "piece": f.piece, "version": f.version}
+                  for f in files if f.verdict == "superseded"]
     pieces = []
     for paket in config.outline.paket:
         for piece in paket.pieces:
@@ -91,6 +93,7 @@ def build_tracker(files: list[InboxFile], reports: dict[str, Report], config: Co
         "pieces": pieces,
         "cells": cells,
         "rejected": rejected,
+        "superseded": superseded,  # older versions of a partner's piece: every file has a verdict here
         "counts": {
             "files": len(files),
             "accepted": sum(f.verdict == "accepted" for f in files),
