@@ -5,7 +5,8 @@
     python3 dev.py test     # set up (with test tools), then run the tests
     python3 dev.py lock     # re-resolve the dependency tree into requirements/*.txt (hashes)
     python3 dev.py bucket start|stop|status|upload ...   # the local S3 bucket (SeaweedFS)
-    python3 dev.py stack up|status|down   # the Prefect server + UI, deployments and a worker
+    python3 dev.py stack up|status|down   # the Prefect server + UI, deployments and workers
+                                          # (up [--postgres] [--workers N])
 
 Set-up makes a virtual environment in .venv and installs the locked dependency tree into it
 (`pip install --require-hashes -r requirements/<set>.txt`), then utkast itself (`--no-deps -e .`);

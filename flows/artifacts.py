@@ -149,6 +149,8 @@ def summary_markdown(summary: dict, links: list[dict]) -> str:
         lines.append("")
         lines += [f"- {md_escape(p['label'])}: {md_escape(p['counts'])} ({md_escape('; '.join(p['places']))})"
                   for p in summary["personal"]]
+    if summary.get("email_sv"):
+        lines += ["", "## E-post", "", md_escape(summary["email_sv"])]
     lines += ["", "## Länkar", ""]
     lines += [f"- [{md_escape(link['text'])}]({link['url']})" for link in links]
     return "\n".join(lines) + "\n"
@@ -165,10 +167,22 @@ def publish_artifacts(summary: dict) -> None:
     content = artifact_content(summary)
     create_table_artifact(content["table"], key="utkast-tracker",
                           description="Översikten: delrapport × partner")
+    publish_readability_artifact(summary.get("readability") or [])
     for link in content["links"]:
         create_link_artifact(link["url"], link_text=link["text"], key=link["key"], description=link["text"])
     create_markdown_artifact(content["markdown"], key="utkast-summary" if "version" in summary else "utkast-intake-summary",
                              description="Sammanfattning av körningen")
+
+
+def publish_readability_artifact(rows: list[dict]) -> None:
+    """The readability of each reviewed report as a table (``utkast-lasbarhet``): LIX and its
+    reading, words per sentence, share of passive verbs, long sentences
+    (:func:`tasks.intake.tracker.readability_rows`)."""
+    if not rows:
+        return
+    from prefect.artifacts import create_table_artifact
+
+    create_table_artifact(rows, key="utkast-lasbarhet", description="Läsbarhet (klarspråk) per delrapport")
 
 
 class RunProgress:

@@ -21,9 +21,12 @@ from flows.artifacts import (
     rejected_files,
     review_links,
 )
-from flows.intake import intake_steps
+from flows.intake import email_summary, intake_steps
+from flows.notify import after_build_task, link_maker, notify_failed_run, say_delivery
 from flows.policies import IO_TASK
 from flows.progress import progress
+from flows.recovery import refuse_endless_restarts
+from flows.review import write_sprak_task
 from flows.roundtrip import (
     harvest_feedback_task,
     publish_changes_artifact,
@@ -40,7 +43,9 @@ from tasks.draft.merge import merge_sections, selected_paket
 from tasks.draft.plan import plan_build
 from tasks.draft.render import ensure_formats, render_draft
 from tasks.draft.stamp import build_options, forget_stamp, save_stamp
-from tasks.intake.tracker import tracker_table
+from tasks.intake.tracker import readability_rows, tracker_table
+from tasks.notify import reminders
+from tasks.notify.outbox import Delivery
 from tasks.review.settings import check_templates
 from tasks.storage import open_storage
 from tasks.storage.base import DEFAULT_LINK_SECONDS, scratch_dir
@@ -55,7 +60,8 @@ Format = Literal["docx", "pdf", "html"]
 PaketNumber = Literal[1, 2, 3, 4, 5]
 
 
-@flow(name="build_draft", task_runner=ThreadPoolTaskRunner(max_workers=workers()))
+@flow(name="build_draft", task_runner=ThreadPoolTaskRunner(max_workers=workers()),
+      on_failure=[notify_failed_run], on_crashed=[notify_failed_run])
 def build_draft(
     inbox: str = "inbox",
     out: str = "outputs",
@@ -72,6 +78,7 @@ def build_draft(
         formats: Draft formats to publish; empty means all in templates/settings.toml (docx, pdf, html).
         packages: Build only these paket (work packages 1-5); empty means all.
     """
+    refuse_endless_restarts()  # a run that crashed again and again is not started once more
     config = load_config()
     check_templates(config)  # a typo anywhere in templates/ fails the run before any work
     formats = ensure_formats(list(formats or config.settings.formats))
@@ -91,16 +98,18 @@ def build_draft(
             progress("Personuppgifter i %d delrapporter: inget utkast publiceras (personal_data.action = stop)",
                      len(plan.personal))
             publish_feedback_artifact(out_store, feedback, links)
-            publish_artifacts(stopped_summary(out_store, result.converted, result.tracker, plan.personal, links))
+            publish_artifacts(stopped_summary(out_store, result.converted, result.tracker, plan.personal, links,
+                                              email=result.email))
             bar.set(100.0)
             raise PersonalDataFound(plan.stop_labels(config))
         if plan.action == "unchanged":
             progress("Inget nytt sedan utkast %s; inget nytt utkast publiceras", latest["version"])
             write_index_task(out_store, config, links)
+            email = tell_reviewers(out_store, config, result.email)
             publish_feedback_artifact(out_store, feedback, links)
             done = summary(out_store, latest, published=False, converted=result.converted, tracker=result.tracker,
-                           link_seconds=links, pending=plan.pending, personal=plan.personal)
-            if settled(result, plan, feedback):
+                           link_seconds=links, pending=plan.pending, personal=plan.personal, email=email)
+            if settled(result, plan, feedback, email):
                 save_stamp(inbox_store, out_store, config, options, done)
             publish_artifacts(done)
             bar.set(100.0)
@@ -118,13 +127,18 @@ def build_draft(
             previous = read_manifest(out_store, latest["version"]) if latest else None
             manifest = build_manifest(rendered, plan.fingerprint, result.files, plan.reports, config, previous,
                                       {"formats": formats, "packages": packages, "review": review},
-                                      reviews=result.reviews, pending_reviews=plan.pending, personal=plan.personal)
+                                      reviews=result.reviews, pending_reviews=plan.pending, personal=plan.personal,
+                                      shown=result.shown)
             changes = publish_changes_task(out_store, config, quote(rendered), quote(manifest), quote(previous))
+            # One voice: terms written in more than one way (drafts/<version>/sprak.json|html), before latest.json moves.
+            write_sprak_task(out_store, config, quote(plan.reports), version)
             latest = publish_task(out_store, quote(rendered), quote(manifest))
         write_index_task(out_store, config, links)
+        email = tell_reviewers(out_store, config, result.email)
         done = summary(out_store, latest, published=True, converted=result.converted, tracker=result.tracker,
-                       link_seconds=links, changes=manifest["changes"], pending=plan.pending, personal=plan.personal)
-        if settled(result, plan, feedback) and not rendered.problems:
+                       link_seconds=links, changes=manifest["changes"], pending=plan.pending, personal=plan.personal,
+                       email=email)
+        if settled(result, plan, feedback, email) and not rendered.problems:
             save_stamp(inbox_store, out_store, config, options, done)
     publish_changes_artifact(out_store, changes, links)
     publish_feedback_artifact(out_store, feedback, links)
@@ -136,16 +150,26 @@ def build_draft(
     return done
 
 
-def settled(result, plan, feedback: dict) -> bool:
+def settled(result, plan, feedback: dict, email: Delivery | None) -> bool:
     """Whether a build left nothing for the next one to do (so the next build of the same
     inputs may say "nothing new" without doing the work: tasks/draft/stamp.py)."""
     changed = any(f.reason_code == ChangedDuringRun.code for f in result.files)
-    return not plan.pending and not changed and not feedback.get("status_problems")
+    waiting = bool(email and email.waiting)  # messages the next run must try again
+    return not plan.pending and not changed and not feedback.get("status_problems") and not waiting
+
+
+def tell_reviewers(out, config, intake_email: Delivery | None) -> Delivery | None:
+    """The latest draft to the reviewers (once each); the run's e-mail so far and now."""
+    email = after_build_task(out, config, reminders.today(), link_maker(out))
+    say_delivery(email)
+    if intake_email and email:
+        return intake_email.then(email)
+    return email or intake_email
 
 
 def summary(out, latest: dict, *, published: bool, converted: int, tracker: dict,
             link_seconds: int = DEFAULT_LINK_SECONDS, changes: dict | None = None, pending=(),
-            personal: dict[str, dict] | None = None) -> dict:
+            personal: dict[str, dict] | None = None, email: Delivery | None = None) -> dict:
     """What the command line prints, the flow returns and the artifacts show (links: paths, or
     presigned URLs; ``changes``: the new draft's changes since the previous one, None when
     nothing was published; ``pending``: reports whose language review is pending;
@@ -169,11 +193,13 @@ def summary(out, latest: dict, *, published: bool, converted: int, tracker: dict
         "pending_reviews": list(pending),
         "personal": personal_entries(personal or {}, tracker),
         "personal_action": "mask",
+        "readability": readability_rows(tracker),
+        **email_summary(email),
     }
 
 
 def stopped_summary(out, converted: int, tracker: dict, personal: dict[str, dict],
-                    link_seconds: int = DEFAULT_LINK_SECONDS) -> dict:
+                    link_seconds: int = DEFAULT_LINK_SECONDS, email: Delivery | None = None) -> dict:
     """The artifacts of a build stopped by personal data (``[personal_data] action = "stop"``)."""
     return {
         "published": False,
@@ -188,4 +214,5 @@ def stopped_summary(out, converted: int, tracker: dict, personal: dict[str, dict
         "reviews": review_links(out, tracker, link_seconds),
         "personal": personal_entries(personal, tracker),
         "personal_action": "stop",
+        **email_summary(email),
     }

@@ -66,6 +66,19 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("version_a", metavar="VERSION_A", help="the older draft (a version, a unique prefix or 'latest')")
     d.add_argument("version_b", metavar="VERSION_B", help="the newer draft")
     storage_args(d, inbox=False)
+
+    v = sub.add_parser("serve", help="the partners' and reviewers' pages (personal links, uploads)")
+    storage_args(v)
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1; put a TLS proxy in front)")
+    v.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
+
+    n = sub.add_parser("invite", help="print a partner's or a reviewer's personal link")
+    n.add_argument("slug", nargs="?", metavar="SLUG", help="the partner (a slug of templates/partners.toml)")
+    n.add_argument("--reviewer", metavar="NAME", help='a reviewer instead, by name: --reviewer "Anna Svensson"')
+    storage_args(n, inbox=False)
+    n.add_argument("--base-url", default=os.environ.get("UTKAST_PORTAL_URL", "http://127.0.0.1:8080"),
+                   help="where `utkast serve` is reached (default: $UTKAST_PORTAL_URL or http://127.0.0.1:8080)")
+    n.add_argument("--rotate", action="store_true", help="make a new link; the old one stops working at once")
     return p
 
 
@@ -161,6 +174,8 @@ def cmd_build(args) -> int:
     if result.get("pending_reviews"):
         print(f"Language review pending (checker unavailable) for: {', '.join(result['pending_reviews'])}")
     _print_personal(result)
+    if result.get("email_line"):
+        print(result["email_line"])
     return 0
 
 
@@ -184,6 +199,8 @@ def cmd_intake(args) -> int:
     if result.get("pending_reviews"):
         print(f"Language review pending (checker unavailable) for: {', '.join(result['pending_reviews'])}")
     _print_personal(result)
+    if result.get("email_line"):
+        print(result["email_line"])
     return 0
 
 
@@ -281,8 +298,46 @@ def cmd_diff(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from flows.serve import serve
+
+    def ready(url: str) -> None:
+        print(f"Serving the partners' and reviewers' pages at {url} (inbox {args.inbox}, outputs {args.out}). "
+              "Stop with Ctrl-C.", flush=True)
+
+    try:
+        serve(args.inbox, args.out, args.host, args.port, ready=ready)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_invite(args) -> int:
+    from tasks.core.config import load_config
+    from tasks.portal.links import PARTNER, REVIEWER, issue_link, load_key, partner_slug, personal_url, reviewer_name
+    from tasks.storage import open_storage
+
+    if bool(args.slug) == bool(args.reviewer):
+        print("utkast: give either a partner's SLUG or --reviewer NAME", file=sys.stderr)
+        return 2
+    config = load_config()
+    if args.slug:
+        kind, name = PARTNER, partner_slug(config, args.slug)
+        who = f"{config.registry.by_slug(name).name} ({name})"
+    else:
+        kind, name = REVIEWER, reviewer_name(args.reviewer)
+        who = f"reviewer {name}"
+    out = open_storage(args.out)
+    token, link = issue_link(out, kind, name, load_key(create=True), rotate=args.rotate)
+    print(f"Personal link for {who}, generation {link.generation}:")
+    print(personal_url(args.base_url, token))
+    if args.rotate and link.generation > 1:
+        print("The previous link no longer works.")
+    return 0
+
+
 COMMANDS = {"build": cmd_build, "intake": cmd_intake, "review": cmd_review, "status": cmd_status,
-            "diff": cmd_diff, "watch": cmd_watch}
+            "diff": cmd_diff, "watch": cmd_watch, "serve": cmd_serve, "invite": cmd_invite}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,8 +17,10 @@ from flows.artifacts import (
     rejected_files,
     review_links,
 )
+from flows.notify import after_intake_task, link_maker, notify_failed_run, say_delivery
 from flows.policies import IO_TASK, conversion_cache_key, result_storage_for
 from flows.progress import progress
+from flows.recovery import refuse_endless_restarts
 from flows.review import review_steps
 from tasks.core.config import Config, load_config
 from tasks.core.parallel import interleaved, workers
@@ -31,6 +33,9 @@ from tasks.intake.normalise import (
     plan_conversions,
 )
 from tasks.intake.tracker import build_tracker, tracker_table, write_tracker
+from tasks.notify import reminders
+from tasks.notify.outbox import Delivery
+from tasks.personal.filenames import shown_keys
 from tasks.personal.rules import load_rules
 from tasks.personal.scan import scan_reports, with_masked_titles
 from tasks.review.settings import check_templates
@@ -59,6 +64,8 @@ class IntakeResult:
     reviews: dict[str, dict] = field(default_factory=dict)  # slot key -> review summary
     pending_reviews: dict[str, str] = field(default_factory=dict)  # slot key -> label
     personal: dict[str, dict] = field(default_factory=dict)  # slot key -> personal data found (kinds, counts)
+    shown: dict[str, str] = field(default_factory=dict)  # inbox key -> as shown to others (personal data masked)
+    email: Delivery | None = None  # what the partners' e-mail came to (None: e-mail never on)
 
 
 def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress | None = None,
@@ -67,6 +74,8 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress 
     in the ``span`` part of a progress artifact; ``review=False`` skips new language reviews."""
     state = load_state(out)
     loaded = dump_state(state)
+    # What was here before this run: a partner's first e-mail is never about old files.
+    known_before = {(key, seen.get("etag")) for key, seen in state.screening.files.items()}
     files = scan_inbox_task(inbox, config, quote(state.screening))
     rejected = sum(f.verdict == "rejected" for f in files)
     progress("Inkorgen: %d filer, %d godtagna, %d avvisade", len(files),
@@ -83,33 +92,51 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress 
             counter = bar.counter(len(need), *span) if bar else None
             futures = [convert.submit(inbox, batch, config, counter.batch(i) if counter else None)
                        for i, batch in enumerate(batches)]
+            done_here = []
             for fut, batch in zip(futures, batches):
                 results.update(fut.result())
                 if fut.state.name == "Cached":  # converted by an earlier run that failed later
                     reused += len(batch)
                 else:
                     converted += len(batch)
+                    done_here += [f.key for f in batch]
+            if done_here:
+                progress("Konverterade i den här körningen: %s", "; ".join(sorted(done_here)))
             if reused:
                 progress("%d dokument var redan konverterade av en tidigare, avbruten körning", reused)
         todo = apply_conversions(out, files, todo, results, state.conversions, config, reports,
                                  checkpoint=lambda: save_state(out, state))
-    # Personal data: found once per report and rules; from here on titles are masked.
-    personal = scan_reports_task(out, quote(reports), load_rules(config.templates, config.registry),
-                                 quote(state.personal))
+    # Personal data: found once per report and rules; from here on titles are masked, and
+    # file names are shown to others as `shown` gives them.
+    rules = load_rules(config.templates, config.registry)
+    personal = scan_reports_task(out, quote(reports), rules, quote(state.personal))
     reports = with_masked_titles(reports, personal)
+    shown = shown_keys([f.key for f in files], rules, personal.sources)
+    write_rejections(out, files, config, state.notes, shown)
+    if review and reports:
+        # Every file's verdict is known now: the tracker shows it before the (longer) language
+        # review; the reviews appear in it when the run ends.
+        write_tracker_task(out, quote(build_tracker(files, reports, config, feedback_open=open_review_counts(out),
+                                                    personal=personal.summaries, shown=shown,
+                                                    today=reminders.today())), config)
     reviews = review_steps(inbox, out, config, reports, state.reviews, enabled=review)
     if bar:
         bar.set(span[1])
-    write_rejections(out, files, config, state.notes)
     save_state(out, state, loaded)
     tracker = build_tracker(files, reports, config, reviews=reviews.summaries,
-                            feedback_open=open_review_counts(out), personal=personal.summaries)
+                            feedback_open=open_review_counts(out), personal=personal.summaries, shown=shown,
+                            today=reminders.today())
     write_tracker_task(out, quote(tracker), config)
+    email = after_intake_task(out, config, quote(files), quote(reports), quote(reviews.summaries),
+                              quote(personal.summaries), quote(shown), quote(known_before), reminders.today(),
+                              link_maker(out))
+    say_delivery(email)
     return IntakeResult(files, reports, converted, tracker, reused, reviews.summaries, reviews.pending,
-                        personal.summaries)
+                        personal.summaries, shown, email)
 
 
-@flow(name="intake", task_runner=ThreadPoolTaskRunner(max_workers=workers()))
+@flow(name="intake", task_runner=ThreadPoolTaskRunner(max_workers=workers()),
+      on_failure=[notify_failed_run], on_crashed=[notify_failed_run])
 def intake(inbox: str = "inbox", out: str = "outputs", review: bool = True) -> dict:
     """Normalise (and review) everything new in the inbox; write rejections and the tracker.
 
@@ -118,6 +145,7 @@ def intake(inbox: str = "inbox", out: str = "outputs", review: bool = True) -> d
         out: Where outputs go: a folder or s3://bucket/prefix.
         review: Run the Swedish language review on new reports.
     """
+    refuse_endless_restarts()  # a run that crashed again and again is not started once more
     config = load_config()
     check_templates(config)  # a typo anywhere in templates/ fails the run before any work
     inbox_store, out_store = open_storage(inbox), open_storage(out)
@@ -133,7 +161,15 @@ def intake(inbox: str = "inbox", out: str = "outputs", review: bool = True) -> d
                "reviews": review_links(out_store, result.tracker, config.settings.link_seconds),
                "reused": result.reused, "pending_reviews": sorted(result.pending_reviews.values()),
                "personal": personal_entries(result.personal, result.tracker),
-               "personal_action": config.settings.personal_action}
+               "personal_action": config.settings.personal_action,
+               **email_summary(result.email)}
     publish_artifacts(summary)
     bar.set(100.0)
     return summary
+
+
+def email_summary(delivery: Delivery | None) -> dict:
+    """The run's e-mail for the summary: counts, and one line in English and in Swedish."""
+    if delivery is None:
+        return {}
+    return {"email": delivery.to_json(), "email_line": delivery.line(), "email_sv": delivery.line_sv()}

@@ -22,7 +22,11 @@ from tasks.review.run import (
     review_report,
 )
 from tasks.review.settings import ReviewSettings, load_review_settings
+from tasks.review.sprak import write_sprak
 from tasks.storage.base import Storage
+
+# The draft's language page (drafts/<version>/sprak.json|html): terms written in more than one way.
+write_sprak_task = task(write_sprak, name="write_sprak", cache_policy=NONE, **IO_TASK)
 
 
 @task(name="review_report", cache_policy=NONE, tags=[CHECKER_TAG], **IO_TASK)

@@ -1,33 +1,47 @@
 #!/usr/bin/env python3
-"""The coordinator's Prefect stack on this machine: server + UI, deployments, a worker.
+"""The coordinator's Prefect stack on this machine: database, server + UI, deployments, workers,
+and the partners' and reviewers' pages (`utkast serve`).
 
-    python3 dev.py stack up       # start it (about half a minute) and print the UI address
-    python3 dev.py stack status   # is it running, where
+    python3 dev.py stack up [--postgres] [--workers N]   # start it and print the addresses
+    python3 dev.py stack status   # every process of the stack: running or not, where
     python3 dev.py stack down     # stop exactly the processes `up` started
 
-`up` starts `prefect server start` on 127.0.0.1 (SQLite in .local/prefect, telemetry and
-analytics off), waits until it answers, creates the process work pool `utkast` and the
-task concurrency limit of the language checker, deploys everything in prefect.yaml
-(`prefect --no-prompt deploy --all`) and starts a worker on the pool. The PIDs go to
-.local/stack.json; logs to .local/logs/. Only the Python standard library is used here;
-the `prefect` command comes from .venv (or PATH).
+`up` starts `prefect server start` on 127.0.0.1 (telemetry and analytics off) on SQLite in
+.local/prefect, or with --postgres on a PostgreSQL cluster of its own in .local/postgres
+(Debian's `postgresql` package; run as the unprivileged user `postgres` when started as
+root; Unix socket only, no TCP port; a random password in .local/postgres/password). It waits
+until the server answers, creates the process work pool `utkast` and the task concurrency
+limit of the language checker, deploys everything in prefect.yaml (`prefect --no-prompt deploy
+--all`), creates the recovery automations (flows/recovery.py), starts N process workers on the
+pool and `utkast serve` on 127.0.0.1 (port 8080, or a free one when 8080 is taken;
+`--portal-port`) over the checkout's inbox and outputs, so uploads start the intake. The API
+requires a random auth string (PREFECT_SERVER_API_AUTH_STRING), kept in .local/prefect.env
+together with PREFECT_API_URL (`. .local/prefect.env` for the prefect CLI and `utkast`); it is
+never printed. PIDs go to .local/stack.json, logs to .local/logs/. Only the Python standard
+library is used here; `prefect` comes from .venv (or PATH).
 
 Options (for tests and a second stack next to the first): --port, --home (the checkout the
-worker runs flows from: UTKAST_HOME), --state (the JSON file with the PIDs), --prefect-home.
+workers run flows from: UTKAST_HOME), --state (the JSON file with the PIDs; the secrets and logs
+go next to it), --prefect-home, --postgres-dir, --portal-port.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
+import pwd
+import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +49,10 @@ POOL = "utkast"
 # Tag of the language-review task; at most this many checker calls run at once (all runs, all workers).
 CHECKER_TAG, CHECKER_LIMIT = "language-checker", 2
 START_TIMEOUT = 180  # a cold server takes ~20 s on two cores; much longer when the machine is busy
+HEARTBEAT_SECONDS = 30  # flows/recovery.py: a run silent for 90 s is crashed, then started again
+TAG_SLOT_WAIT_SECONDS, DEPLOYMENT_SLOT_WAIT_SECONDS = 1, 5  # see server_env
+WORKER_LIMIT = 2  # flow runs one worker runs at once (each may start pandoc on every core)
+PG_USER, PG_DATABASE, PG_PORT = "utkast", "prefect", 5432  # PG_PORT only names the socket file
 
 
 def prefect_command() -> list[str]:
@@ -47,9 +65,12 @@ def prefect_command() -> list[str]:
     return [found]
 
 
-def stack_env(port: int, prefect_home: Path, home: Path) -> dict[str, str]:
-    """The environment of every process of the stack (and of the flow runs the worker starts)."""
+def stack_env(port: int, prefect_home: Path, home: Path, auth: str | None = None) -> dict[str, str]:
+    """The environment of the stack's Prefect clients: workers (and the flow runs they start),
+    the CLI calls of `up`. The server gets its own additions (see :func:`server_env`)."""
     env = dict(os.environ)
+    for name in [n for n in env if n.startswith("PREFECT_API_DATABASE") or n.startswith("PREFECT_SERVER_DATABASE")]:
+        env.pop(name)  # the database is the server's business only
     env.update({
         "PREFECT_HOME": str(prefect_home),
         "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
@@ -59,29 +80,73 @@ def stack_env(port: int, prefect_home: Path, home: Path) -> dict[str, str]:
         "DO_NOT_TRACK": "1",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "UTKAST_HOME": str(home),
+        "PYTHONUNBUFFERED": "1",  # logs are written as they happen (a worker's log says which runs it took)
     })
+    env.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", str(HEARTBEAT_SECONDS))
     env.pop("PREFECT_API_KEY", None)  # never send a Prefect Cloud key to the local server
     env.pop("PREFECT_PROFILE", None)
+    env.pop("PREFECT_SERVER_API_AUTH_STRING", None)
+    if auth:
+        env["PREFECT_API_AUTH_STRING"] = auth
     return env
 
 
-def alive(pid: int) -> bool:
-    """True when ``pid`` runs (not a zombie) and is not a reused PID of another program."""
+def utkast_command() -> list[str]:
+    """The `utkast` console script next to the `prefect` one (the same .venv)."""
+    return [str(Path(prefect_command()[0]).parent / "utkast")]
+
+
+def portal_port(wanted: int | None) -> int:
+    """The port `utkast serve` gets: the one asked for, else 8080 when free, else a free one."""
+    if wanted:
+        return wanted
+    for port in (8080, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise SystemExit("stack: no free port for the portal")
+
+
+def server_env(env: dict[str, str], auth: str, database_url: str | None) -> dict[str, str]:
+    """The server's environment: the clients' plus the auth string it checks and its database."""
+    env = dict(env, PREFECT_SERVER_API_AUTH_STRING=auth)
+    # How long a run or task that found its concurrency limit full waits before asking again
+    # (Prefect's defaults: 10 s for tag limits, 30 s for deployments). The language checker's
+    # limit of 2 sees one short task per report: at 10 s a burst of 50 reports took minutes.
+    env.setdefault("PREFECT_SERVER_TASKS_TAG_CONCURRENCY_SLOT_WAIT_SECONDS", str(TAG_SLOT_WAIT_SECONDS))
+    env.setdefault("PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS", str(DEPLOYMENT_SLOT_WAIT_SECONDS))
+    if database_url:
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
+    return env
+
+
+# --- processes -------------------------------------------------------------------------------
+
+
+def _started(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks after boot); None when it does not run."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc: ask the kernel
+        stat = Path(f"/proc/{int(pid)}/stat").read_text(encoding="ascii", errors="replace")
+    except (OSError, ValueError):
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def alive(pid: int, started: str | None = None) -> bool:
+    """True when ``pid`` runs (not a zombie) and, given ``started``, is the same process that
+    was started then (not a reused PID)."""
+    if not Path("/proc/self/stat").exists():  # no /proc: ask the kernel
         try:
             os.kill(pid, 0)
         except OSError:
             return False
         return True
-    if stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
-        return False
-    # Right after the start the command line may still be empty (between fork and exec).
-    return not cmdline or b"prefect" in cmdline
+    now = _started(pid)
+    return now is not None and (started is None or now == started)
 
 
 def healthy(api_url: str) -> bool:
@@ -92,21 +157,40 @@ def healthy(api_url: str) -> bool:
         return False
 
 
-def start(command: list[str], env: dict, log: Path, cwd: Path) -> int:
+@dataclass
+class Process:
+    """One long-running process of the stack."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    user: str | None = None  # run as this user (when we are root)
+    stop_signal: int = signal.SIGTERM
+    extra: dict = field(default_factory=dict)
+
+
+def start(command: list[str], env: dict, log: Path, cwd: Path, user: str | None = None) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True, user=user,
+                                group=_group_of(user), extra_groups=[] if user else None)
     return proc.pid
 
 
-def run(command: list[str], env: dict, cwd: Path, log: Path) -> None:
+def _group_of(user: str | None) -> int | None:
+    return pwd.getpwnam(user).pw_gid if user else None
+
+
+def run(command: list[str], env: dict, cwd: Path, log: Path, user: str | None = None, what: str = "") -> None:
+    log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         done = subprocess.run(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL)
+                              stdin=subprocess.DEVNULL, user=user, group=_group_of(user),
+                              extra_groups=[] if user else None)
     if done.returncode != 0:
         tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
-        raise SystemExit(f"stack: `{' '.join(command[-4:])}` failed (exit {done.returncode}):\n{tail}")
+        raise SystemExit(f"stack: `{what or ' '.join(command[-4:])}` failed (exit {done.returncode}):\n{tail}")
 
 
 def read_state(path: Path) -> dict | None:
@@ -116,11 +200,12 @@ def read_state(path: Path) -> dict | None:
         return None
 
 
-def stop_pid(pid: int, grace: float = 20.0) -> None:
-    """Stop a process `up` started, with the children it started (its own process group)."""
-    if not alive(pid):
+def stop_pid(pid: int, started: str | None = None, first: int = signal.SIGTERM, grace: float = 20.0) -> None:
+    """Stop a process `up` started, with the children it started (its own process group):
+    ``first`` (SIGTERM; SIGINT for PostgreSQL's fast shutdown), then SIGKILL after ``grace``."""
+    if not alive(pid, started):
         return
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+    for sig, wait in ((first, grace), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(pid, sig)  # started with start_new_session: the group is ours
         except ProcessLookupError:
@@ -133,37 +218,213 @@ def stop_pid(pid: int, grace: float = 20.0) -> None:
                 os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
                 pass
-            if not alive(pid):
+            if not alive(pid, started):
                 return
             time.sleep(0.2)
 
 
+# --- secrets ---------------------------------------------------------------------------------
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read (mode 600), never through a wider mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    env = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return env
+    for line in lines:
+        line = line.strip().removeprefix("export ").strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            env[key] = value.strip("'\"")
+    return env
+
+
+def api_auth(env_file: Path) -> str:
+    """The API auth string of this stack: kept in ``env_file`` (made once, random)."""
+    return read_env_file(env_file).get("PREFECT_API_AUTH_STRING") or secrets.token_urlsafe(32)
+
+
+def write_client_env(env_file: Path, api_url: str, auth: str) -> None:
+    write_private(env_file, "# The Prefect API of utkast's stack: `. .local/prefect.env`, then prefect, utkast watch, ...\n"
+                            "# Secret: do not copy into git, logs or chat.\n"
+                            f"export PREFECT_API_URL={api_url}\nexport PREFECT_API_AUTH_STRING={auth}\n")
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+
+
+def postgres_bin() -> Path:
+    """The folder of Debian's PostgreSQL programs (initdb, postgres): UTKAST_POSTGRES_BIN, else
+    the newest /usr/lib/postgresql/<version>/bin, else `pg_config --bindir`."""
+    if os.environ.get("UTKAST_POSTGRES_BIN"):
+        return Path(os.environ["UTKAST_POSTGRES_BIN"])
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
+    if found:
+        return Path(found[-1]).parent
+    if shutil.which("pg_config"):
+        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
+        if out and (Path(out) / "initdb").exists():
+            return Path(out)
+    sys.exit("stack: PostgreSQL was not found; install Debian's package (apt-get install postgresql) "
+             "or set UTKAST_POSTGRES_BIN to the folder with initdb and postgres")
+
+
+def postgres_user() -> str | None:
+    """Who runs PostgreSQL: ourselves, or when we are root (initdb and postgres refuse root)
+    UTKAST_POSTGRES_USER, else the `postgres` user of Debian's package, else `nobody`."""
+    if os.geteuid() != 0:
+        return None
+    for name in (os.environ.get("UTKAST_POSTGRES_USER"), "postgres", "nobody"):
+        if not name:
+            continue
+        try:
+            pwd.getpwnam(name)
+            return name
+        except KeyError:
+            continue
+    sys.exit("stack: no unprivileged user to run PostgreSQL as; set UTKAST_POSTGRES_USER")
+
+
+def prepare_postgres(pgdir: Path, bindir: Path, user: str | None, log: Path) -> tuple[Process, str]:
+    """Make the cluster in ``pgdir`` the first time (initdb with a random password); return
+    the postgres process to start and the server's connection URL (never printed)."""
+    data, sock = pgdir / "data", pgdir / "run"
+    pgdir.mkdir(parents=True, exist_ok=True)
+    os.chmod(pgdir, 0o711)  # the database user may pass through, not list or read
+    password_file = pgdir / "password"
+    if user:
+        uid, gid = pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid
+        if subprocess.run(["test", "-x", str(pgdir)], user=user, group=gid, extra_groups=[]).returncode != 0:
+            sys.exit(f"stack: the user {user!r} that runs PostgreSQL cannot reach {pgdir}; let others pass "
+                     "through its parent folders (chmod o+x) or choose --postgres-dir elsewhere")
+    new = not (data / "PG_VERSION").exists()
+    if new:
+        password = secrets.token_urlsafe(32)
+        for d in (data, sock):
+            d.mkdir(parents=True, exist_ok=True)
+            os.chmod(d, 0o700)
+            if user:
+                os.chown(d, uid, gid)
+        pwfile = data.parent / ".initdb-password"
+        write_private(pwfile, password + "\n")
+        if user:
+            os.chown(pwfile, uid, gid)
+        try:
+            run([str(bindir / "initdb"), "-D", str(data), "-U", PG_USER, f"--pwfile={pwfile}", "-E", "UTF8",
+                 "--locale=C", "--auth-local=scram-sha-256", "--auth-host=scram-sha-256"],
+                os.environ.copy(), pgdir, log, user=user, what="initdb")
+        finally:
+            pwfile.unlink(missing_ok=True)
+        write_private(password_file, password + "\n")
+    else:
+        try:
+            password = password_file.read_text(encoding="utf-8").strip()
+        except OSError:
+            sys.exit(f"stack: {data} exists but its password file {password_file} is missing")
+    pg_env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    command = [str(bindir / "postgres"), "-D", str(data), "-c", "listen_addresses=", "-c",
+               f"unix_socket_directories={sock}", "-c", f"port={PG_PORT}", "-c", "max_connections=100",
+               "-c", "log_connections=off"]
+    url = f"postgresql+asyncpg://{PG_USER}:{password}@/{PG_DATABASE}?host={sock}&port={PG_PORT}"
+    return Process("postgres", command, pg_env, user=user, stop_signal=signal.SIGINT,
+                   extra={"new": new, "socket": str(sock), "password": password}), url
+
+
+def wait_for_postgres(bindir: Path, pid: int, sock: str, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while subprocess.run([str(bindir / "pg_isready"), "-q", "-h", sock, "-p", str(PG_PORT)]).returncode != 0:
+        if not alive(pid):
+            raise SystemExit(f"stack: PostgreSQL stopped; see {log}")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"stack: PostgreSQL did not answer within {START_TIMEOUT} s; see {log}")
+        time.sleep(0.5)
+
+
+def create_database(bindir: Path, sock: str, password: str, log: Path, cwd: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env["PGPASSWORD"] = password  # in this child's environment only
+    run([str(bindir / "createdb"), "-h", sock, "-p", str(PG_PORT), "-U", PG_USER, PG_DATABASE], env, cwd, log,
+        what="createdb")
+
+
+# --- up, down, status ------------------------------------------------------------------------
+
+
+def workers(args, env: dict) -> list[Process]:
+    """The N process workers on the pool."""
+    prefect = prefect_command()
+    processes = [Process(f"worker-{i}", [*prefect, "worker", "start", "--pool", POOL, "--type", "process",
+                                         "--name", f"utkast-worker-{i}", "--limit", str(args.worker_limit)], env)
+                 for i in range(1, args.workers + 1)]
+    return processes
+
+
 def up(args) -> int:
     state_path, home = Path(args.state), Path(args.home).resolve()
+    local = state_path.parent
     prefect_home = Path(args.prefect_home).resolve()
     state = read_state(state_path)
-    if state and any(alive(pid) for pid in state["pids"].values()):
+    if state and any(alive(pid, state.get("started", {}).get(name)) for name, pid in state["pids"].items()):
         print(f"The stack is already running: Prefect UI at {state['ui_url']}")
         return 0
+    if args.workers < 1:
+        sys.exit("stack: --workers must be at least 1")
     api_url, ui_url = f"http://127.0.0.1:{args.port}/api", f"http://127.0.0.1:{args.port}"
-    env = stack_env(args.port, prefect_home, home)
-    logs = state_path.parent / "logs"
+    client_env_file = local / "prefect.env"
+    auth = api_auth(client_env_file)
+    env = stack_env(args.port, prefect_home, home, auth)
+    logs = local / "logs"
     prefect = prefect_command()
     pids: dict[str, int] = {}
+    started: dict[str, str | None] = {}
+    database = "postgresql" if args.postgres else "sqlite"
+    portal_url = None
 
     def save() -> None:
         state_path.parent.mkdir(parents=True, exist_ok=True)
-        state_path.write_text(json.dumps({"pids": pids, "api_url": api_url, "ui_url": ui_url,
-                                          "prefect_home": str(prefect_home), "home": str(home),
-                                          "logs": str(logs)}, indent=2), encoding="utf-8")
+        write_private(state_path, json.dumps({
+            "pids": pids, "started": started, "api_url": api_url, "ui_url": ui_url, "database": database,
+            "portal_url": portal_url, "prefect_home": str(prefect_home), "home": str(home), "logs": str(logs),
+            "env_file": str(client_env_file),
+            "stop_signals": {name: int(sig) for name, sig in stop_signals.items()}}, indent=2))
 
+    def launch(process: Process, cwd: Path) -> int:
+        pid = start(process.command, process.env, logs / f"{process.name}.log", cwd, process.user)
+        pids[process.name], started[process.name] = pid, _started(pid)
+        stop_signals[process.name] = process.stop_signal
+        save()  # so `down` can stop it even if the rest fails
+        return pid
+
+    stop_signals: dict[str, int] = {}
     if healthy(api_url):
         sys.exit(f"stack: something already answers at {api_url}; stop it or choose another --port")
-    print(f"Starting the Prefect server on {ui_url} (PREFECT_HOME={prefect_home}) ...", flush=True)
-    pids["server"] = start([*prefect, "server", "start", "--host", "127.0.0.1", "--port", str(args.port),
-                            "--analytics-off"], env, logs / "server.log", home)
-    save()  # so `down` can stop it even if the rest fails
+    write_client_env(client_env_file, api_url, auth)
     try:
+        database_url = None
+        if args.postgres:
+            bindir, user = postgres_bin(), postgres_user()
+            pgdir = Path(args.postgres_dir).resolve()
+            print(f"Starting PostgreSQL in {pgdir} (as {user or 'this user'}, Unix socket only) ...", flush=True)
+            postgres, database_url = prepare_postgres(pgdir, bindir, user, logs / "postgres-setup.log")
+            pid = launch(postgres, pgdir)
+            wait_for_postgres(bindir, pid, postgres.extra["socket"], logs / "postgres.log")
+            if postgres.extra["new"]:
+                create_database(bindir, postgres.extra["socket"], postgres.extra["password"],
+                                logs / "postgres-setup.log", pgdir)
+        print(f"Starting the Prefect server on {ui_url} ({'PostgreSQL' if args.postgres else 'SQLite'}, "
+              f"PREFECT_HOME={prefect_home}) ...", flush=True)
+        launch(Process("server", [*prefect, "server", "start", "--host", "127.0.0.1", "--port", str(args.port),
+                                  "--analytics-off"], server_env(env, auth, database_url)), home)
         deadline = time.monotonic() + START_TIMEOUT
         while not healthy(api_url):
             if not alive(pids["server"]):
@@ -171,24 +432,47 @@ def up(args) -> int:
             if time.monotonic() > deadline:
                 raise SystemExit(f"stack: the server did not answer within {START_TIMEOUT} s; see {logs / 'server.log'}")
             time.sleep(1)
-        print("Creating the work pool and deploying prefect.yaml ...", flush=True)
+        print("Creating the work pool, deploying prefect.yaml and the recovery automations ...", flush=True)
         setup_log = logs / "setup.log"
         run([*prefect, "work-pool", "create", POOL, "--type", "process", "--overwrite"], env, home, setup_log)
         run([*prefect, "concurrency-limit", "create", CHECKER_TAG, str(CHECKER_LIMIT)], env, home, setup_log)
         run([*prefect, "--no-prompt", "deploy", "--all"], env, home, setup_log)
-        pids["worker"] = start([*prefect, "worker", "start", "--pool", POOL, "--type", "process"],
-                               env, logs / "worker.log", home)
-        save()
+        python = Path(prefect[0]).with_name("python")
+        run([str(python if python.exists() else sys.executable), "-m", "flows.recovery"], env, home, setup_log,
+            what="python -m flows.recovery")
+        port = portal_port(args.portal_port)
+        # E-mails the workers' runs send link to the partners' pages here (unless a public
+        # address behind a TLS proxy is already set).
+        env.setdefault("UTKAST_PORTAL_URL", f"http://127.0.0.1:{port}")
+        for process in workers(args, env):
+            launch(process, home)
+        portal_url = f"http://127.0.0.1:{port}"
+        launch(Process("portal", [*utkast_command(), "serve", "--host", "127.0.0.1", "--port", str(port)], env),
+               home)
+        wait_for_portal(portal_url, pids["portal"], logs / "portal.log")
     except BaseException:
-        for pid in reversed(list(pids.values())):
-            stop_pid(pid)
+        for name in reversed(list(pids)):
+            stop_pid(pids[name], started.get(name), stop_signals.get(name, signal.SIGTERM))
         state_path.unlink(missing_ok=True)
         raise
-    print(f"\nPrefect UI:  {ui_url}")
-    print(f"API:         {api_url}   (export PREFECT_API_URL={api_url} for `utkast watch` and the prefect CLI)")
+    print(f"\nPrefect UI:  {ui_url}   (database: {database}; {args.workers} worker(s) on pool {POOL!r})")
+    print(f"API:         {api_url}   (`. {client_env_file}` sets PREFECT_API_URL and the API auth string "
+          "for the prefect CLI and utkast)")
+    print(f"Portal:      {portal_url}   (partners' and reviewers' pages; links: utkast invite SLUG --base-url {portal_url})")
     print(f"Logs:        {logs}")
     print("Stop with:   python3 dev.py stack down")
     return 0
+
+
+def wait_for_portal(url: str, pid: int, log: Path) -> None:
+    """Wait until `utkast serve` answers at ``url``."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while not healthy(url):
+        if not alive(pid):
+            raise SystemExit(f"stack: the portal stopped; see {log}")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"stack: the portal did not answer within {START_TIMEOUT} s; see {log}")
+        time.sleep(0.5)
 
 
 def down(args) -> int:
@@ -197,11 +481,10 @@ def down(args) -> int:
     if not state:
         print("The stack is not running (no state file).")
         return 0
-    for name in ("worker", "server"):
-        pid = state["pids"].get(name)
-        if pid:
-            stop_pid(pid)
-            print(f"stopped {name} (pid {pid})")
+    signals = state.get("stop_signals", {})
+    for name, pid in reversed(list(state["pids"].items())):  # workers first, the database last
+        stop_pid(pid, state.get("started", {}).get(name), signals.get(name, signal.SIGTERM))
+        print(f"stopped {name} (pid {pid})")
     state_path.unlink(missing_ok=True)
     return 0
 
@@ -211,10 +494,14 @@ def status(args) -> int:
     if not state:
         print("The stack is not running.")
         return 1
-    running = {name: alive(pid) for name, pid in state["pids"].items()}
+    running = {name: alive(pid, state.get("started", {}).get(name)) for name, pid in state["pids"].items()}
     for name, pid in state["pids"].items():
-        print(f"{name:7} pid {pid:<8} {'running' if running[name] else 'stopped'}")
-    print(f"Prefect UI: {state['ui_url']}  ({'answers' if healthy(state['api_url']) else 'does not answer'})")
+        print(f"{name:10} pid {pid:<8} {'running' if running[name] else 'stopped'}")
+    print(f"Prefect UI: {state['ui_url']}  ({'answers' if healthy(state['api_url']) else 'does not answer'}; "
+          f"database: {state.get('database', 'sqlite')})")
+    if state.get("portal_url"):
+        answers = healthy(state["portal_url"])
+        print(f"Portal:     {state['portal_url']}  ({'answers' if answers else 'does not answer'})")
     return 0 if all(running.values()) else 1
 
 
@@ -222,9 +509,16 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="stack", description=__doc__.split("\n\n")[0])
     p.add_argument("command", choices=["up", "down", "status"])
     p.add_argument("--port", type=int, default=4200)
+    p.add_argument("--postgres", action="store_true",
+                   help="the server's database in a PostgreSQL cluster of its own (default: SQLite)")
+    p.add_argument("--workers", type=int, default=1, help="process workers on the pool (default 1)")
+    p.add_argument("--worker-limit", type=int, default=WORKER_LIMIT, help="flow runs per worker at once")
     p.add_argument("--home", default=str(ROOT), help="the checkout flows run from (UTKAST_HOME)")
     p.add_argument("--state", default=str(ROOT / ".local" / "stack.json"))
     p.add_argument("--prefect-home", default=str(ROOT / ".local" / "prefect"))
+    p.add_argument("--postgres-dir", default=str(ROOT / ".local" / "postgres"))
+    p.add_argument("--portal-port", type=int, default=None,
+                   help="port of `utkast serve` (default: 8080, or a free one when it is taken)")
     args = p.parse_args(argv)
     return {"up": up, "down": down, "status": status}[args.command](args)
 

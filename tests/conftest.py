@@ -2,7 +2,7 @@
 S3 server and Chromium; and the markers each test gets from the fixtures it uses.
 
 Markers (registered in pyproject.toml): ``prefect`` (a Prefect server), ``s3`` (SeaweedFS),
-``browser`` (Chromium) and ``slow`` (every one of those, and long CPU work). They follow from
+``browser`` (Chromium), ``postgres`` (a PostgreSQL cluster of the stack's own) and ``slow`` (every one of those, and long CPU work). They follow from
 the fixtures below, so a new test is marked without anyone remembering;
 ``@pytest.mark.slow`` marks a test that is slow for another reason.
 ``python3 dev.py test -m "not slow"`` runs the unit tests only.
@@ -85,12 +85,15 @@ def chromium() -> str:
     return found
 
 
-# Fixtures (used directly or through another fixture) that mark a test. ``stack`` and
-# ``private_bucket`` are module fixtures that start their own Prefect stack or SeaweedFS;
+# Fixtures (used directly or through another fixture) that mark a test. ``stack``,
+# ``postgres_stack``, ``load_stack`` and ``private_bucket`` start their own Prefect stack (on
+# PostgreSQL for the two named so) or SeaweedFS;
 # ``corpus`` means the real documents of ../shared/corpus, which take long to convert.
 MARKERS_BY_FIXTURE = {
     "prefect_harness": ("prefect", "slow"),
     "stack": ("prefect", "slow"),
+    "postgres_stack": ("postgres", "prefect", "slow"),
+    "load_stack": ("postgres", "prefect", "s3", "slow"),
     "local_bucket": ("s3", "slow"),
     "private_bucket": ("s3", "slow"),
     "chromium": ("browser", "slow"),

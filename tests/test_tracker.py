@@ -42,18 +42,18 @@ def _row(tracker: dict, piece: str) -> list[str]:
 def test_received_rejected_missing_and_over_length_per_piece(intake, config):
     tracker = _tracker(intake, config)
 
-    assert tracker_table(tracker)[0] == ["Nr", "Delrapport", "Inlämnat av", "Status"]
+    assert tracker_table(tracker)[0] == ["Nr", "Delrapport", "Inlämnat av", "Status", "Senast", "LIX"]
     assert len(tracker_table(tracker)) == 1 + 17  # a row for every piece of the outline
-    nr, title, who, status = _row(tracker, "1.3")
+    nr, title, who, status, due, lix = _row(tracker, "1.3")
     assert title == "Utmaningar och förbättringsförslag för kvalitetssäkring"
     assert who == "Stadsmissionen, Myrorna"  # in the registry's order
     assert status == "Myrorna: mottagen; Stadsmissionen: mottagen"
     # 7 × 250 = 1,750 words at 500 words a page: longer than the 3 pages commissioned.
-    assert _row(tracker, "5.1")[2:] == ["Forum", "Forum: för lång"]
+    assert _row(tracker, "5.1")[2:4] == ["Forum", "Forum: för lång"]
     assert tracker["cells"]["forum/5.1"]["pages"] == 3.5
     # A rejected file delivers nothing: the piece is still missing, and says why.
-    assert _row(tracker, "3.1")[2:] == ["–", "Verdandi: avvisad"]
-    assert _row(tracker, "1.1")[2:] == ["–", "saknas"]
+    assert _row(tracker, "3.1")[2:4] == ["–", "Verdandi: avvisad"]
+    assert _row(tracker, "1.1")[2:4] == ["–", "saknas"]
     assert "3.1" in tracker["missing"] and "1.1" in tracker["missing"]
     assert "1.3" not in tracker["missing"] and "5.1" not in tracker["missing"]
     assert tracker["counts"] == {"files": 5, "accepted": 3, "superseded": 0, "rejected": 2,

@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import os
 import re
 import tomllib
 import types
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import date
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -72,11 +76,27 @@ def _not_blank(value: str) -> str:
     return value
 
 
+def _is_address(value: str) -> str:
+    """An e-mail address as a person writes it (``namn@example.org``); nothing else."""
+    if not re.fullmatch(r"[^@\s<>\"(),;:]+@[^@\s<>\"(),;:]+", value):
+        raise Invalid(f"'{value}' is not an e-mail address (name@example.org)")
+    return value
+
+
+def _nfc_name(value: str) -> str:
+    value = unicodedata.normalize("NFC", value).strip()
+    if not value:
+        raise Invalid("must not be empty")
+    return value
+
+
 T = TypeVar("T")
 # A TOML array, kept as a tuple; its items are checked as strictly as everything else.
 Array = Annotated[tuple[T, ...], Strict(False)]
 Text = Annotated[str, AfterValidator(_not_blank)]
 Positive = Annotated[int, Field(gt=0)]
+Address = Annotated[str, AfterValidator(_is_address)]
+Name = Annotated[str, AfterValidator(_nfc_name)]  # a person's name as given, NFC
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -128,11 +148,15 @@ def _step(kind: Any, part: str | int) -> Any:
 
 
 def type_at(model: type[BaseModel], loc: tuple) -> Any:
-    """The type of the value at ``loc`` in a file read into ``model`` (None if unknown)."""
+    """The type of the value at ``loc`` in a file read into ``model`` (None if unknown; an
+    optional table, ``Schedule | None``, as the table)."""
     kind: Any = model
     for part in loc:
         kind = _step(kind, part)
-    return _bare(kind)
+    kind = _bare(kind)
+    if get_origin(kind) in (Union, types.UnionType):
+        kind = next((_bare(a) for a in get_args(kind) if a is not type(None)), None)
+    return kind
 
 
 def keys_of(kind: Any) -> list[str]:
@@ -219,11 +243,14 @@ def read_config(path: Path, model: type[M]) -> M:
 
 
 class Piece(Table):
-    """One commissioned report ("delrapport") of the outline: ``1.3``, its title, its budget."""
+    """One commissioned report ("delrapport") of the outline: ``1.3``, its title, its budget;
+    its due date and the partners commissioned for it when they differ from its paket's."""
 
     id: str
     title: Text
     budget_sek: Positive
+    due: date | None = None
+    commissioned: Array[str] | None = None
 
     @field_validator("id")
     @classmethod
@@ -239,19 +266,40 @@ class Piece(Table):
 
 
 class Paket(Table):
-    """A work package: its number, title and pieces."""
+    """A work package: its number, title and pieces; the date its pieces are due and the
+    partners (slugs) commissioned for them, unless a piece says otherwise."""
 
     number: Positive
     title: Text
+    due: date | None = None
+    commissioned: Array[str] = ()
     pieces: Array[Piece]
 
 
+class Schedule(Table):
+    """``[schedule]``: the project year (every due date lies within it) and the day from which
+    reviewers hear of each new draft (the external review in August)."""
+
+    start: date
+    end: date
+    review_from: date | None = None
+
+    @model_validator(mode="after")
+    def _in_order(self) -> Schedule:
+        if self.end < self.start:
+            raise Invalid(f"must not be before start ({self.start})", "end")
+        if self.review_from and not self.start <= self.review_from <= self.end:
+            raise Invalid(f"must lie within the project year ({self.start} to {self.end})", "review_from")
+        return self
+
+
 class Outline(Table):
-    """``outline.toml``: the application's title and its paket."""
+    """``outline.toml``: the application's title, its schedule and its paket."""
 
     title: Text
     project: Text
     programme: Text = ""
+    schedule: Schedule | None = None
     paket: Array[Paket] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -267,7 +315,20 @@ class Outline(Table):
                 if piece.id in seen:
                     raise Invalid(f"'{piece.id}' appears twice", "paket", i, "pieces", j, "id")
                 seen.add(piece.id)
+        for at, due in self._dates():
+            if self.schedule is None:
+                raise Invalid("a due date needs the project year: [schedule] start and end", *at)
+            if not self.schedule.start <= due <= self.schedule.end:
+                raise Invalid(f"{due} is outside the project year ({self.schedule.start} to {self.schedule.end})", *at)
         return self
+
+    def _dates(self):
+        for i, pk in enumerate(self.paket):
+            if pk.due:
+                yield ("paket", i, "due"), pk.due
+            for j, piece in enumerate(pk.pieces):
+                if piece.due:
+                    yield ("paket", i, "pieces", j, "due"), piece.due
 
     @property
     def pieces(self) -> dict[str, Piece]:
@@ -277,6 +338,15 @@ class Outline(Table):
     def paket_of(self, piece_id: str) -> Paket:
         """The paket the piece ``piece_id`` belongs to."""
         return next(pk for pk in self.paket if pk.number == self.pieces[piece_id].paket)
+
+    def due(self, piece_id: str) -> date | None:
+        """The date the piece is due: its own, else its paket's (None: no date)."""
+        return self.pieces[piece_id].due or self.paket_of(piece_id).due
+
+    def commissioned(self, piece_id: str) -> tuple[str, ...]:
+        """The slugs of the partners commissioned for the piece: its own list, else its paket's."""
+        own = self.pieces[piece_id].commissioned
+        return own if own is not None else self.paket_of(piece_id).commissioned
 
 
 # --- partners.toml --------------------------------------------------------------------------
@@ -294,6 +364,7 @@ class Partner(Table):
     name: Text
     short: Text
     aliases: Array[Text] = ()
+    email: Array[Address] = ()  # where receipts, review notices and reminders go
 
     @model_validator(mode="before")
     @classmethod
@@ -397,6 +468,35 @@ class PersonalDataSettings(Table):
     action: Literal["mask", "stop"] = "mask"
 
 
+class EmailSettings(Table):
+    """``[email]``: the SMTP server (``UTKAST_SMTP_URL`` overrides it; the password only ever
+    comes from ``UTKAST_SMTP_PASSWORD``), the sender, on/off, reminders."""
+
+    enabled: bool = True
+    server: str = ""
+    sender: Text = "Utkast <utkast@localhost>"
+    remind_days_before: int = Field(7, ge=0)
+    timeout_seconds: Positive = 20
+
+    @field_validator("server")
+    @classmethod
+    def _smtp_url(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise Invalid(f"'{value}' must look like smtp://host:port or smtps://host:port")
+        if parts.password is not None:
+            raise Invalid("must not hold a password: it comes from the environment (UTKAST_SMTP_PASSWORD)")
+        return value
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        _is_address(parseaddr(value)[1] or value)
+        return value
+
+
 class Settings(Table):
     """``settings.toml``."""
 
@@ -405,6 +505,7 @@ class Settings(Table):
     draft: DraftSettings
     links: LinkSettings = LinkSettings()
     personal_data: PersonalDataSettings = PersonalDataSettings()
+    email: EmailSettings = EmailSettings()
 
     @property
     def limits(self) -> Limits:
@@ -436,7 +537,45 @@ class Settings(Table):
         return self.personal_data.action
 
 
+# --- people.toml ----------------------------------------------------------------------------
+
+
+class Person(Table):
+    """Someone who is not a partner: their name as given and their addresses."""
+
+    name: Name
+    email: Array[Address] = ()
+
+
+class People(Table):
+    """``people.toml``: the coordinator (failed runs; named in partners' e-mail as the
+    contact) and the external reviewers (told of each new draft)."""
+
+    coordinator: Person = Person(name="Samordnaren")
+    reviewers: Array[Person] = Field((), alias="reviewer")
+
+    @model_validator(mode="after")
+    def _each_reviewer_once(self) -> People:
+        seen = set()
+        for i, person in enumerate(self.reviewers):
+            if fold_name(person.name) in seen:
+                raise Invalid(f"'{person.name}' appears twice", "reviewer", i, "name")
+            seen.add(fold_name(person.name))
+        return self
+
+
 # --- everything -----------------------------------------------------------------------------
+
+# The files read into Config. Its fingerprint leaves out what only e-mail uses (addresses,
+# due dates, commissions, reviewers, [email]), so configuring e-mail neither screens the
+# inbox again nor publishes a new draft.
+CONFIG_FILES = ("outline.toml", "partners.toml", "settings.toml", "people.toml")
+_NOT_IN_FINGERPRINT = {
+    "outline": {"schedule": True, "paket": {"__all__": {"due": True, "commissioned": True,
+                                                        "pieces": {"__all__": {"due", "commissioned"}}}}},
+    "registry": {"partners": {"__all__": {"email"}}},
+    "settings": {"email": True},
+}
 
 
 @dataclass(frozen=True)
@@ -448,6 +587,7 @@ class Config:
     settings: Settings
     templates: Path
     fingerprint: str = field(default="")
+    people: People = field(default_factory=People)
 
 
 def load_outline(path: Path) -> Outline:
@@ -465,19 +605,43 @@ def load_settings(path: Path) -> Settings:
     return read_config(path, Settings)
 
 
-def load_config(templates: Path | str = TEMPLATES) -> Config:
-    """Read and validate ``outline.toml``, ``partners.toml`` and ``settings.toml``."""
-    templates = Path(templates)
-    files = ["outline.toml", "partners.toml", "settings.toml"]
-    digest = hashlib.sha256()
-    for name in files:
-        path = templates / name
-        if path.exists():
-            digest.update(path.read_bytes())
+def load_people(path: Path) -> People:
+    """Read and validate ``people.toml`` (no file: no reviewers, the coordinator unnamed)."""
+    return read_config(path, People) if path.exists() else People()
+
+
+def check_commissions(outline: Outline, registry: Registry, path: Path) -> None:
+    """Every partner named as commissioned for a piece is in ``partners.toml``."""
+    for i, pk in enumerate(outline.paket):
+        places = [(("paket", i, "commissioned"), pk.commissioned)]
+        places += [(("paket", i, "pieces", j, "commissioned"), p.commissioned or ()) for j, p in enumerate(pk.pieces)]
+        for at, slugs in places:
+            for k, slug in enumerate(slugs):
+                if registry.find(slug) is None or registry.find(slug).slug != slug:
+                    raise ConfigError(shown(path), dotted((*at, k)),
+                                      f"'{slug}' is not a partner's slug in partners.toml")
+
+
+def content_fingerprint(outline: Outline, registry: Registry, settings: Settings) -> str:
+    """The configuration's identity without what only e-mail uses (see ``CONFIG_FILES``)."""
+    parts = {name: model.model_dump(mode="json", exclude=_NOT_IN_FINGERPRINT[name])
+             for name, model in (("outline", outline), ("registry", registry), ("settings", settings))}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def load_config(templates: Path | str | None = None) -> Config:
+    """Read and validate ``outline.toml``, ``partners.toml``, ``settings.toml`` and
+    ``people.toml`` (``templates``: default ``TEMPLATES``, read when called)."""
+    templates = Path(templates or TEMPLATES)
+    outline = load_outline(templates / "outline.toml")
+    registry = load_registry(templates / "partners.toml")
+    check_commissions(outline, registry, templates / "outline.toml")
+    settings = load_settings(templates / "settings.toml")
     return Config(
-        outline=load_outline(templates / "outline.toml"),
-        registry=load_registry(templates / "partners.toml"),
-        settings=load_settings(templates / "settings.toml"),
+        outline=outline,
+        registry=registry,
+        settings=settings,
         templates=templates,
-        fingerprint=digest.hexdigest(),
+        fingerprint=content_fingerprint(outline, registry, settings),
+        people=load_people(templates / "people.toml"),
     )

@@ -7,7 +7,8 @@ become markup); HTML templates autoescape.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+import time
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -34,10 +35,18 @@ def swedish_datetime(ts: float | datetime) -> str:
     return f"{dt.day} {MONTHS[dt.month - 1]} {dt.year} kl. {dt:%H.%M}"
 
 
-def swedish_date(ts: float | datetime) -> str:
+def swedish_date(ts: float | datetime | date) -> str:
+    """``30 juni 2026`` (a timestamp or time in Stockholm time, or a calendar day)."""
+    if isinstance(ts, date) and not isinstance(ts, datetime):
+        return f"{ts.day} {MONTHS[ts.month - 1]} {ts.year}"
     dt = ts if isinstance(ts, datetime) else datetime.fromtimestamp(ts, STOCKHOLM)
     dt = dt.astimezone(STOCKHOLM)
     return f"{dt.day} {MONTHS[dt.month - 1]} {dt.year}"
+
+
+def stockholm_today(ts: float | None = None) -> date:
+    """The calendar day in Stockholm now (or at the timestamp ``ts``)."""
+    return datetime.fromtimestamp(time.time() if ts is None else ts, STOCKHOLM).date()
 
 
 @cache

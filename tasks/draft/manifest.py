@@ -7,20 +7,22 @@ import json
 from datetime import datetime
 
 from tasks import __version__
-from tasks.core.config import Config
+from tasks.core.config import CONFIG_FILES, Config
 from tasks.core.slots import slot_key
 from tasks.core.templating import STOCKHOLM, swedish_datetime
 from tasks.core.versions import tool_versions
 from tasks.draft.render import Rendered
-from tasks.intake.inbox import InboxFile
+from tasks.intake.inbox import InboxFile, shown_reason
 from tasks.intake.normalise import Report
 from tasks.personal.rules import masking_fingerprint
 
 
 def templates_digest(config: Config) -> str:
-    digest = hashlib.sha256()
+    """Every file of ``templates/``; the configuration files by what shapes the draft
+    (``config.fingerprint``: not addresses, due dates or reviewers)."""
+    digest = hashlib.sha256(config.fingerprint.encode())
     for path in sorted(config.templates.iterdir()):
-        if path.is_file():
+        if path.is_file() and path.name not in CONFIG_FILES:
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
@@ -71,21 +73,22 @@ def compute_changes(previous: dict | None, reports: list[dict], inputs: list[dic
 def build_manifest(rendered: Rendered, fingerprint: str, files: list[InboxFile], reports: list[Report],
                    config: Config, previous: dict | None, options: dict,
                    reviews: dict[str, dict] | None = None, pending_reviews: list[str] = (),
-                   personal: dict[str, dict] | None = None) -> dict:
+                   personal: dict[str, dict] | None = None, shown: dict[str, str] | None = None) -> dict:
     """The draft's manifest: inputs and their verdicts, reports (with review and personal
     data summaries: kinds and counts, never values), what is missing, what changed since
-    ``previous``, the tools that made it."""
-    reviews, personal = reviews or {}, personal or {}
+    ``previous``, the tools that made it. File names as ``shown`` gives them (inbox key ->
+    the key with personal data masked; default: as they are)."""
+    reviews, personal, shown = reviews or {}, personal or {}, shown or {}
     base = f"drafts/{rendered.version}/"
     inputs = [{
-        "key": f.key, "partner": f.partner, "piece": f.piece, "sha256": f.sha256, "size": f.size,
+        "key": shown.get(f.key, f.key), "partner": f.partner, "piece": f.piece, "sha256": f.sha256, "size": f.size,
         "modified": datetime.fromtimestamp(f.modified, STOCKHOLM).isoformat(timespec="seconds"),
-        "kind": f.kind, "verdict": f.verdict, "version": f.version, "reason": f.reason,
+        "kind": f.kind, "verdict": f.verdict, "version": f.version, "reason": shown_reason(f, shown.get(f.key)),
     } for f in files]
     entries = [{
         "partner": r.partner, "piece": r.piece, "title": r.title, "words": r.words,
-        "sha256": r.sha256, "source": r.source, "version": r.version,
-        "earlier_versions": r.earlier_versions, "warnings": r.warnings,
+        "sha256": r.sha256, "source": shown.get(r.source, r.source), "version": r.version,
+        "earlier_versions": [shown.get(k, k) for k in r.earlier_versions], "warnings": r.warnings,
         "review": reviews.get(slot_key(r.partner, r.piece)),
         "personal_data": personal.get(slot_key(r.partner, r.piece)),
     } for r in sorted(reports, key=lambda r: (r.piece, r.partner))]

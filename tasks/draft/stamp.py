@@ -1,14 +1,14 @@
 """A build's stamp: everything a build's outcome depends on, taken when a build has ended, so
 that a build of exactly the same inputs can say "nothing new" without doing the work.
 
-The inputs are: the build's options (formats, paket, review), the configuration
+The inputs are: the build's options (formats, paket, review), the day (in Stockholm), the configuration
 (``templates/``), utkast's code and the installed packages (pandoc, the checker, the
 personal-data libraries), the settings in the environment that change a review, and every
 file of the inbox (reviewers' returned files too) and of the outputs (the run state, the
 drafts, the coordinator's statuses of review points, everything derived) as listed: size
 and change token. The flow writes the stamp under the build lock, after all its outputs and
 only when a build left nothing for the next one to do (no review pending, no file that
-changed while it was read, no stopped build); the command line compares before it starts
+changed while it was read, no stopped build, no e-mail waiting); the command line compares before it starts
 anything (:func:`unchanged_build`). Outputs whose links expire (S3) always get a full build,
 which writes the reviewers' page with fresh links.
 """
@@ -25,15 +25,18 @@ from pathlib import Path
 
 from tasks import __version__
 from tasks.core.config import Config
+from tasks.core.templating import stockholm_today
 from tasks.draft.manifest import templates_digest
 from tasks.storage.base import Storage
 
 STAMP = "cache/stamp.json"
 # Not inputs: the stamp itself, and Prefect's persisted task results (a cache of a cache).
 NOT_INPUTS = (STAMP, "cache/results/")
-# The environment that changes what a build does (the checker a review uses).
-ENVIRONMENT = ("LANGUAGETOOL_URL", "LANGUAGETOOL_USERNAME", "UTKAST_LT_DATA_DIR")
-SECRETS = ("LANGUAGETOOL_API_KEY",)  # only a digest of it goes in
+# The environment that changes what a build does (the checker a review uses; where e-mail goes
+# and the links it carries).
+ENVIRONMENT = ("LANGUAGETOOL_URL", "LANGUAGETOOL_USERNAME", "UTKAST_LT_DATA_DIR", "UTKAST_SMTP_URL",
+               "UTKAST_SMTP_USER", "UTKAST_PORTAL_URL")
+SECRETS = ("LANGUAGETOOL_API_KEY", "UTKAST_SMTP_PASSWORD")  # only a digest of them goes in, mixed with the rest
 
 
 @cache
@@ -63,6 +66,7 @@ def build_inputs(inbox: Storage, out: Storage, config: Config, options: dict) ->
         digest.update(json.dumps(parts, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n")
 
     add("options", options)
+    add("today", stockholm_today().isoformat())  # reminders and "försenad" move with the date
     add("config", str(config.templates), config.fingerprint, templates_digest(config))
     add("code", code_digest())
     add("environment", [os.environ.get(k) for k in ENVIRONMENT],

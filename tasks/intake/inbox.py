@@ -208,10 +208,24 @@ def choose_newest(files: list[InboxFile]) -> None:
             f.verdict = "accepted" if number == len(group) else "superseded"
 
 
-def rejection_key(f: InboxFile) -> str:
-    """Where the reason for a rejected file goes: ``rejected/<partner>/<file>.txt``."""
-    folder = f.partner or safe_name(f.folder) or "_inkorgen"
-    return f"rejected/{folder}/{safe_name(f.name) or 'fil'}.txt"
+def rejection_key(f: InboxFile, shown: str | None = None) -> str:
+    """Where the reason for a rejected file goes: ``rejected/<partner>/<file>.txt``, named by
+    the file's key as shown to others (``shown``, personal data masked: the key is listed in
+    the tracker and seen by whoever lists the folder)."""
+    if shown:
+        folder_shown, _, name = shown.rpartition("/")
+        folder_shown = folder_shown.split("/", 1)[0] or None
+    else:
+        folder_shown, name = f.folder, f.name
+    folder = f.partner or safe_name(folder_shown) or "_inkorgen"
+    return f"rejected/{folder}/{safe_name(name) or 'fil'}.txt"
+
+
+def shown_reason(f: InboxFile, shown: str | None = None) -> str | None:
+    """The Swedish reason as shown to others: a folder name it quotes is masked like the key."""
+    if not f.reason or not shown or not f.folder or "/" not in shown:
+        return f.reason
+    return f.reason.replace(unicodedata.normalize("NFC", f.folder), shown.split("/", 1)[0])
 
 
 def rejection_text(f: InboxFile, config: Config) -> str:
@@ -232,13 +246,16 @@ def display_name(key: str) -> str:
     return PurePosixPath(key).name
 
 
-def write_rejections(out: Storage, files: list[InboxFile], config: Config, notes: dict[str, str]) -> int:
+def write_rejections(out: Storage, files: list[InboxFile], config: Config, notes: dict[str, str],
+                     shown: dict[str, str] | None = None) -> int:
     """Write a Swedish note per rejected file; remove notes for files no longer rejected.
-    ``notes`` (the run state's) records the notes written, by key, with their text's digest."""
+    ``notes`` (the run state's) records the notes written, by key, with their text's digest;
+    ``shown`` gives the keys as shown to others (the notes are named by them)."""
+    shown = shown or {}
     wanted = {}
     for f in files:
         if f.verdict == "rejected":
-            wanted[rejection_key(f)] = rejection_text(f, config)
+            wanted[rejection_key(f, shown.get(f.key))] = rejection_text(f, config)
     written = 0
     for key, text in wanted.items():
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

@@ -31,6 +31,12 @@ TOWN = rf"[{UPPER}][{LOWER}]+(?:[ -][{UPPER}][{LOWER}]+)?"
 STREET_WORD = rf"[{UPPER}][{LOWER}{UPPER}.'’-]*"
 HOUSE = r"\d{1,4}(?:[A-Za-z]|\s[A-Z])?(?![\w])(?:\s*,?\s*(?:lgh|lägenhet)\.?\s*\d{1,4})?"
 NAME_TOKEN = rf"[{UPPER}][{LOWER}'’]*[{LOWER}](?:-[{UPPER}{LOWER}][{LOWER}'’]*[{LOWER}])*"
+# A word in capitals ("SVENSSON", "AL-HASSAN"): part of a name only after a marker word, as two
+# or three of them where the capitals stop ("DELTAGAREN ANNA SVENSSON började"), each with a
+# vowel; one word in capitals is taken for an acronym ("deltagarna i ESF", "deltagaren AF").
+CAPS_TOKEN = rf"[{UPPER}]{{2,}}(?:-[{UPPER}]{{2,}})*"
+CAPS_NAME = rf"{CAPS_TOKEN}(?:[ \t]+{CAPS_TOKEN}){{1,2}}(?![\w-])(?![ \t]+[{UPPER}]{{2,}}(?![{LOWER}]))"
+VOWEL = re.compile("[AEIOUYÅÄÖÉÜÆØ]")
 
 
 def _pnr_kind(first: str, sep: str | None, serial: str) -> str | None:
@@ -90,7 +96,7 @@ class Detector:
         # Deltagare 3: Omar
         self.after = re.compile(
             rf"(?<![\w])(?i:{markers})(?:\s+(?:nr\.?\s*)?\d{{1,3}})?(?:\s*[,:]\s*|\s+(?i:{connectors})\s+|\s+)"
-            rf"(?P<name>{name})(?![\w])")
+            rf"(?:(?P<name>{name})|(?P<caps>{CAPS_NAME}))(?![\w])")
         # Anna, en av deltagarna / Omar (praktikant) / Omar, praktikanten, berättar /
         # Anna Svensson, deltagare i … / Anna är deltagare / Omar var en av praktikanterna
         self.before = re.compile(
@@ -124,14 +130,17 @@ class Detector:
     def _known_pattern(self, names: set[str]) -> re.Pattern | None:
         forms = set()
         for name in names:
-            forms.add(name)
-            for word in name.split():
-                if len(word) > 1 and not word.endswith(".") and fold(word) not in self.rules.particles | self.rules.not_names:
-                    forms.add(word)
+            # A name found in capitals is also found as written normally, and the other way round.
+            variants = {name, name.upper(), name.title() if name.isupper() else name}
+            for variant in variants:
+                forms.add(variant)
+                for word in variant.split():
+                    if len(word) > 1 and not word.endswith(".") and fold(word) not in self.rules.particles | self.rules.not_names:
+                        forms.add(word)
         if not forms:
             return None
         alternatives = _words_pattern(sorted(forms, key=len, reverse=True))
-        return re.compile(rf"(?<![\w])(?:{alternatives})(?:s)?(?![\w])")
+        return re.compile(rf"(?<![\w])(?:{alternatives})(?:s|S)?(?![\w])")
 
     # names next to marker words
     def trim(self, value: str, start: int, leading: bool) -> tuple[int, str] | None:
@@ -148,6 +157,20 @@ class Detector:
         while words and fold(words[-1][1]) in self.rules.particles:
             words.pop()
         if not words:
+            return None
+        a, b = words[0][0], words[-1][0] + len(words[-1][1])
+        return start + a, value[a:b]
+
+    def trim_caps(self, value: str, start: int) -> tuple[int, str] | None:
+        """A name in capitals after a marker: words that are never names at the end go
+        ("DELTAGARNA KOMMER FRÅN"), and what is left must be two or three words with a vowel
+        each, the first not a word that is never a name ("DELTAGARNA FICK STÖD")."""
+        words = [(m.start(), m.group(0)) for m in re.finditer(r"\S+", value)]
+        while words and fold(words[-1][1]) in self.rules.not_names | self.rules.particles:
+            words.pop()
+        if len(words) < 2 or fold(words[0][1]) in self.rules.not_names:
+            return None
+        if not all(VOWEL.search(w) for _, w in words):
             return None
         a, b = words[0][0], words[-1][0] + len(words[-1][1])
         return start + a, value[a:b]
@@ -170,8 +193,11 @@ class Detector:
         found = []
         for regex, leading in ((self.after, False), (self.before, True)):
             for m in regex.finditer(text):
-                group = "name" if m.group("name") else "full"
-                trimmed = self.trim(m.group(group), m.start(group), leading)
+                if m.groupdict().get("caps"):
+                    trimmed = self.trim_caps(m.group("caps"), m.start("caps"))
+                else:
+                    group = "name" if m.group("name") else "full"
+                    trimmed = self.trim(m.group(group), m.start(group), leading)
                 if trimmed:
                     start, value = trimmed
                     found.append(Match("namn", start, start + len(value), value))

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 from tasks.personal.detect import Detector, Match, mask_text
+from tasks.personal.filenames import as_words
 from tasks.personal.rules import PersonalRules, fold
 
 # --- the report's AST ---------------------------------------------------------------------------------
@@ -244,7 +245,7 @@ def scan_ast(ast: dict, rules: PersonalRules, title: str = "", mask: bool = Fals
     walker.blocks(ast.get("blocks", []))
     finder = Detector.for_rules(rules)
     # Pass 1: names next to marker words and in the name columns of tables.
-    names = {m.value for m in finder.names(title)}
+    names = {m.value for m in finder.names(as_words(title))}  # titles often come from file names
     name_columns = {(table, col) for table, cols in walker.header_columns.items()
                     for col, header in cols if header in rules.column_headers}
     for seg in walker.segments:
@@ -257,7 +258,7 @@ def scan_ast(ast: dict, rules: PersonalRules, title: str = "", mask: bool = Fals
     # Pass 2: everything, with every mention of the names known from the whole report.
     detector = Detector.for_rules(rules, names)
     findings: list[Finding] = []
-    title_matches = detector.find(title)
+    title_matches = detector.find(as_words(title))
     findings += [Finding(m.kind, m.value, "titeln", title) for m in title_matches]
     for seg in walker.segments:
         text = seg.text

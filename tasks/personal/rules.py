@@ -17,7 +17,7 @@ from tasks.core.config import Array, Config, Invalid, Registry, Table, Text, rea
 
 RULES_FILE = "personuppgifter.toml"
 # Bump when detection or masking changes in code: drafts and reviews are then made anew.
-DETECTOR_VERSION = "1"
+DETECTOR_VERSION = "2"  # 2: names in capitals after a marker; file names
 # Number types (libphonenumber's names).
 PhoneType = Literal["FIXED_LINE", "MOBILE", "FIXED_LINE_OR_MOBILE", "TOLL_FREE", "PREMIUM_RATE", "SHARED_COST",
                     "VOIP", "PERSONAL_NUMBER", "PAGER", "UAN", "VOICEMAIL", "UNKNOWN"]

@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass, field, replace
 
 from tasks.core.parallel import workers
+from tasks.personal.detect import Detector
+from tasks.personal.filenames import mask_key
 from tasks.personal.mask import Finding, scan_ast
 from tasks.personal.rules import PersonalRules
 
@@ -47,6 +49,8 @@ class PersonalScan:
     summaries: dict[str, dict] = field(default_factory=dict)  # slot -> summarise(); only those with findings
     titles: dict[str, str] = field(default_factory=dict)  # slot -> the title as the draft shows it
     masked: dict[str, str] = field(default_factory=dict)  # slot -> its masked AST (the AST itself if clean)
+    sources: dict[str, str] = field(default_factory=dict)  # inbox key of a report (and its earlier
+    # versions) -> the key as shown outside the partner's folder, masked with the report's names too
 
 
 def masked_ast_key(report, rules: PersonalRules) -> str:
@@ -69,15 +73,15 @@ def scan_reports(out, reports: dict, rules: PersonalRules, saved: dict[str, dict
     AST (:func:`masked_ast_key`); results are kept in ``saved`` (the run state's personal
     section: summaries only, never values)."""
     scan = PersonalScan()
-    keys = {slot: hashlib.sha256(json.dumps([report.sha256, report.converter, report.title,
+    keys = {slot: hashlib.sha256(json.dumps([report.sha256, report.converter, report.title, report_keys(report),
                                              rules.fingerprint]).encode()).hexdigest()[:24]
             for slot, report in reports.items()}
     todo = [slot for slot in sorted(reports) if saved.get(slot, {}).get("key") != keys[slot]]
 
-    def store(slot: str, summary: dict, title: str, masked: bytes) -> None:
+    def store(slot: str, summary: dict, title: str, masked: bytes, sources: dict[str, str]) -> None:
         if summary["total"]:  # a report without personal data is its own masked version
             out.write(masked_ast_key(replace(reports[slot], title=title), rules), masked, "application/json")
-        saved[slot] = {"key": keys[slot], "summary": summary, "title": title}
+        saved[slot] = {"key": keys[slot], "summary": summary, "title": title, "sources": sources}
 
     if len(todo) >= PARALLEL_SCAN_FROM and workers() > 1:
         import multiprocessing
@@ -88,12 +92,13 @@ def scan_reports(out, reports: dict, rules: PersonalRules, saved: dict[str, dict
                                  initializer=_scan_worker_init, initargs=(rules,)) as pool:
             for i in range(0, len(todo), 128):  # a window at a time: ASTs are not all held at once
                 window = todo[i:i + 128]
-                jobs = [(out.read(reports[s].ast_key), reports[s].title) for s in window]
+                jobs = [(out.read(reports[s].ast_key), reports[s].title, report_keys(reports[s])) for s in window]
                 for slot, done in zip(window, pool.map(_scan_worker, jobs, chunksize=8)):
                     store(slot, *done)
     else:
         for slot in todo:
-            store(slot, *_scan_one(out.read(reports[slot].ast_key), reports[slot].title, rules))
+            store(slot, *_scan_one(out.read(reports[slot].ast_key), reports[slot].title, report_keys(reports[slot]),
+                                   rules))
     for slot in sorted(reports):
         if saved[slot]["summary"]["total"]:
             scan.summaries[slot] = saved[slot]["summary"]
@@ -101,18 +106,27 @@ def scan_reports(out, reports: dict, rules: PersonalRules, saved: dict[str, dict
         else:
             scan.masked[slot] = reports[slot].ast_key
         scan.titles[slot] = saved[slot]["title"]
+        scan.sources.update(saved[slot]["sources"])
     for slot in [s for s in saved if s not in reports]:
         del saved[slot]
     return scan
 
 
-def _scan_one(ast_bytes: bytes, title: str, rules: PersonalRules) -> tuple[dict, str, bytes]:
+def report_keys(report) -> list[str]:
+    """The inbox keys of a report: its file and the earlier versions it supersedes."""
+    return [report.source, *report.earlier_versions]
+
+
+def _scan_one(ast_bytes: bytes, title: str, keys: list[str],
+              rules: PersonalRules) -> tuple[dict, str, bytes, dict[str, str]]:
     """One report: its findings' summary, its title as the draft shows it, its masked AST
-    (the AST as it came when nothing was found)."""
+    (the AST as it came when nothing was found), and its file names as shown to others (masked
+    with the names found in its text too)."""
     ast = json.loads(ast_bytes)
     findings, title = scan_ast(ast, rules, title, mask=True)
     masked = json.dumps(ast, ensure_ascii=False).encode("utf-8") if findings else ast_bytes
-    return summarise(findings, rules), title, masked
+    detector = Detector(rules, {f.value for f in findings if f.kind == "namn"})
+    return summarise(findings, rules), title, masked, {key: mask_key(key, rules, detector) for key in keys}
 
 
 _worker_rules: PersonalRules | None = None
@@ -123,7 +137,7 @@ def _scan_worker_init(rules: PersonalRules) -> None:
     _worker_rules = rules
 
 
-def _scan_worker(job: tuple[bytes, str]) -> tuple[dict, str, bytes]:
+def _scan_worker(job: tuple[bytes, str, list[str]]) -> tuple[dict, str, bytes, dict[str, str]]:
     return _scan_one(*job, _worker_rules)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from tasks.core.errors import UtkastError
@@ -10,7 +11,9 @@ from tasks.personal.mask import Finding as PersonalFinding
 from tasks.review.checker import Checker
 from tasks.review.comments import DocxParagraph, docx_paragraphs, open_docx
 from tasks.review.personal import personal_findings
+from tasks.review.readability import readability
 from tasks.review.settings import Dictionary, ReviewSettings, is_spelling
+from tasks.review.spelling import Flagged, drop_reasons, names_in, open_lexicon, open_tagger
 from tasks.review.text import (
     SEPARATOR,
     Block,
@@ -22,6 +25,10 @@ from tasks.review.text import (
 
 # --- checking a document -------------------------------------------------------------------------
 
+# Text before a word that does not end a sentence: an abbreviation's full stop or an ellipsis.
+CONTINUES = re.compile(r"(?:(?<![\w.])(?:t\.ex|bl\.a|m\.m|m\.fl|o\.s\.v|d\.v\.s|dvs|osv|etc|ca|resp|s\.k|"
+                       r"p\.g\.a|pga|ang|inkl|exkl|f\.d|fr\.o\.m|t\.o\.m|nr|kap|jfr|el|st)\.|…)\s*$", re.I)
+
 
 @dataclass
 class ReviewedText:
@@ -31,6 +38,7 @@ class ReviewedText:
     findings: list[dict]
     docx: object | None = None  # the partner's own Word document, when it came as one
     paragraphs: list[DocxParagraph] = field(default_factory=list)
+    readability: dict | None = None  # LIX and the rest (tasks/review/readability.py)
 
     @property
     def text(self) -> str:
@@ -46,15 +54,35 @@ def review_blocks(blocks: list[Block], checker: Checker, settings: ReviewSetting
     """Check ``blocks`` and return the findings a partner should see, in text order."""
     dictionary = dictionary or Dictionary(settings.words, settings.endings)
     results = checker.check([b.checked_text() for b in blocks])
+    lexicon = open_lexicon(settings.language, getattr(checker, "data_dir", None))
+    tagger = open_tagger(settings.language, getattr(checker, "data_dir", None))
+    if lexicon is not None and lexicon.tagger is None:
+        lexicon.tagger = tagger
+    names = names_in([b.text for b in blocks])
     findings, base = [], 0
     compounds = []  # (record, parts to check alone)
+    style = settings.house_style
     for index, (block, found) in enumerate(zip(blocks, results)):
+        if style is not None or settings.terms is not None:
+            styled = (style.check(block.text) if style is not None else []) + (
+                settings.terms.check(block.text) if settings.terms is not None else [])
+            # The house style's finding wins over the speller's on the same words ("pga").
+            found = [f for f in found if not (is_spelling(f) and any(
+                s.offset <= f.offset and f.offset + f.length <= s.offset + s.length for s in styled))] + styled
+        spelling = [f for f in found if is_spelling(f)]
+        dropped = drop_reasons(block.text, [Flagged(f.offset, f.offset + f.length, block.text[f.offset:f.offset + f.length],
+                                                    f.suggestions) for f in spelling], lexicon, names, tagger)
+        not_misspelt = {id(spelling[i]) for i in dropped}
         for f in found:
+            if id(f) in not_misspelt:
+                continue
             start, end = f.offset, f.offset + f.length
-            if f.rule_id in settings.disabled_rules:
+            if f.rule_id in settings.disabled_rules or f.category_id in settings.disabled_categories:
                 continue
             if start == 0 and block.kind in ("item", "cell") and f.rule_id in settings.allowed_at_item_start:
                 continue
+            if f.rule_id in settings.allowed_at_item_start and CONTINUES.search(block.text[:start]):
+                continue  # "T.ex. finns det …", "… allt gjorde han": the sentence goes on
             if any(a < max(end, start + 1) and start < b for a, b in block.masked):
                 continue
             rest = None
@@ -65,6 +93,8 @@ def review_blocks(blocks: list[Block], checker: Checker, settings: ReviewSetting
             if end == start:  # point at something: the character there (or before, at the end)
                 start, end = (start, start + 1) if start < len(block.text) else (max(0, start - 1), start)
             record = _record(block, index, base, start, end, f, settings)
+            if style is not None and f.rule_id in style.severities:
+                record["severity"] = style.severities[f.rule_id]
             if rest is None:
                 findings.append(record)
             else:
@@ -132,6 +162,8 @@ def review_source(kind: str, data: bytes, normalised, checker: Checker,
     reviewed = read_review_text(kind, data, normalised)
     private = personal_findings(reviewed, settings.personal, known) if settings.personal else []
     reviewed.findings = review_blocks(reviewed.blocks, checker, settings)
+    reviewed.readability = readability([b.text for b in reviewed.blocks], settings.long_sentence_words,
+                                       open_tagger(settings.language, getattr(checker, "data_dir", None)))
     if private:
         reviewed.findings = sorted(reviewed.findings + private, key=lambda r: (r["offset"], r["length"]))
         for n, record in enumerate(reviewed.findings, start=1):

@@ -81,6 +81,8 @@ class CheckerTuning:
     max_request_chars: int = 20000
     #: Extra words the embedded engine's speller accepts (the project dictionary's forms).
     spelling_words: tuple[str, ...] = ()
+    #: The project's own rule files (LanguageTool's XML rule format), added to the engine's rules.
+    rule_files: tuple[str, ...] = ()
 
 
 class Checker(ABC):
@@ -160,15 +162,19 @@ def _load_engine(language: str, disabled_rules: tuple[str, ...], data_dir: str |
         raise CheckerUnavailable(f"the Swedish checker could not load its rules: {exc}") from exc
 
 
-def rule_data_dir(language: str, words: tuple[str, ...], base: str | None = None) -> str | None:
-    """The Swedish rule data, with ``words`` added to the speller's list of accepted words.
+def rule_data_dir(language: str, words: tuple[str, ...], base: str | None = None,
+                  rule_files: tuple[str, ...] = ()) -> str | None:
+    """The Swedish rule data, with ``words`` added to the speller's list of accepted words and
+    the project's ``rule_files`` added to the grammar rules.
 
     LanguageTool reads extra words from ``<lang>/hunspell/spelling.txt``. Accepting the
     project's names there (not only filtering findings afterwards) matters for speed too:
-    the speller spends ~0.1 s looking for suggestions for every unknown word. The copy is
-    a folder of links to the installed data, made once per word list in the temp folder.
+    the speller spends ~0.1 s looking for suggestions for every unknown word. The engine
+    reads its pattern rules from ``<lang>/rules/grammar.xml``; the categories of each project
+    rule file are added at its end. The copy is a folder of links to the installed data,
+    made once per word list and rule set in the temp folder.
     """
-    if not words:
+    if not words and not rule_files:
         return base
     lang = language.split("-")[0]
     if base is None:
@@ -179,9 +185,11 @@ def rule_data_dir(language: str, words: tuple[str, ...], base: str | None = None
         base = data.data_dir()
     source = Path(base)
     spelling = Path(lang, "hunspell", "spelling.txt")
+    grammar = Path(lang, "rules", "grammar.xml")
     if not (source / lang).is_dir():
         return base  # not a rule tree we understand; the engine reports the problem
-    digest = hashlib.sha256("\n".join([str(source.resolve()), embedded_version(), *sorted(words)]).encode())
+    rules = [Path(f).read_text(encoding="utf-8") for f in rule_files]
+    digest = hashlib.sha256("\n".join([str(source.resolve()), embedded_version(), *sorted(words), *rules]).encode())
     target = Path(tempfile.gettempdir()) / f"utkast-lt-data-{digest.hexdigest()[:16]}"
     if (target / ".complete").is_file() and target.stat().st_uid == os.getuid():
         return str(target)
@@ -190,7 +198,7 @@ def rule_data_dir(language: str, words: tuple[str, ...], base: str | None = None
         rel = path.relative_to(source)
         if path.is_dir():
             (tmp / rel).mkdir(parents=True, exist_ok=True)
-        elif rel != spelling:
+        elif rel != spelling and not (rel == grammar and rules):
             try:
                 os.symlink(path.resolve(), tmp / rel)
             except OSError:
@@ -199,12 +207,38 @@ def rule_data_dir(language: str, words: tuple[str, ...], base: str | None = None
     (tmp / spelling).parent.mkdir(parents=True, exist_ok=True)
     (tmp / spelling).write_text(original.rstrip("\n") + "\n# utkast: templates/review.toml\n"
                                 + "\n".join(sorted(words)) + "\n", encoding="utf-8")
+    if rules:
+        (tmp / grammar).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / grammar).write_text(merge_rules((source / grammar).read_text(encoding="utf-8"), rules),
+                                   encoding="utf-8")
     (tmp / ".complete").write_text("")
     try:
         os.rename(tmp, target)
     except OSError:  # made by another process meanwhile, or not ours: use our own copy
         return str(target) if (target / ".complete").is_file() and target.stat().st_uid == os.getuid() else str(tmp)
     return str(target)
+
+
+def merge_rules(grammar: str, extra: list[str]) -> str:
+    """``grammar`` (a LanguageTool rule file) with the ``<category>`` elements of each file in
+    ``extra`` added before its closing ``</rules>``."""
+    body = []
+    for text in extra:
+        start = re.search(r"<rules\b[^>]*>", text)
+        end = text.rfind("</rules>")
+        if not start or end < 0:
+            raise CheckerUnavailable("a project rule file has no <rules> element")
+        body.append(text[start.end():end])
+    close = grammar.rfind("</rules>")
+    return grammar[:close] + "\n".join(body) + "\n" + grammar[close:]
+
+
+def rules_digest(rule_files: tuple[str, ...]) -> str:
+    """A short digest of the project's rule files (part of what identifies the checker)."""
+    h = hashlib.sha256()
+    for f in rule_files:
+        h.update(Path(f).read_bytes())
+    return h.hexdigest()[:12]
 
 
 def check_with_engine(engine, text: str) -> list[Finding]:
@@ -261,7 +295,8 @@ class EmbeddedChecker(Checker):
     def __init__(self, tuning: CheckerTuning = CheckerTuning(), data_dir: str | None = None):
         self.tuning = tuning
         self.data_dir = data_dir
-        self.engine_id = f"embedded {embedded_version()} {tuning.language}"
+        self.engine_id = f"embedded {embedded_version()} {tuning.language}" + (
+            f" rules {rules_digest(tuning.rule_files)}" if tuning.rule_files else "")
         self.description = f"LanguageTools svenska regler (LingoTweaker, {embedded_version()}), på den här datorn"
         self._engine = None
         self._pool = None
@@ -275,7 +310,8 @@ class EmbeddedChecker(Checker):
         """The in-process engine (loaded once; also proves the rules load)."""
         with self._lock:
             if self._engine is None:
-                self._data = rule_data_dir(self.tuning.language, self.tuning.spelling_words, self.data_dir)
+                self._data = rule_data_dir(self.tuning.language, self.tuning.spelling_words, self.data_dir,
+                                           self.tuning.rule_files)
                 self._engine = _load_engine(self.tuning.language, self.tuning.disabled_rules, self._data)
             return self._engine
 

@@ -83,6 +83,7 @@ def review_json(reviewed: ReviewedText, meta: ReviewMeta, checker: Checker, chec
         "blocks": [{"kind": b.kind, "level": b.level, "offset": s, "length": len(b.text), "line": b.line}
                    for b, s in zip(reviewed.blocks, starts)],
         "findings": reviewed.findings,
+        "readability": reviewed.readability,
     }
 
 
@@ -92,7 +93,8 @@ def review_html(reviewed: ReviewedText, meta: ReviewMeta, checker: Checker, chec
     return html_env(templates).get_template("review.html.j2").render(
         meta=meta, findings=reviewed.findings, counts=c, severity=severity_phrase(c["by_severity"]),
         checked=swedish_datetime(checked), engine=checker.description, words=reviewed.words,
-        docx_name=docx_name, visible=visible, personal=[f for f in reviewed.findings if f.get("personal")])
+        docx_name=docx_name, visible=visible, personal=[f for f in reviewed.findings if f.get("personal")],
+        readability=reviewed.readability)
 
 
 def review_docx(reviewed: ReviewedText, meta: ReviewMeta) -> bytes:

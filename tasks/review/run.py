@@ -83,8 +83,17 @@ def summarise(body: dict, keys: dict[str, str]) -> dict:
         "by_category": body["counts"]["by_category"],
         "checked": body["checked"],
         "engine": body["engine"],
+        "readability": readability_summary(body.get("readability")),
         **keys,
     }
+
+
+def readability_summary(figures: dict | None) -> dict | None:
+    """The readability figures the tracker and the manifest carry (no sentences)."""
+    if not figures:
+        return None
+    keep = ("lix", "level", "average_sentence_words", "passive_share", "words", "sentences")
+    return {k: figures.get(k) for k in keep} | {"long_sentences": len(figures.get("long_sentences", []))}
 
 
 def pending_summary(reason: str) -> dict:

@@ -17,6 +17,8 @@ from tasks import __version__
 from tasks.core.config import Array, Config, Positive, Registry, Table, Text, read_config
 from tasks.personal.rules import PersonalRules, load_rules
 from tasks.review.checker import CheckerTuning
+from tasks.review.housestyle import HouseStyle, load_house_style
+from tasks.review.variants import TermList, load_terms
 
 REVIEW_FORMAT = "1"
 Severity = Literal["fel", "varning", "tips"]
@@ -45,6 +47,14 @@ class RulesTable(Table):
     disabled: Array[Text] = ()
     allowed_at_item_start: Array[Text] = ()
     max_suggestions: Positive = 5
+    # Finding categories never reported (house style, term list: their category names).
+    disabled_categories: Array[Text] = ()
+
+
+class ReadabilityTable(Table):
+    """``[readability]``: sentences longer than this many words are listed."""
+
+    long_sentence_words: int = Field(30, ge=5)
 
 
 class SeverityTable(Table):
@@ -81,6 +91,7 @@ class ReviewFile(Table):
     severity: SeverityTable = SeverityTable()
     embedded: EmbeddedTable = EmbeddedTable()
     server: ServerTable = ServerTable()
+    readability: ReadabilityTable = ReadabilityTable()
 
 
 # --- settings ---------------------------------------------------------------------------------
@@ -102,6 +113,10 @@ class ReviewSettings:
     tuning: CheckerTuning
     fingerprint: str
     personal: PersonalRules | None = None  # personal data: reported to the partner, hidden from the checker
+    house_style: HouseStyle | None = None  # templates/husstil.toml
+    terms: TermList | None = None  # templates/termer.toml
+    disabled_categories: tuple[str, ...] = ()  # finding categories never reported (rules.disabled_categories)
+    long_sentence_words: int = 30  # readability.long_sentence_words: longer sentences are listed
 
     def severity(self, rule_id: str, issue_type: str) -> str:
         return self.severity_rules.get(rule_id) or self.severity_issue_types.get(issue_type) or self.severity_default
@@ -121,6 +136,8 @@ def load_review_settings(templates: Path | str, registry: Registry) -> ReviewSet
     words = list(data.dictionary.words)
     for partner in registry.partners:
         words += [partner.name, partner.short]
+    terms = load_terms(templates)
+    words += [t.preferred for t in terms.terms]  # the variants get a finding of their own (TERMER)
     endings = data.dictionary.endings
     tuning = CheckerTuning(
         language=data.language, disabled_rules=data.rules.disabled,
@@ -132,11 +149,15 @@ def load_review_settings(templates: Path | str, registry: Registry) -> ReviewSet
         retry_delay_seconds=float(data.server.retry_delay_seconds),
         max_request_chars=data.server.max_request_chars,
         spelling_words=spelling_forms(words, list(endings)),
+        rule_files=tuple(str(f) for f in project_rule_files(templates)),
     )
     page = Path(templates) / "review.html.j2"
+    style = Path(templates) / "husstil.toml"
     personal = load_rules(templates, registry)
     fingerprint = hashlib.sha256(json.dumps(
         [path.read_text(encoding="utf-8"), page.read_text(encoding="utf-8") if page.exists() else "",
+         style.read_text(encoding="utf-8") if style.exists() else "",
+         [(t.preferred, t.variants) for t in terms.terms],
          sorted(set(words)), REVIEW_FORMAT, __version__, personal.fingerprint]).encode()).hexdigest()
     return ReviewSettings(
         language=data.language, words=tuple(dict.fromkeys(words)),
@@ -147,6 +168,9 @@ def load_review_settings(templates: Path | str, registry: Registry) -> ReviewSet
         severity_default=data.severity.default,
         severity_issue_types=dict(data.severity.issue_types), severity_rules=dict(data.severity.rules),
         tuning=tuning, fingerprint=fingerprint[:16], personal=personal,
+        house_style=load_house_style(templates), terms=terms,
+        disabled_categories=data.rules.disabled_categories,
+        long_sentence_words=data.readability.long_sentence_words,
     )
 
 
@@ -228,6 +252,11 @@ def spelling_forms(words: list[str], endings: list[str]) -> tuple[str, ...]:
             forms.add(base)
             forms.update(base + e for e in endings)
     return tuple(sorted(forms))
+
+
+def project_rule_files(templates: Path | str) -> list[Path]:
+    """The project's grammar rules for the embedded engine (``templates/regler/*.xml``)."""
+    return sorted((Path(templates) / "regler").glob("*.xml"))
 
 
 def is_spelling(finding) -> bool:

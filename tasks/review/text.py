@@ -123,6 +123,7 @@ INLINE = re.compile(
     r"|(?P<autolink><(?P<autotarget>(?:https?://|mailto:)[^>\s]+|[\w.+-]+@[\w.-]+)>)"
     r"|(?P<url>" + URL.pattern + r")"
     r"|(?P<email>" + EMAIL.pattern + r")"
+    r"|(?P<shortcode>\{\{[<%].*?[%>]\}\})"  # a site generator's shortcode ({{< callout >}}): not prose
     r"|(?P<tag></?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>)"
     r"|(?P<entity>&(?:#[0-9]+|#x[0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);)"
     r"|(?P<escape>\\[!-/:-@\[-`{-~])"
@@ -162,7 +163,7 @@ def _inline(source: str, start: int, end: int, out: _Builder) -> None:
             trimmed = text.rstrip(TRAILING_PUNCT)
             out.add(trimmed, m.start(), masked=True)
             pos = m.start() + len(trimmed)
-        elif kind == "tag":
+        elif kind in ("tag", "shortcode"):
             out.dropped(pos, source)
         elif kind == "entity":
             out.add(html.unescape(m.group(0)), m.start())

@@ -66,7 +66,7 @@ def harvest_feedback(inbox: Storage, out: Storage, config: Config) -> dict:
     assign_ids(points)
     statuses, problems = read_statuses(out, {p["id"] for p in points})
     data = feedback_data(files, points, statuses, problems, config)
-    write_feedback_notes(out, files, cache)
+    write_feedback_notes(out, files, cache, config)
     # An idle build writes nothing: the outputs are rewritten only when what they say changed.
     content = hashlib.sha256(json.dumps({k: v for k, v in data.items() if k != "generated"}, sort_keys=True,
                                         ensure_ascii=False).encode("utf-8")).hexdigest()

@@ -16,6 +16,8 @@ from tasks.core.errors import (
 )
 from tasks.core.slots import slot_key
 from tasks.core.templating import STOCKHOLM, html_env, swedish_date, swedish_datetime
+from tasks.personal.filenames import mask_file_name, mask_in_text, mask_key
+from tasks.personal.rules import PersonalRules, load_rules
 from tasks.roundtrip.returned import ReturnedFile
 from tasks.storage.base import Storage, safe_name
 
@@ -114,8 +116,10 @@ def open_review_counts(out: Storage) -> dict[str, int]:
 
 def feedback_data(files: list[ReturnedFile], points: list[dict], statuses: dict[str, dict],
                   problems: list[str], config: Config) -> dict:
-    """Everything ``feedback.json`` and the page show."""
+    """Everything ``feedback.json`` and the page show (file names with personal data masked:
+    the page is for every partner)."""
     names = {p.slug: p for p in config.registry.partners}
+    rules = load_rules(config.templates, config.registry)
     for p in points:
         chosen = statuses.get(p["id"], {"status": "open", "answer": None})
         p["status"], p["answer"] = chosen["status"], chosen["answer"]
@@ -143,9 +147,10 @@ def feedback_data(files: list[ReturnedFile], points: list[dict], statuses: dict[
         "points": points,
         "by_partner": by_partner,
         "by_paket": by_paket,
-        "files": [{"key": f.key, "reviewer": f.reviewer, "file": f.name, "verdict": f.verdict,
-                   "reason": f.reason, "version": f.version, "points": len(f.points),
-                   "note": feedback_note_key(f) if f.verdict == "rejected" else None} for f in files],
+        "files": [{"key": mask_key(f.key, rules), "reviewer": f.reviewer, "file": mask_file_name(f.name, rules),
+                   "verdict": f.verdict, "reason": f.reason and mask_in_text(f.reason, rules), "version": f.version,
+                   "points": len(f.points), "note": feedback_note_key(f, rules) if f.verdict == "rejected" else None}
+                  for f in files],
         "status_file": STATUS_KEY,
         "status_problems": problems,
     }
@@ -161,8 +166,11 @@ def _date_sv(stamp: str) -> str:
     return swedish_date(dt)
 
 
-def feedback_note_key(f: ReturnedFile) -> str:
-    return f"rejected/feedback/{safe_name(f.reviewer) or '_mappen'}/{safe_name(f.name) or 'fil'}.txt"
+def feedback_note_key(f: ReturnedFile, rules: PersonalRules) -> str:
+    """``rejected/feedback/<reviewer>/<file>.txt``, the file's name with personal data masked
+    (the note is listed next to everyone's)."""
+    name = mask_file_name(f.name, rules)
+    return f"rejected/feedback/{safe_name(f.reviewer) or '_mappen'}/{safe_name(name) or 'fil'}.txt"
 
 
 def feedback_note_text(f: ReturnedFile) -> str:
@@ -177,10 +185,11 @@ def feedback_note_text(f: ReturnedFile) -> str:
     )
 
 
-def write_feedback_notes(out: Storage, files: list[ReturnedFile], cache: dict) -> None:
+def write_feedback_notes(out: Storage, files: list[ReturnedFile], cache: dict, config: Config) -> None:
     """A Swedish note per rejected file; notes of files no longer rejected are removed."""
+    rules = load_rules(config.templates, config.registry)
     notes = cache.setdefault("notes", {})
-    wanted = {feedback_note_key(f): feedback_note_text(f) for f in files if f.verdict == "rejected"}
+    wanted = {feedback_note_key(f, rules): feedback_note_text(f) for f in files if f.verdict == "rejected"}
     for key, text in wanted.items():
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
         if notes.get(key) != digest or not out.exists(key):

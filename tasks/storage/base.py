@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import re
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 import unicodedata
 from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
+from urllib.parse import quote
 
 from tasks.core.errors import UtkastError
 
@@ -48,15 +49,34 @@ def check_key(key: str) -> str:
     return key
 
 
-def safe_name(name: str | None) -> str:
+MAX_NAME = 150  # characters of one key segment made by safe_name
+
+
+def safe_name(name: str | None, *, keep_suffix: bool = False) -> str:
     """``name`` as one safe key segment: no path separators, control or reserved characters
     (each becomes ``_``), no leading or trailing dots and spaces, NFC, at most 150 characters;
-    "" when nothing is left."""
+    "" when nothing is left. With ``keep_suffix`` a long name is shortened before its
+    extension (``.docx`` stays), so the shortened file still opens as what it is."""
     if not name:
         return ""
     cleaned = "".join(ch if ch.isprintable() and ch not in '/\\:*?"<>|' else "_" for ch in name)
-    cleaned = cleaned.strip(" .")
-    return unicodedata.normalize("NFC", cleaned)[:150]
+    cleaned = unicodedata.normalize("NFC", cleaned.strip(" ."))
+    if len(cleaned) <= MAX_NAME:
+        return cleaned
+    stem, dot, suffix = cleaned.rpartition(".")
+    if keep_suffix and dot and stem and 0 < len(suffix) <= 10:
+        return stem[:MAX_NAME - len(suffix) - 1].rstrip(" .") + "." + suffix
+    return cleaned[:MAX_NAME]
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with an ASCII fallback name and the real name per RFC 6266/5987."""
+    name = unicodedata.normalize("NFC", filename)
+    fallback = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    fallback = "".join(ch if ch.isprintable() and ch not in '"\\;' else "_" for ch in fallback).strip() or "fil"
+    if fallback == name:
+        return f'attachment; filename="{name}"'
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 class Storage(ABC):

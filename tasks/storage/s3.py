@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import secrets
 import socket
+import threading
 import time
-import unicodedata
 from pathlib import Path
 from typing import BinaryIO, Iterator
-from urllib.parse import quote, urlparse
+from urllib.parse import urlparse
 
 from tasks.core.errors import StorageError
 from tasks.storage.base import (
@@ -39,23 +40,19 @@ from tasks.storage.base import (
     Storage,
     UnsafeKey,
     check_key,
+    content_disposition,
 )
 
 # SigV4 presigned URLs cannot live longer than seven days.
 MAX_LINK_SECONDS = 7 * 24 * 3600
-LOCK_TTL_SECONDS = 3 * 3600
+LOCK_TTL_SECONDS = 3 * 3600  # how long a build waits for another build's lease
+# A held lease is renewed every LEASE_RENEW_SECONDS and lasts LEASE_SECONDS past its last renewal:
+# a lease whose machine died (no renewals) is taken over by a build elsewhere within minutes.
+LEASE_SECONDS = 300
+LEASE_RENEW_SECONDS = 60
 NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+log = logging.getLogger(__name__)
 _HELD: set[str] = set()  # the leases this process holds right now (their owner tokens)
-
-
-def content_disposition(filename: str) -> str:
-    """``attachment`` with an ASCII fallback name and the real name per RFC 6266/5987."""
-    name = unicodedata.normalize("NFC", filename)
-    fallback = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    fallback = "".join(ch if ch.isprintable() and ch not in '"\\;' else "_" for ch in fallback).strip() or "fil"
-    if fallback == name:
-        return f'attachment; filename="{name}"'
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def _error_code(exc: Exception) -> str:
@@ -69,6 +66,8 @@ class S3Storage(Storage):
     links_expire = True
     page_size = 1000  # keys per listing request (S3's maximum); tests use a smaller one
     lock_wait = LOCK_TTL_SECONDS  # how long a build waits for another build's lock
+    lease_seconds = LEASE_SECONDS
+    lease_renew_seconds = LEASE_RENEW_SECONDS
 
     def __init__(self, bucket: str, prefix: str = "", client=None):
         self.bucket = bucket
@@ -215,8 +214,10 @@ class S3Storage(Storage):
     @contextlib.contextmanager
     def lock(self, name: str = "build"):
         """A lease object ``.<name>.lock`` created with a conditional PUT (If-None-Match),
-        so two builds on the same outputs run one after the other. A lease older than
-        ``LOCK_TTL_SECONDS`` (a crashed build) is taken over with If-Match on its ETag.
+        so two builds on the same outputs run one after the other. While held, the lease is
+        renewed every ``lease_renew_seconds`` (a thread; If-Match on its ETag) to last
+        ``lease_seconds`` more; a lease not renewed in time (its machine died, or storage
+        was unreachable for that long) is taken over with If-Match on its ETag.
         A lease left by a process of this machine that has ended, or that failed to release
         it (storage was down then), is taken over at once (see :func:`_abandoned`).
         On a service without conditional writes builds are not serialised (as before)."""
@@ -229,7 +230,7 @@ class S3Storage(Storage):
         while True:
             body = json.dumps({"owner": token, "host": socket.gethostname(), "pid": os.getpid(),
                                "machine": _this_machine(), "started": _started(os.getpid()),
-                               "expires": time.time() + LOCK_TTL_SECONDS}).encode()
+                               "expires": time.time() + self.lease_seconds}).encode()
             try:
                 self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=body,
                                        IfNoneMatch="*", ContentType="application/json")
@@ -250,12 +251,38 @@ class S3Storage(Storage):
                 raise StorageError(f"another build holds {self.describe(key)}; waited {self.lock_wait} s")
             time.sleep(2)
         _HELD.add(token)
+        stop = threading.Event()
+        renewer = threading.Thread(target=self._renew, args=(key, body, stop), daemon=True,
+                                   name="utkast-lease") if held else None
+        if renewer:
+            renewer.start()
         try:
             yield
         finally:
+            stop.set()
+            if renewer:
+                renewer.join()
             _HELD.discard(token)
             if held:
                 self._release(key, token)
+
+    def _renew(self, key: str, body: bytes, stop: threading.Event) -> None:
+        """Keep the lease ``body`` alive until ``stop``: push its expiry forward every
+        ``lease_renew_seconds``, only while the stored lease is still ours (If-Match)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        lease = json.loads(body)
+        while not stop.wait(self.lease_renew_seconds):
+            try:
+                current = self.client.get_object(Bucket=self.bucket, Key=self._full(key))
+                if json.loads(current["Body"].read() or b"{}").get("owner") != lease["owner"]:
+                    log.warning("the build lease %s was taken over by another build", self.describe(key))
+                    return
+                lease["expires"] = time.time() + self.lease_seconds
+                self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=json.dumps(lease).encode(),
+                                       IfMatch=current["ETag"], ContentType="application/json")
+            except (BotoCoreError, ClientError, ValueError) as exc:  # storage down: try again next time
+                log.warning("could not renew the build lease %s: %s", self.describe(key), exc)
 
     def _take_over_stale(self, key: str, body: bytes) -> bool:
         from botocore.exceptions import ClientError

@@ -1,0 +1,261 @@
+"""Each e-mail utkast sends, built from plain data, in Swedish.
+
+A :class:`Message` has a stable id made from what it is about (the kind, who it is for, the
+file's key and content, the draft's version, the piece and reminder stage), so the outbox
+can tell whether it went out already; it is also the message's Message-ID header, so a
+copy sent twice is recognisable. Builders take only the data of the one partner (or draft,
+or run) the message is about: a message to a partner never holds another partner's data.
+File names come already masked (:mod:`tasks.personal.filenames`): personal data in a name
+does not travel by e-mail, not even back to the partner who wrote it.
+
+``link`` is the person's own page on the partners' web service, when it can be given; with
+None the message says to use the personal link from the invitation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import date
+
+from tasks.core.templating import swedish_date
+
+KINDS = ("receipt", "review", "reminder", "draft", "failure")
+FORMATS_SV = {"docx": "Word", "pdf": "PDF", "html": "Webbsida"}
+SEVERITY_SV = {"fel": ("fel", "fel"), "varning": ("varning", "varningar"), "tips": ("tips", "tips")}
+ACCEPTED_SV = "Word (.docx, helst), OpenDocument (.odt), .rtf, .md, .txt och .html"
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Who partners may ask: the coordinator's name and first address, and the project."""
+
+    name: str
+    email: str | None
+    project: str
+
+
+@dataclass
+class Message:
+    """One e-mail: who it goes to, its Swedish subject and text, and what it is about."""
+
+    id: str
+    kind: str  # one of KINDS
+    about: str  # the partner's slug, the reviewer's name or "coordinator"
+    to: list[str]
+    subject: str
+    body: str
+    facts: dict = field(default_factory=dict)  # what tests and summaries may read (no values of personal data)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Message:
+        return cls(**{k: data[k] for k in ("id", "kind", "about", "to", "subject", "body")},
+                   facts=data.get("facts") or {})
+
+
+def message_id(kind: str, *about: object) -> str:
+    """A stable id from what the message is about: ``receipt-3f2a…`` (the same facts give the same id)."""
+    digest = hashlib.sha256("\0".join(str(a) for a in (kind, *about)).encode("utf-8")).hexdigest()
+    return f"{kind}-{digest[:24]}"
+
+
+def _n(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _quote(text: str) -> str:
+    return f"”{text}”"
+
+
+def _link_paragraph(link: str | None) -> str:
+    if link:
+        return f"Er sida, med era rapporter, granskningar och besked: {link}"
+    return ("Era rapporter, granskningar och besked finns på er sida: använd den personliga länken i "
+            "inbjudan ni har fått från samordnaren.")
+
+
+def _footer(contact: Contact) -> str:
+    who = contact.name + (f", {contact.email}" if contact.email else "")
+    return (f"Med vänliga hälsningar\n{who}\nFörstudien {_quote(contact.project)}\n\n"
+            "Det här meddelandet skickades automatiskt. Frågor besvaras av samordnaren.")
+
+
+def _body(*paragraphs: str | None) -> str:
+    return "\n\n".join(p for p in paragraphs if p) + "\n"
+
+
+# --- to a partner ---------------------------------------------------------------------------
+
+
+def accepted_receipt(*, partner: str, partner_name: str, to: list[str], key: str, content: str, name: str,
+                     piece: str, piece_title: str, version: int = 1, pages: float | None = None,
+                     personal: str | None = None, name_masked: bool = False, link: str | None = None,
+                     contact: Contact) -> Message:
+    """The partner's file was accepted as ``piece`` (``name``: the file name as shown;
+    ``content``: its sha256; ``pages`` when longer than commissioned; ``personal``: what
+    personal data the report holds, as counts)."""
+    return Message(
+        id=message_id("receipt", partner, key, content, "accepted"), kind="receipt", about=partner, to=list(to),
+        subject=f"Mottagen: delrapport {piece} från {partner_name}",
+        body=_body(
+            "Hej!",
+            f"Vi har tagit emot filen {_quote(name)} från {partner_name}. Den används som delrapport {piece} "
+            f"{_quote(piece_title)}" + (f", version {version}. Den ersätter den tidigare versionen." if version > 1
+                                        else "."),
+            f"Rapporten är ungefär {str(pages).replace('.', ',')} sidor lång; beställt är 2–3 sidor. Korta den gärna "
+            "och lägg in den igen." if pages else None,
+            f"I rapporten hittade vi personuppgifter ({personal}). De tas bort ur det gemensamma utkastet; i "
+            "språkgranskningen ser ni var de står. Ta gärna bort dem och lägg in rapporten igen." if personal else None,
+            "Filnamnet innehåller personuppgifter och visas därför maskerat, här och för andra. Byt gärna namn på "
+            "filen." if name_masked else None,
+            "Ni får ett eget meddelande när språkgranskningen av rapporten är klar.",
+            _link_paragraph(link),
+            _footer(contact)),
+        facts={"verdict": "accepted", "piece": piece, "file": name})
+
+
+def rejected_receipt(*, partner: str, partner_name: str, to: list[str], key: str, content: str, reason_code: str,
+                     name: str, reason: str, piece: str | None = None, name_masked: bool = False,
+                     link: str | None = None, contact: Contact) -> Message:
+    """The partner's file was not accepted: why (``reason``, Swedish, already saying what to
+    do) and what to send instead."""
+    where = f" för delrapport {piece}" if piece else ""
+    return Message(
+        id=message_id("receipt", partner, key, content, "rejected", reason_code), kind="receipt", about=partner,
+        to=list(to),
+        subject=f"Kunde inte tas emot: {name}",
+        body=_body(
+            "Hej!",
+            f"Filen {_quote(name)} i mappen för {partner_name}{where} kunde inte tas emot.",
+            f"Varför: {reason}",
+            "Vad ni kan göra: lägg in en rättad fil i samma mapp, med delrapportens nummer först i filnamnet "
+            f"(till exempel {_quote('1.3 Kvalitetssäkring.docx')}). Vi tar emot {ACCEPTED_SV}. Originalfilen ligger "
+            "kvar orörd, och den nya filen läses in vid nästa körning.",
+            "Filnamnet innehåller personuppgifter och visas därför maskerat, här och för andra. Byt gärna namn på "
+            "filen." if name_masked else None,
+            _link_paragraph(link),
+            _footer(contact)),
+        facts={"verdict": "rejected", "piece": piece, "file": name, "reason_code": reason_code})
+
+
+def review_ready(*, partner: str, partner_name: str, to: list[str], piece: str, piece_title: str, content: str,
+                 findings: int, by_severity: dict[str, int] | None = None, link: str | None = None,
+                 contact: Contact) -> Message:
+    """The language review of the partner's report of ``piece`` (content ``content``) is done."""
+    parts = [_n(n, *SEVERITY_SV[s]) for s, n in (by_severity or {}).items() if n and s in SEVERITY_SV]
+    points = _n(findings, "påpekande", "påpekanden") if findings else "inga påpekanden"
+    result = (f"Språkgranskningen av er delrapport {piece} {_quote(piece_title)} är klar: {points}"
+              + (f" ({', '.join(parts)})." if parts else "."))
+    return Message(
+        id=message_id("review", partner, piece, content), kind="review", about=partner, to=list(to),
+        subject=f"Språkgranskning klar: delrapport {piece} ({points})",
+        body=_body(
+            "Hej!",
+            result if findings else f"Språkgranskningen av er delrapport {piece} {_quote(piece_title)} är klar. "
+                                    "Den hittade inget att påpeka.",
+            "Granskningen finns som webbsida och som er egen Word-fil med påpekandena som kommentarer i marginalen. "
+            "Rätta gärna i er fil och lägg in den igen; den nya versionen granskas då på nytt." if findings else None,
+            _link_paragraph(link),
+            _footer(contact)),
+        facts={"piece": piece, "findings": findings})
+
+
+def reminder(*, partner: str, partner_name: str, to: list[str], piece: str, piece_title: str, due: date,
+             stage: str, today: date, link: str | None = None, contact: Contact) -> Message:
+    """A commissioned piece has not arrived: ``stage`` "before" its due date, or "late"."""
+    due_sv = swedish_date(due)
+    example = f"{piece} {' '.join(piece_title.split()[:3]).rstrip(',')}.docx"
+    how = (f"Lägg rapporten (2–3 sidor, helst som Word-fil) i er mapp med delrapportens nummer först i "
+           f"filnamnet, till exempel {_quote(example)}.")
+    if stage == "late":
+        subject = f"Försenad: delrapport {piece} skulle ha lämnats {due_sv}"
+        text = (f"Delrapport {piece} {_quote(piece_title)} från {partner_name} skulle ha lämnats senast {due_sv} "
+                "och har inte kommit in. Lägg in den så snart ni kan.")
+    else:
+        days = (due - today).days
+        when = "i dag" if days == 0 else "i morgon" if days == 1 else f"om {days} dagar"
+        subject = f"Påminnelse: delrapport {piece} ska lämnas senast {due_sv}"
+        text = (f"Vi har ännu inte fått delrapport {piece} {_quote(piece_title)} från {partner_name}. Den ska "
+                f"lämnas senast {due_sv}, alltså {when}.")
+    return Message(
+        id=message_id("reminder", partner, piece, stage, due.isoformat()), kind="reminder", about=partner,
+        to=list(to), subject=subject,
+        body=_body("Hej!", text, how,
+                   "Har ni redan lämnat den, eller behöver ni mer tid? Hör av er till samordnaren.",
+                   _link_paragraph(link), _footer(contact)),
+        facts={"piece": piece, "stage": stage, "due": due.isoformat()})
+
+
+# --- to a reviewer --------------------------------------------------------------------------
+
+
+def new_draft(*, reviewer: str, to: list[str], version: str, created_sv: str, title: str, previous: str | None,
+              changes: list[str], summary: str, links: dict[str, str], link: str | None,
+              contact: Contact) -> Message:
+    """A new draft is published: what changed (``changes``: Swedish lines with report
+    titles, already masked) and where to download it (``links``: label -> URL, only links a
+    person can open from anywhere), or the reviewer's own page (``link``)."""
+    if changes:
+        changed = (f"Ändringar sedan förra utkastet ({previous}), {summary}:\n" if previous else
+                   "Det här är det första utkastet. Det innehåller:\n") + "\n".join(f"- {c}" for c in changes)
+    else:
+        changed = "Inga delrapporter har ändrats sedan förra utkastet; mallar eller val har ändrats."
+    where = ("Ladda ner:\n" + "\n".join(f"- {label}: {url}" for label, url in links.items())) if links else None
+    page = (f"Din sida med alla utkast och ändringarna: {link}" if link else
+            "Alla utkast och ändringarna finns på granskarsidan: använd den personliga länken i din inbjudan.")
+    return Message(
+        id=message_id("draft", reviewer.casefold(), version), kind="draft", about=reviewer, to=list(to),
+        subject=f"Nytt utkast att granska: {created_sv}",
+        body=_body(
+            f"Hej {reviewer}!",
+            f"Ett nytt utkast av {_quote(title)} publicerades {created_sv} (version {version}).",
+            changed, where, page,
+            "Så lämnar du synpunkter: ladda ner utkastet som Word-fil, skriv kommentarer och gör ändringsförslag "
+            "med Spåra ändringar påslaget, och lägg filen i din mapp under feedback/ i inkorgen. Varje synpunkt förs "
+            "till den partner vars text den gäller.",
+            _footer(contact)),
+        facts={"version": version, "changes": len(changes)})
+
+
+# --- to the coordinator ---------------------------------------------------------------------
+
+FLOW_SV = {"intake": "inläsning av inkorgen", "build_draft": "bygge av utkast"}
+# Environment variables whose values are secrets: never in a message, whatever an error says.
+SECRET_VARIABLES = ("UTKAST_SMTP_PASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "LANGUAGETOOL_API_KEY",
+                    "LANGUAGETOOL_PASSWORD", "PREFECT_API_KEY")
+USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def without_secrets(text: str, environ=os.environ) -> str:
+    """``text`` without a user name and password in any URL and without the value of any
+    secret environment variable."""
+    text = USERINFO.sub("", text)
+    for name in SECRET_VARIABLES:
+        value = environ.get(name)
+        if value and len(value) >= 4:
+            text = text.replace(value, "[hemligt]")
+    return text
+
+
+def failed_run(*, run_id: str, flow: str, run_name: str, when_sv: str, problem: str, to: list[str],
+               ui_link: str | None, contact: Contact) -> Message:
+    """A flow run failed or crashed (``problem``: its message, already without secrets and
+    personal data)."""
+    what = FLOW_SV.get(flow, flow)
+    return Message(
+        id=message_id("failure", run_id), kind="failure", about="coordinator", to=list(to),
+        subject=f"Körningen misslyckades: {what} ({run_name})",
+        body=_body(
+            "Hej!",
+            f"Körningen {_quote(run_name)} ({what}) misslyckades {when_sv}.",
+            f"Felet: {problem}",
+            f"Körningen i Prefect: {ui_link}" if ui_link else None,
+            "Inget halvfärdigt har publicerats: det senaste utkastet och dess länkar gäller som förut. Kör igen när "
+            "felet är åtgärdat, eller vänta på nästa schemalagda körning.",
+            f"Det här meddelandet skickades automatiskt av utkast, förstudien {_quote(contact.project)}."),
+        facts={"flow": flow})
