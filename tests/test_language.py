@@ -85,6 +85,21 @@ def test_grammar_rules_find_agreement_verb_forms_pronouns_and_word_order(checker
     assert review_blocks([Block(s) for s in correct], checker, settings) == []
 
 
+def test_how_a_paragraph_ends_is_checked_in_paragraphs_only(checker, settings):
+    blocks = [Block("Vi träffade deltagarna varje vecka,"), Block("Vi träffade deltagarna varje vecka"),
+              Block("Kommer ni ihåg att vi ska skicka rapporten i maj."),
+              Block("Vi träffade deltagarna varje vecka,", kind="item"),
+              Block("Deltagarna får handledning", kind="item"), Block("Vi följer upp varje vecka", kind="cell"),
+              Block("Så arbetar vi med uppföljning", kind="heading"), Block("Hej Anna,"),
+              Block("Vi träffade deltagarna varje vecka."), Block("Har ni frågor kan ni ringa oss.")]
+    found = review_blocks(blocks, checker, settings)
+    assert [(f["block"], f["rule_id"], f["text"], f["suggestions"]) for f in found] == [
+        (0, "UTK_SLUTKOMMA", ",", ["."]), (1, "UTK_SLUTPUNKT", "vecka", ["vecka."]),
+        (2, "UTK_FRAGETECKEN", ".", ["?"])]
+    assert found[0]["message"].startswith("Meningen slutar med kommatecken")
+    assert {f["category_name"] for f in found} == {"Skiljetecken"}
+
+
 # --- house style ------------------------------------------------------------------------------
 
 HOUSE = ("Vi har t ex fått 10000 kronor, dvs 5% mer än bl a ESF rådet väntade. "
