@@ -63,6 +63,14 @@ def test_a_misspelt_compound_with_a_one_letter_suggestion_stays_reported(checker
     assert _texts(found) == ["tillsamans", "arbetsmaknaden", "släktsträffar"]
 
 
+def test_cited_words_garbled_tokens_and_missing_definite_forms_are_not_misspellings(checker, settings):
+    text = ("Ordet ”millennial” myntades sent. Skillnaden mot sverigesvenskan är liten och "
+            "norsktalandet ökar, men m$ndighet är oläsligt. Vi pratade ”tillsamans” om arbetsmaknaden.")
+    found = review_blocks([Block(text)], checker, settings)
+    assert _texts(found) == ["tillsamans", "arbetsmaknaden"]
+    assert found[0]["suggestions"][0] == "tillsammans"
+
+
 def test_the_tagger_dictionary_knows_words_the_speller_does_not():
     tagger = open_tagger()
     assert ("cola", "NN:OF:SIN:NOM:UTR") in tagger.lookup("cola")
@@ -83,6 +91,36 @@ def test_grammar_rules_find_agreement_verb_forms_pronouns_and_word_order(checker
     correct = ["Jag bor i ett hus nära skolan.", "Jag kan tala svenska.", "Idag går jag till skolan.",
                "Kanske de är rädda.", "Jag tror att han inte kommer i dag.", "Jag är jätteglad."]
     assert review_blocks([Block(s) for s in correct], checker, settings) == []
+
+
+def test_capitals_mid_sentence_a_missing_att_and_verb_forms(checker, settings):
+    sentences = ["Vi hoppas att Jag kan börja i Februari.", "Deltagarna pratar Arabiska hemma.",
+                 "Jag vet många deltagare vill fortsätta.", "Det skulle gör att vi förlorar tid.",
+                 "Deltagare som titta på mobilen stör.", "Mina kollegor inte har tid.",
+                 "Vi samarbetar med Hela Människan i Sverige."]
+    found = review_blocks([Block(s) for s in sentences], checker, settings)
+    assert [(f["block"], f["rule_id"], f["text"], f["suggestions"][:1]) for f in found] == [
+        (0, "UTK_VERSAL_MITT", "Jag", ["jag"]), (0, "UTK_VERSAL_DAG_SPRAK", "Februari", ["februari"]),
+        (1, "UTK_VERSAL_DAG_SPRAK", "Arabiska", ["arabiska"]), (2, "UTK_SAKNAT_ATT", "vet", ["vet att"]),
+        (3, "UTK_MODALVERB_INFINITIV", "gör", ["göra"]), (4, "UTK_SUBJEKT_INFINITIV", "titta", ["tittar"]),
+        (5, "UTK_HUVUDSATS_ADVERB", "inte har", ["har inte"])]
+    assert found[0]["message"].startswith("Mitt i en mening skrivs ”Jag” med liten bokstav")
+    assert {f["category_name"] for f in found[:3]} == {"Stor eller liten bokstav"}
+
+
+def test_how_a_paragraph_ends_is_checked_in_paragraphs_only(checker, settings):
+    blocks = [Block("Vi träffade deltagarna varje vecka,"), Block("Vi träffade deltagarna varje vecka"),
+              Block("Kommer ni ihåg att vi ska skicka rapporten i maj."),
+              Block("Vi träffade deltagarna varje vecka,", kind="item"),
+              Block("Deltagarna får handledning", kind="item"), Block("Vi följer upp varje vecka", kind="cell"),
+              Block("Så arbetar vi med uppföljning", kind="heading"), Block("Hej Anna,"),
+              Block("Vi träffade deltagarna varje vecka."), Block("Har ni frågor kan ni ringa oss.")]
+    found = review_blocks(blocks, checker, settings)
+    assert [(f["block"], f["rule_id"], f["text"], f["suggestions"]) for f in found] == [
+        (0, "UTK_SLUTKOMMA", ",", ["."]), (1, "UTK_SLUTPUNKT", "vecka", ["vecka."]),
+        (2, "UTK_FRAGETECKEN", ".", ["?"])]
+    assert found[0]["message"].startswith("Meningen slutar med kommatecken")
+    assert {f["category_name"] for f in found} == {"Skiljetecken"}
 
 
 # --- house style ------------------------------------------------------------------------------

@@ -42,10 +42,11 @@ class DictionaryTable(Table):
 
 
 class RulesTable(Table):
-    """``[rules]``: rules switched off or allowed at the start of a list item."""
+    """``[rules]``: rules switched off, allowed at the start of a list item, or kept only in paragraphs."""
 
     disabled: Array[Text] = ()
     allowed_at_item_start: Array[Text] = ()
+    only_in_paragraphs: Array[Text] = ()
     max_suggestions: Positive = 5
     # Finding categories never reported (house style, term list: their category names).
     disabled_categories: Array[Text] = ()
@@ -117,6 +118,7 @@ class ReviewSettings:
     terms: TermList | None = None  # templates/termer.toml
     disabled_categories: tuple[str, ...] = ()  # finding categories never reported (rules.disabled_categories)
     long_sentence_words: int = 30  # readability.long_sentence_words: longer sentences are listed
+    only_in_paragraphs: tuple[str, ...] = ()  # rules not reported in headings, list items, table cells
 
     def severity(self, rule_id: str, issue_type: str) -> str:
         return self.severity_rules.get(rule_id) or self.severity_issue_types.get(issue_type) or self.severity_default
@@ -171,6 +173,7 @@ def load_review_settings(templates: Path | str, registry: Registry) -> ReviewSet
         house_style=load_house_style(templates), terms=terms,
         disabled_categories=data.rules.disabled_categories,
         long_sentence_words=data.readability.long_sentence_words,
+        only_in_paragraphs=data.rules.only_in_paragraphs,
     )
 
 

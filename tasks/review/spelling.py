@@ -16,7 +16,12 @@ all correct words). A finding is dropped here when the flagged word is:
   (partners, the term list), or written so elsewhere in the same document;
 - part of a foreign phrase: next to another word the speller does not know
   (``Pull Request``, ``free and open source software``), or a gloss in parentheses whose
-  words are all unknown (``Gren (branch)``).
+  words are all unknown (``Gren (branch)``);
+- the definite form of a long word the speller suggests (``sverigesvenskan``: its list has
+  ``sverigesvenska`` only);
+- written together with a symbol (``m$ndighet``): a garbled token, not a misspelling;
+- a word alone in quotation marks (a cited word, ``”millennial”``), unless the speller
+  suggests a word one letter away.
 
 Everything here is about the flagged token and its neighbours in the same paragraph; no
 list of particular words is involved apart from a handful of English function words
@@ -37,6 +42,11 @@ TOKEN_CHARS = re.compile(r"[\w.@/:'’-]")
 # Short English words inside foreign phrases ("Bill of Materials", "free and open source").
 ENGLISH_GLUE = frozenset({"and", "of", "for", "the", "to", "a", "an", "in", "on", "with", "by", "at", "or"})
 SENTENCE_END = ".!?:;…"
+SYMBOLS = "$€£§#%&*+=^~|\\<>"  # written together with a word, they make a garbled token ("m$ndighet")
+QUOTES_OPEN = "\"'”“«»‘’"
+QUOTES_CLOSE = "\"'”»«’"
+DEFINITE_ENDINGS = ("n", "t", "en", "et", "na")
+MIN_INFLECTED = 8  # letters in a word whose definite form the speller may lack (a compound)
 OPENERS = "\"'”“’‘«»([{–—-•*"
 
 
@@ -178,9 +188,38 @@ def drop_reasons(text: str, flagged: list[Flagged], lexicon: Lexicon | None,
             reason = "foreign phrase"  # "Bill of Materials"
         if reason is None and _gloss_in_parentheses(text, a, b, spans):
             reason = "gloss in parentheses"
+        if reason is None and lexicon is not None and _inflected_form(lexicon, token, f.suggestions):
+            reason = "inflected form"  # "sverigesvenskan": the speller lists "sverigesvenska" only
+        if reason is None and _glued_to_a_symbol(text, a, b):
+            reason = "part of a garbled token"  # "m$ndighet": not a word to correct letter by letter
+        if reason is None and _quoted(text, a, b) and not _one_letter_from_a_suggestion(token, f.suggestions):
+            reason = "quoted word"  # a word cited in quotation marks: "openminded"
         if reason:
             reasons[i] = reason
     return reasons
+
+
+def _inflected_form(lexicon: Lexicon, token: str, suggestions: list[str]) -> bool:
+    """Is ``token`` the definite form of a long word the speller suggests, a form its word list
+    lacks (``sverigesvenskan`` of ``sverigesvenska``, ``norsktalandet`` of ``norsktalande``)?"""
+    lower = token.lower()
+    return any(len(s) >= MIN_INFLECTED and lower[:len(s)] == s.lower() and lower[len(s):] in DEFINITE_ENDINGS
+               and lexicon.is_word(s) for s in suggestions)
+
+
+def _glued_to_a_symbol(text: str, a: int, b: int) -> bool:
+    """Is the word written together with a symbol (``m$ndighet``)?"""
+    return (a > 0 and text[a - 1] in SYMBOLS) or (b < len(text) and text[b] in SYMBOLS)
+
+
+def _one_letter_from_a_suggestion(token: str, suggestions: list[str]) -> bool:
+    lower = token.lower()
+    return any(one_letter_apart(lower, s.lower()) for s in suggestions)
+
+
+def _quoted(text: str, a: int, b: int) -> bool:
+    """Is the word alone in quotation marks (``”millennial”``)?"""
+    return 0 < a and b < len(text) and text[a - 1] in QUOTES_OPEN and text[b] in QUOTES_CLOSE
 
 
 def _in_foreign_phrase(text: str, span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
