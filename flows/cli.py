@@ -299,6 +299,7 @@ def cmd_diff(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    _use_server(say=False)  # uploads tell the stack's server (when it runs) that a file arrived
     from flows.serve import serve
 
     def ready(url: str) -> None:

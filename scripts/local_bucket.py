@@ -142,15 +142,6 @@ def env_file_text(env: dict[str, str], who: str, name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    env = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("export ") and "=" in line:
-            k, v = line.removeprefix("export ").split("=", 1)
-            env[k] = v
-    return env
-
-
 def _state_path(dir: Path) -> Path:
     return dir / "server.json"
 

@@ -45,6 +45,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: the checkout's own (standard-library only) helpers
+    sys.path.insert(0, str(ROOT))
+from tasks.core.server import read_env_file as parse_env_file  # noqa: E402
+
 POOL = "utkast"
 # Tag of the language-review task; at most this many checker calls run at once (all runs, all workers).
 CHECKER_TAG, CHECKER_LIMIT = "language-checker", 2
@@ -236,17 +240,11 @@ def write_private(path: Path, text: str) -> None:
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    env = {}
+    """The ``export KEY=VALUE`` lines of ``path`` ({} when it cannot be read)."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        return parse_env_file(path.read_text(encoding="utf-8"))
     except OSError:
-        return env
-    for line in lines:
-        line = line.strip().removeprefix("export ").strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, value = line.split("=", 1)
-            env[key] = value.strip("'\"")
-    return env
+        return {}
 
 
 def api_auth(env_file: Path) -> str:
