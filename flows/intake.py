@@ -100,8 +100,9 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress 
                 else:
                     converted += len(batch)
                     done_here += [f.key for f in batch]
-            if done_here:
-                progress("Konverterade i den här körningen: %s", "; ".join(sorted(done_here)))
+            if done_here:  # file names as shown to others: a name or number in one is masked
+                shown_here = shown_keys(done_here, load_rules(config.templates, config.registry))
+                progress("Konverterade i den här körningen: %s", "; ".join(sorted(shown_here.values())))
             if reused:
                 progress("%d dokument var redan konverterade av en tidigare, avbruten körning", reused)
         todo = apply_conversions(out, files, todo, results, state.conversions, config, reports,
