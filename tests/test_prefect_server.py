@@ -280,7 +280,8 @@ def bare_worker(stack):
     pool, elsewhere = "utkast-bare", stack["base"] / "elsewhere"
     elsewhere.mkdir()
     env = {k: v for k, v in stack["env"].items() if k != "UTKAST_HOME"}
-    env.update(PREFECT_API_URL=stack["api_url"], PREFECT_HOME=str(stack["base"] / "bare-prefect"),
+    env.update(PREFECT_API_URL=stack["api_url"], PREFECT_API_AUTH_STRING=stack["auth"],
+               PREFECT_HOME=str(stack["base"] / "bare-prefect"),
                DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false",
                PREFECT_LOGGING_LEVEL="INFO")  # Prefect's default (the tests' WARNING would hide the runs' INFO lines)
     prefect = prefect_command()

@@ -64,3 +64,19 @@ def test_find_server_reads_the_checkouts_stack_and_ignores_one_whose_server_is_g
 
 def test_the_hint_is_one_line_that_says_how_to_avoid_it():
     assert "\n" not in TEMPORARY_HINT and "python3 dev.py stack up" in TEMPORARY_HINT
+
+
+def test_find_server_takes_the_auth_string_from_the_env_file_the_stack_names(tmp_path, monkeypatch):
+    import tasks.core.server
+
+    (tmp_path / ".local").mkdir()
+    elsewhere = tmp_path / "elsewhere" / "prefect.env"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text("export PREFECT_API_AUTH_STRING=from-the-stack\n")
+    (tmp_path / ".local" / "stack.json").write_text(json.dumps(
+        {**STACK, "pids": {"server": os.getpid()}, "env_file": str(elsewhere)}))
+    asked = []
+    monkeypatch.setattr(tasks.core.server, "answers", lambda url, auth: asked.append(auth) or True)
+    choice = find_server({}, tmp_path)
+    assert choice.source == "stack" and asked == ["from-the-stack"]
+    assert choice.settings["PREFECT_API_AUTH_STRING"] == "from-the-stack"

@@ -2,8 +2,8 @@
 
 ``PREFECT_API_URL``, when set, decides. Else the stack of this checkout
 (``python3 dev.py stack up``: ``.local/stack.json`` names its server) when its server
-process runs and answers ``/api/health``; the stack's ``.local/prefect.env``, when present,
-holds the API's auth string (read, never shown). Else there is none, and Prefect starts a
+process runs and answers ``/api/health``; the stack's ``prefect.env`` (named in its state
+file; ``.local/prefect.env``), when present, holds the API's auth string (read, never shown). Else there is none, and Prefect starts a
 temporary server for the run (about ten seconds), which the command says in one line.
 
 Standard library only, so the command decides before Prefect is imported.
@@ -110,8 +110,10 @@ def find_server(env: Mapping[str, str] | None = None, checkout: Path | None = No
             stack = None
         if not isinstance(stack, dict) or not _running((stack.get("pids") or {}).get("server")):
             stack = None  # a state file left behind by a stack that is gone
+    # The stack notes where it keeps its clients' settings (next to its state file).
+    env_file = Path((stack or {}).get("env_file") or home / ".local" / "prefect.env")
     try:
-        stack_env = read_env_file((home / ".local" / "prefect.env").read_text(encoding="utf-8")) if stack else {}
+        stack_env = read_env_file(env_file.read_text(encoding="utf-8")) if stack else {}
     except OSError:
         stack_env = {}
     return choose_server(env, stack, stack_env, answers)
