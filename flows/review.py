@@ -1,5 +1,5 @@
-"""The language review in the flows: one Prefect task per report whose review is missing or
-stale, side by side; a checker that cannot be loaded or reached marks those reviews
+"""The language review in the flows: the reports whose review is missing or stale, in one
+Prefect task per batch (as many batches as cores), side by side; a checker that cannot be loaded or reached marks those reviews
 pending ("granskning väntar") instead of failing the run, and the next run reviews them."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from flows.policies import CHECKER_TAG, IO_TASK
 from flows.progress import log, progress
 from tasks.core.config import Config
 from tasks.core.errors import CheckerUnavailable, StorageError
+from tasks.core.parallel import interleaved, workers
 from tasks.intake.normalise import Report
 from tasks.review.checker import Checker, open_checker
 from tasks.review.plan import ReviewOutcome, forget_review, plan_reviews, record_review
@@ -29,14 +30,9 @@ from tasks.storage.base import Storage
 write_sprak_task = task(write_sprak, name="write_sprak", cache_policy=NONE, **IO_TASK)
 
 
-@task(name="review_report", cache_policy=NONE, tags=[CHECKER_TAG], **IO_TASK)
-def review_report_task(inbox: Storage, out: Storage, report: Report, checker: Checker,
-                       settings: ReviewSettings, config: Config) -> dict:
-    """Review one report; an unavailable checker or a file that changed leaves it pending.
-
-    The tag lets a Prefect concurrency limit bound checker calls across runs and workers;
-    storage failures are retried like every I/O task. The checker retries its own network
-    calls, so an unreachable server is not waited for again here."""
+def review_one(inbox: Storage, out: Storage, report: Report, checker: Checker, settings: ReviewSettings,
+               config: Config) -> dict:
+    """Review one report; an unavailable checker or a file that changed leaves it pending."""
     try:
         return review_report(inbox, out, report, checker, settings, config)
     except (CheckerUnavailable, ReportChanged) as exc:
@@ -47,6 +43,20 @@ def review_report_task(inbox: Storage, out: Storage, report: Report, checker: Ch
     except Exception as exc:  # one odd document must not stop the draft; tried again next run
         log.exception("language review of %s/%s failed", report.partner, report.piece)
         return pending_summary(f"the review failed: {exc}")
+
+
+@task(name="review_reports", cache_policy=NONE, tags=[CHECKER_TAG], **IO_TASK)
+def review_reports_task(inbox: Storage, out: Storage, reports: list[Report], checker: Checker,
+                        settings: ReviewSettings, config: Config) -> list[dict]:
+    """Review a batch of reports, one after the other (:func:`review_one` each).
+
+    The tag lets a Prefect concurrency limit bound checker calls across runs and workers: a
+    batch holds one slot while it runs, so a burst of reports waits for a free slot once per
+    batch rather than once per report (a slot is given back only a moment after a task ends,
+    and the next task asks again after the server's retry interval). Storage failures are
+    retried like every I/O task (the batch again: its writes are whole files). The checker
+    retries its own network calls, so an unreachable server is not waited for again here."""
+    return [review_one(inbox, out, report, checker, settings, config) for report in reports]
 
 
 def review_steps(inbox: Storage, out: Storage, config: Config, reports: dict[str, Report],
@@ -63,10 +73,17 @@ def review_steps(inbox: Storage, out: Storage, config: Config, reports: dict[str
         progress("Språkgranskar %d delrapporter (%s)", len(plan.todo), checker.description)
         try:
             checker.prepare(plan.words)
-            futures = [(slot, report, key, review_report_task.submit(inbox, out, report, checker, settings, config))
-                       for slot, report, key in plan.todo]
-            for slot, report, key, future in futures:
-                summary = future.result()
+            # As many batches as cores (the checker's own worker processes use them all), dealt
+            # round-robin so that they end together.
+            batches = interleaved(plan.todo, workers())
+            futures = [(batch, review_reports_task.submit(inbox, out, [report for _, report, _ in batch], checker,
+                                                          settings, config))
+                       for batch in batches]
+            done = {}
+            for batch, future in futures:
+                done.update({slot: summary for (slot, _, _), summary in zip(batch, future.result())})
+            for slot, report, key in plan.todo:
+                summary = done[slot]
                 outcome.summaries[slot] = summary
                 if record_review(out, saved, slot, report, key, summary):
                     outcome.pending[slot] = pending_label(report, config)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import hashlib
 import json
 import os
 import pwd
@@ -43,6 +44,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: the checkout's own (standard-library only) helpers
@@ -293,18 +295,42 @@ def postgres_user() -> str | None:
     sys.exit("stack: no unprivileged user to run PostgreSQL as; set UTKAST_POSTGRES_USER")
 
 
+def cluster_home(pgdir: Path, user: str | None, reachable: Callable[[Path], bool]) -> Path:
+    """Where the cluster's data and socket folders go: ``pgdir`` itself when PostgreSQL runs as
+    ourselves or its user may pass through to ``pgdir``. A checkout in a folder only its owner
+    may enter (one made by ``mktemp -d``, a home folder of mode 700) is out of that user's reach:
+    then a folder of the cluster's own under that user's home (Debian: /var/lib/postgresql), or
+    else /var/tmp, named after ``pgdir``, so each checkout keeps its own cluster."""
+    if not user or reachable(pgdir):
+        return pgdir
+    digest = hashlib.sha256(str(pgdir).encode()).hexdigest()[:12]
+    for parent in (Path(pwd.getpwnam(user).pw_dir), Path("/var/tmp")):
+        if parent.is_dir() and reachable(parent):
+            return parent / f"utkast-{digest}"
+    sys.exit(f"stack: the user {user!r} that runs PostgreSQL cannot reach {pgdir}; let others pass "
+             "through its parent folders (chmod o+x) or choose --postgres-dir elsewhere")
+
+
 def prepare_postgres(pgdir: Path, bindir: Path, user: str | None, log: Path) -> tuple[Process, str]:
-    """Make the cluster in ``pgdir`` the first time (initdb with a random password); return
-    the postgres process to start and the server's connection URL (never printed)."""
-    data, sock = pgdir / "data", pgdir / "run"
+    """Make the cluster the first time (initdb with a random password; in ``pgdir``, or where
+    :func:`cluster_home` says); return the postgres process to start and the server's connection
+    URL (never printed). The password stays in ``pgdir``."""
     pgdir.mkdir(parents=True, exist_ok=True)
     os.chmod(pgdir, 0o711)  # the database user may pass through, not list or read
     password_file = pgdir / "password"
+    home = pgdir
     if user:
         uid, gid = pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid
-        if subprocess.run(["test", "-x", str(pgdir)], user=user, group=gid, extra_groups=[]).returncode != 0:
-            sys.exit(f"stack: the user {user!r} that runs PostgreSQL cannot reach {pgdir}; let others pass "
-                     "through its parent folders (chmod o+x) or choose --postgres-dir elsewhere")
+
+        def reachable(path: Path) -> bool:
+            return subprocess.run(["test", "-x", str(path)], user=user, group=gid, extra_groups=[]).returncode == 0
+
+        home = cluster_home(pgdir, user, reachable)
+        if home != pgdir:
+            print(f"  ({user!r} cannot enter {pgdir}: the cluster's data and socket go to {home})", flush=True)
+            home.mkdir(mode=0o700, exist_ok=True)
+            os.chown(home, uid, gid)
+    data, sock = home / "data", home / "run"
     new = not (data / "PG_VERSION").exists()
     if new:
         password = secrets.token_urlsafe(32)
@@ -320,7 +346,7 @@ def prepare_postgres(pgdir: Path, bindir: Path, user: str | None, log: Path) -> 
         try:
             run([str(bindir / "initdb"), "-D", str(data), "-U", PG_USER, f"--pwfile={pwfile}", "-E", "UTF8",
                  "--locale=C", "--auth-local=scram-sha-256", "--auth-host=scram-sha-256"],
-                os.environ.copy(), pgdir, log, user=user, what="initdb")
+                os.environ.copy(), home, log, user=user, what="initdb")
         finally:
             pwfile.unlink(missing_ok=True)
         write_private(password_file, password + "\n")
@@ -335,7 +361,7 @@ def prepare_postgres(pgdir: Path, bindir: Path, user: str | None, log: Path) -> 
                "-c", "log_connections=off"]
     url = f"postgresql+asyncpg://{PG_USER}:{password}@/{PG_DATABASE}?host={sock}&port={PG_PORT}"
     return Process("postgres", command, pg_env, user=user, stop_signal=signal.SIGINT,
-                   extra={"new": new, "socket": str(sock), "password": password}), url
+                   extra={"new": new, "socket": str(sock), "password": password, "home": home}), url
 
 
 def wait_for_postgres(bindir: Path, pid: int, sock: str, log: Path) -> None:
@@ -414,7 +440,7 @@ def up(args) -> int:
             pgdir = Path(args.postgres_dir).resolve()
             print(f"Starting PostgreSQL in {pgdir} (as {user or 'this user'}, Unix socket only) ...", flush=True)
             postgres, database_url = prepare_postgres(pgdir, bindir, user, logs / "postgres-setup.log")
-            pid = launch(postgres, pgdir)
+            pid = launch(postgres, postgres.extra["home"])
             wait_for_postgres(bindir, pid, postgres.extra["socket"], logs / "postgres.log")
             if postgres.extra["new"]:
                 create_database(bindir, postgres.extra["socket"], postgres.extra["password"],

@@ -258,3 +258,23 @@ def test_only_the_server_gets_the_database_url_and_the_auth_string_it_checks(tmp
     secret = tmp_path / "secret.env"
     write_private(secret, "x\n")
     assert oct(secret.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_checkout_the_database_user_cannot_enter_gets_its_cluster_in_that_users_home(tmp_path):
+    import pwd
+
+    from scripts.stack import cluster_home
+
+    me = pwd.getpwuid(os.getuid()).pw_name
+    home = Path(pwd.getpwuid(os.getuid()).pw_dir)
+    pgdir = tmp_path / "a" / ".local" / "postgres"
+    assert cluster_home(pgdir, None, lambda p: False) == pgdir  # PostgreSQL runs as ourselves
+    assert cluster_home(pgdir, me, lambda p: True) == pgdir  # the user may pass through
+    elsewhere = cluster_home(pgdir, me, lambda p: p != pgdir)
+    assert elsewhere.parent == home and elsewhere.name.startswith("utkast-")
+    # Another checkout, another cluster; the same checkout, the same one each time.
+    assert cluster_home(tmp_path / "b" / ".local" / "postgres", me, lambda p: p.parent.name != ".local") != elsewhere
+    assert cluster_home(pgdir, me, lambda p: p != pgdir) == elsewhere
+    assert cluster_home(pgdir, me, lambda p: p == Path("/var/tmp")).parent == Path("/var/tmp")
+    with pytest.raises(SystemExit, match="cannot reach"):
+        cluster_home(pgdir, me, lambda p: False)
