@@ -123,6 +123,21 @@ def test_how_a_paragraph_ends_is_checked_in_paragraphs_only(checker, settings):
     assert {f["category_name"] for f in found} == {"Skiljetecken"}
 
 
+def test_a_table_typed_with_tabs_needs_no_full_stop_and_its_months_start_lines(checker, settings):
+    """The decision document's budget is a table typed with tabs, its lines joined into one
+    paragraph: no missing full stop, and "1.000 Juni" starts a line, not a sentence."""
+    blocks = [Block("Tid\tAktivitet\tKostnad Mars\tArbetsgruppsmöte per telefon\t1.000 April\tAvstämningsmöte\t5.000"),
+              Block("Vi träffas i Juni och pratar om rapporten.")]
+    found = review_blocks(blocks, checker, settings)
+    assert [(f["block"], f["text"], f["suggestions"]) for f in found] == [(1, "Juni", ["juni"])]
+
+
+def test_messages_show_their_suggestions_in_quotation_marks_not_as_markup(checker, settings):
+    found = review_blocks([Block("Jag har läst många bok i år.")], checker, settings)
+    assert found and all("<" not in f["message"] for f in found)
+    assert any("”böcker”" in f["message"] for f in found)
+
+
 # --- house style ------------------------------------------------------------------------------
 
 HOUSE = ("Vi har t ex fått 10000 kronor, dvs 5% mer än bl a ESF rådet väntade. "

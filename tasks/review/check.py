@@ -81,8 +81,8 @@ def review_blocks(blocks: list[Block], checker: Checker, settings: ReviewSetting
                 continue
             if start == 0 and block.kind in ("item", "cell") and f.rule_id in settings.allowed_at_item_start:
                 continue
-            if block.kind != "para" and f.rule_id in settings.only_in_paragraphs:
-                continue  # a heading, list item or table cell needs no full stop
+            if (block.kind != "para" or "\t" in block.text) and f.rule_id in settings.only_in_paragraphs:
+                continue  # a heading, list item, table cell or table typed with tabs needs no full stop
             if f.rule_id in settings.allowed_at_item_start and CONTINUES.search(block.text[:start]):
                 continue  # "T.ex. finns det …", "… allt gjorde han": the sentence goes on
             if any(a < max(end, start + 1) and start < b for a, b in block.masked):

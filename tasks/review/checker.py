@@ -46,6 +46,15 @@ ENV_API_KEY = "LANGUAGETOOL_API_KEY"
 REQUEST_SEPARATOR = "\n\n"  # between paragraphs packed into one server request
 
 
+SUGGESTION_TAG = re.compile(r"<suggestion>(.*?)</suggestion>", re.S)
+
+
+def plain_message(message: str) -> str:
+    """A rule's message as people read it: its ``<suggestion>x</suggestion>`` markup (the rule
+    format's) shown as ”x”, as LanguageTool's own API does."""
+    return SUGGESTION_TAG.sub("”\\1”", message)
+
+
 @dataclass
 class Finding:
     """One thing the checker noticed, at ``offset``/``length`` characters into the checked text."""
@@ -262,7 +271,7 @@ def check_with_engine(engine, text: str) -> list[Finding]:
         sentence = next((text[chars[s["range"]["start"]]:chars[s["range"]["end"]]].strip()
                          for s in sentences if s["range"]["start"] <= m["range"]["start"] < s["range"]["end"]), "")
         findings.append(Finding(
-            offset=start, length=end - start, message=m.get("message", ""), rule_id=m.get("rule_id", ""),
+            offset=start, length=end - start, message=plain_message(m.get("message", "")), rule_id=m.get("rule_id", ""),
             category_id=m.get("category_id", ""), category_name=m.get("category_name", ""),
             issue_type=m.get("issue_type", ""), suggestions=[s["value"] for s in m.get("suggestions", [])],
             short_message=m.get("short_message") or "", description=m.get("description") or "",
@@ -585,7 +594,8 @@ def split_matches(texts: list[str], indices: list[int], joined: str, matches: li
         rule = m.get("rule") or {}
         category = rule.get("category") or {}
         yield index, Finding(
-            offset=start - base, length=end - start, message=m.get("message", ""), rule_id=rule.get("id", ""),
+            offset=start - base, length=end - start, message=plain_message(m.get("message", "")),
+            rule_id=rule.get("id", ""),
             category_id=category.get("id", ""), category_name=category.get("name", ""),
             issue_type=rule.get("issueType", ""), suggestions=[r["value"] for r in m.get("replacements", [])],
             short_message=m.get("shortMessage") or "", description=rule.get("description") or "",
