@@ -237,6 +237,22 @@ def test_variants_of_one_term_are_grouped_across_partners(config):
                                                                   "deltagarnas-matchning": 1}
 
 
+def test_what_each_report_contributes_is_kept_and_gives_the_same_groups(config):
+    """The language page keeps each report's occurrences (cache/sprak/) and groups them across
+    reports: kept occurrences, as JSON, give the groups their paragraphs give."""
+    from tasks.review.variants import report_occurrences
+
+    terms = load_terms(config.templates)
+    reports = [{"partner": "myrorna", "piece": "1.1", "blocks": ["Vår secondhandbutik och vår second hand butik.",
+                                                                 "Deltagarnas matchning tar tid."]},
+               {"partner": "verdandi", "piece": "4.2", "blocks": ["Deltagarnas-matchning och en second hand-butik."]}]
+    kept = [{**r, "blocks": None, "occurrences": json.loads(json.dumps(report_occurrences(r["blocks"], terms)))}
+            for r in reports]
+    assert find_variants(kept, terms) == find_variants(reports, terms)
+    assert {g["preferred"].lower().replace("-", " ") for g in find_variants(kept, terms)} == {
+        "second hand butik", "deltagarnas matchning"}
+
+
 def test_a_term_list_variant_is_a_finding_in_the_partners_review(checker, settings):
     found = review_blocks([Block("Vi har en secondhandbutik och samarbetar med arbetsförmedlingen.")], checker, settings)
     assert [(f["text"], f["category_id"], f["suggestions"][0]) for f in found] == [

@@ -2,21 +2,22 @@
 the terms the reports write in more than one way (:func:`tasks.review.variants.find_variants`).
 
 Written under the draft's folder before ``drafts/latest.json`` moves, so it is published
-with the draft. The reports' text is read from their normalised Markdown; only the forms
+with the draft. The reports' text is read from their masked AST (the draft's text); only the forms
 of the words and where they are (partner, piece, paragraph) are written, never the text
 around them, so the page carries no personal data from a report.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 
 from tasks.core.config import Config
 from tasks.core.templating import html_env, swedish_datetime
 from tasks.intake.normalise import Report
-from tasks.review.text import blocks_from_markdown
-from tasks.review.variants import find_variants, load_terms
+from tasks.review.text import blocks_from_pandoc
+from tasks.review.variants import TermList, find_variants, load_terms, report_occurrences
 from tasks.storage.base import Storage
 
 
@@ -24,37 +25,66 @@ def sprak_keys(version: str) -> dict[str, str]:
     return {"json": f"drafts/{version}/sprak.json", "html": f"drafts/{version}/sprak.html"}
 
 
-def report_texts(out: Storage, reports: list[Report], config: Config) -> list[dict]:
-    """Each report's paragraphs (from its normalised Markdown), with partner and piece, and
-    every piece of personal data the draft masks replaced by zeros (so no name, number or
-    address can become a "form" on the page)."""
+# What :func:`report_found` keeps in cache/sprak/ changes with this (and with the masked text
+# and the term list).
+FOUND_FORMAT = "2"
+
+
+def _masked_blocks(out: Storage, report: Report, rules) -> list[str] | None:
+    """A report's paragraphs as the draft shows them: from its masked AST (every piece of
+    personal data the draft masks is masked here too, so no name, number or address can become
+    a "form" on the page); None when it is gone. A report the personal-data scan has not seen
+    (no ``masked_key``) is masked here, by ``rules``."""
     from tasks.personal.mask import scan_ast
+
+    try:
+        ast = json.loads(out.read(report.masked_key or report.ast_key))
+    except FileNotFoundError:
+        return None
+    if report.masked_key is None:
+        scan_ast(ast, rules, report.title, mask=True)
+    return [b.text for b in blocks_from_pandoc(ast)]
+
+
+def report_found(out: Storage, report: Report, rules, terms: TermList) -> dict | None:
+    """What a report contributes to the page (:func:`report_occurrences` of its masked
+    paragraphs), kept in ``cache/sprak/`` by the masked text and the term list, so a report
+    that did not change costs one small read; None when the report is gone."""
+    cached = None
+    if report.masked_key:
+        digest = hashlib.sha256(f"{FOUND_FORMAT}\0{report.masked_key}\0{terms.fingerprint}".encode()).hexdigest()
+        cached = f"cache/sprak/{digest[:32]}.json"
+        try:
+            return json.loads(out.read(cached))
+        except FileNotFoundError:
+            pass
+    blocks = _masked_blocks(out, report, rules)
+    if blocks is None:
+        return None
+    found = report_occurrences(blocks, terms)
+    if cached:
+        out.write(cached, json.dumps(found, ensure_ascii=False).encode("utf-8"), "application/json")
+    return found
+
+
+def report_texts(out: Storage, reports: list[Report], config: Config, terms: TermList) -> list[dict]:
+    """Each report's partner, piece and what it contributes to the page (:func:`report_found`)."""
     from tasks.personal.rules import load_rules
 
     rules = load_rules(config.templates, config.registry)
     texts = []
     for r in sorted(reports, key=lambda r: (r.piece, r.partner)):
-        try:
-            markdown = out.read_text(r.md_key)
-            found, _ = scan_ast(json.loads(out.read(r.ast_key)), rules, r.title)
-        except FileNotFoundError:
-            continue
-        private = sorted({f.value for f in found} | {w for f in found for w in f.value.split() if len(w) > 1},
-                         key=len, reverse=True)
-        blocks = []
-        for b in blocks_from_markdown(markdown):
-            text = b.text
-            for value in private:
-                text = text.replace(value, "0" * len(value))
-            blocks.append(text)
-        texts.append({"partner": r.partner, "partner_name": config.registry.by_slug(r.partner).short,
-                      "piece": r.piece, "blocks": blocks})
+        found = report_found(out, r, rules, terms)
+        if found is not None:
+            texts.append({"partner": r.partner, "partner_name": config.registry.by_slug(r.partner).short,
+                          "piece": r.piece, "occurrences": found})
     return texts
 
 
 def write_sprak(out: Storage, config: Config, reports: list[Report], version: str) -> dict:
     """Write ``sprak.json`` and ``sprak.html`` of draft ``version``; return what was written."""
-    groups = find_variants(report_texts(out, reports, config), load_terms(config.templates))
+    terms = load_terms(config.templates)
+    groups = find_variants(report_texts(out, reports, config, terms), terms)
     created = time.time()
     keys = sprak_keys(version)
     body = {"version": version, "created": created, "groups": groups}

@@ -75,10 +75,10 @@ class _Builder:
         self.skip_space_at: int | None = None
 
     def add(self, text: str, pos: int, masked: bool = False, step: int = 1) -> None:
-        for i, ch in enumerate(text):
-            self.chars.append(ch)
-            self.src.append(pos + i * step)
-            self.mask.append(masked)
+        n = len(text)
+        self.chars.extend(text)
+        self.src.extend(range(pos, pos + n * step, step) if step else [pos] * n)
+        self.mask.extend([masked] * n)
 
     def dropped(self, next_pos: int, source: str) -> None:
         """Something was removed: avoid leaving two spaces where it was."""

@@ -20,9 +20,11 @@ review (category ``TERMER``).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from tasks.core.config import Array, Table, Text, read_config
@@ -75,6 +77,7 @@ class TermList:
     def __init__(self, terms: list[Term]):
         self.terms = terms
         self.patterns = [(t, t.pattern()) for t in terms]
+        self.fingerprint = hashlib.sha256(repr([(t.preferred, t.variants) for t in terms]).encode()).hexdigest()[:16]
         # A quick first look (one expression) before the per-term ones: most paragraphs have no term.
         words = sorted({w.lower() for t in terms for f in (t.preferred, *t.variants) for w in f.split()[:1]}, key=len,
                        reverse=True)
@@ -145,38 +148,32 @@ class Occurrence:
     offset: int
 
 
-def find_variants(reports: list[dict], terms: TermList | None = None) -> list[dict]:
-    """Groups of forms of one term across ``reports``.
-
-    ``reports``: each ``{"partner", "partner_name", "piece", "blocks": [paragraph text, ...]}``.
-    Returns groups, most used first: ``{"term", "preferred", "source" ("termlista" or
-    "vanligast"), "forms": [{"form", "count", "preferred", "places": [{"partner",
-    "partner_name", "piece", "paragraphs": [...]}]}]}``; only groups with two forms or more.
-    """
+def report_occurrences(blocks: list[str], terms: TermList | None = None) -> dict:
+    """What one report contributes to :func:`find_variants`, found without the other reports
+    (so it can be kept per report), each as ``{key: {form as written: [paragraph, ...]}}``
+    (a paragraph once per occurrence): ``listed``, the forms of listed terms by preferred form;
+    ``w``, the words of four letters or more; ``p``, the runs of two or three words written
+    apart or with hyphens whose letters make six or more. It depends on the term list too
+    (:attr:`TermList.fingerprint`)."""
     terms = terms or TermList([])
-    names = {r["partner"]: r.get("partner_name", r["partner"]) for r in reports}
-    listed: dict[str, list[Occurrence]] = defaultdict(list)
-    by_key: dict[str, list[Occurrence]] = defaultdict(list)
-    singles: set[str] = set()
-    tokens_per_block = []
-    for report in reports:
-        for index, text in enumerate(report["blocks"]):
-            covered = []
-            for term, start, end, form, _ in terms.matches(text):
-                shown = " ".join(form.split())
-                if _same_form(form, term.preferred, text, start):
-                    shown = term.preferred
-                listed[term.preferred].append(Occurrence(shown, report["partner"], report["piece"], index, start))
-                covered.append((start, end))
-            tokens = [(m.start(), m.end(), m.group()) for m in WORD.finditer(text)
-                      if not any(a <= m.start() < b for a, b in covered)]
-            tokens_per_block.append((report, index, text, tokens))
-            singles.update(_key(t) for _, _, t in tokens if len(t) >= 4)
-    for report, index, text, tokens in tokens_per_block:
+    found: dict[str, dict[str, dict[str, list[int]]]] = {"listed": {}, "w": {}, "p": {}}
+
+    def add(kind: str, key: str, form: str, index: int) -> None:
+        found[kind].setdefault(key, {}).setdefault(form, []).append(index)
+
+    for index, text in enumerate(blocks):
+        covered = []
+        for term, start, end, form, _ in terms.matches(text):
+            shown = " ".join(form.split())
+            if _same_form(form, term.preferred, text, start):
+                shown = term.preferred
+            add("listed", term.preferred, shown, index)
+            covered.append((start, end))
+        tokens = [(m.start(), m.end(), m.group()) for m in WORD.finditer(text)
+                  if not any(a <= m.start() < b for a, b in covered)]
         for i, (start, end, token) in enumerate(tokens):
             if len(token) >= 4:
-                by_key[_key(token)].append(Occurrence(_case_form(token, text, start), report["partner"],
-                                                      report["piece"], index, start))
+                add("w", _key(token), _case_form(token, text, start), index)
             for n in (2, 3):  # the same letters written apart: "second hand butiken"
                 if i + n > len(tokens):
                     break
@@ -186,17 +183,48 @@ def find_variants(reports: list[dict], terms: TermList | None = None) -> list[di
                     break
                 phrase = text[span[0][0]:span[-1][1]]
                 key = _key(phrase)
-                if key in singles and len(key) >= 6:
-                    by_key[key].append(Occurrence(_case_form(phrase, text, start), report["partner"],
-                                                  report["piece"], index, start))
+                if len(key) >= 6:
+                    add("p", key, _case_form(phrase, text, start), index)
+    return found
+
+
+def find_variants(reports: list[dict], terms: TermList | None = None) -> list[dict]:
+    """Groups of forms of one term across ``reports``.
+
+    ``reports``: each ``{"partner", "partner_name", "piece"}`` with ``"blocks": [paragraph
+    text, ...]`` or, already found, ``"occurrences"`` (:func:`report_occurrences`).
+    Returns groups, most used first: ``{"term", "preferred", "source" ("termlista" or
+    "vanligast"), "forms": [{"form", "count", "preferred", "places": [{"partner",
+    "partner_name", "piece", "paragraphs": [...]}]}]}``; only groups with two forms or more.
+    A run of words written apart counts only where the same letters are also one word somewhere.
+    """
+    names = {r["partner"]: r.get("partner_name", r["partner"]) for r in reports}
+    found_in = [r.get("occurrences") or report_occurrences(r["blocks"], terms) for r in reports]
+    singles = {key for found in found_in for key in found["w"]}
+    listed: dict[str, list[tuple]] = defaultdict(list)
+    by_key: dict[str, list[tuple]] = defaultdict(list)
+    for report, found in zip(reports, found_in):
+        where = (report["partner"], report["piece"])
+        for preferred, forms in found["listed"].items():
+            listed[preferred] += [(form, where, blocks) for form, blocks in forms.items()]
+        for kind in ("w", "p"):
+            for key, forms in found[kind].items():
+                if kind == "w" or key in singles:
+                    by_key[key] += [(form, where, blocks) for form, blocks in forms.items()]
+
+    def occurrences(entries: list[tuple]) -> list[Occurrence]:
+        return [Occurrence(form, partner, piece, block, 0)
+                for form, (partner, piece), blocks in entries for block in blocks]
+
     groups = []
-    for preferred, found in listed.items():
-        if len({o.form for o in found}) > 1:
-            groups.append(_group(preferred, "termlista", found, names))
-    for key, found in by_key.items():
-        forms = Counter(o.form for o in found)
-        if len(forms) < 2:
+    for preferred, entries in listed.items():
+        if len({form for form, _, _ in entries}) > 1:
+            groups.append(_group(preferred, "termlista", occurrences(entries), names))
+    for key, entries in by_key.items():
+        if len({form for form, _, _ in entries}) < 2:
             continue
+        found = occurrences(entries)
+        forms = Counter(o.form for o in found)
         partners_per_form = {f: len({o.partner for o in found if o.form == f}) for f in forms}
         preferred = max(forms, key=lambda f: (forms[f], partners_per_form[f], -len(f.split()), f))
         groups.append(_group(preferred, "vanligast", found, names))
@@ -204,15 +232,20 @@ def find_variants(reports: list[dict], terms: TermList | None = None) -> list[di
     return groups
 
 
+JOINTS = re.compile(r"[\s-]+")
+
+
+@lru_cache(maxsize=1 << 16)
 def _key(text: str) -> str:
-    return re.sub(r"[\s-]+", "", text).lower()
+    return JOINTS.sub("", text).lower()
 
 
 def _case_form(form: str, text: str, start: int) -> str:
     """The form as written; at the start of a sentence, with the capital the sentence gave it
     taken away (it says nothing about how the word is written)."""
     form = " ".join(form.split())
-    if at_sentence_start(text, start) and form[:1].isupper() and not form.isupper() and not form[1:2].isupper():
+    # Where the sentence starts is asked last: it looks back through the paragraph.
+    if form[:1].isupper() and not form.isupper() and not form[1:2].isupper() and at_sentence_start(text, start):
         return "\0" + form  # case unknown: resolved in _group
     return form
 
