@@ -220,7 +220,8 @@ print(json.dumps(result))
 class Stages:
     """Seconds per stage of a build (wall clock), for the stage table."""
 
-    NAMES = ("screening", "conversion", "personal data", "review", "merge", "render", "tracker, changes, pages")
+    NAMES = ("screening", "conversion", "personal data", "review", "merge", "render", "language page",
+             "tracker, changes, pages")
 
     def __init__(self):
         self.seconds = {name: 0.0 for name in self.NAMES}
@@ -255,6 +256,7 @@ def build_directly(inbox_url: str, out_url: str, formats: list[str], stages: Sta
     from tasks.intake.tracker import build_tracker, write_tracker
     from tasks.personal.rules import load_rules
     from tasks.personal.scan import scan_reports, with_masked_titles
+    from tasks.review.sprak import write_sprak
     from tasks.roundtrip.changes import publish_changes
     from tasks.roundtrip.feedback import harvest_feedback
     from tasks.roundtrip.points import open_review_counts
@@ -298,6 +300,9 @@ def build_directly(inbox_url: str, out_url: str, formats: list[str], stages: Sta
                 previous = read_latest(out)
                 manifest = build_manifest(rendered, fingerprint, files, chosen, config, previous, {})
                 publish_changes(out, config, rendered, manifest, None)
+            with stage("language page"):
+                write_sprak(out, config, chosen, version)
+            with stage("tracker, changes, pages"):
                 publish(out, rendered, manifest)
         with stage("tracker, changes, pages"):
             write_index(out, config, config.settings.link_seconds)
