@@ -27,7 +27,7 @@ def test_benchmark_smoke_run_writes_every_measurement(tmp_path):
         for key in ("baseline", "cold", "nothing_changed", "nothing_changed_flow", "one_changed", "baseline3", "cold3"):
             assert profile[key]["seconds"] > 0 and profile[key]["peak_rss_mb"] > 0, key
         assert set(profile["stages"]["stages"]) == {"screening", "conversion", "personal data", "review", "merge",
-                                                    "render", "tracker, changes, pages"}
+                                                    "render", "language page", "tracker, changes, pages"}
     for key in ("cold_temporary_server", "poll_idle_local", "poll_idle_s3"):
         assert result[key]["seconds"] > 0 and result[key]["peak_rss_mb"] > 0, key
     assert len(result["prefect"]["flow"]) == len(result["prefect"]["direct"]) == 1
