@@ -21,18 +21,7 @@ local EXT = { ['image/png'] = 'png', ['image/jpeg'] = 'jpg', ['image/gif'] = 'gi
   ['image/x-emf'] = 'emf', ['image/x-wmf'] = 'wmf', ['image/emf'] = 'emf', ['image/wmf'] = 'wmf',
   ['image/webp'] = 'webp' }
 
-local function read_file(path)
-  local fh = assert(io.open(path, 'rb'))
-  local data = fh:read('a')
-  fh:close()
-  return data
-end
-
-local function write_file(path, data)
-  local fh = assert(io.open(path, 'wb'))
-  fh:write(data)
-  fh:close()
-end
+local read_file, write_file = pandoc.system.read_file, pandoc.system.write_file
 
 -- Word documents are read with only the styles they use. pandoc parses every definition in
 -- word/styles.xml, and a document made from Word's or python-docx's template carries a few

@@ -26,21 +26,9 @@ local MIME = { png = 'image/png', jpg = 'image/jpeg', jpeg = 'image/jpeg', gif =
   svg = 'image/svg+xml', bmp = 'image/bmp', tif = 'image/tiff', emf = 'image/x-emf',
   wmf = 'image/x-wmf', webp = 'image/webp' }
 
-local function read_file(path)
-  local fh = io.open(path, 'rb')
-  if not fh then return nil end
-  local data = fh:read('a')
-  fh:close()
-  return data
-end
+local read_file, write_file = pandoc.system.read_file, pandoc.system.write_file
 
-local function write_file(path, data)
-  local fh = assert(io.open(path, 'wb'))
-  fh:write(data)
-  fh:close()
-end
-
-local spec = pandoc.json.decode(assert(read_file(arg[1])), false)
+local spec = pandoc.json.decode(read_file(arg[1]), false)
 
 local function marker(kind, i)
   return pandoc.Para { pandoc.Str(spec.marker .. kind .. string.format('%d', i)) }
@@ -50,8 +38,9 @@ end
 local shown_images = {
   Image = function(img)
     local name = img.src:match('normalised/media/(%x+%.%w+)$')
-    local data = name and read_file(spec.media_dir .. '/' .. name)
-    if not data then return img.caption end
+    local ok, data = false, nil
+    if name then ok, data = pcall(read_file, spec.media_dir .. '/' .. name) end
+    if not ok then return img.caption end  -- not in the media store (any more)
     local ext = name:match('%.(%w+)$')
     img.src = 'media/' .. name
     pandoc.mediabag.insert(img.src, MIME[ext] or 'application/octet-stream', data)
@@ -84,7 +73,7 @@ local results, word = {}, pandoc.Blocks {}
 for i, unit in ipairs(spec.units) do
   local blocks, result = nil, {}
   if unit.kind == 'report' then
-    blocks = pandoc.read(assert(read_file(unit.ast)), 'json').blocks
+    blocks = pandoc.read(read_file(unit.ast), 'json').blocks
     if unit.images then
       blocks = blocks:walk {
         Image = function(img)
@@ -108,7 +97,7 @@ for i, unit in ipairs(spec.units) do
     local slot = 0
     local number = string.format('%d', unit.number)
     local heading = 0
-    blocks = pandoc.read(assert(read_file(unit.skeleton)), READ, {}, {}).blocks:walk {
+    blocks = pandoc.read(read_file(unit.skeleton), READ, {}, {}).blocks:walk {
       Div = function(div)
         if not div.classes:includes('report') then return nil end
         slot = slot + 1

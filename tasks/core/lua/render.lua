@@ -12,18 +12,7 @@
 
 local CANONICAL = 'markdown-smart-raw_html-raw_attribute-raw_tex-native_divs-native_spans'
 
-local function read_file(path)
-  local fh = assert(io.open(path, 'rb'))
-  local data = fh:read('a')
-  fh:close()
-  return data
-end
-
-local function write_file(path, data)
-  local fh = assert(io.open(path, 'wb'))
-  fh:write(data)
-  fh:close()
-end
+local read_file, write_file = pandoc.system.read_file, pandoc.system.write_file
 
 local spec = pandoc.json.decode(read_file(arg[1]), false)
 
