@@ -84,7 +84,10 @@ class _Walker:
             for i, line in enumerate(c):
                 if i:
                     tokens.append(_Token({"t": "LineBreak"}, [], " ", False))
-                tokens += self.flatten(line, where)
+                notes: list[dict] = []
+                self.gather(line, where, notes, [])
+                tokens += _tokens(line)
+                self.footnotes(notes)
             self.add(tokens, where, cell)
         elif t in ("CodeBlock", "RawBlock"):
             self.add([_Token(b, [], c[1], True)], place, cell)
@@ -146,6 +149,9 @@ class _Walker:
         text: list[str] = []
         self.gather(inlines, where, notes, text)
         self.segments.append(_Segment(None, where, cell, "".join(text), inlines))
+        self.footnotes(notes)
+
+    def footnotes(self, notes: list[dict]) -> None:
         for note in notes:
             self.notes += 1
             self.blocks(note["c"], f"fotnot {self.notes}")
@@ -154,7 +160,7 @@ class _Walker:
         self.segments.append(_Segment(tokens, place or self._next_paragraph(), cell))
 
     def gather(self, inlines: list, place: str, notes: list, text: list[str]) -> None:
-        """What :meth:`flatten` finds (text, links, footnotes), without making tokens."""
+        """The text of ``inlines``, their links and footnotes, without making tokens (:func:`_tokens`)."""
         for node in inlines:
             t, c = node.get("t"), node.get("c")
             if t == "Str":
@@ -172,34 +178,9 @@ class _Walker:
             elif t == "Note":
                 notes.append(node)
 
-    def flatten(self, inlines: list, place: str, notes: list | None = None) -> list[_Token]:
-        tokens = []
-        for node in inlines:
-            t, c = node.get("t"), node.get("c")
-            if t == "Str":
-                tokens.append(_Token(node, inlines, c, True))
-            elif t in BREAKS:
-                tokens.append(_Token(node, inlines, BREAKS[t], False))
-            elif t in ("Code", "Math", "RawInline"):
-                tokens.append(_Token(node, inlines, c[1], True))
-            elif t in WRAPPERS:
-                tokens += self.flatten(c, place, notes)
-            elif t in SECOND:
-                if t == "Link":
-                    self.links.append((node, inlines, place))
-                tokens += self.flatten(c[1], place, notes)
-            elif t == "Note":
-                tokens.append(_Token(node, inlines, "", False))
-                if notes is not None:
-                    notes.append(node)
-                else:
-                    self.notes += 1
-                    self.blocks(c, f"fotnot {self.notes}")
-        return tokens
-
 
 def _tokens(inlines: list) -> list[_Token]:
-    """The tokens of a run of inlines, as :meth:`_Walker.flatten` makes them (nothing else done)."""
+    """The tokens of a run of inlines (their text pieces, in the order :meth:`_Walker.gather` reads them)."""
     tokens = []
     for node in inlines:
         t, c = node.get("t"), node.get("c")
