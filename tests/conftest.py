@@ -31,6 +31,23 @@ def config():
     return load_config()
 
 
+@pytest.fixture(scope="module")
+def settings(config):
+    """The language review's settings (templates/review.toml and the files it names)."""
+    from tasks.review.settings import load_review_settings
+
+    return load_review_settings(config.templates, config.registry)
+
+
+@pytest.fixture(scope="module")
+def checker(settings):
+    """The embedded checker, one per test module (its worker processes end with the module)."""
+    from tasks.review.checker import EmbeddedChecker
+
+    with EmbeddedChecker(settings.tuning) as c:
+        yield c
+
+
 @pytest.fixture(scope="session")
 def prefect_harness(tmp_path_factory):
     """One temporary Prefect server for the whole session (a cold start takes ~20 s)."""

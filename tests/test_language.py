@@ -13,24 +13,12 @@ import pytest
 
 from tasks.core.errors import ConfigError
 from tasks.review.check import review_blocks
-from tasks.review.checker import EmbeddedChecker
 from tasks.review.readability import lix_level, readability
 from tasks.review.settings import load_review_settings
 from tasks.review.spelling import open_lexicon, open_tagger
 from tasks.review.text import Block
 from tasks.review.variants import find_variants, load_terms
 from tests.builders import put
-
-
-@pytest.fixture(scope="module")
-def settings(config):
-    return load_review_settings(config.templates, config.registry)
-
-
-@pytest.fixture(scope="module")
-def checker(settings):
-    with EmbeddedChecker(settings.tuning) as c:
-        yield c
 
 
 def _texts(findings):

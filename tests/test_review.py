@@ -15,7 +15,7 @@ from tasks.core.errors import CheckerUnavailable
 from tasks.review.check import review_blocks, review_source
 from tasks.review.checker import EmbeddedChecker, byte_to_char, utf16_to_char
 from tasks.review.report import ReviewMeta, review_docx, review_html, review_json
-from tasks.review.settings import Dictionary, load_review_settings
+from tasks.review.settings import Dictionary
 from tasks.review.text import Block, blocks_from_markdown, blocks_from_normalised
 from tests.builders import make_docx
 
@@ -34,17 +34,6 @@ EXPECTED = [
     (1, 119, 2, " ,", "COMMA_PARENTHESIS_WHITESPACE"),
     (2, 151, 8, "butikenn", "HUNSPELL_RULE"),
 ]
-
-
-@pytest.fixture(scope="module")
-def settings(config):
-    return load_review_settings(config.templates, config.registry)
-
-
-@pytest.fixture(scope="module")
-def checker(settings):
-    with EmbeddedChecker(settings.tuning) as c:
-        yield c
 
 
 def _found(findings):

@@ -11,15 +11,9 @@ import pytest
 from tasks.core.errors import CheckerUnavailable
 from tasks.review.check import review_blocks
 from tasks.review.checker import EmbeddedChecker, ServerChecker, open_checker
-from tasks.review.settings import load_review_settings
 from tasks.review.text import Block
 from tests.lt_server import LanguageToolStandIn
 from tests.test_review import EXPECTED, PLANTED, _found
-
-
-@pytest.fixture(scope="module")
-def settings(config):
-    return load_review_settings(config.templates, config.registry)
 
 
 @pytest.fixture
