@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,15 +24,10 @@ import pytest
 from scripts.stack import read_env_file
 from tests.builders import make_docx, put
 from tests.conftest import ROOT
+from tests.stacks import free_port, wait_for
 from tests.test_artifacts import LINK
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _soon(check, seconds: float) -> bool:
@@ -46,17 +40,6 @@ def _soon(check, seconds: float) -> bool:
     return False
 
 
-def _wait_for(what, check, timeout=300.0, every=1.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(every)
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     base = tmp_path_factory.mktemp("stack")
@@ -65,10 +48,10 @@ def stack(tmp_path_factory):
         ".venv", ".git", "outputs", "inbox", ".local", "__pycache__", ".pytest_cache", "*.egg-info", "bench-results"))
     (home / "inbox").mkdir()
     state = base / "stack.json"
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     command = [sys.executable, str(ROOT / "scripts" / "stack.py"), "--port", str(port), "--home", str(home),
-               "--state", str(state), "--prefect-home", str(base / "prefect"), "--portal-port", str(_free_port())]
+               "--state", str(state), "--prefect-home", str(base / "prefect"), "--portal-port", str(free_port())]
     up = subprocess.run([*command, "up"], env=env, capture_output=True, text=True, timeout=900)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
@@ -135,7 +118,7 @@ def test_the_nightly_draft_runs_next_at_two_in_the_night_stockholm_time(api):
 
     with get_client(sync_client=True) as client:
         nightly = _deployment(client, "build_draft/nightly-draft")
-        runs = _wait_for("the server's scheduler to plan the nightly runs", lambda: client.read_flow_runs(
+        runs = wait_for("the server's scheduler to plan the nightly runs", lambda: client.read_flow_runs(
             deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[nightly.id])),
             flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])))),
             timeout=300, every=2)
@@ -187,7 +170,7 @@ def test_a_file_arriving_in_a_watched_inbox_starts_one_inbox_watch_run(api, tmp_
                                     "--out", str(out)], env=env, stdout=fh, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     try:
-        _wait_for("the watcher to start", lambda: "Watching" in log.read_text(), timeout=120)
+        wait_for("the watcher to start", lambda: "Watching" in log.read_text(), timeout=120)
 
         def burst():  # a burst of files; written again until the watcher has seen them
             put(inbox, "myrorna/1.3 Kvalitet.docx", make_docx(["Myrorna om kvalitet."]))
@@ -196,7 +179,7 @@ def test_a_file_arriving_in_a_watched_inbox_starts_one_inbox_watch_run(api, tmp_
             time.sleep(2)
             return "arrived: myrorna/1.3 Kvalitet.docx" in log.read_text()
 
-        _wait_for("the watcher to see the files", burst, timeout=60, every=0)
+        wait_for("the watcher to see the files", burst, timeout=60, every=0)
 
         with get_client(sync_client=True) as client:
             watch = _deployment(client, "intake/inbox-watch")
@@ -205,10 +188,10 @@ def test_a_file_arriving_in_a_watched_inbox_starts_one_inbox_watch_run(api, tmp_
                 runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[watch.id])))
                 return [r for r in runs if r.parameters.get("inbox") == str(inbox)]
 
-            (run,) = _wait_for("an inbox-watch run for the new files", runs_for_this_inbox, timeout=120)
+            (run,) = wait_for("an inbox-watch run for the new files", runs_for_this_inbox, timeout=120)
             assert run.parameters["out"] == str(out)
-            done = _wait_for("the inbox-watch run to finish",
-                             lambda: (r := client.read_flow_run(run.id)).state.is_final() and r, timeout=600, every=2)
+            done = wait_for("the inbox-watch run to finish",
+                            lambda: (r := client.read_flow_run(run.id)).state.is_final() and r, timeout=600, every=2)
             assert done.state.is_completed(), done.state
             assert len(runs_for_this_inbox()) == 1  # the burst gave one run
     finally:
@@ -250,9 +233,9 @@ def test_an_upload_through_the_portal_starts_the_intake(api, tmp_path):
             assert upload(link, "1.3 Kvalitet.docx", make_docx(["Myrorna om kvalitet, via sidan."])).status == 303
             return _soon(run_for_the_portals_inbox, 30) and run_for_the_portals_inbox()
 
-        (run, *_) = _wait_for("an inbox-watch run for the uploaded file", uploaded_and_run, timeout=300, every=0)
-        done = _wait_for("the inbox-watch run to finish",
-                         lambda: (r := client.read_flow_run(run.id)).state.is_final() and r, timeout=600, every=2)
+        (run, *_) = wait_for("an inbox-watch run for the uploaded file", uploaded_and_run, timeout=300, every=0)
+        done = wait_for("the inbox-watch run to finish",
+                        lambda: (r := client.read_flow_run(run.id)).state.is_final() and r, timeout=600, every=2)
         assert done.state.is_completed(), done.state
     assert (home / "inbox" / "myrorna" / "1.3 Kvalitet.docx").exists()
     assert "mottagen som delrapport 1.3" in get(link).text
@@ -343,7 +326,7 @@ def test_a_worker_without_utkast_home_runs_in_the_folder_the_deployment_was_made
     assert list(out.glob("drafts/*/utkast.docx"))
     home = Path(api["home"]).resolve()
     expected = f"Running from {home} (UTKAST_HOME is not set; the folder the deployments were made from)"
-    _wait_for("the run's log", lambda: expected in _run_logs(run.id), timeout=60)
+    wait_for("the run's log", lambda: expected in _run_logs(run.id), timeout=60)
 
 
 def test_a_worker_that_cannot_find_the_checkout_fails_the_run_with_one_line_saying_what_to_set(api, bare_worker):
@@ -359,7 +342,7 @@ def test_a_worker_that_cannot_find_the_checkout_fails_the_run_with_one_line_sayi
                 "machine's utkast checkout in the worker's environment and start the run again")
     assert run.state.is_failed(), run.state
     assert run.state.message == expected
-    _wait_for("the run's log", lambda: expected in _run_logs(run.id), timeout=60)
+    wait_for("the run's log", lambda: expected in _run_logs(run.id), timeout=60)
     time.sleep(5)  # the worker has seen its process end by now; the run keeps its state and message
     with get_client(sync_client=True) as client:
         state = client.read_flow_run(run.id).state
