@@ -115,6 +115,15 @@ class Lexicon:
             return True
         if compound_form and word in self.flags and any(f in self.flags[word] for f in self.compound_ok):
             return True
+
+        def allowed(cont: str) -> bool:  # forms only a compound may have: only when asked for
+            return compound_form or not (self.onlyincompound and self.onlyincompound in cont)
+
+        return any(self._stem_ok(stem, flag) for flag, stem in self._suffix_stems(word, allowed))
+
+    def _suffix_stems(self, word: str, keep):
+        """(flag, stem) for each suffix rule that could have made ``word`` (its ending and its
+        condition fit) and whose continuation flags ``keep`` accepts."""
         for add in self.adds:
             if len(add) >= len(word):
                 break
@@ -122,13 +131,10 @@ class Lexicon:
                 continue
             base = word[:len(word) - len(add)] if add else word
             for flag, strip, condition, cont in self.suffixes[add]:
-                only_in_compound = self.onlyincompound and self.onlyincompound in cont
-                if only_in_compound and not compound_form:
-                    continue
-                stem = base + strip
-                if condition.search(stem) and self._stem_ok(stem, flag):
-                    return True
-        return False
+                if keep(cont):
+                    stem = base + strip
+                    if condition.search(stem):
+                        yield flag, stem
 
     @functools.lru_cache(maxsize=200_000)
     def is_word(self, word: str) -> bool:
@@ -168,18 +174,11 @@ class Lexicon:
 
     def _compound_form(self, word: str) -> bool:
         """A first-part form made by a suffix rule that allows compounding (``affär`` -> ``affärs``)."""
-        for add in self.adds:
-            if len(add) >= len(word):
-                break
-            if add and not word.endswith(add):
-                continue
-            base = word[:len(word) - len(add)] if add else word
-            for flag, strip, condition, cont in self.suffixes[add]:
-                if cont and any(f in cont for f in self.compound_ok):
-                    stem = base + strip
-                    if condition.search(stem) and self._stem_ok(stem, flag):
-                        return True
-        return False
+
+        def compounding(cont: str) -> bool:
+            return bool(cont) and any(f in cont for f in self.compound_ok)
+
+        return any(self._stem_ok(stem, flag) for flag, stem in self._suffix_stems(word, compounding))
 
     def _tail_word(self, word: str) -> bool:
         return len(word) >= MIN_PART and word not in FUNCTION_WORDS and (
