@@ -169,15 +169,22 @@ class _Local:
         return table[value]
 
     def renumber(self, xml: str, rels: dict) -> str:
-        if ' w:id="' in xml:
-            xml = W_ID.sub(lambda m: f'{m.group(1)}{self._map(self.ids, m.group(2))}"', xml)
-        if "<w:numId " in xml:
-            xml = NUM_ID.sub(lambda m: f'{m.group(1)}{self._map(self.nums, m.group(2))}"', xml)
-        if "<wp:docPr" in xml or "<pic:cNvPr" in xml:
-            xml = PICTURE_ID.sub(lambda m: f'{m.group(1)}{self._map(self.pictures, m.group(2))}"', xml)
-        if " r:" in xml:
-            xml = REL_REF.sub(lambda m: f'{m.group(1)}{self._map(rels, m.group(2), "r{}")}"', xml)
-        return xml
+        return _rewrite_ids(xml, lambda v: self._map(self.ids, v), lambda v: self._map(self.nums, v),
+                            lambda v: self._map(self.pictures, v), lambda v: self._map(rels, v, "r{}"))
+
+
+def _rewrite_ids(xml: str, w_id, num_id, picture_id, rel) -> str:
+    """``xml`` with each footnote/bookmark id, list number, picture id and relationship id
+    replaced by what ``w_id``, ``num_id``, ``picture_id`` and ``rel`` give for the old one."""
+    if ' w:id="' in xml:
+        xml = W_ID.sub(lambda m: f'{m.group(1)}{w_id(m.group(2))}"', xml)
+    if "<w:numId " in xml:
+        xml = NUM_ID.sub(lambda m: f'{m.group(1)}{num_id(m.group(2))}"', xml)
+    if "<wp:docPr" in xml or "<pic:cNvPr" in xml:
+        xml = PICTURE_ID.sub(lambda m: f'{m.group(1)}{picture_id(m.group(2))}"', xml)
+    if " r:" in xml:
+        xml = REL_REF.sub(lambda m: f'{m.group(1)}{rel(m.group(2))}"', xml)
+    return xml
 
 
 def _piece(chunks: list[str], batch: _Batch, what: str) -> dict:
@@ -281,15 +288,8 @@ class _Offsets:
         self.count = 0
 
     def apply(self, xml: str, tag: str) -> str:
-        if ' w:id="' in xml:
-            xml = W_ID.sub(lambda m: f'{m.group(1)}{int(m.group(2)) + self.ids}"', xml)
-        if "<w:numId " in xml:
-            xml = NUM_ID.sub(lambda m: f'{m.group(1)}{int(m.group(2)) + self.nums}"', xml)
-        if "<wp:docPr" in xml or "<pic:cNvPr" in xml:
-            xml = PICTURE_ID.sub(lambda m: f'{m.group(1)}{int(m.group(2)) + self.pictures}"', xml)
-        if " r:" in xml:
-            xml = REL_REF.sub(lambda m: f'{m.group(1)}{tag}{m.group(2)}"', xml)
-        return xml
+        return _rewrite_ids(xml, lambda v: int(v) + self.ids, lambda v: int(v) + self.nums,
+                            lambda v: int(v) + self.pictures, lambda v: f"{tag}{v}")
 
     def advance(self, piece: dict) -> None:
         markup = "".join(piece["chunks"]) + "".join(piece["footnotes"])
