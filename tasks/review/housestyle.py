@@ -35,13 +35,15 @@ class _Category(Table):
     severity: Severity = "varning"
 
 
-class Abbreviation(Table):
+class Replacement(Table):
+    """A form the house style wants (``ratt``) and the forms written instead (``fel``)."""
+
     ratt: str
     fel: Array[str]
 
 
 class Abbreviations(_Category):
-    poster: Array[Abbreviation] = ()
+    poster: Array[Replacement] = ()
 
 
 class Numbers(_Category):
@@ -64,13 +66,8 @@ class Quotes(_Category):
     ratt: str = "”"
 
 
-class Name(Table):
-    ratt: str
-    fel: Array[str]
-
-
 class Names(_Category):
-    poster: Array[Name] = ()
+    poster: Array[Replacement] = ()
 
 
 class Plain(Table):
