@@ -185,6 +185,23 @@ def test_every_committed_file_loads(tmp_path):
      'regex = "x"', "patterns[0].kind", "'namn' is built in"),
     ("personuppgifter.toml", "values = []", 'values = []\n[[patterns]]\nkind = "lgh"\nlabel = "x"\nmask = "y"\n'
      'regex = "a*"', "patterns[0].regex", "matches the empty text"),
+    # e-mail, due dates, commissions and people (notify)
+    ("settings.toml", 'server = ""', 'server = "smtp://utkast:hemligt@mail.example.org:587"', "email.server",
+     "must not hold a password: it comes from the environment (UTKAST_SMTP_PASSWORD)"),
+    ("settings.toml", 'server = ""', 'server = "mail.example.org"', "email.server", "must look like smtp://"),
+    ("settings.toml", 'sender = "Utkast <utkast@localhost>"', 'sender = "Utkast"', "email.sender",
+     "is not an e-mail address"),
+    ("outline.toml", "due = 2026-04-30", "due = 2027-04-30", "paket[4].pieces[0].due",
+     "2027-04-30 is outside the project year (2026-03-01 to 2026-08-31)"),
+    ("outline.toml", "due = 2026-04-30", 'due = "30 april"', "paket[4].pieces[0].due", "must be a date"),
+    ("outline.toml", 'id = "4.2"\n', 'id = "4.2"\n  commissioned = ["myrona"]\n', "paket[3].pieces[1].commissioned[0]",
+     "'myrona' is not a partner's slug in partners.toml"),
+    ("outline.toml", "review_from = 2026-08-01", "review_from = 2026-09-01", "schedule.review_from",
+     "must lie within the project year"),
+    ("partners.toml", 'slug = "forum"\n', 'slug = "forum"\nemail = ["goran.pettersson"]\n', "partner[12].email[0]",
+     "'goran.pettersson' is not an e-mail address"),
+    ("people.toml", 'email = []', 'email = ["heidi@x.test"]\n[[reviewer]]\nname = "Åsa"\n[[reviewer]]\nname = "ÅSA"',
+     "reviewer[1].name", "'ÅSA' appears twice"),
 ])
 def test_invalid_configuration_names_file_key_and_what_is_allowed(tmp_path, file, old, new, key, what):
     copy_templates(tmp_path, only_toml=True)
