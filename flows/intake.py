@@ -81,6 +81,7 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress 
     progress("Inkorgen: %d filer, %d godtagna, %d avvisade", len(files),
              sum(f.verdict == "accepted" for f in files), rejected)
     todo, reports = plan_conversions(files, state.conversions)
+    rules = load_rules(config.templates, config.registry)  # personal data: in file names and reports
     converted = reused = 0
     convert = convert_files_task.with_options(result_storage=result_storage_for(out))
     while todo:
@@ -101,7 +102,7 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress 
                     converted += len(batch)
                     done_here += [f.key for f in batch]
             if done_here:  # file names as shown to others: a name or number in one is masked
-                shown_here = shown_keys(done_here, load_rules(config.templates, config.registry))
+                shown_here = shown_keys(done_here, rules)
                 progress("Konverterade i den här körningen: %s", "; ".join(sorted(shown_here.values())))
             if reused:
                 progress("%d dokument var redan konverterade av en tidigare, avbruten körning", reused)
@@ -109,7 +110,6 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress 
                                  checkpoint=lambda: save_state(out, state))
     # Personal data: found once per report and rules; from here on titles are masked, and
     # file names are shown to others as `shown` gives them.
-    rules = load_rules(config.templates, config.registry)
     personal = scan_reports_task(out, quote(reports), rules, quote(state.personal))
     reports = with_masked_titles(reports, personal)
     shown = shown_keys([f.key for f in files], rules, personal.sources)
