@@ -9,8 +9,9 @@
                                           # (up [--postgres] [--workers N])
 
 Set-up makes a virtual environment in .venv and installs the locked dependency tree into it
-(`pip install --require-hashes -r requirements/<set>.txt`), then utkast itself (`--no-deps -e .`);
-again only when the lock file or pyproject.toml changed. Extra arguments go to `utkast build`,
+exactly as written (`pip install --no-deps --require-hashes -r requirements/<set>.txt`, then
+`pip check`), then utkast itself (`--no-deps -e .`); again only when the lock file or
+pyproject.toml changed. Extra arguments go to `utkast build`,
 `pytest` or `pip-compile` (`python3 dev.py lock --upgrade`, `... lock -P prefect`).
 Only the Python standard library is used here, so a fresh machine needs just Python 3.11.
 """
@@ -34,8 +35,10 @@ LOCKS = ROOT / "requirements"
 # Each set: the pyproject extras it holds. `test` is resolved first and holds everything; the
 # others are resolved within its pins, so `build` runs exactly the versions the tests ran.
 SETS = {"test": ["test", "bucket"], "runtime": [], "bucket": ["bucket"]}
-# The locking tool lives in its own environment inside .venv, never among utkast's packages.
+# The locking tool lives in its own environment inside .venv, never among utkast's packages,
+# installed from its own lock file like every other set (`lock` remakes that file from LOCK_TOOL).
 LOCK_TOOL = "pip-tools==7.6.2"
+LOCK_TOOLS = LOCKS / "lock-tools.txt"
 LOCK_VENV = VENV / "lock-tools"
 DIGEST_PREFIX = "# pyproject.toml dependencies sha256: "
 PIP = ["-m", "pip", "--disable-pip-version-check"]
@@ -76,6 +79,24 @@ def make_venv(where: Path) -> Path:
     return python
 
 
+def install_lock(python: Path, lock: Path, env: dict[str, str] | None = None) -> None:
+    """Install the lock file ``lock`` into the environment of ``python`` exactly as written.
+
+    The lock is the whole set, so pip installs its lines and resolves nothing: ``--no-deps``
+    keeps pip from asking the index again for what a locked package requires. (The pip that
+    ships with Python 3.11 does that for a requirement with an extra, such as prefect's
+    ``httpx[http2]``, finds a newer release than the lock's and refuses it in hash mode.)
+    ``pip check`` then fails, naming the package, when the lock misses something a locked
+    package needs, instead of leaving a silent gap.
+    """
+    subprocess.run([python, *PIP, "install", "--quiet", "--no-deps", "--require-hashes", "-r", lock],
+                   cwd=ROOT, env=env, check=True)
+    check = subprocess.run([python, *PIP, "check"], cwd=ROOT, env=env, capture_output=True, text=True)
+    if check.returncode != 0:
+        sys.exit(f"dev.py: {lock.name} is incomplete; the installed packages are missing what they need:\n"
+                 f"{check.stdout.strip()}\nrun `python3 dev.py lock` and commit requirements/")
+
+
 def setup(name: str) -> None:
     """Install the lock set ``name`` and utkast into .venv, unless that is already done."""
     if sys.version_info[:2] != (3, 11):
@@ -93,8 +114,7 @@ def setup(name: str) -> None:
           "(about a minute the first time) ...", flush=True)
     # Every package at its locked version, each file checked against its hash; then utkast
     # itself, built with the locked setuptools (no unlocked build environment is fetched).
-    subprocess.run([BIN / "python", *PIP, "install", "--quiet", "--require-hashes", "-r", lock],
-                   cwd=ROOT, check=True)
+    install_lock(BIN / "python", lock)
     subprocess.run([BIN / "python", *PIP, "install", "--quiet", "--no-deps", "--no-build-isolation", "-e", "."],
                    cwd=ROOT, check=True)
     stamp.write_text(wanted)
@@ -109,9 +129,9 @@ def lock(extra_args: list[str]) -> int:
     if sys.version_info[:2] != (3, 11):
         sys.exit(f"utkast locks for Python 3.11; this is {sys.version.split()[0]}")
     python = make_venv(LOCK_VENV)
-    subprocess.run([python, *PIP, "install", "--quiet", LOCK_TOOL], check=True)
+    install_lock(python, LOCK_TOOLS)
     compile_ = [python, "-m", "piptools", "compile", "--no-config", "--quiet", "--generate-hashes",
-                "--allow-unsafe", "--strip-extras", "--build-deps-for", "editable",
+                "--allow-unsafe", "--strip-extras",
                 # No index, find-links or host of this machine's pip configuration in the files.
                 "--no-emit-index-url", "--no-emit-find-links", "--no-emit-trusted-host"]
     env = dict(os.environ, CUSTOM_COMPILE_COMMAND="python3 dev.py lock")
@@ -120,7 +140,7 @@ def lock(extra_args: list[str]) -> int:
     for name, extras in SETS.items():
         target, work = lock_file(name), LOCKS / f".{name}.txt.new"
         print(f"Resolving {target.relative_to(ROOT)} ...", flush=True)
-        command = [*compile_, *(f"--extra={e}" for e in extras)]
+        command = [*compile_, "--build-deps-for", "editable", *(f"--extra={e}" for e in extras)]
         # pip-compile keeps the pins (and reuses the hashes) it finds in the file it writes:
         # seeded with the last test set, or for the others with the test set just made.
         seed = target if name == "test" else lock_file("test")
@@ -142,6 +162,20 @@ def lock(extra_args: list[str]) -> int:
             text = text.split("\n", 1)[1]
         work.write_text(f"{DIGEST_PREFIX}{digest}\n{text}", encoding="utf-8")
         os.replace(work, target)
+    # The tools' own lock, so that the next `lock` installs exactly these versions too.
+    work = LOCKS / ".lock-tools.txt.new"
+    if LOCK_TOOLS.exists():
+        shutil.copyfile(LOCK_TOOLS, work)
+    source = LOCKS / ".lock-tools.in"
+    source.write_text(LOCK_TOOL + "\n", encoding="utf-8")
+    done = subprocess.run([*compile_, "--output-file", str(work.relative_to(ROOT)), str(source.relative_to(ROOT))],
+                          cwd=ROOT, env=env)
+    source.unlink()
+    if done.returncode != 0:
+        work.unlink(missing_ok=True)
+        print(f"dev.py: resolving {LOCK_TOOLS.relative_to(ROOT)} failed; it is unchanged", file=sys.stderr)
+        return done.returncode
+    os.replace(work, LOCK_TOOLS)
     print("Locked. The next `python3 dev.py build` or `test` installs from the new files; commit requirements/.")
     return 0
 
