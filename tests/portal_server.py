@@ -17,12 +17,12 @@ def running_portal(inbox, out, config=None):
     """Yield the base URL of the service over ``inbox`` and ``out`` (paths or URLs)."""
     import uvicorn
 
-    from flows.serve import create_app
+    from flows.serve import make_app
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(str(inbox), str(out), config), log_level="warning",
+    server = uvicorn.Server(uvicorn.Config(make_app(str(inbox), str(out), config), log_level="warning",
                                            server_header=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
