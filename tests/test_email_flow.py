@@ -418,3 +418,46 @@ def test_a_receipt_carries_the_partners_own_page_link_where_the_links_key_is_at_
     assert personal_url("https://utkast.example.se", rotated) in second.text and token not in second.text
     assert not any(token in p.read_text(encoding="utf-8", errors="replace")
                    for p in out.rglob("*") if p.is_file() and p.suffix in (".json", ".html", ".txt"))
+
+
+def test_no_working_link_is_kept_anywhere_while_email_waits_or_after_it_went(
+        prefect_harness, tmp_path, monkeypatch, capsys):
+    """The outbox lies with the outputs: a leaked outputs folder must give no way in. The
+    waiting messages hold a slot where the link goes; the link is made when the message is sent."""
+    from flows.cli import main
+    from tasks.portal.links import PARTNER, issue_link, load_key, personal_url
+    from tests.conftest import ROOT
+    from tasks.storage.local import LocalStorage
+
+    use(monkeypatch, mail_templates(tmp_path), date(2026, 5, 4))
+    monkeypatch.setenv("UTKAST_PORTAL_KEY", "nyckel-för-länktestet-" + "z" * 24)
+    monkeypatch.setenv("UTKAST_PORTAL_URL", "https://utkast.example.se")
+    port = free_port()  # the SMTP server is down at first
+    monkeypatch.setenv("UTKAST_SMTP_URL", f"smtp://127.0.0.1:{port}")
+    inbox, out = tmp_path / "inbox", tmp_path / "outputs"
+    tokens = {slug: issue_link(LocalStorage(out), PARTNER, slug, load_key())[0]
+              for slug in ("myrorna", "verdandi", "forum")}
+    put(inbox, "myrorna/3.2 Länken.pdf", b"%PDF-1.4 not editable")
+    put(inbox, "verdandi/4.2 Motiv.md", "# Motiv\n\nVerksamheten bygger på gemenskap och arbete.\n")
+    put(inbox, "forum/3.1 Vägen.md", "# Vägen\n\nPraktiken leder vidare till arbete.\n")
+    args = ["build", "--inbox", str(inbox), "--out", str(out), "--no-review", "--formats", "docx"]
+
+    def files_holding_a_token() -> list[str]:
+        places = [p for root in (tmp_path, ROOT / ".local") if root.is_dir() for p in root.rglob("*") if p.is_file()]
+        return sorted(str(p) for p in places
+                      if any(t.encode() in p.read_bytes() for t in tokens.values()))
+
+    assert main(args) == 0
+    assert {w["about"] for w in outbox_records(out, "waiting")} == {"myrorna", "verdandi", "forum"}
+    assert files_holding_a_token() == []
+
+    with SmtpServer(port=port) as server:
+        assert main(args) == 0
+        got = by_recipient(server.take())
+    for slug, addresses in (("myrorna", ADDRESSES["myrorna"]), ("verdandi", ADDRESSES["verdandi"]),
+                            ("forum", ADDRESSES["forum"])):
+        (mail,) = got[addresses[0]]
+        assert personal_url("https://utkast.example.se", tokens[slug]) in mail.text
+        assert all(t not in mail.text for s, t in tokens.items() if s != slug)  # only their own link
+    assert files_holding_a_token() == []
+    capsys.readouterr()

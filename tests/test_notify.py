@@ -13,6 +13,7 @@ import pytest
 
 from tasks.core.config import TEMPLATES, load_config
 from tasks.notify.messages import (
+    LINK_SLOT,
     Contact,
     accepted_receipt,
     failed_run,
@@ -20,6 +21,7 @@ from tasks.notify.messages import (
     rejected_receipt,
     reminder,
     review_ready,
+    with_link,
     without_secrets,
 )
 from tasks.notify.outbox import Outbox
@@ -46,13 +48,15 @@ def rules(config):
 def test_a_receipt_names_the_piece_and_points_to_the_partners_page_or_the_invitation():
     common = dict(**MYRORNA, key="myrorna/1.3 Kvalitet.docx", content="ab12", name="1.3 Kvalitet.docx", piece="1.3",
                   piece_title="Utmaningar och förbättringsförslag för kvalitetssäkring")
-    without = accepted_receipt(**common)
+    kept = accepted_receipt(**common)
+    assert LINK_SLOT in kept.body and "https://" not in kept.body  # the outbox keeps no link
+    without = with_link(kept, None)
     assert without.subject == "Mottagen: delrapport 1.3 från Myrorna"
     assert "Den används som delrapport 1.3 ”Utmaningar och förbättringsförslag för kvalitetssäkring”." in without.body
     assert "använd den personliga länken i inbjudan ni har fått från samordnaren" in without.body
     assert "Heidi Sandberg, heidi.sandberg@samordning.test" in without.body
     link = "https://utkast.example.org/p/myrorna/abc"
-    longer = accepted_receipt(**common, link=link, version=2, pages=4.2, personal="2 namn, 1 personnummer")
+    longer = with_link(accepted_receipt(**common, version=2, pages=4.2, personal="2 namn, 1 personnummer"), link)
     assert f"Er sida, med era rapporter, granskningar och besked: {link}" in longer.body
     assert "version 2. Den ersätter den tidigare versionen." in longer.body
     assert "ungefär 4,2 sidor lång; beställt är 2–3 sidor" in longer.body
@@ -95,10 +99,11 @@ def test_reminders_before_the_date_and_when_late():
 
 
 def test_a_new_draft_lists_the_changes_and_only_links_anyone_can_open():
-    message = new_draft(reviewer="Åsa Öberg", to=["asa@granskning.test"], version="20260803-020000-abc123",
-                        created_sv="3 augusti 2026 kl. 02.00", title="Redovisningsunderlag", previous="20260802-1",
-                        changes=["Ny: 1.3 Kvalitet (Myrorna, version 1)"], summary="delrapporter: 1 ny",
-                        links={"Word": "https://s3.example/utkast.docx?X-Amz-Signature=1"}, link=None, contact=CONTACT)
+    message = with_link(new_draft(
+        reviewer="Åsa Öberg", to=["asa@granskning.test"], version="20260803-020000-abc123",
+        created_sv="3 augusti 2026 kl. 02.00", title="Redovisningsunderlag", previous="20260802-1",
+        changes=["Ny: 1.3 Kvalitet (Myrorna, version 1)"], summary="delrapporter: 1 ny",
+        links={"Word": "https://s3.example/utkast.docx?X-Amz-Signature=1"}, contact=CONTACT), None)
     assert message.body.startswith("Hej Åsa Öberg!")
     assert "Ändringar sedan förra utkastet (20260802-1), delrapporter: 1 ny:\n- Ny: 1.3 Kvalitet" in message.body
     assert "- Word: https://s3.example/utkast.docx?X-Amz-Signature=1" in message.body

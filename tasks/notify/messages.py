@@ -8,8 +8,11 @@ or run) the message is about: a message to a partner never holds another partner
 File names come already masked (:mod:`tasks.personal.filenames`): personal data in a name
 does not travel by e-mail, not even back to the partner who wrote it.
 
-``link`` is the person's own page on the partners' web service, when it can be given; with
-None the message says to use the personal link from the invitation.
+A message never holds a working link while it is kept: its text has the line
+:data:`LINK_SLOT` where the person's own page goes, and :func:`with_link` puts the link (made
+again from the stored nonce and the key) in only when the message is sent; with None the
+line says to use the personal link from the invitation. So the outbox, which lies with the
+outputs, gives nobody a way in.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 
 from tasks.core.templating import swedish_date
@@ -72,11 +75,36 @@ def _quote(text: str) -> str:
     return f"”{text}”"
 
 
-def _link_paragraph(link: str | None) -> str:
+LINK_SLOT = "⟦personlig länk⟧"  # a line of its own; replaced by with_link() when the message is sent
+
+
+def link_of(message: Message) -> tuple[str, str] | None:
+    """Whose page the message links to: ("partner", slug), ("reviewer", name) or None."""
+    if message.kind == "draft":
+        return ("reviewer", message.about)
+    if message.kind in ("receipt", "review", "reminder"):
+        return ("partner", message.about)
+    return None
+
+
+def _link_paragraph(kind: str, link: str | None) -> str:
+    if kind == "reviewer":
+        if link:
+            return f"Din sida med alla utkast och ändringarna: {link}"
+        return "Alla utkast och ändringarna finns på granskarsidan: använd den personliga länken i din inbjudan."
     if link:
         return f"Er sida, med era rapporter, granskningar och besked: {link}"
     return ("Era rapporter, granskningar och besked finns på er sida: använd den personliga länken i "
             "inbjudan ni har fått från samordnaren.")
+
+
+def with_link(message: Message, link: str | None) -> Message:
+    """The message as it is sent: :data:`LINK_SLOT` replaced by the person's page (``link``)
+    or, with None, by where to find it."""
+    whose = link_of(message)
+    if whose is None or LINK_SLOT not in message.body:
+        return message
+    return replace(message, body=message.body.replace(LINK_SLOT, _link_paragraph(whose[0], link)))
 
 
 def _footer(contact: Contact) -> str:
@@ -94,7 +122,7 @@ def _body(*paragraphs: str | None) -> str:
 
 def accepted_receipt(*, partner: str, partner_name: str, to: list[str], key: str, content: str, name: str,
                      piece: str, piece_title: str, version: int = 1, pages: float | None = None,
-                     personal: str | None = None, name_masked: bool = False, link: str | None = None,
+                     personal: str | None = None, name_masked: bool = False,
                      contact: Contact) -> Message:
     """The partner's file was accepted as ``piece`` (``name``: the file name as shown;
     ``content``: its sha256; ``pages`` when longer than commissioned; ``personal``: what
@@ -114,14 +142,14 @@ def accepted_receipt(*, partner: str, partner_name: str, to: list[str], key: str
             "Filnamnet innehåller personuppgifter och visas därför maskerat, här och för andra. Byt gärna namn på "
             "filen." if name_masked else None,
             "Ni får ett eget meddelande när språkgranskningen av rapporten är klar.",
-            _link_paragraph(link),
+            LINK_SLOT,
             _footer(contact)),
         facts={"verdict": "accepted", "piece": piece, "file": name})
 
 
 def rejected_receipt(*, partner: str, partner_name: str, to: list[str], key: str, content: str, reason_code: str,
                      name: str, reason: str, piece: str | None = None, name_masked: bool = False,
-                     link: str | None = None, contact: Contact) -> Message:
+                     contact: Contact) -> Message:
     """The partner's file was not accepted: why (``reason``, Swedish, already saying what to
     do) and what to send instead."""
     where = f" för delrapport {piece}" if piece else ""
@@ -138,13 +166,13 @@ def rejected_receipt(*, partner: str, partner_name: str, to: list[str], key: str
             "kvar orörd, och den nya filen läses in vid nästa körning.",
             "Filnamnet innehåller personuppgifter och visas därför maskerat, här och för andra. Byt gärna namn på "
             "filen." if name_masked else None,
-            _link_paragraph(link),
+            LINK_SLOT,
             _footer(contact)),
         facts={"verdict": "rejected", "piece": piece, "file": name, "reason_code": reason_code})
 
 
 def review_ready(*, partner: str, partner_name: str, to: list[str], piece: str, piece_title: str, content: str,
-                 findings: int, by_severity: dict[str, int] | None = None, link: str | None = None,
+                 findings: int, by_severity: dict[str, int] | None = None,
                  contact: Contact) -> Message:
     """The language review of the partner's report of ``piece`` (content ``content``) is done."""
     parts = [_n(n, *SEVERITY_SV[s]) for s, n in (by_severity or {}).items() if n and s in SEVERITY_SV]
@@ -160,13 +188,13 @@ def review_ready(*, partner: str, partner_name: str, to: list[str], piece: str, 
                                     "Den hittade inget att påpeka.",
             "Granskningen finns som webbsida och som er egen Word-fil med påpekandena som kommentarer i marginalen. "
             "Rätta gärna i er fil och lägg in den igen; den nya versionen granskas då på nytt." if findings else None,
-            _link_paragraph(link),
+            LINK_SLOT,
             _footer(contact)),
         facts={"piece": piece, "findings": findings})
 
 
 def reminder(*, partner: str, partner_name: str, to: list[str], piece: str, piece_title: str, due: date,
-             stage: str, today: date, link: str | None = None, contact: Contact) -> Message:
+             stage: str, today: date, contact: Contact) -> Message:
     """A commissioned piece has not arrived: ``stage`` "before" its due date, or "late"."""
     due_sv = swedish_date(due)
     example = f"{piece} {' '.join(piece_title.split()[:3]).rstrip(',')}.docx"
@@ -187,7 +215,7 @@ def reminder(*, partner: str, partner_name: str, to: list[str], piece: str, piec
         to=list(to), subject=subject,
         body=_body("Hej!", text, how,
                    "Har ni redan lämnat den, eller behöver ni mer tid? Hör av er till samordnaren.",
-                   _link_paragraph(link), _footer(contact)),
+                   LINK_SLOT, _footer(contact)),
         facts={"piece": piece, "stage": stage, "due": due.isoformat()})
 
 
@@ -195,26 +223,23 @@ def reminder(*, partner: str, partner_name: str, to: list[str], piece: str, piec
 
 
 def new_draft(*, reviewer: str, to: list[str], version: str, created_sv: str, title: str, previous: str | None,
-              changes: list[str], summary: str, links: dict[str, str], link: str | None,
-              contact: Contact) -> Message:
+              changes: list[str], summary: str, links: dict[str, str], contact: Contact) -> Message:
     """A new draft is published: what changed (``changes``: Swedish lines with report
     titles, already masked) and where to download it (``links``: label -> URL, only links a
-    person can open from anywhere), or the reviewer's own page (``link``)."""
+    person can open from anywhere), and the reviewer's own page (put in when sent)."""
     if changes:
         changed = (f"Ändringar sedan förra utkastet ({previous}), {summary}:\n" if previous else
                    "Det här är det första utkastet. Det innehåller:\n") + "\n".join(f"- {c}" for c in changes)
     else:
         changed = "Inga delrapporter har ändrats sedan förra utkastet; mallar eller val har ändrats."
     where = ("Ladda ner:\n" + "\n".join(f"- {label}: {url}" for label, url in links.items())) if links else None
-    page = (f"Din sida med alla utkast och ändringarna: {link}" if link else
-            "Alla utkast och ändringarna finns på granskarsidan: använd den personliga länken i din inbjudan.")
     return Message(
         id=message_id("draft", reviewer.casefold(), version), kind="draft", about=reviewer, to=list(to),
         subject=f"Nytt utkast att granska: {created_sv}",
         body=_body(
             f"Hej {reviewer}!",
             f"Ett nytt utkast av {_quote(title)} publicerades {created_sv} (version {version}).",
-            changed, where, page,
+            changed, where, LINK_SLOT,
             "Så lämnar du synpunkter: ladda ner utkastet som Word-fil, skriv kommentarer och gör ändringsförslag "
             "med Spåra ändringar påslaget, och lägg filen i din mapp under feedback/ i inkorgen. Varje synpunkt förs "
             "till den partner vars text den gäller.",

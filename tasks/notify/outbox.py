@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Protocol
 
 from tasks.core.templating import STOCKHOLM
-from tasks.notify.messages import Message
+from tasks.notify.messages import Message, link_of, with_link
 from tasks.notify.smtp import SendProblem
 from tasks.storage.base import Storage
 
@@ -153,10 +153,12 @@ class Outbox:
         return sorted(records, key=lambda r: (r.get("created") or "", r["id"]))
 
     def deliver(self, sender: Sender | None, unavailable: str = "no SMTP server is set",
-                now: float | None = None) -> Delivery:
+                now: float | None = None, link_for=lambda kind, who: None) -> Delivery:
         """Send every waiting message through ``sender`` (None: no server, they keep waiting
-        with ``unavailable`` as the reason). A server that cannot be reached leaves the rest
-        waiting; a message refused for good is moved to ``failed``."""
+        with ``unavailable`` as the reason), each with its person's link from
+        ``link_for(kind, who)`` put in only then (a kept message holds no link). A server that
+        cannot be reached leaves the rest waiting; a message refused for good is moved to
+        ``failed``."""
         def stamp() -> str:
             return _stamp(now if now is not None else time.time())
 
@@ -175,7 +177,8 @@ class Outbox:
                           "attempts": record.get("attempts", 0) + 1}
                 self._write("waiting", record)  # a send is under way
                 try:
-                    sender.send(message)
+                    whose = link_of(message)
+                    sender.send(with_link(message, link_for(*whose) if whose else None))
                 except SendProblem as problem:
                     if problem.lasting:
                         self._write("failed", {k: v for k, v in record.items() if k != "body"}

@@ -78,9 +78,9 @@ def contact(people: People, project: str) -> Contact:
 
 
 def record_and_send(outbox: Outbox, messages: list[Message], email: EmailSettings, environ=os.environ,
-                    now: float | None = None) -> Delivery:
+                    now: float | None = None, link_for: LinkFor = _no_link) -> Delivery:
     """Record the messages the outbox does not know (skipped: e-mail off or no address),
-    then send everything waiting."""
+    then send everything waiting, each with the person's link put in as it goes out."""
     on, target, problem = mail_switch(email, environ)
     done = Delivery()
     for message in messages:
@@ -93,7 +93,8 @@ def record_and_send(outbox: Outbox, messages: list[Message], email: EmailSetting
             outbox.put(message, now)
     if not on:
         return done
-    return done.then(outbox.deliver(Mailer(target, email.sender) if target else None, problem or NO_SERVER, now))
+    return done.then(outbox.deliver(Mailer(target, email.sender) if target else None, problem or NO_SERVER, now,
+                                    link_for))
 
 
 # --- after the intake -----------------------------------------------------------------------
@@ -101,8 +102,7 @@ def record_and_send(outbox: Outbox, messages: list[Message], email: EmailSetting
 
 def partner_messages(config: Config, files: list[InboxFile], reports: dict[str, Report],
                      reviews: dict[str, dict], personal: dict[str, dict], shown: dict[str, str],
-                     known_before: set[tuple[str, str]], on: date,
-                     link_for: LinkFor = _no_link) -> list[tuple[Message, bool]]:
+                     known_before: set[tuple[str, str]], on: date) -> list[tuple[Message, bool]]:
     """Every message the partners are due after an intake, each with whether it is about
     something the pipeline knew before this run (``known_before``: (inbox key, change token)
     pairs). Built per partner from that partner's files, reports and pieces only."""
@@ -117,7 +117,7 @@ def partner_messages(config: Config, files: list[InboxFile], reports: dict[str, 
         key = shown.get(f.key, f.key)
         common = dict(partner=partner.slug, partner_name=partner.name, to=list(partner.email), key=f.key,
                       content=f.sha256 or f"{f.etag}:{f.size}", name=key.rsplit("/", 1)[-1],
-                      name_masked=key != f.key, link=link_for("partner", partner.slug), contact=who)
+                      name_masked=key != f.key, contact=who)
         if f.verdict == "accepted":
             report = reports.get(slot_key(f.partner, f.piece))
             if report is None or report.source != f.key:
@@ -137,14 +137,13 @@ def partner_messages(config: Config, files: list[InboxFile], reports: dict[str, 
         message = review_ready(partner=partner.slug, partner_name=partner.name, to=list(partner.email),
                                piece=report.piece, piece_title=outline.pieces[report.piece].title,
                                content=report.sha256, findings=summary["findings"],
-                               by_severity=summary.get("by_severity"), link=link_for("partner", partner.slug),
-                               contact=who)
+                               by_severity=summary.get("by_severity"), contact=who)
         found.append((message, (report.source, tokens.get(report.source)) in known_before))
     for due in reminders_due(config, set(reports), on):
         partner = registry.by_slug(due.partner)
         found.append((reminder(partner=partner.slug, partner_name=partner.name, to=list(partner.email),
                                piece=due.piece, piece_title=outline.pieces[due.piece].title, due=due.due,
-                               stage=due.stage, today=on, link=link_for("partner", partner.slug), contact=who),
+                               stage=due.stage, today=on, contact=who),
                       False))
     return found
 
@@ -160,10 +159,10 @@ def after_intake(out: Storage, config: Config, files: list[InboxFile], reports: 
     on, target, _ = mail_switch(email, environ)
     if not outbox.started and not (on and target):
         return None
-    messages = partner_messages(config, files, reports, reviews, personal, shown, known_before, today, link_for)
+    messages = partner_messages(config, files, reports, reviews, personal, shown, known_before, today)
     if not outbox.started:
         outbox.start([m.id for m, old in messages if old], now)
-    return record_and_send(outbox, [m for m, _ in messages], email, environ, now)
+    return record_and_send(outbox, [m for m, _ in messages], email, environ, now, link_for)
 
 
 # --- after a build --------------------------------------------------------------------------
@@ -215,9 +214,9 @@ def after_build(out: Storage, config: Config, today: date, link_for: LinkFor = _
     messages = [new_draft(reviewer=person.name, to=list(person.email), version=manifest["version"],
                           created_sv=manifest.get("created_sv") or manifest["created"], title=manifest["title"],
                           previous=previous_version, changes=change_lines(log), summary=log["summary"], links=links,
-                          link=link_for("reviewer", person.name), contact=who)
+                          contact=who)
                 for person in config.people.reviewers]
-    return record_and_send(outbox, messages, email, environ, now)
+    return record_and_send(outbox, messages, email, environ, now, link_for)
 
 
 # --- after a failure ------------------------------------------------------------------------
