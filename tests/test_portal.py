@@ -28,9 +28,9 @@ from tasks.portal.uploads import (
     UploadRefused,
     check_declared_length,
     check_file_name,
-    free_key,
     name_with_piece,
     refusal_message,
+    store_new,
     store_upload,
 )
 from tasks.storage.local import LocalStorage
@@ -156,13 +156,28 @@ def test_the_chosen_piece_starts_the_name_unless_the_name_carries_one():
 
 
 def test_a_second_upload_of_the_same_name_is_a_new_version(tmp_path):
-    inbox = LocalStorage(tmp_path)
-    inbox.write("myrorna/1.3 Kvalitet.docx", b"first")
-    assert free_key(inbox, "myrorna", "1.3 Kvalitet.docx") == "myrorna/1.3 Kvalitet (2).docx"
-    inbox.write("myrorna/1.3 Kvalitet (2).docx", b"second")
-    assert free_key(inbox, "myrorna", "1.3 Kvalitet.docx") == "myrorna/1.3 Kvalitet (3).docx"
-    assert free_key(inbox, "myrorna", "Ny.docx") == "myrorna/Ny.docx"
-    assert free_key(inbox, "verdandi", "1.3 Kvalitet.docx") == "verdandi/1.3 Kvalitet.docx"
+    inbox = LocalStorage(tmp_path / "inbox")
+    source = tmp_path / "upload"
+    for n, expected in enumerate(["1.3 Kvalitet.docx", "1.3 Kvalitet (2).docx", "1.3 Kvalitet (3).docx"]):
+        source.write_bytes(f"version {n}".encode())
+        assert store_new(inbox, "myrorna", "1.3 Kvalitet.docx", source) == f"myrorna/{expected}"
+        assert inbox.read(f"myrorna/{expected}") == f"version {n}".encode()
+    assert store_new(inbox, "verdandi", "1.3 Kvalitet.docx", source) == "verdandi/1.3 Kvalitet.docx"
+    assert inbox.read("myrorna/1.3 Kvalitet.docx") == b"version 0"  # never replaced
+
+
+def test_the_version_search_ends_with_a_swedish_answer(tmp_path, monkeypatch):
+    import tasks.portal.uploads as uploads
+
+    monkeypatch.setattr(uploads, "MAX_VERSIONS", 3)
+    inbox, source = LocalStorage(tmp_path / "inbox"), tmp_path / "upload"
+    source.write_bytes(b"x")
+    for _ in range(3):
+        store_new(inbox, "myrorna", "Ny.docx", source)
+    with pytest.raises(UploadRefused) as info:
+        store_new(inbox, "myrorna", "Ny.docx", source)
+    assert refusal_message(info.value) == ("Det finns redan 3 filer med det namnet. Ge filen ett nytt namn och "
+                                           "ladda upp den igen.")
 
 
 def test_declared_size_over_the_limit_is_refused_before_reading():

@@ -62,26 +62,3 @@ def _post(url: str, fields: dict, filename: str, data: bytes) -> tuple[int, str]
         return err.code, err.read().decode("utf-8", "replace")
 
 
-def test_a_presigned_post_is_held_to_the_partners_prefix_and_the_size(bucket_site):
-    from tasks.portal.uploads import presigned_post
-
-    inbox = bucket_site["inbox"]
-    post = presigned_post(inbox, "myrorna", max_file_bytes=1000)
-    prefix = f"{inbox.prefix}/myrorna/"
-    assert post["fields"]["key"] == prefix + "${filename}"
-
-    status, _ = _post(post["url"], post["fields"], "1.3 Direkt.docx", b"d" * 500)
-    assert status in (200, 201, 204)
-    assert inbox.read("myrorna/1.3 Direkt.docx") == b"d" * 500
-
-    outside = dict(post["fields"], key=f"{inbox.prefix}/verdandi/1.3 Smuggel.docx")
-    status, answer = _post(post["url"], outside, "1.3 Smuggel.docx", b"s" * 10)
-    assert (status, "<Code>AccessDenied</Code>" in answer) == (403, True), answer
-    status, answer = _post(post["url"], dict(post["fields"], key=prefix + "../verdandi/x.docx"), "x.docx", b"s")
-    assert (status, "<Code>InvalidRequest</Code>" in answer) == (400, True), answer
-    status, answer = _post(post["url"], post["fields"], "1.3 Stor.docx", b"x" * 1001)
-    assert (status, "<Code>EntityTooLarge</Code>" in answer) == (400, True), answer
-    status, answer = _post(post["url"], post["fields"], "1.3 Tom.docx", b"")
-    assert (status, "<Code>EntityTooSmall</Code>" in answer) == (400, True), answer
-
-    assert keys(inbox) == ["myrorna/1.3 Direkt.docx"]

@@ -115,13 +115,29 @@ def reviewer_name(name: str) -> str:
 # --- the stored hashes --------------------------------------------------------------------
 
 
-def read_links(out: Storage) -> dict[str, dict]:
-    """The stored links by ``kind:name`` (hash, nonce, generation, created)."""
-    text = out.read_text(LINKS_KEY)
+class LinksUnreadable(UtkastError):
+    """``portal/links.json`` is not what ``utkast invite`` writes (damaged by hand or by a disk)."""
+
+
+def parse_links(text: str | bytes | None) -> dict[str, dict]:
+    """The links by ``kind:name`` from the stored file's text; {} when there is none."""
     if not text:
         return {}
-    data = json.loads(text)
-    return data.get("links", {}) if isinstance(data, dict) else {}
+    try:
+        data = json.loads(text)
+        links = data["links"] if isinstance(data, dict) else None
+        if not isinstance(links, dict) or not all(isinstance(e, dict) for e in links.values()):
+            raise ValueError("no object 'links' of objects")
+    except (ValueError, KeyError) as exc:
+        raise LinksUnreadable(f"{LINKS_KEY} in the outputs cannot be read ({exc}); restore it from a backup, "
+                              f"or move it away and invite everybody again") from None
+    return links
+
+
+def read_links(out: Storage) -> dict[str, dict]:
+    """The stored links by ``kind:name`` (hash, nonce, generation, created);
+    :class:`LinksUnreadable` when the file is damaged."""
+    return parse_links(out.read_text(LINKS_KEY))
 
 
 def _entry_id(kind: str, name: str) -> str:
@@ -130,24 +146,33 @@ def _entry_id(kind: str, name: str) -> str:
 
 def issue_link(out: Storage, kind: str, name: str, key: bytes, *, rotate: bool = False) -> tuple[str, Link]:
     """The token of ``kind``/``name``'s link: the current one again, or (first time, or
-    ``rotate``) a new one whose hash replaces the old, so the old token stops at once."""
-    links = read_links(out)
-    entry = links.get(_entry_id(kind, name))
-    if entry and not rotate:
-        token = derive_token(key, kind, name, entry["nonce"])
-        if not hmac.compare_digest(token_hash(token), entry["hash"]):
-            raise LinkError(f"the link of {name!r} was made with another key ({KEY_ENV} or .local/portal.key "
-                            "changed); make a new one with --rotate (the old link then stops working)")
-        return token, _link(kind, name, entry)
-    nonce = secrets.token_hex(16)
-    token = derive_token(key, kind, name, nonce)
-    entry = {"kind": kind, "name": name, "hash": token_hash(token), "nonce": nonce,
-             "generation": (entry or {}).get("generation", 0) + 1,
-             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    links[_entry_id(kind, name)] = entry
-    body = {"about": "Hashes of the personal links made by `utkast invite`; never served.", "links": links}
-    out.write(LINKS_KEY, json.dumps(body, ensure_ascii=False, indent=2).encode("utf-8"), "application/json")
-    return token, _link(kind, name, entry)
+    ``rotate``) a new one whose hash replaces the old, so the old token stops at once.
+    ``links.json`` is changed with :meth:`Storage.update`: invites and rotations at the same
+    time, from any number of processes, lose no one's entry."""
+    made: dict = {}
+
+    def change(current: bytes | None) -> bytes:
+        links = parse_links(current)
+        entry = links.get(_entry_id(kind, name))
+        if entry and not rotate:
+            token = derive_token(key, kind, name, entry["nonce"])
+            if not hmac.compare_digest(token_hash(token), entry["hash"]):
+                raise LinkError(f"the link of {name!r} was made with another key ({KEY_ENV} or .local/portal.key "
+                                "changed); make a new one with --rotate (the old link then stops working)")
+            made.update(token=token, entry=entry)
+            return current
+        nonce = secrets.token_hex(16)
+        token = derive_token(key, kind, name, nonce)
+        entry = {"kind": kind, "name": name, "hash": token_hash(token), "nonce": nonce,
+                 "generation": (entry or {}).get("generation", 0) + 1,
+                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        links[_entry_id(kind, name)] = entry
+        made.update(token=token, entry=entry)
+        body = {"about": "Hashes of the personal links made by `utkast invite`; never served.", "links": links}
+        return json.dumps(body, ensure_ascii=False, indent=2).encode("utf-8")
+
+    out.update(LINKS_KEY, change, "application/json")
+    return made["token"], _link(kind, name, made["entry"])
 
 
 def _link(kind: str, name: str, entry: dict) -> Link:

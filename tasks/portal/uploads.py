@@ -2,11 +2,13 @@
 
 Nothing reaches the inbox before the whole file has arrived and passed every check: the body
 is read into a private temporary file, counted as it comes (a client may send more than its
-``Content-Length`` said, or none), and only then stored with ``Storage.write_file`` (atomic in
-a folder and on S3). A name with a path part or control characters is refused, not changed;
-reserved characters become ``_`` and long names are shortened before the extension. A second
-upload of the same name is stored as a new version (``name (2).docx``): intake takes the
-newest per piece. On S3 a form may also post straight to the bucket (:func:`presigned_post`).
+``Content-Length`` said, or none), and only then stored with ``Storage.create_file``, which
+takes a name only if nobody has it (``link`` in a folder, ``If-None-Match: *`` on S3). So an
+upload that got "Mottagen" is stored whole and alone, however many uploads of the same name
+arrive at once: each gets the next free version (``name (2).docx`` …), and intake takes the
+newest per piece. A name with a path part or control characters is refused, not changed;
+reserved characters become ``_`` and long names are shortened before the extension (150
+characters, 200 bytes).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from tasks.core.errors import UtkastError
 from tasks.intake.screening import piece_from_name
-from tasks.storage.base import Storage, safe_name
+from tasks.storage.base import KeyTaken, NameTooLong, Storage, safe_name
 
 FILE_FIELD, PIECE_FIELD = "fil", "delrapport"
 FORM_OVERHEAD = 64 * 1024  # what a form may carry besides the file: boundaries, headers, the piece
@@ -36,8 +38,10 @@ REFUSALS = {
     "hidden_name": "Filnamnet börjar med en punkt eller med ”~$” (en dold fil eller en tillfällig fil som Word "
                    "skapar). Välj själva dokumentet.",
     "empty_file": "Filen är tom. Välj dokumentet igen.",
-    "too_large": "Filen är större än {limit} MB, som är gränsen. Komprimera bilderna i Word (Arkiv → Komprimera "
-                 "bilder) eller dela upp rapporten, och ladda upp den igen.",
+    "too_large": "Filen är större än {limit} MB, som är gränsen. Gör bilderna mindre i Word (markera en bild, "
+                 "välj fliken Bildformat och sedan Komprimera bilder) eller dela upp rapporten, och ladda upp den igen.",
+    "name_too_long": "Filnamnet är för långt för att sparas. Ge filen ett kortare namn och ladda upp den igen.",
+    "too_many_versions": "Det finns redan {n} filer med det namnet. Ge filen ett nytt namn och ladda upp den igen.",
     "unknown_piece": "Det finns ingen delrapport {piece} i dispositionen. Välj en delrapport i listan.",
     "piece_conflict": "Filnamnet börjar med delrapport {named}, men du valde {piece}. Välj samma delrapport som i "
                       "filnamnet, eller lämna valet tomt.",
@@ -110,20 +114,34 @@ def name_with_piece(name: str, piece: str | None, pieces) -> str:
     return name
 
 
-def free_key(store: Storage, folder: str, name: str) -> str:
-    """``<folder>/<name>``, or ``<folder>/<stem> (2)<ext>`` … when that is taken: an upload
-    never replaces a file already in the inbox."""
-    key = f"{folder}/{name}"
-    if not store.exists(key):
-        return key
+MAX_VERSIONS = 500  # files of one name in a folder; past that the partner is asked to rename
+
+
+def version_name(name: str, n: int) -> str:
+    """``name`` for its ``n``-th upload: ``name`` itself, then ``<stem> (2)<ext>`` …"""
+    if n == 1:
+        return name
     path = PurePosixPath(name)
     stem, suffix = (path.stem, path.suffix) if path.suffix and path.stem else (name, "")
-    n = 2
-    while True:
-        candidate = safe_name(f"{stem} ({n}){suffix}", keep_suffix=True)
-        if not store.exists(f"{folder}/{candidate}"):
-            return f"{folder}/{candidate}"
-        n += 1
+    return safe_name(f"{stem} ({n}){suffix}", keep_suffix=True)
+
+
+def store_new(store: Storage, folder: str, name: str, source: Path) -> str:
+    """Store ``source`` in ``folder`` under ``name``, or its first free version: never over a
+    file already in the inbox, and never two uploads under one name (each name is created
+    exclusively; one that another upload took meanwhile is passed over). Returns the key."""
+    for n in range(1, MAX_VERSIONS + 1):
+        key = f"{folder}/{version_name(name, n)}"
+        if store.exists(key):
+            continue
+        try:
+            store.create_file(key, source)
+            return key
+        except KeyTaken:
+            continue
+        except NameTooLong:
+            raise UploadRefused("name_too_long") from None
+    raise UploadRefused("too_many_versions", n=MAX_VERSIONS)
 
 
 def check_declared_length(content_length: str | None, max_file_bytes: int) -> None:
@@ -289,16 +307,4 @@ def store_upload(store: Storage, folder: str, received: Received, piece: str | N
                  pieces=()) -> str:
     """Store a complete, checked upload in ``folder`` of the inbox; returns its key."""
     name = name_with_piece(check_file_name(received.filename), piece or None, pieces)
-    key = free_key(store, folder, name)
-    store.write_file(key, received.path)
-    return key
-
-
-def presigned_post(store, folder: str, max_file_bytes: int, expires: int = 3600) -> dict:
-    """A form that uploads straight into ``folder/`` of an S3 inbox (``store``: an
-    S3Storage): its ``url`` and hidden ``fields``. The signed policy pins the key under
-    ``folder/`` and the size to 1 … ``max_file_bytes``; the bucket refuses anything else."""
-    prefix = f"{store.prefix}/{folder}/" if store.prefix else f"{folder}/"
-    return store.client.generate_presigned_post(
-        store.bucket, prefix + "${filename}", ExpiresIn=int(expires),
-        Conditions=[["starts-with", "$key", prefix], ["content-length-range", 1, int(max_file_bytes)]])
+    return store_new(store, folder, name, received.path)

@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 from urllib.parse import quote
 
 from tasks.core.errors import UtkastError
@@ -21,6 +21,17 @@ TEMPORARY = re.compile(r"\..+\.[0-9a-f]{8}\.tmp")  # what LocalStorage writes be
 
 class UnsafeKey(UtkastError):
     """A key tries to leave its prefix: '..', an absolute path or an empty segment."""
+
+
+class KeyTaken(UtkastError):
+    """:meth:`Storage.create_file` found the key taken: nothing was written."""
+
+
+class NameTooLong(UtkastError):
+    """The storage refuses a key as too long (a file system counts bytes): nothing was written."""
+
+
+UPDATE_ATTEMPTS = 50  # how often :meth:`Storage.update` tries again when another writer came first
 
 
 @dataclass(frozen=True)
@@ -50,23 +61,36 @@ def check_key(key: str) -> str:
 
 
 MAX_NAME = 150  # characters of one key segment made by safe_name
+# ... and bytes in UTF-8: file systems count bytes (255 at most), "å" takes two and an emoji
+# four; what utkast adds to a name (" (12)", ".txt" of a rejection) stays within the rest.
+MAX_NAME_BYTES = 200
+
+
+def _fit(text: str, chars: int, size: int) -> str:
+    """The longest start of ``text`` of at most ``chars`` characters and ``size`` UTF-8 bytes."""
+    text = text[:chars]
+    while len(text.encode("utf-8")) > size:
+        text = text[:-1]
+    return text
 
 
 def safe_name(name: str | None, *, keep_suffix: bool = False) -> str:
     """``name`` as one safe key segment: no path separators, control or reserved characters
-    (each becomes ``_``), no leading or trailing dots and spaces, NFC, at most 150 characters;
-    "" when nothing is left. With ``keep_suffix`` a long name is shortened before its
-    extension (``.docx`` stays), so the shortened file still opens as what it is."""
+    (each becomes ``_``), no leading or trailing dots and spaces, NFC, at most 150 characters
+    and 200 UTF-8 bytes; "" when nothing is left. With ``keep_suffix`` a long name is
+    shortened before its extension (``.docx`` stays), so the shortened file still opens as
+    what it is."""
     if not name:
         return ""
     cleaned = "".join(ch if ch.isprintable() and ch not in '/\\:*?"<>|' else "_" for ch in name)
     cleaned = unicodedata.normalize("NFC", cleaned.strip(" ."))
-    if len(cleaned) <= MAX_NAME:
+    if len(cleaned) <= MAX_NAME and len(cleaned.encode("utf-8")) <= MAX_NAME_BYTES:
         return cleaned
     stem, dot, suffix = cleaned.rpartition(".")
     if keep_suffix and dot and stem and 0 < len(suffix) <= 10:
-        return stem[:MAX_NAME - len(suffix) - 1].rstrip(" .") + "." + suffix
-    return cleaned[:MAX_NAME]
+        room = len(suffix.encode("utf-8")) + 1
+        return _fit(stem, MAX_NAME - len(suffix) - 1, MAX_NAME_BYTES - room).rstrip(" .") + "." + suffix
+    return _fit(cleaned, MAX_NAME, MAX_NAME_BYTES)
 
 
 def content_disposition(filename: str) -> str:
@@ -111,6 +135,18 @@ class Storage(ABC):
     def write_file(self, key: str, source: Path, content_type: str | None = None) -> None:
         """Store a local file under ``key`` (implementations stream it rather than load it)."""
         self.write(key, Path(source).read_bytes(), content_type)
+
+    @abstractmethod
+    def create_file(self, key: str, source: Path, content_type: str | None = None) -> None:
+        """Store a local file under ``key`` only if no object has that key, atomically with
+        any number of other writers (processes, machines): :class:`KeyTaken` otherwise, and
+        nothing is written. A reader never sees it half-written."""
+
+    @abstractmethod
+    def update(self, key: str, change: Callable[[bytes | None], bytes], content_type: str | None = None) -> bytes:
+        """Read-modify-write ``key`` so that no other writer's change is lost: ``change`` gets
+        the current bytes (None when absent) and returns the new ones; it may be called again
+        when another writer came first, so it must only compute. Returns what was written."""
 
     @abstractmethod
     def delete(self, key: str) -> None:

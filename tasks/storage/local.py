@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import os
 import secrets
 import shutil
@@ -16,6 +18,8 @@ from tasks.storage.base import (
     DEFAULT_LINK_SECONDS,
     TEMPORARY,
     Entry,
+    KeyTaken,
+    NameTooLong,
     Storage,
     UnsafeKey,
     check_key,
@@ -57,26 +61,85 @@ class LocalStorage(Storage):
             raise UnsafeKey(f"{key} leads outside {self.root}")
         return open(path, "rb")
 
+    def _temporary(self, path: Path) -> Path:
+        """A new temporary name beside ``path`` (short, whatever the length of ``path``'s name)."""
+        return path.parent / f".utkast.{secrets.token_hex(4)}.tmp"
+
+    def _fail(self, path: Path, exc: OSError) -> Exception:
+        if exc.errno == errno.ENAMETOOLONG:
+            return NameTooLong(f"{path.name!r} is too long for the file system")
+        return StorageError(f"could not write {path}: {exc}")
+
     def write(self, key: str, data: bytes, content_type: str | None = None) -> None:
         path = self._path(key)
+        tmp = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+            tmp = self._temporary(path)
             with open(tmp, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
         except OSError as exc:
-            raise StorageError(f"could not write {path}: {exc}") from exc
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+            raise self._fail(path, exc) from exc
 
     def write_file(self, key: str, source: Path, content_type: str | None = None) -> None:
         """Copy a local file in atomically (used for rendered drafts)."""
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, path)
+        tmp = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._temporary(path)
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, path)
+        except OSError as exc:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+            raise self._fail(path, exc) from exc
+
+    def create_file(self, key: str, source: Path, content_type: str | None = None) -> None:
+        """Copy in under a temporary name, then ``link`` it to ``key``: the link fails when
+        the name exists, so of two writers exactly one gets the name."""
+        path = self._path(key)
+        tmp = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._temporary(path)
+            shutil.copyfile(source, tmp)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.link(tmp, path)
+        except FileExistsError:
+            raise KeyTaken(key) from None
+        except OSError as exc:
+            raise self._fail(path, exc) from exc
+        finally:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+
+    def update(self, key: str, change, content_type: str | None = None) -> bytes:
+        """Under an exclusive lock (``fcntl.flock`` on ``.locks/<key digest>``): read, change,
+        write atomically."""
+        import fcntl
+
+        locks = self.root / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        name = hashlib.sha256(check_key(key).encode("utf-8")).hexdigest()[:32]
+        with open(locks / name, "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                try:
+                    current = self._path(key).read_bytes()
+                except FileNotFoundError:
+                    current = None
+                new = change(current)
+                self.write(key, new, content_type)
+                return new
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)

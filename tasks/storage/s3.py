@@ -25,6 +25,7 @@ import contextlib
 import json
 import logging
 import os
+import random
 import secrets
 import socket
 import threading
@@ -36,7 +37,10 @@ from urllib.parse import urlparse
 from tasks.core.errors import StorageError
 from tasks.storage.base import (
     DEFAULT_LINK_SECONDS,
+    UPDATE_ATTEMPTS,
     Entry,
+    KeyTaken,
+    NameTooLong,
     Storage,
     UnsafeKey,
     check_key,
@@ -51,6 +55,9 @@ LOCK_TTL_SECONDS = 3 * 3600  # how long a build waits for another build's lease
 LEASE_SECONDS = 300
 LEASE_RENEW_SECONDS = 60
 NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+# A conditional write that lost: the key exists (If-None-Match) or changed (If-Match), or a
+# conditional write of the same key is under way.
+CONDITION_FAILED = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 log = logging.getLogger(__name__)
 _HELD: set[str] = set()  # the leases this process holds right now (their owner tokens)
 
@@ -173,6 +180,51 @@ class S3Storage(Storage):
         except (BotoCoreError, ClientError, S3UploadFailedError) as exc:
             raise self._fail("write", key, exc) from exc
 
+    def create_file(self, key: str, source: Path, content_type: str | None = None) -> None:
+        """One PUT with ``If-None-Match: *``: the service refuses it (412) when the key
+        exists, also when another PUT of the same key is under way."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        extra = {"ContentType": content_type} if content_type else {}
+        try:
+            with open(source, "rb") as body:
+                self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=body, IfNoneMatch="*", **extra)
+        except ClientError as exc:
+            if _error_code(exc) in CONDITION_FAILED:
+                raise KeyTaken(key) from None
+            if _error_code(exc) in ("KeyTooLongError",):
+                raise NameTooLong(f"{key!r} is too long for the bucket") from None
+            raise self._fail("write", key, exc) from exc
+        except BotoCoreError as exc:
+            raise self._fail("write", key, exc) from exc
+
+    def update(self, key: str, change, content_type: str | None = None) -> bytes:
+        """Compare-and-swap: read the object and its ETag, write the change with ``If-Match``
+        (``If-None-Match: *`` when it was absent), and start again when another writer came
+        first."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        extra = {"ContentType": content_type} if content_type else {}
+        for attempt in range(UPDATE_ATTEMPTS):
+            try:
+                try:
+                    current = self.client.get_object(Bucket=self.bucket, Key=self._full(key))
+                    data, condition = current["Body"].read(), {"IfMatch": current["ETag"]}
+                except ClientError as exc:
+                    if _error_code(exc) not in NOT_FOUND:
+                        raise
+                    data, condition = None, {"IfNoneMatch": "*"}
+                new = change(data)
+                self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=new, **condition, **extra)
+                return new
+            except ClientError as exc:
+                if _error_code(exc) not in CONDITION_FAILED:
+                    raise self._fail("update", key, exc) from exc
+            except BotoCoreError as exc:
+                raise self._fail("update", key, exc) from exc
+            time.sleep(random.uniform(0.01, 0.05 * (attempt + 1)))
+        raise StorageError(f"could not update {self.describe(key)}: other writers came first {UPDATE_ATTEMPTS} times")
+
     def delete(self, key: str) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -240,7 +292,7 @@ class S3Storage(Storage):
                 code = _error_code(exc)
                 if code in ("NotImplemented", "501"):
                     break  # no conditional writes here: carry on unserialised
-                if code not in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                if code not in CONDITION_FAILED:
                     raise self._fail("lock", key, exc) from exc
             except BotoCoreError as exc:
                 raise self._fail("lock", key, exc) from exc
