@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from tasks.core.errors import UtkastError
-from tasks.intake.inbox import RESERVED_FOLDERS
+from tasks.core.config import RESERVED_FOLDERS
 
 EVENT = "inbox.file.arrived"
 RESOURCE_PREFIX = "utkast.inbox."

@@ -160,6 +160,13 @@ def test_every_committed_file_loads(tmp_path):
     ("partners.toml", 'aliases = ["frälsningsarmén"]', 'aliases = "frälsningsarmén"', "partner[3].aliases",
      "must be an array, got 'frälsningsarmén'"),
     ("settings.toml", "max_file_mb = 20", "max_file_mb = -1", "intake.max_file_mb", "must be a positive number"),
+    # folder names that would leave the partner's folder or show a reviewer's files, sizes past sense
+    ("partners.toml", 'aliases = ["frälsningsarmén"]', 'aliases = ["../evidence"]', "partner[3].aliases",
+     "'../evidence' must be letters, digits and '-'"),
+    ("partners.toml", 'aliases = ["frälsningsarmén"]', 'aliases = ["frälsningsarmén", "Feedback"]',
+     "partner[3].aliases", "'Feedback' is a reserved folder of the inbox"),
+    ("partners.toml", 'slug = "forum"', 'slug = "feedback"', "partner[12].slug", "'feedback' is a reserved folder"),
+    ("settings.toml", "max_file_mb = 20", "max_file_mb = 100000", "intake.max_file_mb", "1024"),
     ("settings.toml", 'formats = ["docx", "pdf", "html"]', 'formats = ["docx", "odt"]', "draft.formats[1]",
      "must be 'docx', 'pdf' or 'html', got 'odt'"),
     ("settings.toml", 'formats = ["docx", "pdf", "html"]', "formats = []", "draft.formats", "must not be empty"),

@@ -255,20 +255,24 @@ def test_a_path_in_the_sent_name_is_seen_not_stripped():
 
 
 def test_partner_view_shows_only_their_own_files_with_verdicts(tmp_path, config):
+    from tasks.intake.tracker import file_ref
     from tasks.portal.pages import partner_view
 
     inbox, out = LocalStorage(tmp_path / "inbox"), LocalStorage(tmp_path / "outputs")
     inbox.write("myrorna/1.3 Kvalitet.docx", b"a")
     inbox.write("myrorna/bilaga.pdf", b"b")
     inbox.write("verdandi/4.2 Motiv.md", b"c")
+    ref = {e.key: file_ref(e.key, e.etag) for e in inbox.list()}
     out.write("status.json", json.dumps({
         "generated": 4102444800.0,  # after the files were written
         "cells": {"myrorna/1.3": {"partner": "myrorna", "piece": "1.3", "state": "received",
-                                  "source": "myrorna/1.3 Kvalitet.docx", "review": None},
+                                  "source": "myrorna/1.3 Kvalitet.docx", "ref": ref["myrorna/1.3 Kvalitet.docx"],
+                                  "review": None},
                   "verdandi/4.2": {"partner": "verdandi", "piece": "4.2", "state": "received",
-                                   "source": "verdandi/4.2 Motiv.md", "review": None}},
-        "rejected": [{"key": "myrorna/bilaga.pdf", "partner": "myrorna", "piece": None,
-                      "reason": "PDF-filer kan inte läsas."}]}).encode())
+                                   "source": "verdandi/4.2 Motiv.md", "ref": ref["verdandi/4.2 Motiv.md"],
+                                   "review": None}},
+        "rejected": [{"key": "myrorna/bilaga.pdf", "ref": ref["myrorna/bilaga.pdf"], "partner": "myrorna",
+                      "piece": None, "reason": "PDF-filer kan inte läsas."}]}).encode())
 
     view = partner_view(inbox, out, config, "myrorna")
 

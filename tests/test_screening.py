@@ -127,3 +127,18 @@ def test_piece_from_file_name(name, piece):
 def test_markdown_front_matter_gives_the_piece(limits):
     s = screen_file("motiv.md", "---\ndelrapport: 4.2\ntitle: Motiv\n---\n\nText.\n".encode(), limits)
     assert (s.kind, s.piece_hint, s.title) == ("md", "4.2", "Motiv")
+
+
+def test_a_document_of_too_many_parts_is_refused_for_that_reason(limits):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(make_docx(["Hej"]))) as source, zipfile.ZipFile(buf, "w") as target:
+        for info in source.infolist():
+            target.writestr(info, source.read(info))
+        for i in range(limits.max_archive_entries + 1):
+            target.writestr(f"word/media/bit{i}.bin", b"x")
+    with pytest.raises(ArchiveTooLarge) as info:
+        screen_file("1.3 Många delar.docx", buf.getvalue(), limits)
+    reason = explain(info.value)
+    assert reason.startswith("Filen består av ") and " delar, " in reason
+    assert f"fler än de {limits.max_archive_entries} som ett dokument får ha" in reason
+    assert "packas upp till mer än" not in reason  # not the reason for a zip bomb

@@ -43,6 +43,11 @@ TEMPLATES = Path(os.environ.get("UTKAST_TEMPLATES", Path(__file__).resolve().par
 
 PIECE_ID = re.compile(r"^[1-9]\.[1-9]$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+# An alias is another folder name of a partner: letters (å, ä, ö, é … too), digits and '-',
+# starting with a letter or digit; no '/', '.', space or anything that leaves the folder.
+ALIAS = re.compile(r"^[^\W_](?:[^\W_]|-)*$")
+# Inbox folders that are no partner's: reviewers hand back drafts in feedback/<name>/.
+RESERVED_FOLDERS = frozenset({"feedback"})
 
 
 # --- reading a file into a model ----------------------------------------------------------
@@ -378,6 +383,18 @@ class Partner(Table):
     def _is_a_slug(cls, value: str) -> str:
         if not SLUG.match(value):
             raise Invalid(f"'{value}' must be lower-case letters a-z, digits and '-'")
+        if value in RESERVED_FOLDERS:
+            raise Invalid(f"'{value}' is a reserved folder of the inbox (reviewers' files), not a partner's")
+        return value
+
+    @field_validator("aliases")
+    @classmethod
+    def _are_folder_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for alias in value:
+            if not ALIAS.match(alias):
+                raise Invalid(f"'{alias}' must be letters, digits and '-' (it names a folder of the inbox)")
+            if fold_name(alias) in RESERVED_FOLDERS:
+                raise Invalid(f"'{alias}' is a reserved folder of the inbox (reviewers' files), not a partner's")
         return value
 
 
@@ -427,20 +444,21 @@ class Limits:
 
 
 class IntakeSettings(Table):
-    """``[intake]``: limits checked before any parser sees a file."""
+    """``[intake]``: limits checked before any parser sees a file (each with a sane upper
+    bound, so a typo of a few zeros is an error, not a limit nobody meant)."""
 
-    max_file_mb: Positive
-    max_expanded_mb: Positive
-    max_archive_entries: Positive
-    words_per_page: Positive
-    max_pages: Positive
+    max_file_mb: Annotated[int, Field(gt=0, le=1024)]
+    max_expanded_mb: Annotated[int, Field(gt=0, le=8192)]
+    max_archive_entries: Annotated[int, Field(gt=0, le=100_000)]
+    words_per_page: Annotated[int, Field(gt=0, le=5000)]
+    max_pages: Annotated[int, Field(gt=0, le=100_000)]
 
 
 class ConvertSettings(Table):
     """``[convert]``: limits of one pandoc conversion."""
 
-    timeout_seconds: Positive
-    memory_mb: Positive
+    timeout_seconds: Annotated[int, Field(gt=0, le=3600)]
+    memory_mb: Annotated[int, Field(gt=0, le=65536)]
 
 
 class DraftSettings(Table):

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 
 from tasks import __version__
-from tasks.core.config import Config
+from tasks.core.config import RESERVED_FOLDERS, Config
 from tasks.core.errors import (
     HiddenFile,
     NoPartnerFolder,
@@ -33,7 +33,6 @@ log = logging.getLogger("utkast")
 UNEXPECTED = "unexpected error in screening: "
 
 # Top-level inbox folders that are not partners (reviewers' returned drafts live here).
-RESERVED_FOLDERS = {"feedback"}
 
 
 @dataclass

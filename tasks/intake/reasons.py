@@ -58,6 +58,10 @@ def explain(err: Rejected, *, valid_pieces: list[str] | None = None, partners: l
     if code == "macro":
         return ("Filen innehåller makron (.docm eller inbäddad VBA-kod) och tas inte emot av "
                 "säkerhetsskäl. Spara den som vanligt Word-dokument (.docx) utan makron.")
+    if code == "archive_bomb" and f.get("max_entries"):
+        return (f"Filen består av {f['entries']} delar, fler än de {f['max_entries']} som ett dokument får ha, och "
+                "tas inte emot. Kontrollera att det är rätt fil; spara om rapporten som ett vanligt Word-dokument "
+                "(.docx), gärna med färre inbäddade bilder och objekt.")
     if code == "archive_bomb":
         return (f"Filen packas upp till mer än {_mb(f['limit'])} och tas inte emot. Kontrollera "
                 "att det är rätt fil; spara om rapporten som ett vanligt Word-dokument (.docx).")

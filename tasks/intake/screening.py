@@ -193,7 +193,7 @@ def _screen_zip(data: bytes, limits: Limits) -> Screened:
     with archive:
         infos = archive.infolist()
         if len(infos) > limits.max_archive_entries:
-            raise ArchiveTooLarge(f"{len(infos)} entries", limit=limits.max_expanded_bytes)
+            raise ArchiveTooLarge(f"{len(infos)} entries", entries=len(infos), max_entries=limits.max_archive_entries)
         if any(info.flag_bits & 0x1 for info in infos):
             raise EncryptedDocument("zip entries are encrypted")
         names = {info.filename for info in infos}

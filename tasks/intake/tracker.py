@@ -9,6 +9,7 @@ names are shown as given by ``shown`` (personal data masked, :mod:`tasks.persona
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from datetime import date
@@ -29,6 +30,13 @@ STATE_SV = {
 }
 
 
+def file_ref(key: str, etag: str) -> str:
+    """Which inbox file, as version ``etag`` of ``key``, a row of the tracker is about, without
+    the key itself (the tracker shows keys masked): the partner's page finds each of their
+    files' verdict by it. The change token makes it unguessable from a masked key."""
+    return hashlib.sha256(f"{key}\0{etag}".encode("utf-8")).hexdigest()[:32]
+
+
 def build_tracker(files: list[InboxFile], reports: dict[str, Report], config: Config,
                   reviews: dict[str, dict] | None = None, generated: float | None = None,
                   feedback_open: dict[str, int] | None = None, personal: dict[str, dict] | None = None,
@@ -44,6 +52,7 @@ def build_tracker(files: list[InboxFile], reports: dict[str, Report], config: Co
     shown = shown or {}
     generated = generated or time.time()
     today = today or stockholm_today(generated)
+    etags = {f.key: f.etag for f in files}
     cells: dict[str, dict] = {}
     for key, r in reports.items():
         pages = over_length(r)
@@ -52,6 +61,7 @@ def build_tracker(files: list[InboxFile], reports: dict[str, Report], config: Co
             "partner": r.partner, "piece": r.piece,
             "state": "over_length" if pages else "received",
             "title": r.title, "words": r.words, "version": r.version, "source": shown.get(r.source, r.source),
+            "ref": file_ref(r.source, etags.get(r.source, "")),
             "pages": round(r.words / config.settings.limits.words_per_page, 1),
             "review": review,
             "feedback_open": feedback_open.get(key, 0),
@@ -63,14 +73,14 @@ def build_tracker(files: list[InboxFile], reports: dict[str, Report], config: Co
             continue
         key = shown.get(f.key, f.key)
         reason = shown_reason(f, shown.get(f.key))
-        rejected.append({"key": key, "partner": f.partner, "folder": key.split("/", 1)[0] if f.folder else None,
+        rejected.append({"key": key, "ref": file_ref(f.key, f.etag), "partner": f.partner, "folder": key.split("/", 1)[0] if f.folder else None,
                          "piece": f.piece, "reason": reason, "reason_code": f.reason_code,
                          "note": rejection_key(f, shown.get(f.key))})
         if f.partner and f.piece:
             cell = cells.setdefault(slot_key(f.partner, f.piece),
                                     {"partner": f.partner, "piece": f.piece, "state": "rejected", "review": None})
             cell.setdefault("rejected", []).append({"file": key.rsplit("/", 1)[-1], "reason": reason})
-    superseded = [{"key": shown.get(f.key, f.key), "partner": f.partner, "piece": f.piece, "version": f.version}
+    superseded = [{"key": shown.get(f.key, f.key), "ref": file_ref(f.key, f.etag), "partner": f.partner, "piece": f.piece, "version": f.version}
                   for f in files if f.verdict == "superseded"]
     pieces = []
     for paket in config.outline.paket:

@@ -19,7 +19,7 @@ from tasks.core.config import Config
 from tasks.core.slots import slot_key
 from tasks.core.templating import STOCKHOLM, html_env, stockholm_today, swedish_date, swedish_datetime
 from tasks.draft.catalogue import list_versions, read_latest, read_manifest
-from tasks.intake.tracker import STATE_SV
+from tasks.intake.tracker import STATE_SV, file_ref
 from tasks.portal.links import Link
 from tasks.portal.uploads import FILE_FIELD, MB, PIECE_FIELD
 from tasks.roundtrip.feedback import FOLDER as FEEDBACK_FOLDER
@@ -62,8 +62,9 @@ def partner_view(inbox: Storage, out: Storage, config: Config, slug: str, today:
     partner = config.registry.by_slug(slug)
     tracker = _json(out, "status.json") or {}
     cells = {k: c for k, c in (tracker.get("cells") or {}).items() if c.get("partner") == slug}
-    rejected = {r["key"]: r for r in tracker.get("rejected", []) if r.get("partner") == slug}
-    sources = {c.get("source"): c for c in cells.values() if c.get("source")}
+    rejected = [r for r in tracker.get("rejected", []) if r.get("partner") == slug]
+    verdicts = file_verdicts(cells.values(), rejected,
+                             [r for r in tracker.get("superseded", []) if r.get("partner") == slug])
     generated = float(tracker.get("generated") or 0)
     points = _open_points(out, slug)
 
@@ -73,15 +74,7 @@ def partner_view(inbox: Storage, out: Storage, config: Config, slug: str, today:
             name = entry.key.rsplit("/", 1)[-1]
             if name.startswith(".") and name.endswith(".tmp"):
                 continue  # a write in progress
-            if entry.key in sources:
-                cell = sources[entry.key]
-                state, text = "received", f"mottagen som delrapport {cell['piece']}"
-            elif entry.key in rejected:
-                state, text = "rejected", f"avvisad: {rejected[entry.key].get('reason') or ''}"
-            elif entry.modified > generated:
-                state, text = "pending", "mottagen, granskas inom några minuter"
-            else:
-                state, text = "superseded", "ersatt av en nyare fil för samma delrapport"
+            state, text = file_state(verdicts.get(file_ref(entry.key, entry.etag)))
             files.append({"name": name, "key": entry.key, "state": state, "text": text,
                           "when": _when(entry.modified), "modified": entry.modified})
     files.sort(key=lambda f: (-f["modified"], f["name"]))
@@ -112,7 +105,7 @@ def partner_view(inbox: Storage, out: Storage, config: Config, slug: str, today:
                 item["review"] = {"pending": False, "findings": review.get("findings"),
                                   "html": f"granskning/{piece.id}.html", "docx": f"granskning/{piece.id}.docx"}
             mine.append(item)
-    unplaced = [r for r in rejected.values() if not r.get("piece")]
+    unplaced = [r for r in rejected if not r.get("piece")]
     return {
         "partner": {"slug": slug, "name": partner.name, "short": partner.short},
         "files": files, "mine": mine, "others": others, "unplaced": unplaced,
@@ -122,6 +115,28 @@ def partner_view(inbox: Storage, out: Storage, config: Config, slug: str, today:
         "pieces": [{"id": p.id, "title": p.title} for p in config.outline.pieces.values()],
         "max_mb": config.settings.limits.max_file_bytes // MB,
     }
+
+
+def file_verdicts(cells, rejected, superseded) -> dict[str, tuple[str, str]]:
+    """The verdict of each of a partner's files by its :func:`~tasks.intake.tracker.file_ref`:
+    ("received", piece), ("rejected", the Swedish reason) or ("superseded", piece). The
+    tracker shows keys masked, so a file is found by its ref, never by its name."""
+    found = {r["ref"]: ("superseded", r.get("piece") or "") for r in superseded if r.get("ref")}
+    found |= {c["ref"]: ("received", c["piece"]) for c in cells if c.get("ref") and c.get("source")}
+    found |= {r["ref"]: ("rejected", r.get("reason") or "") for r in rejected if r.get("ref")}
+    return found
+
+
+def file_state(verdict: tuple[str, str] | None) -> tuple[str, str]:
+    """What the partner's page says of one file: its verdict, or that it waits for one."""
+    kind, detail = verdict or ("pending", "")
+    if kind == "received":
+        return kind, f"mottagen som delrapport {detail}"
+    if kind == "rejected":
+        return kind, f"avvisad: {detail}"
+    if kind == "superseded":
+        return kind, "ersatt av en nyare fil för samma delrapport"
+    return "pending", "mottagen, granskas inom några minuter"
 
 
 def _open_points(out: Storage, slug: str) -> list[dict]:
