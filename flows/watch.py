@@ -1,7 +1,8 @@
 """``utkast watch``: watch a local inbox and tell Prefect when a partner file arrives.
 
 Each new or changed file becomes an ``inbox.file.arrived`` event (resource
-``utkast.inbox.<partner folder>``, payload: the file's key, the inbox and the outputs). The
+``utkast.inbox.<partner folder>``, payload: the file's key with personal data in the name
+masked, the inbox and the outputs; Prefect keeps events in its database). The
 ``inbox-watch`` deployment has a trigger on that event (prefect.yaml), debounced so that a
 burst of files gives one run; its five-minute schedule stays as the safety net. A bucket
 can send the same event (see the README: S3 event notifications).
@@ -13,8 +14,10 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterable
 
+from tasks.core.config import RESERVED_FOLDERS, load_config
 from tasks.core.errors import UtkastError
-from tasks.core.config import RESERVED_FOLDERS
+from tasks.personal.filenames import mask_key
+from tasks.personal.rules import load_rules
 
 EVENT = "inbox.file.arrived"
 RESOURCE_PREFIX = "utkast.inbox."
@@ -83,10 +86,12 @@ def watch_inbox(inbox: str | Path, out: str | Path, *, stop_event: threading.Eve
         raise UtkastError(f"{root} is not a folder; `utkast watch` watches a local inbox "
                           "(a bucket sends events itself: see the README)")
     out_url = str(out) if "://" in str(out) else str(Path(out).resolve())
+    config = load_config()
+    rules = load_rules(config.templates, config.registry)
     try:
         for changes in watch(root, stop_event=stop_event, recursive=True):
             for key in arrived_keys(changes, root):
-                emit_arrival(key, str(root), out_url)
+                emit_arrival(mask_key(key, rules), str(root), out_url)
                 on_arrival(key)
     finally:
         EventsWorker.drain_all()

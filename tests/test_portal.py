@@ -160,9 +160,9 @@ def test_a_second_upload_of_the_same_name_is_a_new_version(tmp_path):
     source = tmp_path / "upload"
     for n, expected in enumerate(["1.3 Kvalitet.docx", "1.3 Kvalitet (2).docx", "1.3 Kvalitet (3).docx"]):
         source.write_bytes(f"version {n}".encode())
-        assert store_new(inbox, "myrorna", "1.3 Kvalitet.docx", source) == f"myrorna/{expected}"
+        assert store_new(inbox, "myrorna", "1.3 Kvalitet.docx", source).key == f"myrorna/{expected}"
         assert inbox.read(f"myrorna/{expected}") == f"version {n}".encode()
-    assert store_new(inbox, "verdandi", "1.3 Kvalitet.docx", source) == "verdandi/1.3 Kvalitet.docx"
+    assert store_new(inbox, "verdandi", "1.3 Kvalitet.docx", source).key == "verdandi/1.3 Kvalitet.docx"
     assert inbox.read("myrorna/1.3 Kvalitet.docx") == b"version 0"  # never replaced
 
 
@@ -213,7 +213,7 @@ def test_the_form_is_read_in_small_pieces_into_a_private_file(tmp_path):
     inbox = LocalStorage(tmp_path)
     reader = FormReader(ctype, 10_000)
     reader.feed(body)
-    key = store_upload(inbox, "myrorna", reader.finish(), "1.3", PIECES)
+    key = store_upload(inbox, "myrorna", reader.finish(), "1.3", PIECES).key
     reader.close()
     assert key == "myrorna/1.3 Kvalitet i butiken.docx" and inbox.read(key) == data
     assert not received.path.exists() and not reader.received.path.exists()  # temporary files removed

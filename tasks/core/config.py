@@ -452,6 +452,7 @@ class IntakeSettings(Table):
     max_archive_entries: Annotated[int, Field(gt=0, le=100_000)]
     words_per_page: Annotated[int, Field(gt=0, le=5000)]
     max_pages: Annotated[int, Field(gt=0, le=100_000)]
+    max_upload_seconds: Annotated[int, Field(gt=0, le=7200)] = 600
 
 
 class ConvertSettings(Table):

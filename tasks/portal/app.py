@@ -24,7 +24,6 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
-from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
@@ -34,9 +33,14 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from tasks.core.config import Config
-from tasks.portal.links import PARTNER, Link, find_link
+from tasks.core.errors import StorageError
+from tasks.intake.tracker import file_ref
+from tasks.personal.filenames import mask_key
+from tasks.personal.rules import PersonalRules, load_rules
+from tasks.portal.links import LINKS_KEY, PARTNER, Link, LinksUnreadable, find_link, read_links
 from tasks.portal.pages import (
     MIME,
+    RECEIVED,
     draft_file_key,
     partner_view,
     received_banner,
@@ -50,10 +54,11 @@ from tasks.portal.uploads import (
     FormReader,
     UploadRefused,
     check_declared_length,
+    clear_stale_uploads,
     refusal_message,
     store_upload,
 )
-from tasks.portal.web import DOCUMENT_CSP, SecurityHeaders
+from tasks.portal.web import DOCUMENT_CSP, SecurityHeaders, from_another_site
 from tasks.storage import open_storage
 from tasks.storage.base import Storage, content_disposition
 
@@ -72,13 +77,19 @@ class Portal:
     config: Config
     on_arrival: Callable[[str], None] = lambda key: None
     css: str = field(init=False)
+    rules: PersonalRules = field(init=False)
 
     def __post_init__(self):
         self.css = (self.config.templates / CSS).read_text(encoding="utf-8")
+        self.rules = load_rules(self.config.templates, self.config.registry)
 
     @property
     def limit(self) -> int:
         return self.config.settings.limits.max_file_bytes
+
+    def shown(self, key: str) -> str:
+        """``key`` as logs and events may show it: personal data in the name masked."""
+        return mask_key(key, self.rules)
 
 
 def portal_of(request: Request) -> Portal:
@@ -88,15 +99,15 @@ def portal_of(request: Request) -> Portal:
 # --- answers ----------------------------------------------------------------------------------
 
 
-def page(request: Request, template: str, status: int = 200, **context) -> HTMLResponse:
+def page(request: Request, template: str, status: int = 200, headers: dict | None = None, **context) -> HTMLResponse:
     """One of ``templates/portal/`` as the answer."""
     root = request.scope.get("root_path", "").rstrip("/")
     html = render_page(portal_of(request).config, template, css_href=f"{root}/stil.css", **context)
-    return HTMLResponse(html, status_code=status)
+    return HTMLResponse(html, status_code=status, headers=headers)
 
 
-def message(request: Request, status: int, heading: str, *paragraphs: str) -> HTMLResponse:
-    return page(request, "message.html.j2", status, heading=heading, paragraphs=paragraphs)
+def message(request: Request, status: int, heading: str, *paragraphs: str, headers: dict | None = None) -> HTMLResponse:
+    return page(request, "message.html.j2", status, headers, heading=heading, paragraphs=paragraphs)
 
 
 def not_found(request: Request) -> HTMLResponse:
@@ -122,7 +133,7 @@ def personal_page(request: Request, link: Link, status: int = 200, **context) ->
     else:
         view = reviewer_view(portal.inbox, portal.out, portal.config, link)
         template = "reviewer.html.j2"
-    received = received_banner(view, request.query_params.get("mottagen")) if status == 200 else None
+    received = received_banner(view, request.query_params.get(RECEIVED)) if status == 200 else None
     return page(request, template, status, received=received, **{"error": None, "chosen": None, **context}, **view)
 
 
@@ -141,7 +152,29 @@ async def stylesheet(request: Request) -> Response:
 
 
 async def health(request: Request) -> Response:
+    """``ok``, or 503 naming what cannot be reached (for the operator's monitoring)."""
+    problems = await run_in_threadpool(storage_problems, portal_of(request))
+    if problems:
+        return PlainTextResponse("unavailable: " + "; ".join(problems), status_code=503)
     return PlainTextResponse("ok")
+
+
+def storage_problems(portal: Portal) -> list[str]:
+    """What the service needs and cannot use now: the inbox, the outputs, the links."""
+    problems = []
+    for name, store in (("inbox", portal.inbox), ("outputs", portal.out)):
+        try:
+            next(iter(store.list("")), None)
+        except StorageError:
+            problems.append(f"{name} unreachable")
+    if not problems:
+        try:
+            read_links(portal.out)
+        except LinksUnreadable:
+            problems.append(f"{LINKS_KEY} cannot be read")
+        except StorageError:
+            problems.append("outputs unreachable")
+    return problems
 
 
 async def bare(request: Request) -> Response:
@@ -157,31 +190,44 @@ async def personal(request: Request) -> Response:
 async def upload(request: Request) -> Response:
     """An upload into the link's own folder: stored whole, or refused with a Swedish reason."""
     portal, link = portal_of(request), await link_of(request)
+    if from_another_site(request.headers):
+        log.info("upload to %s refused: the form came from another site", link.folder)
+        return message(request, 403, "Filen togs inte emot",
+                       "Formuläret skickades från en annan webbplats. Öppna din personliga länk och ladda upp "
+                       "filen där.")
     reader, chosen, received = None, None, None
     try:
         check_declared_length(request.headers.get("content-length"), portal.limit)
         reader = FormReader(request.headers.get("content-type"), portal.limit)
-        async for chunk in request.stream():
-            reader.feed(chunk)
+        async with asyncio.timeout(portal.config.settings.intake.max_upload_seconds):
+            async for chunk in request.stream():
+                reader.feed(chunk)
         received = reader.finish()
         chosen = received.fields.get(PIECE_FIELD, "").strip() if link.kind == PARTNER else None
-        key = await run_in_threadpool(store_upload, portal.inbox, link.folder, received, chosen,
-                                      tuple(portal.config.outline.pieces))
+        stored = await run_in_threadpool(store_upload, portal.inbox, link.folder, received, chosen,
+                                         tuple(portal.config.outline.pieces))
     except UploadRefused as err:
         if received is None:  # let the browser finish sending, so it reads the answer
             await drain(request, portal.limit)
         error = {"field": err.field, "message": refusal_message(err)}
         log.info("upload refused (%s) for %s", err.code, link.folder)
         return await run_in_threadpool(personal_page, request, link, err.status, error=error, chosen=chosen)
+    except TimeoutError:
+        log.info("upload to %s took longer than %d s; nothing stored", link.folder,
+                 portal.config.settings.intake.max_upload_seconds)
+        return message(request, 408, "Uppladdningen tog för lång tid",
+                       "Filen kom inte fram i tid och har inte sparats. Försök igen, gärna med en snabbare "
+                       "uppkoppling eller en mindre fil.", headers={"Connection": "close"})
     except ClientDisconnect:
         log.info("upload to %s broken off by the client; nothing stored", link.folder)
         return Response(status_code=400)
     finally:
         if reader is not None:
             reader.close()
-    log.info("upload stored: %s (%d bytes)", key, received.size)
-    await run_in_threadpool(tell_arrival, portal, key)
-    return RedirectResponse(f"./?mottagen={quote(key.rsplit('/', 1)[-1])}", status_code=303)
+    shown = portal.shown(stored.key)
+    log.info("upload stored: %s (%d bytes)", shown, received.size)
+    await run_in_threadpool(tell_arrival, portal, shown)
+    return RedirectResponse(f"./?{RECEIVED}={file_ref(stored.key, stored.etag)}", status_code=303)
 
 
 async def drain(request: Request, limit: int) -> None:
@@ -203,7 +249,8 @@ async def drain(request: Request, limit: int) -> None:
 
 
 def tell_arrival(portal: Portal, key: str) -> None:
-    """Call ``on_arrival``; the file is stored whatever happens (the schedule picks it up)."""
+    """Call ``on_arrival`` with the key as shown (masked); the file is stored whatever
+    happens (the schedule picks it up)."""
     try:
         portal.on_arrival(key)
     except Exception as exc:
@@ -257,7 +304,25 @@ async def draft_file(request: Request) -> Response:
 async def http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 404:
         return not_found(request)
-    return message(request, exc.status_code, "Det gick inte", "Sidan kan inte användas på det sättet.")
+    return message(request, exc.status_code, "Det gick inte", "Sidan kan inte användas på det sättet.",
+                   headers=exc.headers)  # a 405 keeps its Allow
+
+
+async def storage_down(request: Request, exc: Exception) -> Response:
+    """The inbox or the outputs cannot be used now (a bucket away, a full disk, damaged
+    links): a Swedish 503, and the reason in the log for the coordinator."""
+    log.error("storage problem, answered 503: %s", exc)
+    return message(request, 503, "Tjänsten är inte tillgänglig just nu",
+                   "Det gick inte att nå filerna. Inget av det du skickade har gått förlorat: det som fick "
+                   "beskedet ”Mottagen” är sparat.", "Försök igen om en stund. Kvarstår felet, kontakta samordnaren.",
+                   headers={"Retry-After": "120"})
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    """Anything unforeseen: a Swedish 500 page (the traceback goes to the log)."""
+    return message(request, 500, "Något gick fel",
+                   "Sidan kunde inte visas på grund av ett fel hos oss. Försök igen om en stund.",
+                   "Kvarstår felet, kontakta samordnaren.")
 
 
 ROUTES = [
@@ -274,6 +339,9 @@ def create_app(inbox: str | Storage, out: str | Storage, config: Config,
     """The application over these inbox and outputs (paths, URLs or storages)."""
     inbox = open_storage(inbox) if isinstance(inbox, (str, Path)) else inbox
     out = open_storage(out) if isinstance(out, (str, Path)) else out
-    app = Starlette(routes=ROUTES, exception_handlers={HTTPException: http_error})
+    handlers = {HTTPException: http_error, StorageError: storage_down, LinksUnreadable: storage_down,
+                Exception: server_error}
+    app = Starlette(routes=ROUTES, exception_handlers=handlers)
     app.state.portal = Portal(inbox, out, config, on_arrival)
+    clear_stale_uploads()
     return SecurityHeaders(app)

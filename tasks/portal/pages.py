@@ -31,6 +31,7 @@ FORMAT_SV = {"docx": "Word-fil", "pdf": "PDF", "html": "webbsida"}
 REVIEW_FILE = re.compile(r"([1-9]\.[1-9])\.(html|docx)")
 DRAFT_FILES = {"utkast.docx", "utkast.pdf", "utkast.html", "andringar.html", "andringar.docx"}
 VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,80}")
+RECEIVED = "mottagen"  # the query parameter after an upload: the stored file's ref, never its name
 MIME = {"html": "text/html; charset=utf-8", "pdf": "application/pdf",
         "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
 
@@ -76,7 +77,8 @@ def partner_view(inbox: Storage, out: Storage, config: Config, slug: str, today:
                 continue  # a write in progress
             state, text = file_state(verdicts.get(file_ref(entry.key, entry.etag)))
             files.append({"name": name, "key": entry.key, "state": state, "text": text,
-                          "when": _when(entry.modified), "modified": entry.modified})
+                          "ref": file_ref(entry.key, entry.etag), "when": _when(entry.modified),
+                          "modified": entry.modified})
     files.sort(key=lambda f: (-f["modified"], f["name"]))
 
     mine, others = [], []
@@ -204,7 +206,8 @@ def reviewer_view(inbox: Storage, out: Storage, config: Config, link: Link) -> d
             text = f"kunde inte läsas: {f.get('reason') or ''}"
         else:
             text = f"läst: {f.get('points', 0)} synpunkter fördelade till partnerna"
-        files.append({"name": name, "text": text, "when": _when(entry.modified), "modified": entry.modified})
+        files.append({"name": name, "text": text, "ref": file_ref(entry.key, entry.etag), "when": _when(entry.modified),
+                      "modified": entry.modified})
     files.sort(key=lambda f: (-f["modified"], f["name"]))
     return {"reviewer": link.name, "draft": draft, "files": files, "drafts": len(list_versions(out)),
             "max_mb": config.settings.limits.max_file_bytes // MB}
@@ -248,9 +251,9 @@ def render_page(config: Config, template: str, **context) -> str:
         outline=config.outline, file_field=FILE_FIELD, piece_field=PIECE_FIELD, **context)
 
 
-def received_banner(view: dict, name: str | None) -> str | None:
-    """The file just stored, when it is really in the person's folder (the name comes back
-    in the address after an upload and is shown only then)."""
-    if not name:
+def received_banner(view: dict, ref: str | None) -> str | None:
+    """The name of the file just stored, found by the ref that comes back in the address
+    after an upload (the address never holds the name: it reaches access logs)."""
+    if not ref:
         return None
-    return name if any(f["name"] == name for f in view.get("files", [])) else None
+    return next((f["name"] for f in view.get("files", []) if f["ref"] == ref), None)

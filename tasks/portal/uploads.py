@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from tasks.core.errors import UtkastError
 from tasks.intake.screening import piece_from_name
-from tasks.storage.base import KeyTaken, NameTooLong, Storage, safe_name
+from tasks.storage.base import Entry, KeyTaken, NameTooLong, Storage, safe_name
 
 FILE_FIELD, PIECE_FIELD = "fil", "delrapport"
 FORM_OVERHEAD = 64 * 1024  # what a form may carry besides the file: boundaries, headers, the piece
@@ -126,17 +126,16 @@ def version_name(name: str, n: int) -> str:
     return safe_name(f"{stem} ({n}){suffix}", keep_suffix=True)
 
 
-def store_new(store: Storage, folder: str, name: str, source: Path) -> str:
+def store_new(store: Storage, folder: str, name: str, source: Path) -> Entry:
     """Store ``source`` in ``folder`` under ``name``, or its first free version: never over a
     file already in the inbox, and never two uploads under one name (each name is created
-    exclusively; one that another upload took meanwhile is passed over). Returns the key."""
+    exclusively; one that another upload took meanwhile is passed over). Returns its entry."""
     for n in range(1, MAX_VERSIONS + 1):
         key = f"{folder}/{version_name(name, n)}"
         if store.exists(key):
             continue
         try:
-            store.create_file(key, source)
-            return key
+            return store.create_file(key, source)
         except KeyTaken:
             continue
         except NameTooLong:
@@ -157,6 +156,36 @@ def check_declared_length(content_length: str | None, max_file_bytes: int) -> No
 
 
 # --- the form as it streams in ----------------------------------------------------------------
+
+
+def upload_dir() -> Path:
+    """Where uploads wait while they stream in: a private folder of this user's in the
+    temporary folder; each file is named after the PID of the process receiving it."""
+    folder = Path(tempfile.gettempdir()) / f"utkast-uploads-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
+def clear_stale_uploads(folder: Path | None = None) -> list[str]:
+    """Remove what uploads of processes that no longer run left behind (a server killed
+    mid-upload: partner data must not lie in the temporary folder for ever)."""
+    removed = []
+    for path in (folder or upload_dir()).iterdir():
+        pid = path.name.split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass
@@ -217,7 +246,7 @@ class FormReader:
                 raise UploadRefused("too_many_files")
             self._part["file"] = True
             self.received.filename = filename
-            fd, tmp = tempfile.mkstemp(prefix="utkast-upload-")
+            fd, tmp = tempfile.mkstemp(prefix=f"{os.getpid()}-", dir=upload_dir())
             self._fd, self._tmp = os.fdopen(fd, "wb"), Path(tmp)
         elif len(self.received.fields) >= MAX_FIELDS:
             raise UploadRefused("broken_form")
@@ -304,7 +333,7 @@ def _disposition(header: bytes) -> tuple[str, str | None]:
 
 
 def store_upload(store: Storage, folder: str, received: Received, piece: str | None = None,
-                 pieces=()) -> str:
-    """Store a complete, checked upload in ``folder`` of the inbox; returns its key."""
+                 pieces=()) -> Entry:
+    """Store a complete, checked upload in ``folder`` of the inbox; returns its entry."""
     name = name_with_piece(check_file_name(received.filename), piece or None, pieces)
     return store_new(store, folder, name, received.path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import urlsplit
 
 from tasks.portal.links import token_hash
 
@@ -24,6 +25,22 @@ PAGE_HEADERS = {
 }
 # Files from the outputs (review reports, drafts, changes) open as documents with no script.
 DOCUMENT_CSP = "sandbox allow-downloads allow-popups; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+
+def from_another_site(headers) -> bool:
+    """Did a browser send this form from another site? ``Sec-Fetch-Site`` other than
+    same-origin (or none: typed or bookmarked), or an ``Origin`` whose host is not the
+    ``Host`` the request came to, or the opaque ``Origin: null``. A client that sends neither
+    (curl, a script) is not a browser tricked by another page."""
+    site = (headers.get("sec-fetch-site") or "").lower()
+    if site and site not in ("same-origin", "none"):
+        return True
+    origin = headers.get("origin")
+    if origin is None:
+        return False
+    if origin.strip().lower() == "null":
+        return True
+    return urlsplit(origin.strip()).netloc.lower() != (headers.get("host") or "").lower()
 
 
 class SecurityHeaders:

@@ -137,10 +137,11 @@ class Storage(ABC):
         self.write(key, Path(source).read_bytes(), content_type)
 
     @abstractmethod
-    def create_file(self, key: str, source: Path, content_type: str | None = None) -> None:
+    def create_file(self, key: str, source: Path, content_type: str | None = None) -> Entry:
         """Store a local file under ``key`` only if no object has that key, atomically with
         any number of other writers (processes, machines): :class:`KeyTaken` otherwise, and
-        nothing is written. A reader never sees it half-written."""
+        nothing is written. A reader never sees it half-written. Returns the new object's
+        entry (as a listing would give it)."""
 
     @abstractmethod
     def update(self, key: str, change: Callable[[bytes | None], bytes], content_type: str | None = None) -> bytes:

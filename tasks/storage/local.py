@@ -100,7 +100,7 @@ class LocalStorage(Storage):
                 tmp.unlink(missing_ok=True)
             raise self._fail(path, exc) from exc
 
-    def create_file(self, key: str, source: Path, content_type: str | None = None) -> None:
+    def create_file(self, key: str, source: Path, content_type: str | None = None) -> Entry:
         """Copy in under a temporary name, then ``link`` it to ``key``: the link fails when
         the name exists, so of two writers exactly one gets the name."""
         path = self._path(key)
@@ -112,6 +112,8 @@ class LocalStorage(Storage):
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
             os.link(tmp, path)
+            st = path.stat()
+            return Entry(key, st.st_size, st.st_mtime, f"{st.st_size}-{st.st_mtime_ns}")
         except FileExistsError:
             raise KeyTaken(key) from None
         except OSError as exc:

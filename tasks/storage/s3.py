@@ -180,7 +180,7 @@ class S3Storage(Storage):
         except (BotoCoreError, ClientError, S3UploadFailedError) as exc:
             raise self._fail("write", key, exc) from exc
 
-    def create_file(self, key: str, source: Path, content_type: str | None = None) -> None:
+    def create_file(self, key: str, source: Path, content_type: str | None = None) -> Entry:
         """One PUT with ``If-None-Match: *``: the service refuses it (412) when the key
         exists, also when another PUT of the same key is under way."""
         from botocore.exceptions import BotoCoreError, ClientError
@@ -188,7 +188,9 @@ class S3Storage(Storage):
         extra = {"ContentType": content_type} if content_type else {}
         try:
             with open(source, "rb") as body:
-                self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=body, IfNoneMatch="*", **extra)
+                done = self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=body, IfNoneMatch="*",
+                                              **extra)
+            return Entry(key, Path(source).stat().st_size, time.time(), done["ETag"].strip('"'))
         except ClientError as exc:
             if _error_code(exc) in CONDITION_FAILED:
                 raise KeyTaken(key) from None
