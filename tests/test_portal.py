@@ -279,7 +279,7 @@ def test_partner_view_shows_only_their_own_files_with_verdicts(tmp_path, config)
     assert {f["name"]: f["text"] for f in view["files"]} == {
         "1.3 Kvalitet.docx": "mottagen som delrapport 1.3", "bilaga.pdf": "avvisad: PDF-filer kan inte läsas."}
     assert [(m["id"], m["state_sv"]) for m in view["mine"]] == [("1.3", "mottagen")]
-    assert len(view["others"]) == 16 and {o["state_sv"] for o in view["others"]} == {"saknas"}
+    assert len(view["open_pieces"]) == 16  # nobody has delivered them (the tracker lists no piece as received)
     assert [r["key"] for r in view["unplaced"]] == ["myrorna/bilaga.pdf"]
 
 
@@ -302,8 +302,8 @@ def test_pieces_a_partner_is_commissioned_for_are_theirs_with_due_date_and_late(
     before = partner_view(inbox, out, config, "myrorna", today=due)
     (mine,) = before["mine"]
     assert (mine["id"], mine["state_sv"], mine["late"]) == ("2.2", "saknas", False)
-    assert "2.2" not in [o["id"] for o in before["others"]]
-    assert before["others_title"] == "Andra delrapporter i planen"
+    assert before["open_pieces"] == []  # only their own pieces are theirs to deliver
+    assert before["deadline"] == {"date": "30 juni 2026", "late": False}
     after = partner_view(inbox, out, config, "myrorna", today=date.fromordinal(due.toordinal() + 1))
-    assert after["mine"][0]["state_sv"] == "försenad"
+    assert after["mine"][0]["state_sv"] == "försenad" and after["deadline"]["late"]
     assert partner_view(inbox, out, config, "verdandi", today=due)["mine"] == []  # not theirs

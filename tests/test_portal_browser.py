@@ -82,7 +82,7 @@ def test_a_partner_uploads_through_the_page_and_sees_the_verdict(prefect_harness
             page.goto(partner)
             assert page.title().startswith("Myrorna: delrapporter")
             assert page.get_by_role("heading", level=1).inner_text() == "Delrapporter från Myrorna"
-            assert page.get_by_text("Du har inte lämnat några filer ännu.").is_visible()
+            assert page.get_by_text("Ni har inte laddat upp några filer ännu.").is_visible()
             axe(page, "the partner's page, empty")
 
             page.get_by_label("Fil", exact=True).set_input_files(str(report))

@@ -65,8 +65,8 @@ def test_an_upload_lands_in_the_partners_folder_and_the_page_answers_at_once(sit
     page = get(site["url"]["myrorna"])
     assert page.status == 200 and page.headers["Content-Type"].startswith("text/html")
     text = visible(page.text)
-    assert "Delrapporter från Myrorna" in text and "Lämna delrapport" in text and "Dina delrapporter" in text
-    assert "Du har inte lämnat några filer ännu." in text
+    assert "Delrapporter från Myrorna" in text and "Ladda upp" in text and "Era delrapporter" in text and "Så lämnar ni en delrapport" in text
+    assert "Ni har inte laddat upp några filer ännu." in text
     assert site["tokens"]["myrorna"] not in page.text  # links on the page are relative
 
     data = make_docx(["Myrorna arbetar med kvalitet i butikerna."])
@@ -75,12 +75,12 @@ def test_an_upload_lands_in_the_partners_folder_and_the_page_answers_at_once(sit
     assert sent.status == 303 and re.fullmatch(r"\./\?mottagen=[0-9a-f]{32}", sent.headers["Location"])
     assert (site["inbox"] / "myrorna" / "1.3 Kvalitet.docx").read_bytes() == data
     after = visible(get(urllib.parse.urljoin(site["url"]["myrorna"] + "lamna", sent.headers["Location"])).text)
-    assert "Mottagen — granskas inom några minuter: 1.3 Kvalitet.docx" in after
-    assert "1.3 Kvalitet.docx (" in after and "mottagen, granskas inom några minuter" in after
+    assert "Mottagen: 1.3 Kvalitet.docx. Den väntar på granskning sedan kl." in after
+    assert "1.3 Kvalitet.docx (" in after and "väntar på granskning sedan kl." in after
 
     again = upload(site["url"]["myrorna"], "1.3 Kvalitet.docx", b"ny version")
     after = visible(get(urllib.parse.urljoin(site["url"]["myrorna"] + "lamna", again.headers["Location"])).text)
-    assert "Mottagen — granskas inom några minuter: 1.3 Kvalitet (2).docx" in after
+    assert "Mottagen: 1.3 Kvalitet (2).docx. Den väntar på granskning" in after
     assert files_in(site["inbox"]) == ["myrorna/1.3 Kvalitet (2).docx", "myrorna/1.3 Kvalitet.docx"]
 
 
@@ -91,7 +91,7 @@ def test_another_partners_link_neither_shows_nor_writes_the_first_partners_folde
     theirs = get(site["url"]["verdandi"])
     assert "Delrapporter från Verdandi" in theirs.text
     assert "Myrornas utkast" not in theirs.text
-    assert "Du har inte lämnat några filer ännu." in visible(theirs.text)
+    assert "Ni har inte laddat upp några filer ännu." in visible(theirs.text)
     assert get(site["url"]["verdandi"] + "granskning/1.3.html").status == 404  # Verdandi's own: none
     assert get(site["url"]["myrorna"] + "granskning/1.3.html").text == "<p>Myrornas granskning</p>"
 
@@ -211,7 +211,7 @@ def test_the_reviewer_downloads_the_draft_sees_the_changes_and_hands_back_commen
         text = visible(page.text)
         assert "Granskning av utkastet" in text and "Välkommen, Anna Svensson." in text
         assert f"version {second['version']}" in text
-        assert "Ladda ner utkastet som Word-fil" in text and "Ladda ner utkastet som webbsida" in text
+        assert "Ladda ner utkastet som Word-fil" in text and "Öppna utkastet som webbsida" in text
         assert "Paket 4. Villkor för att driva verksamheterna" in text and "Ny: 4.2" in text
         links = dict((label, href) for href, label in re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', page.text))
 
@@ -230,11 +230,11 @@ def test_the_reviewer_downloads_the_draft_sees_the_changes_and_hands_back_commen
         sent = upload(url, "utkast med kommentarer.docx", buf.getvalue())
         assert sent.status == 303
         assert (inbox / "feedback" / "Anna Svensson" / "utkast med kommentarer.docx").read_bytes() == buf.getvalue()
-        assert "mottagen, läses vid nästa bygge av utkastet" in visible(get(url).text)
+        assert "väntar på att läsas in sedan kl." in visible(get(url).text)
 
         harvest_feedback(LocalStorage(inbox), store, config)  # what the next build does first
 
-        assert "läst: 1 synpunkter fördelade till partnerna" in visible(get(url).text)
+        assert "läst: 1 synpunkt förd till partnerna" in visible(get(url).text)
         partner_page = visible(get(f"{base}/l/{partner_token}/").text)
         assert "Granskarnas synpunkter" in partner_page
         assert "kommentar från Anna Svensson" in partner_page and "Vad menas med kvalitetssäkring?" in partner_page

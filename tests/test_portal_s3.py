@@ -44,7 +44,7 @@ def test_uploads_through_the_service_land_in_the_partners_prefix(bucket_site):
     assert keys(bucket_site["inbox"]) == ["myrorna/1.3 Kvalitet (2).docx", "myrorna/1.3 Kvalitet.docx"]
     assert bucket_site["inbox"].read("myrorna/1.3 Kvalitet.docx") == data
     page = get(bucket_site["url"]).text
-    assert "1.3 Kvalitet (2).docx" in page and "mottagen, granskas inom några minuter" in page
+    assert "1.3 Kvalitet (2).docx" in page and "väntar på granskning sedan" in page
 
     assert upload(bucket_site["url"], "../1.3 Utanför.docx", b"x").status == 400
     assert upload(bucket_site["url"], "1.3 Stor.docx", b"x" * (MB + 1)).status == 413

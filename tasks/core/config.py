@@ -288,13 +288,16 @@ class Schedule(Table):
     start: date
     end: date
     review_from: date | None = None
+    deadline: date | None = None  # when partners deliver, where no piece is commissioned to them
 
     @model_validator(mode="after")
     def _in_order(self) -> Schedule:
         if self.end < self.start:
             raise Invalid(f"must not be before start ({self.start})", "end")
-        if self.review_from and not self.start <= self.review_from <= self.end:
-            raise Invalid(f"must lie within the project year ({self.start} to {self.end})", "review_from")
+        for name in ("review_from", "deadline"):
+            when = getattr(self, name)
+            if when and not self.start <= when <= self.end:
+                raise Invalid(f"must lie within the project year ({self.start} to {self.end})", name)
         return self
 
 

@@ -64,6 +64,7 @@ from tasks.storage.base import Storage, content_disposition
 
 log = logging.getLogger("utkast")
 CSS = "portal/portal.css"
+SCRIPT = "portal/portal.js"  # progressive enhancement: several files, progress, live status
 DRAIN_SECONDS = 10  # how long a refused upload's remaining body is read, so the browser sees the answer
 
 
@@ -77,10 +78,12 @@ class Portal:
     config: Config
     on_arrival: Callable[[str], None] = lambda key: None
     css: str = field(init=False)
+    script: str = field(init=False)
     rules: PersonalRules = field(init=False)
 
     def __post_init__(self):
         self.css = (self.config.templates / CSS).read_text(encoding="utf-8")
+        self.script = (self.config.templates / SCRIPT).read_text(encoding="utf-8")
         self.rules = load_rules(self.config.templates, self.config.registry)
 
     @property
@@ -102,7 +105,8 @@ def portal_of(request: Request) -> Portal:
 def page(request: Request, template: str, status: int = 200, headers: dict | None = None, **context) -> HTMLResponse:
     """One of ``templates/portal/`` as the answer."""
     root = request.scope.get("root_path", "").rstrip("/")
-    html = render_page(portal_of(request).config, template, css_href=f"{root}/stil.css", **context)
+    html = render_page(portal_of(request).config, template, css_href=f"{root}/stil.css",
+                       script_href=f"{root}/skript.js", **context)
     return HTMLResponse(html, status_code=status, headers=headers)
 
 
@@ -148,6 +152,11 @@ async def home(request: Request) -> Response:
 
 async def stylesheet(request: Request) -> Response:
     return Response(portal_of(request).css, media_type="text/css; charset=utf-8",
+                    headers={"Cache-Control": "max-age=3600"})
+
+
+async def script(request: Request) -> Response:
+    return Response(portal_of(request).script, media_type="text/javascript; charset=utf-8",
                     headers={"Cache-Control": "max-age=3600"})
 
 
@@ -326,7 +335,7 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 
 ROUTES = [
-    Route("/", home), Route("/stil.css", stylesheet), Route("/health", health),
+    Route("/", home), Route("/stil.css", stylesheet), Route("/skript.js", script), Route("/health", health),
     Route("/l/{token}", bare), Route("/l/{token}/", personal),
     Route("/l/{token}/lamna", upload, methods=["POST"]),
     Route("/l/{token}/granskning/{name}", review_file),

@@ -16,10 +16,11 @@ import re
 from datetime import date, datetime
 
 from tasks.core.config import Config
-from tasks.core.slots import slot_key
-from tasks.core.templating import STOCKHOLM, html_env, stockholm_today, swedish_date, swedish_datetime
+from tasks.core.templating import MONTHS, STOCKHOLM, html_env, stockholm_today, swedish_date, swedish_datetime
 from tasks.draft.catalogue import list_versions, read_latest, read_manifest
+from tasks.intake.screening import ACCEPTED
 from tasks.intake.tracker import STATE_SV, file_ref
+from tasks.personal.scan import counts_phrase
 from tasks.portal.links import Link
 from tasks.portal.uploads import FILE_FIELD, MB, PIECE_FIELD
 from tasks.roundtrip.feedback import FOLDER as FEEDBACK_FOLDER
@@ -54,72 +55,114 @@ def _when(ts: float) -> str:
 # --- the partner's page -----------------------------------------------------------------------
 
 
-def partner_view(inbox: Storage, out: Storage, config: Config, slug: str, today: date | None = None) -> dict:
-    """Everything the partner's page shows: their files and their status per piece. Pieces
-    they are commissioned for (``commissioned`` in outline.toml) are theirs even before
-    they deliver: shown with the due date, and as late ("försenad") after it."""
-    today = today or stockholm_today()
-    any_commissions = any(config.outline.commissioned(p) for p in config.outline.pieces)
+def partner_view(inbox: Storage, out: Storage, config: Config, slug: str, today: date | None = None,
+                 now: float | None = None) -> dict:
+    """Everything the partner's page shows: their files with each one's verdict, the pieces
+    that are theirs (commissioned to them in outline.toml, or delivered by them) with due
+    date, "försenad", review and reviewers' points, the pieces nobody has delivered yet (when
+    none is commissioned to them), when to deliver by and whom to ask."""
+    today = today or stockholm_today(now)
     partner = config.registry.by_slug(slug)
     tracker = _json(out, "status.json") or {}
-    cells = {k: c for k, c in (tracker.get("cells") or {}).items() if c.get("partner") == slug}
-    rejected = [r for r in tracker.get("rejected", []) if r.get("partner") == slug]
-    verdicts = file_verdicts(cells.values(), rejected,
-                             [r for r in tracker.get("superseded", []) if r.get("partner") == slug])
-    generated = float(tracker.get("generated") or 0)
+    ours = _rows(tracker, slug)
+    verdicts = file_verdicts(ours["cells"], ours["rejected"], ours["superseded"])
+    files = partner_files(inbox, [slug, *partner.aliases], verdicts, now)
     points = _open_points(out, slug)
-
-    files = []
-    for folder in dict.fromkeys((slug, *partner.aliases)):
-        for entry in inbox.list(f"{folder}/"):
-            name = entry.key.rsplit("/", 1)[-1]
-            if name.startswith(".") and name.endswith(".tmp"):
-                continue  # a write in progress
-            state, text = file_state(verdicts.get(file_ref(entry.key, entry.etag)))
-            files.append({"name": name, "key": entry.key, "state": state, "text": text,
-                          "ref": file_ref(entry.key, entry.etag), "when": _when(entry.modified),
-                          "modified": entry.modified})
-    files.sort(key=lambda f: (-f["modified"], f["name"]))
-
-    mine, others = [], []
-    for paket in config.outline.paket:
-        for piece in paket.pieces:
-            cell = cells.get(slot_key(slug, piece.id))
-            due = config.outline.due(piece.id)
-            item = {"id": piece.id, "title": piece.title, "paket": paket.number,
-                    "points": [p for p in points if p.get("piece") == piece.id],
-                    "due": swedish_date(due) if due else None}
-            if cell is None and not item["points"]:
-                ours = slug in config.outline.commissioned(piece.id)
-                late = bool(ours and due and due < today)
-                item.update(state="missing", state_sv="försenad" if late else STATE_SV["missing"], late=late)
-                (mine if ours else others).append(item)
-                continue
-            cell = cell or {"state": "missing"}
-            item.update(state=cell["state"], state_sv=STATE_SV.get(cell["state"], cell["state"]),
-                        file=(cell.get("source") or "").rsplit("/", 1)[-1] or None,
-                        rejected=cell.get("rejected", []), words=cell.get("words"), pages=cell.get("pages"),
-                        personal=cell.get("personal"))
-            review, item["review"] = cell.get("review") or {}, None
-            if review.get("pending"):
-                item["review"] = {"pending": True}
-            elif review.get("html"):
-                item["review"] = {"pending": False, "findings": review.get("findings"),
-                                  "html": f"granskning/{piece.id}.html", "docx": f"granskning/{piece.id}.docx"}
-            mine.append(item)
-    unplaced = [r for r in rejected if not r.get("piece")]
+    delivered = {p["id"] for p in tracker.get("pieces", []) if p.get("status") == "received"}
+    commissioned = [p for p in config.outline.pieces if slug in config.outline.commissioned(p)]
+    cells = {c["piece"]: c for c in ours["cells"]}
+    items = [piece_item(config, piece, cells.get(piece.id), [p for p in points if p.get("piece") == piece.id],
+                        piece.id in commissioned, today) for piece in config.outline.pieces.values()]
+    mine = [i for i in items if i["ours"]]
+    open_pieces = [] if commissioned else [i for i in items if not i["ours"] and i["id"] not in delivered]
     return {
         "partner": {"slug": slug, "name": partner.name, "short": partner.short},
-        "files": files, "mine": mine, "others": others, "unplaced": unplaced,
-        "others_title": "Andra delrapporter i planen" if any_commissions else "Inte lämnade av er",
+        "files": files, "mine": mine, "open_pieces": open_pieces,
+        "unplaced": [r for r in ours["rejected"] if not r.get("piece")],
+        "deadline": deadline_of(config, mine, commissioned, today),
+        "contact": contact_of(config),
         "points_elsewhere": [p for p in points if p.get("piece") not in config.outline.pieces],
-        "updated": _when(generated) if generated else None,
+        "updated": _when(float(tracker["generated"])) if tracker.get("generated") else None,
+        "waiting": any(f["state"] == "pending" for f in files) or any(
+            (i["review"] or {}).get("pending") for i in mine),
         "pieces": [{"id": p.id, "title": p.title} for p in config.outline.pieces.values()],
         "max_mb": config.settings.limits.max_file_bytes // MB,
     }
 
 
-def file_verdicts(cells, rejected, superseded) -> dict[str, tuple[str, str]]:
+def _rows(tracker: dict, slug: str) -> dict[str, list[dict]]:
+    """The partner's own rows of the tracker: cells, rejected and superseded files."""
+    cells = [c for c in (tracker.get("cells") or {}).values() if c.get("partner") == slug]
+    return {"cells": cells,
+            "rejected": [r for r in tracker.get("rejected", []) if r.get("partner") == slug],
+            "superseded": [r for r in tracker.get("superseded", []) if r.get("partner") == slug]}
+
+
+def partner_files(inbox: Storage, folders: list[str], verdicts: dict, now: float | None = None) -> list[dict]:
+    """The files in the partner's folders (slug and aliases), newest first, each with its
+    verdict (:func:`file_state`) and the ref an upload's banner finds it by."""
+    files = []
+    for folder in dict.fromkeys(folders):
+        for entry in inbox.list(f"{folder}/"):
+            name = entry.key.rsplit("/", 1)[-1]
+            if name.startswith(".") and name.endswith(".tmp"):
+                continue  # a write in progress
+            ref = file_ref(entry.key, entry.etag)
+            verdict = verdicts.get(ref)
+            state, text = file_state(verdict, entry.modified, now)
+            files.append({"name": name, "key": entry.key, "state": state, "text": text, "ref": ref,
+                          "reason": verdict[1] if verdict and state == "rejected" else None,
+                          "when": _when(entry.modified), "modified": entry.modified})
+    return sorted(files, key=lambda f: (-f["modified"], f["name"]))
+
+
+def piece_item(config: Config, piece, cell: dict | None, points: list[dict], commissioned: bool,
+               today: date) -> dict:
+    """One piece as the partner's page shows it; every key is always there, whatever the
+    state (missing, late, received, too long, rejected, review pending or done, points)."""
+    due = config.outline.due(piece.id)
+    cell = cell or {"state": "missing"}
+    late = bool(commissioned and cell["state"] in ("missing", "rejected") and due and due < today)
+    review = cell.get("review") or {}
+    if review.get("pending"):
+        shown_review = {"pending": True}
+    elif review.get("html"):
+        shown_review = {"pending": False, "findings": review.get("findings"),
+                        "html": f"granskning/{piece.id}.html", "docx": f"granskning/{piece.id}.docx"}
+    else:
+        shown_review = None
+    return {"id": piece.id, "title": piece.title, "paket": piece.paket,
+            "ours": commissioned or cell["state"] != "missing" or bool(points),
+            "state": cell["state"], "state_sv": "försenad" if late else STATE_SV.get(cell["state"], cell["state"]),
+            "late": late, "due": swedish_date(due) if due else None,
+            "file": (cell.get("source") or "").rsplit("/", 1)[-1] or None,
+            "rejected": cell.get("rejected", []), "words": cell.get("words"), "pages": cell.get("pages"),
+            "personal": counts_phrase(cell.get("personal") or {}) or None,
+            "review": shown_review, "points": points}
+
+
+def deadline_of(config: Config, mine: list[dict], commissioned: list[str], today: date) -> dict | None:
+    """When the partner delivers by: the earliest due date of their commissioned pieces not
+    yet received, else (nothing commissioned to them) the project's deadline."""
+    schedule = config.outline.schedule
+    if commissioned:
+        open_dates = [config.outline.due(i["id"]) for i in mine
+                      if i["id"] in commissioned and i["state"] in ("missing", "rejected")]
+        when = min((d for d in open_dates if d), default=None)
+    else:
+        when = schedule.deadline if schedule else None
+    if when is None:
+        return None
+    return {"date": swedish_date(when), "late": when < today}
+
+
+def contact_of(config: Config) -> dict:
+    """Whom partners ask: the coordinator in people.toml (name, and the first address)."""
+    person = config.people.coordinator
+    return {"name": person.name, "email": person.email[0] if person.email else None}
+
+
+def file_verdicts(cells: list[dict], rejected: list[dict], superseded: list[dict]) -> dict[str, tuple[str, str]]:
     """The verdict of each of a partner's files by its :func:`~tasks.intake.tracker.file_ref`:
     ("received", piece), ("rejected", the Swedish reason) or ("superseded", piece). The
     tracker shows keys masked, so a file is found by its ref, never by its name."""
@@ -129,8 +172,8 @@ def file_verdicts(cells, rejected, superseded) -> dict[str, tuple[str, str]]:
     return found
 
 
-def file_state(verdict: tuple[str, str] | None) -> tuple[str, str]:
-    """What the partner's page says of one file: its verdict, or that it waits for one."""
+def file_state(verdict: tuple[str, str] | None, modified: float, now: float | None = None) -> tuple[str, str]:
+    """What the partner's page says of one file: its verdict, or since when it waits for one."""
     kind, detail = verdict or ("pending", "")
     if kind == "received":
         return kind, f"mottagen som delrapport {detail}"
@@ -138,7 +181,15 @@ def file_state(verdict: tuple[str, str] | None) -> tuple[str, str]:
         return kind, f"avvisad: {detail}"
     if kind == "superseded":
         return kind, "ersatt av en nyare fil för samma delrapport"
-    return "pending", "mottagen, granskas inom några minuter"
+    return "pending", f"väntar på granskning sedan {since(modified, now)}"
+
+
+def since(ts: float, now: float | None = None) -> str:
+    """``kl. 12.56`` today, else ``4 december kl. 12.56`` (Stockholm time)."""
+    when = datetime.fromtimestamp(ts, STOCKHOLM)
+    if when.date() == stockholm_today(now):
+        return f"kl. {when:%H.%M}"
+    return f"{when.day} {MONTHS[when.month - 1]} kl. {when:%H.%M}"
 
 
 def _open_points(out: Storage, slug: str) -> list[dict]:
@@ -191,7 +242,14 @@ def reviewer_view(inbox: Storage, out: Storage, config: Config, link: Link) -> d
             "pieces_total": len(config.outline.pieces),
             "changes": _changes(changes, out, version, base),
         }
-    folder = f"{FEEDBACK_FOLDER}{safe_name(link.name)}/"
+    files = reviewer_files(inbox, out, f"{FEEDBACK_FOLDER}{safe_name(link.name)}/")
+    return {"reviewer": link.name, "draft": draft, "files": files, "drafts": len(list_versions(out)),
+            "waiting": any(f["state"] == "pending" for f in files),
+            "max_mb": config.settings.limits.max_file_bytes // MB}
+
+
+def reviewer_files(inbox: Storage, out: Storage, folder: str, now: float | None = None) -> list[dict]:
+    """The files a reviewer handed back, newest first, each with what became of it."""
     data = _json(out, FEEDBACK_KEY) or {}
     known = {f["key"]: f for f in data.get("files", []) if f.get("key", "").startswith(folder)}
     files = []
@@ -201,16 +259,16 @@ def reviewer_view(inbox: Storage, out: Storage, config: Config, link: Link) -> d
             continue
         f = known.get(entry.key)
         if f is None:
-            text = "mottagen, läses vid nästa bygge av utkastet"
+            state, text = "pending", f"väntar på att läsas in sedan {since(entry.modified, now)}"
         elif f.get("verdict") == "rejected":
-            text = f"kunde inte läsas: {f.get('reason') or ''}"
+            state, text = "rejected", f"kunde inte läsas: {f.get('reason') or ''}"
         else:
-            text = f"läst: {f.get('points', 0)} synpunkter fördelade till partnerna"
-        files.append({"name": name, "text": text, "ref": file_ref(entry.key, entry.etag), "when": _when(entry.modified),
-                      "modified": entry.modified})
-    files.sort(key=lambda f: (-f["modified"], f["name"]))
-    return {"reviewer": link.name, "draft": draft, "files": files, "drafts": len(list_versions(out)),
-            "max_mb": config.settings.limits.max_file_bytes // MB}
+            n = f.get("points", 0)
+            state, text = "received", f"läst: {n} {'synpunkt' if n == 1 else 'synpunkter'} förd till partnerna"
+        reason = f.get("reason") if f and state == "rejected" else None
+        files.append({"name": name, "state": state, "text": text, "ref": file_ref(entry.key, entry.etag),
+                      "reason": reason, "when": _when(entry.modified), "modified": entry.modified})
+    return sorted(files, key=lambda f: (-f["modified"], f["name"]))
 
 
 def _changes(changes: dict | None, out: Storage, version: str, base: str) -> dict | None:
@@ -245,15 +303,22 @@ def draft_file_key(out: Storage, version: str, filename: str) -> str | None:
 # --- rendering ------------------------------------------------------------------------------
 
 
+# What the partner's file field accepts (the browser checks it before sending; screening decides).
+ACCEPT = ",".join(ACCEPTED)
+ACCEPTED_OTHERS = ".odt, .rtf, .md, .txt och .html"
+
+
 def render_page(config: Config, template: str, **context) -> str:
     """One of ``templates/portal/*.html.j2`` (autoescaped), with the form's field names."""
     return html_env(config.templates).get_template(f"portal/{template}").render(
-        outline=config.outline, file_field=FILE_FIELD, piece_field=PIECE_FIELD, **context)
+        outline=config.outline, file_field=FILE_FIELD, piece_field=PIECE_FIELD, accept=ACCEPT,
+        accepted_others=ACCEPTED_OTHERS, **context)
 
 
-def received_banner(view: dict, ref: str | None) -> str | None:
-    """The name of the file just stored, found by the ref that comes back in the address
-    after an upload (the address never holds the name: it reaches access logs)."""
+def received_banner(view: dict, ref: str | None) -> dict | None:
+    """The file just stored, found by the ref that comes back in the address after an
+    upload (the address never holds the name: it reaches access logs), with its state: the
+    banner says "Mottagen" until the verdict is in, then the verdict."""
     if not ref:
         return None
-    return next((f["name"] for f in view.get("files", []) if f["ref"] == ref), None)
+    return next((f for f in view.get("files", []) if f["ref"] == ref), None)
