@@ -52,18 +52,19 @@ NEW = manifest(B, [report("myrorna", "1.3", "Kvalitet", "a2", version=2), report
                previous=A)
 
 
-def test_changelog_says_per_paket_what_is_new_updated_withdrawn_and_rejected(config):
+def test_changelog_says_per_paket_what_is_new_updated_and_withdrawn_and_keeps_rejected_files_apart(config):
     log = changelog(OLD, NEW, config)
 
     lines = {g["number"]: g["lines"] for g in log["paket"]}
     assert lines[1] == ["Ny: 1.1 Butiker (Stadsmissionen, version 1)",
-                        "Uppdaterad: 1.3 Kvalitet (Myrorna, version 2)",
-                        f"Avvisad: 1.4 Roller.pdf (Myrorna): {PDF_REASON}"]
+                        "Uppdaterad: 1.3 Kvalitet (Myrorna, version 2)"]
     assert lines[5] == ["Borttagen: 5.1 Avstämning (Forum)"]
     assert lines[2] == [] and lines[3] == [] and lines[4] == []  # unchanged, and rejected before
-    assert log["other"]["lines"] == ["Avvisad: anteckningar.docx (Myrorna): Börja filnamnet med delrapportens nummer."]
+    assert log["other"]["lines"] == []  # a partner's rejected file is not the reviewers' reading
+    assert [r["file"] for r in log["paket"][0]["rejected"]] == ["1.4 Roller.pdf"]  # still known to the data
+    assert log["counts"]["rejected"] == 2
     assert (log["from"], log["to"]) == (A, B)
-    assert log["summary"] == "delrapporter: 1 ny, 1 uppdaterad, 1 borttagen, 2 avvisade filer"
+    assert log["summary"] == "delrapporter: 1 ny, 1 uppdaterad, 1 borttagen"
 
 
 def test_the_first_draft_has_only_new_reports(config):
@@ -71,7 +72,7 @@ def test_the_first_draft_has_only_new_reports(config):
 
     assert log["from"] is None
     assert {g["number"]: g["lines"] for g in log["paket"]}[1] == ["Ny: 1.3 Kvalitet (Myrorna, version 1)"]
-    assert log["summary"] == "delrapporter: 3 nya, 0 uppdaterade, 0 borttagna, 1 avvisad fil"
+    assert log["summary"] == "delrapporter: 3 nya, 0 uppdaterade, 0 borttagna"
 
 
 # --- drafts published in tmp ---------------------------------------------------------------
@@ -171,7 +172,7 @@ def test_the_comparison_page_marks_what_was_added_and_removed(tmp_path, out, con
     paket1, paket5 = " ".join(page.sections["paket-1"].split()), " ".join(page.sections["paket-5"].split())
     assert "Nya 1.1 Butiker (Stadsmissionen, version 1)" in paket1
     assert "Uppdaterade 1.3 Kvalitet (Myrorna, version 2)" in paket1
-    assert "Avvisade 1.4 Roller.pdf (Myrorna)" in paket1
+    assert "Roller.pdf" not in html  # a partner's rejected file is not shown to reviewers
     assert "Borttagna 5.1 Avstämning (Forum)" in paket5
     assert "nästan " in page.marked["ins"] and "Stadsmissionen driver <b>tolv</b> butiker." in page.marked["ins"]
     assert "Det här stycket tas bort." in page.marked["del"] and "Vi stämde av i april." in page.marked["del"]

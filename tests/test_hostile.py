@@ -263,7 +263,7 @@ def test_a_file_replaced_after_screening_is_not_converted_and_is_read_next_run(t
     apply_conversions(out, files, todo, results, state.conversions, config, reports,
                       checkpoint=lambda: save_state(out, state))
     (f,) = files
-    assert f.verdict == "rejected" and "läses in igen vid nästa körning" in f.reason
+    assert f.verdict == "rejected" and "läses in igen inom kort" in f.reason
     assert state.conversions.failed == {} and reports == {}
 
     put(inbox, "myrorna/1.1 Rapport.docx", make_docx(["Andra versionen."]))

@@ -303,7 +303,7 @@ def test_pieces_a_partner_is_commissioned_for_are_theirs_with_due_date_and_late(
     (mine,) = before["mine"]
     assert (mine["id"], mine["state_sv"], mine["late"]) == ("2.2", "saknas", False)
     assert before["open_pieces"] == []  # only their own pieces are theirs to deliver
-    assert before["deadline"] == {"date": "30 juni 2026", "late": False}
+    assert before["deadline"] == {"date": "30 juni 2026", "late": False, "done": False}
     after = partner_view(inbox, out, config, "myrorna", today=date.fromordinal(due.toordinal() + 1))
     assert after["mine"][0]["state_sv"] == "försenad" and after["deadline"]["late"]
     assert partner_view(inbox, out, config, "verdandi", today=due)["mine"] == []  # not theirs

@@ -75,8 +75,8 @@ def explain(err: Rejected, *, valid_pieces: list[str] | None = None, partners: l
         return ("Filen kunde inte omvandlas till text. Öppna den och spara den som ett vanligt "
                 "Word-dokument (.docx), och lägg in den igen.")
     if code == "changed_during_run":
-        return ("Filen ändrades eller togs bort medan den lästes in. Den läses in igen vid nästa "
-                "körning; du behöver inte göra något.")
+        return ("Filen ändrades eller togs bort medan den lästes in. Den läses in igen inom kort; "
+                "du behöver inte göra något.")
     if code == "no_text":
         return "Filen innehåller ingen text som kan tas med i utkastet. Kontrollera att det är rätt fil."
     if code == "unknown_piece":
@@ -95,7 +95,7 @@ def explain(err: Rejected, *, valid_pieces: list[str] | None = None, partners: l
                 "låsfil från Word) och läses inte in. Spara rapporten under ett vanligt namn.")
     if code == "unsafe_name":
         return ("Filens namn eller sökväg innehåller otillåtna delar (till exempel \"..\", tomma "
-                "mappnamn, styrtecken eller en genväg till en fil utanför inkorgen). Lägg in själva "
+                "delar, styrtecken eller en genväg till en fil någon annanstans). Ladda upp själva "
                 "filen under ett vanligt namn, t.ex. \"1.3 Kvalitetssäkring.docx\".")
     if code == "no_reviewer_folder":
         return ("Filen ligger direkt i mappen feedback. Lägg den i en egen mapp med ditt namn, till "

@@ -45,6 +45,7 @@ from tasks.portal.pages import (
     partner_view,
     received_banner,
     render_page,
+    review_download_name,
     review_file_key,
     reviewer_view,
 )
@@ -296,7 +297,11 @@ async def review_file(request: Request) -> Response:
         raise HTTPException(404)
     name = request.path_params["name"]
     key = review_file_key(portal.config, link.name, name)
-    return await run_in_threadpool(download, portal.out, key, name if name.endswith(".docx") else None)
+    filename = None
+    if key and name.endswith(".docx"):
+        filename = await run_in_threadpool(review_download_name, portal.inbox, portal.out, portal.config, link.name,
+                                           name.rsplit(".", 1)[0])
+    return await run_in_threadpool(download, portal.out, key, filename)
 
 
 async def draft_file(request: Request) -> Response:

@@ -14,8 +14,10 @@ from __future__ import annotations
 import json
 import re
 from datetime import date, datetime
+from pathlib import PurePosixPath
 
 from tasks.core.config import Config
+from tasks.core.slots import slot_key
 from tasks.core.templating import MONTHS, STOCKHOLM, html_env, stockholm_today, swedish_date, swedish_datetime
 from tasks.draft.catalogue import list_versions, read_latest, read_manifest
 from tasks.intake.screening import ACCEPTED
@@ -143,17 +145,20 @@ def piece_item(config: Config, piece, cell: dict | None, points: list[dict], com
 
 def deadline_of(config: Config, mine: list[dict], commissioned: list[str], today: date) -> dict | None:
     """When the partner delivers by: the earliest due date of their commissioned pieces not
-    yet received, else (nothing commissioned to them) the project's deadline."""
+    yet received (``done`` when all are in: then the latest of them), else (nothing
+    commissioned to them) the project's deadline."""
     schedule = config.outline.schedule
     if commissioned:
-        open_dates = [config.outline.due(i["id"]) for i in mine
-                      if i["id"] in commissioned and i["state"] in ("missing", "rejected")]
-        when = min((d for d in open_dates if d), default=None)
+        dates = {i["id"]: config.outline.due(i["id"]) for i in mine if i["id"] in commissioned}
+        open_dates = [d for p, d in dates.items() if d and next(i for i in mine if i["id"] == p)["state"]
+                      in ("missing", "rejected")]
+        done = not open_dates
+        when = min(open_dates) if open_dates else max((d for d in dates.values() if d), default=None)
     else:
-        when = schedule.deadline if schedule else None
+        when, done = (schedule.deadline if schedule else None), False
     if when is None:
         return None
-    return {"date": swedish_date(when), "late": when < today}
+    return {"date": swedish_date(when), "late": not done and when < today, "done": done}
 
 
 def contact_of(config: Config) -> dict:
@@ -212,6 +217,20 @@ def _open_points(out: Storage, slug: str) -> list[dict]:
                       "answered": status == "answered", "answer": statuses.get(p.get("id"), {}).get("answer")
                       or p.get("answer")})
     return found
+
+
+def review_download_name(inbox: Storage, out: Storage, config: Config, slug: str, piece: str) -> str:
+    """What the partner's Word file with the review's comments is called when downloaded:
+    their own file's name with " – språkgranskning" (found by the tracker's ref, so a masked
+    name in the tracker still gives the real one back to its owner)."""
+    cell = ((_json(out, "status.json") or {}).get("cells") or {}).get(slot_key(slug, piece)) or {}
+    partner = config.registry.by_slug(slug)
+    for folder in dict.fromkeys((slug, *partner.aliases)):
+        for entry in inbox.list(f"{folder}/"):
+            if cell.get("ref") and file_ref(entry.key, entry.etag) == cell["ref"]:
+                stem = PurePosixPath(entry.key).stem
+                return f"{stem} – språkgranskning.docx"
+    return f"{piece} språkgranskning.docx"
 
 
 def review_file_key(config: Config, slug: str, filename: str) -> str | None:

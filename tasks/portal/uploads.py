@@ -32,7 +32,7 @@ MB = 1024 * 1024
 
 REFUSALS = {
     "no_file": "Välj en fil att ladda upp.",
-    "path_in_name": "Filnamnet innehåller en sökväg eller ett mappnamn (till exempel ”../”, ”/” eller ”\\”). "
+    "path_in_name": "Filnamnet innehåller en sökväg (till exempel ”../”, ”/” eller ”\\”). "
                     "Döp om filen så att namnet bara är filens eget namn och ladda upp den igen.",
     "control_characters": "Filnamnet innehåller osynliga styrtecken. Döp om filen och ladda upp den igen.",
     "hidden_name": "Filnamnet börjar med en punkt eller med ”~$” (en dold fil eller en tillfällig fil som Word "

@@ -244,10 +244,9 @@ def changelog(old_manifest: dict | None, new_manifest: dict, config: Config) -> 
             "key": key, "partner": f.get("partner"), "piece": f.get("piece"), "file": name,
             "reason": f.get("reason") or "",
             "label": f"{name} ({who}): {f.get('reason') or ''}".strip()})
-    for g in groups.values():
+    for g in groups.values():  # what reviewers read: reports; a partner's rejected file is the partner's
         g["lines"] = ([f"Ny: {i['label']}" for i in g["new"]] + [f"Uppdaterad: {i['label']}" for i in g["updated"]]
-                      + [f"Borttagen: {i['label']}" for i in g["withdrawn"]]
-                      + [f"Avvisad: {i['label']}" for i in g["rejected"]])
+                      + [f"Borttagen: {i['label']}" for i in g["withdrawn"]])
     counts = {k: sum(len(g[k]) for g in groups.values()) for k in ("new", "updated", "withdrawn", "rejected")}
     return {
         "from": (old_manifest or {}).get("version"), "to": new_manifest["version"],
@@ -264,9 +263,10 @@ def _n(n: int, one: str, many: str) -> str:
 
 
 def summary_sv(counts: dict) -> str:
-    """``2 nya, 1 uppdaterad, 0 borttagna, 1 avvisad fil`` (+ text changes when known)."""
+    """``2 nya, 1 uppdaterad, 0 borttagna`` (+ text changes when known); rejected files are
+    the partners' own business, not the reviewers'."""
     parts = [_n(counts["new"], "ny", "nya"), _n(counts["updated"], "uppdaterad", "uppdaterade"),
-             _n(counts["withdrawn"], "borttagen", "borttagna"), _n(counts["rejected"], "avvisad fil", "avvisade filer")]
+             _n(counts["withdrawn"], "borttagen", "borttagna")]
     text = "delrapporter: " + ", ".join(parts)
     if "paragraphs" in counts:
         text += (f"; texten: {_n(counts['paragraphs'], 'stycke', 'stycken')} ändrade, "
