@@ -33,6 +33,7 @@ from flows.roundtrip import (
     publish_changes_task,
     publish_feedback_artifact,
 )
+from flows.storage import open_storage
 from tasks.core.config import load_config
 from tasks.core.errors import ChangedDuringRun, PersonalDataFound
 from tasks.core.parallel import workers
@@ -47,7 +48,6 @@ from tasks.intake.tracker import readability_rows, tracker_table
 from tasks.notify import reminders
 from tasks.notify.outbox import Delivery
 from tasks.review.settings import check_templates
-from tasks.storage import open_storage
 from tasks.storage.base import DEFAULT_LINK_SECONDS, scratch_dir
 
 merge_sections_task = task(merge_sections, name="merge_sections", cache_policy=NONE, **IO_TASK)

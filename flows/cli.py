@@ -126,9 +126,9 @@ def _checked_config():
 
 
 def _use_server(say: bool = True) -> None:
-    """Point Prefect at the server this command should use (tasks/core/server.py), before it
+    """Point Prefect at the server this command should use (flows/prefect_api.py), before it
     is imported; say in one line when there is none and a temporary one is started."""
-    from tasks.core.server import TEMPORARY_HINT, find_server
+    from flows.prefect_api import TEMPORARY_HINT, find_server
 
     choice = find_server()
     os.environ.update(choice.settings)
@@ -138,10 +138,10 @@ def _use_server(say: bool = True) -> None:
 
 def cmd_build(args) -> int:
     config = _checked_config()
+    from flows.storage import open_storage
     from tasks.draft.merge import selected_paket
     from tasks.draft.render import ensure_formats
     from tasks.draft.stamp import build_options, unchanged_build
-    from tasks.storage import open_storage
 
     selected_paket(config, args.packages)  # plain messages before Prefect checks the types
     formats = ensure_formats(list(args.formats or config.settings.formats))
@@ -251,8 +251,8 @@ def cmd_review(args) -> int:
 
 
 def cmd_status(args) -> int:
+    from flows.storage import open_storage
     from tasks.intake.tracker import tracker_table
-    from tasks.storage import open_storage
 
     out = open_storage(args.out)
     text = out.read_text("status.json")
@@ -282,10 +282,10 @@ def cmd_watch(args) -> int:
 
 
 def cmd_diff(args) -> int:
+    from flows.storage import open_storage
     from tasks.core.config import load_config
     from tasks.draft.index import write_index
     from tasks.roundtrip.changes import changes_markdown, compare_versions
-    from tasks.storage import open_storage
 
     out, config = open_storage(args.out), load_config()
     result = compare_versions(out, config, args.version_a, args.version_b)
@@ -314,9 +314,9 @@ def cmd_serve(args) -> int:
 
 
 def cmd_invite(args) -> int:
+    from flows.storage import open_storage
     from tasks.core.config import load_config
     from tasks.portal.links import PARTNER, REVIEWER, issue_link, load_key, partner_slug, personal_url, reviewer_name
-    from tasks.storage import open_storage
 
     if bool(args.slug) == bool(args.reviewer):
         print("utkast: give either a partner's SLUG or --reviewer NAME", file=sys.stderr)

@@ -22,6 +22,7 @@ from flows.policies import IO_TASK, conversion_cache_key, result_storage_for
 from flows.progress import progress
 from flows.recovery import refuse_endless_restarts
 from flows.review import review_steps
+from flows.storage import open_storage
 from tasks.core.config import Config, load_config
 from tasks.core.parallel import interleaved, workers
 from tasks.intake.inbox import InboxFile, scan_inbox, write_rejections
@@ -40,7 +41,6 @@ from tasks.personal.rules import load_rules
 from tasks.personal.scan import scan_reports, with_masked_titles
 from tasks.review.settings import check_templates
 from tasks.roundtrip.points import open_review_counts
-from tasks.storage import open_storage
 from tasks.storage.base import Storage
 from tasks.storage.state import dump_state, load_state, save_state
 

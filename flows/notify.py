@@ -75,9 +75,9 @@ def notify_failed_run(flow, flow_run, state) -> None:
     cannot be sent is logged."""
     try:
         import tasks.core.config as configuration
+        from flows.storage import open_storage
         from tasks.core.config import load_config, load_people, load_settings
         from tasks.personal.rules import load_rules
-        from tasks.storage import open_storage
 
         templates = configuration.TEMPLATES
         try:  # the failure may be a mistake in templates/: then only what e-mail needs

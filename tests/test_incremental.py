@@ -118,7 +118,7 @@ def test_a_joined_draft_is_one_valid_word_document_that_holds_every_report(prefe
 
     from flows.build import build_draft
     from tasks.core.config import load_config
-    from tasks.roundtrip.wordtext import read_draft_text
+    from tasks.core.wordtext import read_draft_text
 
     out = tmp_path / "outputs"
     result = build_draft(inbox=str(inbox), out=str(out), review=False, formats=["docx"])
@@ -206,9 +206,9 @@ def test_the_redline_of_changed_pieces_marks_what_marking_the_whole_draft_marks(
 
     from flows.build import build_draft
     from tasks.core.config import load_config
+    from tasks.core.wordtext import read_draft_text
     from tasks.roundtrip.compare import align
     from tasks.roundtrip.redline import redline_docx
-    from tasks.roundtrip.wordtext import read_draft_text
 
     out = tmp_path / "outputs"
     first = build_draft(inbox=str(inbox), out=str(out), review=False, formats=["docx"])

@@ -29,6 +29,7 @@ from tasks.core.errors import (
     UnsafeContent,
     UnsupportedFormat,
 )
+from tasks.core.wordml import SAFE_XML
 
 # Extensions a partner may send, and the family of real type each must contain.
 ACCEPTED = {
@@ -46,7 +47,6 @@ MAGIC = [  # (prefix, kind of the real type) for formats we refuse
     (b"BZh", "archive"), (b"\xfd7zXZ\x00", "archive"),
 ]
 
-SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 CHUNK = 1 << 16
 # A document type declaration in any XML part (entities can point at files or expand
 # exponentially); searched in UTF-8 and UTF-16 spellings, upper-cased.

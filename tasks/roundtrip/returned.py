@@ -22,11 +22,11 @@ from tasks.core.errors import (
     Rejected,
     UnsafeName,
 )
+from tasks.core.wordtext import Returned, normalise, read_draft_text, read_returned
 from tasks.draft.catalogue import list_versions
 from tasks.intake.reasons import explain
 from tasks.intake.screening import screen_file
 from tasks.roundtrip.compare import similarity
-from tasks.roundtrip.wordtext import Returned, normalise, read_draft_text, read_returned
 from tasks.storage.base import Entry, Storage, UnsafeKey, check_key
 
 READER = "1"
