@@ -26,11 +26,8 @@ TIER = {room: n for n, rooms in enumerate(TIERS) for room in rooms}
 SIDEWAYS = {("review", "intake"), ("review", "personal")}
 
 MAX_LINES = 80
-# Functions allowed over MAX_LINES, each with its reason. The portal's closure moves into
-# module-level handlers in tasks/portal/ (the lead's branch for issue 23): remove this entry then.
-LONG_ALLOWED = {"flows/serve.py:create_app",
-                # Split in the commits that follow this one (house, issue 23).
-                "tasks/review/text.py:blocks_from_markdown", "tasks/review/housestyle.py:_compile",
+# Functions allowed over MAX_LINES for now: split in the commits that follow this one.
+LONG_ALLOWED = {"tasks/review/text.py:blocks_from_markdown", "tasks/review/housestyle.py:_compile",
                 "flows/build.py:build_draft"}
 
 
