@@ -27,7 +27,7 @@ SIDEWAYS = {("review", "intake"), ("review", "personal")}
 
 MAX_LINES = 80
 # Functions allowed over MAX_LINES for now: split in the commits that follow this one.
-LONG_ALLOWED = {"tasks/review/housestyle.py:_compile", "flows/build.py:build_draft"}
+LONG_ALLOWED = {"flows/build.py:build_draft"}
 
 
 def _module_name(path: Path, root: Path) -> str:
