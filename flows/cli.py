@@ -12,6 +12,8 @@ import os
 import sys
 from datetime import date
 
+from tasks.core.formats import named_extensions
+
 
 def _prefect_env(verbose: bool) -> None:
     """Offline-friendly Prefect defaults; must run before Prefect is imported."""
@@ -60,7 +62,7 @@ def parser() -> argparse.ArgumentParser:
     run_args(i)
 
     r = sub.add_parser("review", help="review one document and print the findings")
-    r.add_argument("file", help="a report: .docx .odt .rtf .md .txt .html")
+    r.add_argument("file", help="a report: " + " ".join(named_extensions()))
     r.add_argument("--json", action="store_true", help="print the findings as JSON")
     r.add_argument("--out", help="also write <name>.granskning.html/.docx/.json into this folder")
 
