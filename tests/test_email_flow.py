@@ -433,7 +433,7 @@ def test_no_working_link_is_kept_anywhere_while_email_waits_or_after_it_went(
     from tests.conftest import ROOT
     from tasks.storage.local import LocalStorage
 
-    use(monkeypatch, mail_templates(tmp_path), date(2026, 5, 4))
+    run = at(mail_templates(tmp_path), date(2026, 5, 4))
     monkeypatch.setenv("UTKAST_PORTAL_KEY", "nyckel-för-länktestet-" + "z" * 24)
     monkeypatch.setenv("UTKAST_PORTAL_URL", "https://utkast.example.se")
     port = free_port()  # the SMTP server is down at first
@@ -444,7 +444,7 @@ def test_no_working_link_is_kept_anywhere_while_email_waits_or_after_it_went(
     put(inbox, "myrorna/3.2 Länken.pdf", b"%PDF-1.4 not editable")
     put(inbox, "verdandi/4.2 Motiv.md", "# Motiv\n\nVerksamheten bygger på gemenskap och arbete.\n")
     put(inbox, "forum/3.1 Vägen.md", "# Vägen\n\nPraktiken leder vidare till arbete.\n")
-    args = ["build", "--inbox", str(inbox), "--out", str(out), "--no-review", "--formats", "docx"]
+    args = ["build", "--inbox", str(inbox), "--out", str(out), "--no-review", "--formats", "docx", *cli_args(run)]
 
     def files_holding_a_token() -> list[str]:
         places = [p for root in (tmp_path, ROOT / ".local") if root.is_dir() for p in root.rglob("*") if p.is_file()]
