@@ -1,6 +1,6 @@
 """The house keeps its shape: stages as rooms (subpackages) of tasks/ in one order, no import
 cycles between modules or rooms, no long functions, no Prefect in tasks/, the layout in the
-README and docs matches the tree, every third-party import is declared."""
+README and in docs/layout.md matches the tree, every third-party import is declared."""
 
 from __future__ import annotations
 
@@ -225,14 +225,25 @@ def test_at_most_eight_modules_directly_in_tasks():
     assert len(direct) <= 8, direct
 
 
-def _layout_block() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("\n## Layout", 1)[1]
+def _layout_block(path: Path, heading: str) -> str:
+    """The ``text`` block under ``heading`` in the Markdown file ``path``."""
+    section = path.read_text(encoding="utf-8").split(f"\n{heading}", 1)[1]
     return re.search(r"```text\n(.*?)```", section, re.S).group(1)
 
 
-def test_readme_layout_lists_every_module_of_tasks_and_flows():
-    block = _layout_block()
+def _rooms() -> list[str]:
+    return sorted(d.name for d in (ROOT / "tasks").iterdir() if d.is_dir() and (d / "__init__.py").exists())
+
+
+def test_readme_layout_shows_every_room_in_the_order_test_layout_checks():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = _layout_block(ROOT / "README.md", "## Layout")
+    assert sorted(re.findall(r"^  (\w+)/", block, re.M)) == _rooms()
+    assert " → ".join("/".join(tier) for tier in TIERS) in text
+
+
+def test_docs_layout_lists_every_module_of_tasks_and_flows():
+    block = _layout_block(ROOT / "docs" / "layout.md", "## Every module")
     listed = set(re.findall(r"[\w/]+\.py", block))
     listed_dirs = {m.rstrip("/") for m in re.findall(r"^\s*([\w/]+/)", block, re.M)}
     missing, stale = [], []
@@ -248,10 +259,10 @@ def test_readme_layout_lists_every_module_of_tasks_and_flows():
                    for p in ("", "tasks", "flows", *[str(d.relative_to(ROOT)) for d in (ROOT / "tasks").iterdir()
                                                      if d.is_dir()])):
             stale.append(entry)
-    assert not missing, f"modules missing from the README's layout: {missing}"
-    assert not stale, f"the README's layout names files that do not exist: {stale}"
-    for sub in (d for d in (ROOT / "tasks").iterdir() if d.is_dir() and (d / "__init__.py").exists()):
-        assert f"tasks/{sub.name}" in listed_dirs or f"{sub.name}" in listed_dirs, sub.name
+    assert not missing, f"modules missing from docs/layout.md: {missing}"
+    assert not stale, f"docs/layout.md names files that do not exist: {stale}"
+    for room in _rooms():
+        assert f"tasks/{room}" in listed_dirs or room in listed_dirs, room
 
 
 def _declared() -> set[str]:
@@ -277,7 +288,7 @@ OPTIONAL = {"prefect_aws"}
 def test_every_third_party_import_is_declared():
     declared = _declared()
     stdlib = set(sys.stdlib_module_names)
-    first_party = {"tasks", "flows", "scripts", "tests"}
+    first_party = {"tasks", "flows", "scripts", "tests", "dev"}
     missing = set()
     for directory in ("tasks", "flows", "scripts", "tests"):
         for path in (ROOT / directory).rglob("*.py"):
