@@ -118,7 +118,9 @@ def review_file(path: Path, config: Config, checker: Checker, settings: ReviewSe
     screened = screen_file(path.name, data, config.settings.limits)
 
     def normalised() -> str:
-        f = InboxFile(key=path.name, size=len(data), modified=0, etag="", name=path.name, kind=screened.kind)
+        # The conversion converts only the bytes screening saw: it checks them by their sha256.
+        f = InboxFile(key=path.name, size=len(data), modified=0, etag="", name=path.name, kind=screened.kind,
+                      sha256=hashlib.sha256(data).hexdigest())
         result = convert_files(LocalStorage(path.parent), [f], config)[path.name]
         if isinstance(result, Exception):
             raise result
