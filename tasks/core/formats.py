@@ -40,8 +40,6 @@ ACCEPTED: tuple[Accepted, ...] = (
 PREFERRED = "docx"  # what partners are asked for first: it keeps the most of their document
 BY_EXTENSION = {ext: row for row in ACCEPTED for ext in row.extensions}
 BY_KIND = {row.kind: row for row in ACCEPTED}
-# The formats of a published draft, as partners and reviewers read them.
-DRAFT_FORMATS_SV = {"docx": "Word", "pdf": "PDF", "html": "Webbsida"}
 
 
 def accepted_format(extension: str) -> Accepted | None:
