@@ -4,6 +4,7 @@
     python3 dev.py build    # set up, then build a draft from inbox/ into outputs/
     python3 dev.py test     # set up (with test tools), then run the tests
     python3 dev.py lock     # re-resolve the dependency tree into requirements/*.txt (hashes)
+    python3 dev.py docs     # build the documentation site (MkDocs, --strict) into site/
     python3 dev.py bucket start|stop|status|upload ...   # the local S3 bucket (SeaweedFS)
     python3 dev.py stack up|status|down   # the Prefect server + UI, deployments and workers
                                           # (up [--postgres] [--workers N])
@@ -34,7 +35,7 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 LOCKS = ROOT / "requirements"
 # Each set: the pyproject extras it holds. `test` is resolved first and holds everything; the
 # others are resolved within its pins, so `build` runs exactly the versions the tests ran.
-SETS = {"test": ["test", "bucket"], "runtime": [], "bucket": ["bucket"]}
+SETS = {"test": ["test", "bucket", "docs"], "runtime": [], "bucket": ["bucket"], "docs": ["docs"]}
 # The locking tool lives in its own environment inside .venv, never among utkast's packages,
 # installed from its own lock file like every other set (`lock` remakes that file from LOCK_TOOL).
 LOCK_TOOL = "pip-tools==7.6.2"
@@ -180,8 +181,16 @@ def lock(extra_args: list[str]) -> int:
     return 0
 
 
+def build_docs(extra_args: list[str], env: dict[str, str]) -> int:
+    """Build the site from docs/ and mkdocs.yml into site/ (git-ignored), with every warning an
+    error (``--strict``). Extra arguments go to ``mkdocs build`` (``--site-dir DIR``)."""
+    # Material prints a notice about its end of life on every build; the site has no use for it.
+    env = dict(env, NO_MKDOCS_2_WARNING="1")
+    return subprocess.run([BIN / "mkdocs", "build", "--strict", *extra_args], cwd=ROOT, env=env).returncode
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("build", "test", "lock", "bucket", "stack"):
+    if not argv or argv[0] not in ("build", "test", "lock", "bucket", "stack", "docs"):
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
@@ -194,6 +203,9 @@ def main(argv: list[str]) -> int:
     if command == "bucket":
         setup("bucket")
         return subprocess.run([BIN / "python", ROOT / "scripts" / "local_bucket.py", *rest], cwd=ROOT).returncode
+    if command == "docs":
+        setup("docs")
+        return build_docs(rest, env)
     if command == "stack":
         setup("runtime")
         return subprocess.run([BIN / "python", ROOT / "scripts" / "stack.py", *rest], cwd=ROOT, env=env).returncode

@@ -8,9 +8,10 @@
   last draft, which files were rejected and why, what is missing, which reports hold personal
   data (kinds, counts and places only).
 
-:func:`artifact_content` turns a flow's summary dict into that content (plain data, tested
-without Prefect); :func:`publish_artifacts` creates the artifacts. Nothing secret goes in: links
-are file paths or presigned URLs that expire, never credentials.
+:func:`artifact_content` turns a run's summary (:func:`tasks.draft.summary.run_summary`) into
+that content (plain data, tested without Prefect); :func:`publish_artifacts` creates the
+artifacts. Nothing secret goes in: links are file paths or presigned URLs that expire, never
+credentials.
 """
 
 from __future__ import annotations
@@ -19,12 +20,9 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from tasks.core.slots import Slot, slot_key, slot_label
 from tasks.core.templating import md_escape
-from tasks.personal.scan import counts_phrase
-from tasks.storage.base import DEFAULT_LINK_SECONDS, Storage
+from tasks.draft.summary import STATE_LABEL
 
-STATE_LABEL = {"new": "ny", "updated": "uppdaterad", "withdrawn": "tillbakadragen"}
 FORMAT_LABEL = {"docx": "Word", "pdf": "PDF", "html": "webbsida"}
 
 
@@ -33,46 +31,6 @@ def link_url(href: str) -> str:
     if href.startswith(("http://", "https://", "file://")):
         return href
     return Path(href).resolve().as_uri()
-
-
-def partner_names(tracker: dict) -> dict[str, str]:
-    return {p["slug"]: p["short"] for p in tracker["partners"]}
-
-
-def change_labels(changes: dict | None, names: dict[str, str]) -> dict | None:
-    """A manifest's ``changes`` with slots as readable labels (None when nothing was published)."""
-    if changes is None:
-        return None
-    return {"previous": changes.get("previous"),
-            **{kind: [slot_label(s, names) for s in changes.get(kind, [])] for kind in STATE_LABEL}}
-
-
-def rejected_files(tracker: dict) -> list[dict]:
-    """Each rejected file with its reason (Swedish, as the partner reads it)."""
-    return [{"file": r["key"], "reason": r["reason"]} for r in tracker["rejected"]]
-
-
-def personal_entries(personal: dict[str, dict], tracker: dict) -> list[dict]:
-    """Each report with personal data: its label, kinds with counts and places (never the
-    values themselves), in outline order."""
-
-    names = partner_names(tracker)
-    return [{"label": slot_label(slot, names), "counts": counts_phrase(summary), "places": summary["places"]}
-            for slot, summary in sorted(personal.items(), key=lambda kv: Slot.parse(kv[0]).outline_order())]
-
-
-def review_links(out: Storage, tracker: dict, expires: int = DEFAULT_LINK_SECONDS) -> list[dict]:
-    """Links to the readable review report of each report in the tracker that has one
-    (``review/<partner>/<piece>.html``; one listing of ``review/``)."""
-    present = {e.key for e in out.list("review/") if e.key.endswith(".html")}
-    names = partner_names(tracker)
-    links = []
-    for key, cell in sorted(tracker["cells"].items(), key=lambda kv: (kv[1]["piece"], kv[0])):
-        report = f"review/{cell['partner']}/{cell['piece']}.html"
-        if report in present:
-            links.append({"label": slot_label(slot_key(cell["partner"], cell["piece"]), names),
-                          "href": out.href(report, expires=expires)})
-    return links
 
 
 def artifact_content(summary: dict) -> dict:

@@ -10,6 +10,9 @@ import argparse
 import json
 import os
 import sys
+from datetime import date
+
+from tasks.core.formats import named_extensions
 
 
 def _prefect_env(verbose: bool) -> None:
@@ -42,18 +45,24 @@ def parser() -> argparse.ArgumentParser:
             sp.add_argument("--inbox", default="inbox", help="folder or s3://bucket/prefix (default: inbox)")
         sp.add_argument("--out", default="outputs", help="folder or s3://bucket/prefix (default: outputs)")
 
+    def run_args(sp):
+        sp.add_argument("--no-review", action="store_true", help="skip the language review")
+        sp.add_argument("--templates", metavar="DIR", help="the configuration folder (default: templates/)")
+        sp.add_argument("--today", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                        help="the day to take as today: due dates, reminders (default: today in Stockholm)")
+
     b = sub.add_parser("build", help="intake, merge and publish a draft")
     storage_args(b)
-    b.add_argument("--no-review", action="store_true", help="skip the language review")
+    run_args(b)
     b.add_argument("--formats", type=_csv(str), help="comma-separated: docx,pdf,html")
     b.add_argument("--packages", type=_csv(int), help="comma-separated paket numbers, e.g. 1,3")
 
     i = sub.add_parser("intake", help="normalise (and review) new reports only")
     storage_args(i)
-    i.add_argument("--no-review", action="store_true", help="skip the language review")
+    run_args(i)
 
     r = sub.add_parser("review", help="review one document and print the findings")
-    r.add_argument("file", help="a report: .docx .odt .rtf .md .txt .html")
+    r.add_argument("file", help="a report: " + " ".join(named_extensions()))
     r.add_argument("--json", action="store_true", help="print the findings as JSON")
     r.add_argument("--out", help="also write <name>.granskning.html/.docx/.json into this folder")
 
@@ -115,20 +124,21 @@ def _run(args) -> int:
         return 1
 
 
-def _checked_config():
-    """Every file in templates/, validated before Prefect is imported: a typo fails at once."""
+def _checked_config(templates: str | None = None):
+    """Every file in templates/ (or ``templates``), validated before Prefect is imported: a typo
+    fails at once."""
     from tasks.core.config import load_config
     from tasks.review.settings import check_templates
 
-    config = load_config()
+    config = load_config(templates)
     check_templates(config)
     return config
 
 
 def _use_server(say: bool = True) -> None:
-    """Point Prefect at the server this command should use (tasks/core/server.py), before it
+    """Point Prefect at the server this command should use (flows/prefect_api.py), before it
     is imported; say in one line when there is none and a temporary one is started."""
-    from tasks.core.server import TEMPORARY_HINT, find_server
+    from flows.prefect_api import TEMPORARY_HINT, find_server
 
     choice = find_server()
     os.environ.update(choice.settings)
@@ -137,23 +147,25 @@ def _use_server(say: bool = True) -> None:
 
 
 def cmd_build(args) -> int:
-    config = _checked_config()
+    config = _checked_config(args.templates)
+    from flows.storage import open_storage
+    from tasks.core.templating import stockholm_today
     from tasks.draft.merge import selected_paket
     from tasks.draft.render import ensure_formats
     from tasks.draft.stamp import build_options, unchanged_build
-    from tasks.storage import open_storage
 
     selected_paket(config, args.packages)  # plain messages before Prefect checks the types
     formats = ensure_formats(list(args.formats or config.settings.formats))
+    today = args.today or stockholm_today()
     # Nothing changed since the last build ended (tasks/draft/stamp.py): say so without starting a run.
     result = unchanged_build(open_storage(args.inbox), open_storage(args.out), config,
-                             build_options(formats, args.packages, not args.no_review))
+                             build_options(formats, args.packages, not args.no_review, today))
     if result is None:
         _use_server()
         from flows.build import build_draft
 
-        result = build_draft(inbox=args.inbox, out=args.out, review=not args.no_review,
-                             formats=args.formats, packages=args.packages)
+        result = build_draft(inbox=args.inbox, out=args.out, review=not args.no_review, formats=args.formats,
+                             packages=args.packages, templates=args.templates, today=today)
     counts = result["counts"]
     print()
     if result["published"]:
@@ -189,11 +201,12 @@ def _print_personal(result: dict) -> None:
 
 
 def cmd_intake(args) -> int:
-    _checked_config()
+    _checked_config(args.templates)
     _use_server()
     from flows.intake import intake
 
-    result = intake(inbox=args.inbox, out=args.out, review=not args.no_review)
+    result = intake(inbox=args.inbox, out=args.out, review=not args.no_review, templates=args.templates,
+                    today=args.today)
     print(f"{result['converted']} converted, {result['reports']} reports in, {result['rejected']} rejected.")
     print(f"tracker: {result['status']}")
     if result.get("pending_reviews"):
@@ -205,54 +218,38 @@ def cmd_intake(args) -> int:
 
 
 def cmd_review(args) -> int:
-    import time
     from pathlib import Path
 
     from tasks.core.config import load_config
     from tasks.core.errors import CheckerUnavailable, Rejected
     from tasks.intake.reasons import explain
-    from tasks.review.checker import open_checker
-    from tasks.review.report import review_docx, review_html, review_json
-    from tasks.review.run import format_findings, review_file
-    from tasks.review.settings import load_review_settings
+    from tasks.review.run import review_at_desk
 
     path = Path(args.file)
     if not path.is_file():
         print(f"utkast: no such file: {path}", file=sys.stderr)
         return 1
     config = load_config()
-    settings = load_review_settings(config.templates, config.registry)
     try:
-        with open_checker(settings.tuning) as checker:
-            reviewed, meta = review_file(path, config, checker, settings)
+        review = review_at_desk(path, config, Path(args.out) if args.out else None)
     except Rejected as err:
         print(f"{path.name}: {explain(err, valid_pieces=list(config.outline.pieces), partners=[])}", file=sys.stderr)
         return 1
     except CheckerUnavailable as exc:
         print(f"utkast: the language checker is not available: {exc}", file=sys.stderr)
         return 4
-    checked = time.time()
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        stem = f"{path.stem}.granskning"
-        (out / f"{stem}.docx").write_bytes(review_docx(reviewed, meta))
-        (out / f"{stem}.html").write_text(review_html(reviewed, meta, checker, checked, config.templates,
-                                                      f"{stem}.docx"), encoding="utf-8")
-        (out / f"{stem}.json").write_text(json.dumps(review_json(reviewed, meta, checker, checked),
-                                                     ensure_ascii=False, indent=2), encoding="utf-8")
     if args.json:
-        print(json.dumps(review_json(reviewed, meta, checker, checked), ensure_ascii=False, indent=2))
+        print(json.dumps(review.json, ensure_ascii=False, indent=2))
     else:
-        print(format_findings(reviewed, path.name))
-        if args.out:
+        print(review.text)
+        if review.written:
             print(f"\nWritten: {Path(args.out) / (path.stem + '.granskning')}.html, .docx, .json")
     return 0
 
 
 def cmd_status(args) -> int:
+    from flows.storage import open_storage
     from tasks.intake.tracker import tracker_table
-    from tasks.storage import open_storage
 
     out = open_storage(args.out)
     text = out.read_text("status.json")
@@ -282,10 +279,10 @@ def cmd_watch(args) -> int:
 
 
 def cmd_diff(args) -> int:
+    from flows.storage import open_storage
     from tasks.core.config import load_config
     from tasks.draft.index import write_index
     from tasks.roundtrip.changes import changes_markdown, compare_versions
-    from tasks.storage import open_storage
 
     out, config = open_storage(args.out), load_config()
     result = compare_versions(out, config, args.version_a, args.version_b)
@@ -314,9 +311,9 @@ def cmd_serve(args) -> int:
 
 
 def cmd_invite(args) -> int:
+    from flows.storage import open_storage
     from tasks.core.config import load_config
     from tasks.portal.links import PARTNER, REVIEWER, issue_link, load_key, partner_slug, personal_url, reviewer_name
-    from tasks.storage import open_storage
 
     if bool(args.slug) == bool(args.reviewer):
         print("utkast: give either a partner's SLUG or --reviewer NAME", file=sys.stderr)

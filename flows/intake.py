@@ -4,26 +4,24 @@ batches side by side), record verdicts, rejection notes and the tracker."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 from prefect import flow, task
 from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
-from flows.artifacts import (
-    RunProgress,
-    personal_entries,
-    publish_artifacts,
-    rejected_files,
-    review_links,
-)
+from flows.artifacts import RunProgress, publish_artifacts
 from flows.notify import after_intake_task, link_maker, notify_failed_run, say_delivery
 from flows.policies import IO_TASK, conversion_cache_key, result_storage_for
 from flows.progress import progress
 from flows.recovery import refuse_endless_restarts
 from flows.review import review_steps
+from flows.storage import open_storage
 from tasks.core.config import Config, load_config
 from tasks.core.parallel import interleaved, workers
+from tasks.core.templating import stockholm_today
+from tasks.draft.summary import run_summary
 from tasks.intake.inbox import InboxFile, scan_inbox, write_rejections
 from tasks.intake.normalise import (
     Report,
@@ -32,15 +30,13 @@ from tasks.intake.normalise import (
     pending_conversions,
     plan_conversions,
 )
-from tasks.intake.tracker import build_tracker, tracker_table, write_tracker
-from tasks.notify import reminders
+from tasks.intake.tracker import build_tracker, write_tracker
 from tasks.notify.outbox import Delivery
 from tasks.personal.filenames import shown_keys
 from tasks.personal.rules import load_rules
 from tasks.personal.scan import scan_reports, with_masked_titles
 from tasks.review.settings import check_templates
 from tasks.roundtrip.points import open_review_counts
-from tasks.storage import open_storage
 from tasks.storage.base import Storage
 from tasks.storage.state import dump_state, load_state, save_state
 
@@ -68,10 +64,11 @@ class IntakeResult:
     email: Delivery | None = None  # what the partners' e-mail came to (None: e-mail never on)
 
 
-def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress | None = None,
+def intake_steps(inbox: Storage, out: Storage, config: Config, today: date, bar: RunProgress | None = None,
                  span: tuple[float, float] = (0.0, 100.0), review: bool = True) -> IntakeResult:
-    """The intake as a sequence of tasks (used by both flows). ``bar`` shows the conversions
-    in the ``span`` part of a progress artifact; ``review=False`` skips new language reviews."""
+    """The intake as a sequence of tasks (used by both flows) on the day ``today``. ``bar`` shows
+    the conversions in the ``span`` part of a progress artifact; ``review=False`` skips new
+    language reviews."""
     state = load_state(out)
     loaded = dump_state(state)
     # What was here before this run: a partner's first e-mail is never about old files.
@@ -119,17 +116,17 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress 
         # review; the reviews appear in it when the run ends.
         write_tracker_task(out, quote(build_tracker(files, reports, config, feedback_open=open_review_counts(out),
                                                     personal=personal.summaries, shown=shown,
-                                                    today=reminders.today())), config)
+                                                    today=today)), config)
     reviews = review_steps(inbox, out, config, reports, state.reviews, enabled=review)
     if bar:
         bar.set(span[1])
     save_state(out, state, loaded)
     tracker = build_tracker(files, reports, config, reviews=reviews.summaries,
                             feedback_open=open_review_counts(out), personal=personal.summaries, shown=shown,
-                            today=reminders.today())
+                            today=today)
     write_tracker_task(out, quote(tracker), config)
     email = after_intake_task(out, config, quote(files), quote(reports), quote(reviews.summaries),
-                              quote(personal.summaries), quote(shown), quote(known_before), reminders.today(),
+                              quote(personal.summaries), quote(shown), quote(known_before), today,
                               link_maker(out))
     say_delivery(email)
     return IntakeResult(files, reports, converted, tracker, reused, reviews.summaries, reviews.pending,
@@ -138,39 +135,29 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, bar: RunProgress 
 
 @flow(name="intake", task_runner=ThreadPoolTaskRunner(max_workers=workers()),
       on_failure=[notify_failed_run], on_crashed=[notify_failed_run])
-def intake(inbox: str = "inbox", out: str = "outputs", review: bool = True) -> dict:
+def intake(inbox: str = "inbox", out: str = "outputs", review: bool = True, templates: str | None = None,
+           today: date | None = None) -> dict:
     """Normalise (and review) everything new in the inbox; write rejections and the tracker.
 
     Args:
         inbox: The inbox: a folder (relative to the utkast checkout) or s3://bucket/prefix.
         out: Where outputs go: a folder or s3://bucket/prefix.
         review: Run the Swedish language review on new reports.
+        templates: The configuration folder; empty means templates/ of the utkast checkout.
+        today: The day the run takes as today (due dates, reminders); empty means today in Stockholm.
     """
     refuse_endless_restarts()  # a run that crashed again and again is not started once more
-    config = load_config()
+    config = load_config(templates)
     check_templates(config)  # a typo anywhere in templates/ fails the run before any work
     inbox_store, out_store = open_storage(inbox), open_storage(out)
     bar = RunProgress("Inkorgen läses in")
     with out_store.lock():
-        result = intake_steps(inbox_store, out_store, config, bar, (0.0, 95.0), review=review)
+        result = intake_steps(inbox_store, out_store, config, today or stockholm_today(), bar, (0.0, 95.0),
+                              review=review)
     progress("Klart: %d konverterade, %d delrapporter inne", result.converted, len(result.reports))
-    summary = {"converted": result.converted, "reports": len(result.reports),
-               "rejected": result.tracker["counts"]["rejected"], "rejected_files": rejected_files(result.tracker),
-               "status": out_store.href("status.html", expires=config.settings.link_seconds),
-               "counts": result.tracker["counts"],
-               "missing": result.tracker["missing"], "tracker": tracker_table(result.tracker),
-               "reviews": review_links(out_store, result.tracker, config.settings.link_seconds),
-               "reused": result.reused, "pending_reviews": sorted(result.pending_reviews.values()),
-               "personal": personal_entries(result.personal, result.tracker),
-               "personal_action": config.settings.personal_action,
-               **email_summary(result.email)}
+    summary = run_summary(out_store, config, result.tracker, converted=result.converted, reports=len(result.reports),
+                          reused=result.reused, pending=result.pending_reviews.values(), personal=result.personal,
+                          email=result.email)
     publish_artifacts(summary)
     bar.set(100.0)
     return summary
-
-
-def email_summary(delivery: Delivery | None) -> dict:
-    """The run's e-mail for the summary: counts, and one line in English and in Swedish."""
-    if delivery is None:
-        return {}
-    return {"email": delivery.to_json(), "email_line": delivery.line(), "email_sv": delivery.line_sv()}

@@ -11,6 +11,7 @@ the SMTP password in a Prefect block on the server and a running server to fire 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 from prefect import task
@@ -75,11 +76,11 @@ def notify_failed_run(flow, flow_run, state) -> None:
     cannot be sent is logged."""
     try:
         import tasks.core.config as configuration
+        from flows.storage import open_storage
         from tasks.core.config import load_config, load_people, load_settings
         from tasks.personal.rules import load_rules
-        from tasks.storage import open_storage
 
-        templates = configuration.TEMPLATES
+        templates = Path(flow_run.parameters.get("templates") or configuration.TEMPLATES)
         try:  # the failure may be a mistake in templates/: then only what e-mail needs
             config = load_config(templates)
             settings, people, project = config.settings, config.people, config.outline.project

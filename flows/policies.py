@@ -26,9 +26,9 @@ from typing import Any
 from prefect.filesystems import WritableFileSystem
 from pydantic import PrivateAttr
 
+from flows.storage import open_storage
 from tasks.core.errors import CheckerUnavailable, StorageError
 from tasks.intake.normalise import converter_fingerprint
-from tasks.storage import open_storage
 from tasks.storage.base import Storage
 from tasks.storage.local import LocalStorage
 
@@ -54,7 +54,7 @@ IO_TASK = {"retries": IO_RETRIES, "retry_delay_seconds": IO_RETRY_DELAYS, "retry
 class OutputsResultStorage(WritableFileSystem):
     """Prefect result storage inside the outputs (a folder or a bucket), under ``cache/results/``.
 
-    It goes through :func:`tasks.storage.open_storage`, so results sit with the outputs
+    It goes through :func:`flows.storage.open_storage`, so results sit with the outputs
     they belong to and use the outputs' credentials; deleting ``cache/`` only costs work.
     """
 

@@ -12,7 +12,7 @@ import logging
 from tasks.core.config import Config, load_config
 from tasks.portal.app import create_app
 from tasks.portal.web import HideTokens
-from tasks.storage import open_storage
+from flows.storage import open_storage
 
 
 def arrival_notifier(inbox_url: str, out_url: str):

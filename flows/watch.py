@@ -16,6 +16,7 @@ from typing import Callable, Iterable
 
 from tasks.core.config import RESERVED_FOLDERS, load_config
 from tasks.core.errors import UtkastError
+from tasks.core.formats import hidden
 from tasks.personal.filenames import mask_key
 from tasks.personal.rules import load_rules
 
@@ -49,7 +50,7 @@ def arrived_keys(changes: Iterable[tuple[object, str]], root: Path) -> list[str]
             rel = p.relative_to(root)
         except ValueError:
             continue
-        if not p.is_file() or p.name.startswith((".", "~$")) or any(x.startswith(".") for x in rel.parts[:-1]):
+        if not p.is_file() or hidden(rel.parts):
             continue
         if rel.parts[0] in RESERVED_FOLDERS:
             continue

@@ -26,6 +26,9 @@ commands, ``os.wait4`` for a process's peak memory). For each corpus profile
 - review throughput in words per second (scripts/bench_review.py);
 - peak memory (RSS) of the pipeline's processes.
 
+It prints a table, writes everything as JSON (``--json``) and the table with every target as
+the documentation's figures page (``--figures``, default ``docs/performance-figures.md``).
+
 The commands find the benchmark's Prefect server the way ``utkast`` finds the coordinator's
 stack (``.local/stack.json`` of ``UTKAST_HOME``, here a folder of the benchmark's): no
 PREFECT_API_URL is set for them, and none starts a temporary server; a separate line shows
@@ -394,6 +397,8 @@ def main() -> int:
     ap.add_argument("--poll-n", type=int, default=1500, help="reports in the idle-poll benchmark")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", type=Path, default=ROOT / "bench-results" / "bench.json")
+    ap.add_argument("--figures", type=Path, default=ROOT / "docs" / "performance-figures.md",
+                    help="the documentation page the figures are written to (default: docs/performance-figures.md)")
     ap.add_argument("--work", type=Path, help="working folder (default: a temporary one)")
     ap.add_argument("--no-s3", action="store_true", help="skip the idle poll on the local S3 server")
     ap.add_argument("--no-poll", action="store_true", help="skip the idle poll altogether")
@@ -524,13 +529,50 @@ def main() -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
     print_table(results)
-    print(f"\nJSON: {args.json}")
+    write_figures_page(results, args.figures, " ".join(["scripts/bench.py", *sys.argv[1:]]))
+    print(f"\nJSON: {args.json}\nFigures page: {args.figures}")
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
 def print_table(r: dict) -> None:
+    rows = table_rows(r)
+    width = max(len(a) for a, _, _ in rows)
+    for a, b, c in rows:
+        print(f"{a:<{width}}  {b:>10}  {c}")
+    print(f"\nload average (1, 5, 15 min): before {tuple(round(x, 2) for x in r['machine']['load_before'])}, "
+          f"after {tuple(round(x, 2) for x in r['machine']['load_after'])}")
+    for key, t in r["targets"].items():
+        print(f"{'met ' if t['met'] else 'MISSED'}  {key} {t['target']} (measured {t['measured']})")
+
+
+def figures_page(r: dict, command: str) -> str:
+    """The documentation page of one run's figures (docs/performance-figures.md), in Markdown:
+    the machine, the command, the table :func:`print_table` prints, and every target."""
+    m = r["machine"]
+    lines = ["# Performance figures", "",
+             "<!-- Written by scripts/bench.py (figures_page); a run of the benchmark replaces this page. -->", "",
+             "Measured with `scripts/bench.py` (see [Performance](performance.md) for what each line means and how "
+             "to run it). Every figure is a ratio to something measured in the same run.", "",
+             f"Run of {r['started']}: `{command}`, on {m['processor']}, {m['cpus']} cores, {m['platform']}, "
+             f"Python {m['python']}; load average before {tuple(round(x, 2) for x in m['load_before'])}, after "
+             f"{tuple(round(x, 2) for x in m['load_after'])}.", "",
+             "| What | Measured | Compared |", "|---|---:|---|"]
+    lines += [f"| {a.strip()} | {b} | {c} |" for a, b, c in table_rows(r)]
+    lines += ["", "| Target | Measured | |", "|---|---:|---|"]
+    lines += [f"| `{key}` {t['target']} | {t['measured']} | {'met' if t['met'] else '**missed**'} |"
+              for key, t in r["targets"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_figures_page(r: dict, path: Path, command: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(figures_page(r, command), encoding="utf-8")
+
+
+def table_rows(r: dict) -> list[tuple[str, str, str]]:
+    """(what, measured, compared) for each line of the results table."""
     rows = []
     for profile, p in r["profiles"].items():
         q = r["ratios"]["profiles"][profile]
@@ -577,13 +619,7 @@ def print_table(r: dict) -> None:
     rows.append(("peak RSS of the pipeline's processes", f"{r['ratios']['peak_rss_mb']:.0f} MB", ""))
     for path, v in r.get("review", {}).get("results", {}).items():
         rows.append((f"review words/s: {path}", f"{v['words_per_second']:,.0f}", f"{v['ratio_to_engine']:.2f} x engine"))
-    width = max(len(a) for a, _, _ in rows)
-    for a, b, c in rows:
-        print(f"{a:<{width}}  {b:>10}  {c}")
-    print(f"\nload average (1, 5, 15 min): before {tuple(round(x, 2) for x in r['machine']['load_before'])}, "
-          f"after {tuple(round(x, 2) for x in r['machine']['load_after'])}")
-    for key, t in r["targets"].items():
-        print(f"{'met ' if t['met'] else 'MISSED'}  {key} {t['target']} (measured {t['measured']})")
+    return rows
 
 
 if __name__ == "__main__":

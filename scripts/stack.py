@@ -49,7 +49,7 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: the checkout's own (standard-library only) helpers
     sys.path.insert(0, str(ROOT))
-from tasks.core.server import read_env_file as parse_env_file  # noqa: E402
+from flows.prefect_api import read_env_file as parse_env_file  # noqa: E402
 
 POOL = "utkast"
 # Tag of the language-review task; at most this many checker calls run at once (all runs, all workers).

@@ -16,9 +16,9 @@ from tests.conftest import ROOT
 @pytest.mark.s3
 @pytest.mark.slow
 def test_benchmark_smoke_run_writes_every_measurement(tmp_path):
-    out = tmp_path / "bench.json"
+    out, page = tmp_path / "bench.json", tmp_path / "performance-figures.md"
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench.py"), "--n", "6", "--poll-n", "8",
-                           "--profiles", "standard,plain", "--rounds", "1", "--json", str(out)],
+                           "--profiles", "standard,plain", "--rounds", "1", "--json", str(out), "--figures", str(page)],
                           capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = json.loads(out.read_text(encoding="utf-8"))
@@ -40,3 +40,8 @@ def test_benchmark_smoke_run_writes_every_measurement(tmp_path):
                                                     "review_words_per_second"}
     assert result["machine"]["cpus"] >= 1 and len(result["machine"]["load_before"]) == 3
     assert "utkast build, cold" in done.stdout and "x baseline" in done.stdout and "conversion" in done.stdout
+    # The documentation's figures page: the same table and every target, met or missed.
+    figures = page.read_text(encoding="utf-8")
+    assert figures.startswith("# Performance figures\n") and "| utkast build, cold | " in figures
+    for key, target in result["targets"].items():
+        assert f"| `{key}` {target['target']} | {target['measured']} | " in figures, key

@@ -15,9 +15,9 @@ from docx import Document
 from docx.oxml.ns import qn
 
 from tasks.core.errors import UtkastError
-from tasks.draft.catalogue import publish
+from tasks.draft.catalogue import change_links, publish
 from tasks.draft.render import Rendered
-from tasks.roundtrip.changes import change_links, compare_versions, load_draft, resolve_version, write_comparison
+from tasks.roundtrip.changes import compare_versions, load_draft, resolve_version, write_comparison
 from tasks.roundtrip.compare import changelog
 from tasks.storage.local import LocalStorage
 

@@ -54,9 +54,9 @@ def test_align_pairs_an_edited_paragraph_and_keeps_new_and_removed_ones_whole():
 
 
 def test_redline_keeps_formatting_and_marks_word_level_changes(config):
+    from tasks.core.wordtext import read_draft_text
     from tasks.roundtrip.compare import align
     from tasks.roundtrip.redline import redline_docx
-    from tasks.roundtrip.wordtext import read_draft_text
 
     old_doc = make_docx(["Ett två tre.", "Det här stycket tas bort."])
     doc = Document()
@@ -83,7 +83,7 @@ def test_redline_keeps_formatting_and_marks_word_level_changes(config):
 
 
 def test_returned_copy_yields_comments_and_tracked_changes_with_their_words():
-    from tasks.roundtrip.wordtext import read_returned
+    from tasks.core.wordtext import read_returned
 
     doc = Document(io.BytesIO(make_docx(["Myrorna arbetar med kvalitet i alla butiker.", "Andra stycket."])))
     comment_on_words(doc, "alla butiker", "Stämmer det?", "Anna")

@@ -359,8 +359,7 @@ def test_a_file_below_the_working_folder_is_named_relative_to_it(tmp_path, monke
 
 
 @pytest.mark.parametrize("flow", ["intake", "build_draft"])
-def test_a_typo_fails_a_prefect_run_before_any_work_with_the_same_message(prefect_harness, tmp_path, monkeypatch,
-                                                                          flow):
+def test_a_typo_fails_a_prefect_run_before_any_work_with_the_same_message(prefect_harness, tmp_path, flow):
     import flows.build
     import flows.intake
 
@@ -368,12 +367,11 @@ def test_a_typo_fails_a_prefect_run_before_any_work_with_the_same_message(prefec
     path = templates / "personuppgifter.toml"  # read late in a run, by the personal-data scan
     path.write_text(path.read_text(encoding="utf-8").replace("[keep]\nvalues", "[keep]\nvalue"), encoding="utf-8")
     module = flows.intake if flow == "intake" else flows.build
-    monkeypatch.setattr(module, "load_config", lambda: load_config(templates))
     (tmp_path / "inbox" / "verdandi").mkdir(parents=True)
     (tmp_path / "inbox" / "verdandi" / "4.2 Motiv.txt").write_text("Verksamheten bygger på gemenskap.\n",
                                                                    encoding="utf-8")
     state = getattr(module, flow)(inbox=str(tmp_path / "inbox"), out=str(tmp_path / "outputs"), review=False,
-                                  return_state=True)
+                                  templates=str(templates), return_state=True)
     assert state.is_failed()
     assert (f"ConfigError: {path}: keep.value: unknown key (did you mean 'values'?); allowed keys: values"
             in state.message)

@@ -62,20 +62,22 @@ def smtp(monkeypatch):
         yield server
 
 
-def use(monkeypatch, templates: Path, today: date) -> None:
-    """Run the flows with ``templates`` on the day ``today`` (reminders, tracker, reviewers)."""
-    import tasks.core.config
-    import tasks.notify.reminders
-
-    monkeypatch.setattr(tasks.core.config, "TEMPLATES", templates)
-    monkeypatch.setattr(tasks.notify.reminders, "today", lambda: today)
+def at(templates: Path, today: date) -> dict:
+    """The flows' parameters for a run with ``templates`` on the day ``today`` (reminders,
+    tracker, reviewers)."""
+    return {"templates": str(templates), "today": today}
 
 
-def build(inbox: Path, out: Path, **options):
+def cli_args(run: dict) -> list[str]:
+    """The same for ``utkast build``."""
+    return ["--templates", run["templates"], "--today", run["today"].isoformat()]
+
+
+def build(inbox: Path, out: Path, run: dict, **options):
     from flows.build import build_draft
 
     return build_draft(inbox=str(inbox), out=str(out), review=options.pop("review", False),
-                       formats=options.pop("formats", ["docx"]), **options)
+                       formats=options.pop("formats", ["docx"]), **run, **options)
 
 
 def by_recipient(received) -> dict[str, list]:
@@ -94,12 +96,12 @@ def outbox_records(out: Path, state: str) -> list[dict]:
 
 
 def test_a_rejected_file_gives_its_partner_one_swedish_email_and_nobody_else_anything(
-        prefect_harness, tmp_path, monkeypatch, smtp):
-    use(monkeypatch, mail_templates(tmp_path), date(2026, 5, 4))
+        prefect_harness, tmp_path, smtp):
+    run = at(mail_templates(tmp_path), date(2026, 5, 4))
     inbox, out = tmp_path / "inbox", tmp_path / "outputs"
     put(inbox, "myrorna/3.2 Länken.pdf", b"%PDF-1.4 a report nobody can edit")
 
-    result = build(inbox, out)
+    result = build(inbox, out, run)
 
     (got,) = smtp.take()
     assert sorted(got.rcpt_tos) == sorted(ADDRESSES["myrorna"])
@@ -113,7 +115,7 @@ def test_a_rejected_file_gives_its_partner_one_swedish_email_and_nobody_else_any
     assert not re.search(r"verdandi|stadsmission|forum", got.text, re.I)
     assert result["email"] == {"sent": 1, "waiting": 0, "failed": 0, "skipped": 0, "problem": None}
 
-    again = build(inbox, out)
+    again = build(inbox, out, run)
     assert smtp.take() == [] and again["email"]["sent"] == 0
     (sent,) = outbox_records(out, "sent")
     assert sent["about"] == "myrorna" and sent["to"] == ADDRESSES["myrorna"] and "body" not in sent
@@ -126,13 +128,13 @@ def test_an_smtp_outage_never_fails_a_build_and_the_messages_go_out_once_on_the_
         prefect_harness, tmp_path, monkeypatch, capsys):
     from flows.cli import main
 
-    use(monkeypatch, mail_templates(tmp_path), date(2026, 5, 4))
+    run = at(mail_templates(tmp_path), date(2026, 5, 4))
     port = free_port()  # nothing listens here yet: connection refused
     monkeypatch.setenv("UTKAST_SMTP_URL", f"smtp://127.0.0.1:{port}")
     inbox, out = tmp_path / "inbox", tmp_path / "outputs"
     put(inbox, "myrorna/3.2 Länken.pdf", b"%PDF-1.4 not editable")
     put(inbox, "verdandi/4.2 Motiv.md", "# Motiv\n\nVerksamheten bygger på gemenskap och arbete.\n")
-    args = ["build", "--inbox", str(inbox), "--out", str(out), "--no-review", "--formats", "docx"]
+    args = ["build", "--inbox", str(inbox), "--out", str(out), "--no-review", "--formats", "docx", *cli_args(run)]
 
     assert main(args) == 0
     printed = capsys.readouterr().out
@@ -199,8 +201,8 @@ def test_receipt_review_ready_and_reminders_each_partner_only_their_own(prefect_
         heading="Kvalitet i butiken"))
     put(inbox, "stadsmissionen/4.2 Motiv.md", "# Motiv\n\nStadsmissionen driver butikerna av omsorg.\n")
 
-    use(monkeypatch, templates, date(2026, 6, 25))  # five days before 30 June: within the 7 days
-    build(inbox, out, review=True)
+    run = at(templates, date(2026, 6, 25))  # five days before 30 June: within the 7 days
+    build(inbox, out, run, review=True)
     got = by_recipient(smtp.take())
     assert set(got) == set(ADDRESSES["myrorna"]) | set(ADDRESSES["stadsmissionen"]) | set(ADDRESSES["verdandi"])
     myrorna = {r.subject: r for r in got["kansli@myrorna.test"]}
@@ -226,11 +228,11 @@ def test_receipt_review_ready_and_reminders_each_partner_only_their_own(prefect_
             assert not any(o in r.text.lower() for o in others), (address, r.subject)
             assert "Kvalitet i butiken" not in r.text or own == "myrorna"
 
-    build(inbox, out, review=True)  # the next night, nothing new: nothing again
+    build(inbox, out, run, review=True)  # the next night, nothing new: nothing again
     assert smtp.take() == []
 
-    use(monkeypatch, templates, date(2026, 7, 1))  # the day after: Verdandi is late, once
-    build(inbox, out, review=True)
+    run = at(templates, date(2026, 7, 1))  # the day after: Verdandi is late, once
+    build(inbox, out, run, review=True)
     (late,) = smtp.take()
     assert late.rcpt_tos == ADDRESSES["verdandi"]
     assert late.subject == "Försenad: delrapport 4.2 skulle ha lämnats 30 juni 2026"
@@ -239,23 +241,23 @@ def test_receipt_review_ready_and_reminders_each_partner_only_their_own(prefect_
     assert piece["late"] and piece["missing_from"] == ["verdandi"]
     assert "4.2" in status["late"] and "1.3" not in status["late"]  # others: late while nobody has delivered
     assert "försenad" in (out / "status.html").read_text(encoding="utf-8")
-    build(inbox, out, review=True)
+    build(inbox, out, run, review=True)
     assert smtp.take() == []
 
 
 def test_switching_email_on_sends_no_receipts_for_old_files(prefect_harness, tmp_path, monkeypatch):
-    use(monkeypatch, mail_templates(tmp_path), date(2026, 5, 4))
+    run = at(mail_templates(tmp_path), date(2026, 5, 4))
     monkeypatch.delenv("UTKAST_SMTP_URL", raising=False)
     inbox, out = tmp_path / "inbox", tmp_path / "outputs"
     put(inbox, "myrorna/1.3 Kvalitet.md", "# Kvalitet\n\nVi mäter kvalitet.\n")
     put(inbox, "myrorna/2.1 Stöd.pdf", b"%PDF-1.4 old and rejected")
-    build(inbox, out)  # no server anywhere: e-mail is not on, nothing recorded
+    build(inbox, out, run)  # no server anywhere: e-mail is not on, nothing recorded
     assert not (out / "notify").exists()
 
     put(inbox, "myrorna/2.2 Kvalitet.md", "# Kvalitet i stödet\n\nVi följer upp stödet.\n")
     with SmtpServer() as server:
         monkeypatch.setenv("UTKAST_SMTP_URL", server.url)
-        build(inbox, out)
+        build(inbox, out, run)
         (got,) = server.take()
     assert got.subject == "Mottagen: delrapport 2.2 från Myrorna"
     started = json.loads((out / "notify/started.json").read_text(encoding="utf-8"))
@@ -271,22 +273,22 @@ def test_each_new_draft_reaches_the_reviewers_once_from_the_review_period(prefec
     inbox, out = tmp_path / "inbox", tmp_path / "outputs"
     put(inbox, "forum/5.1 April.md", "# Avstämning\n\nMötet i april enades om kriterier.\n")
 
-    use(monkeypatch, templates, date(2026, 7, 20))  # before [schedule] review_from: working copies
-    build(inbox, out)
+    run = at(templates, date(2026, 7, 20))  # before [schedule] review_from: working copies
+    build(inbox, out, run)
     assert [r.rcpt_tos for r in smtp.take()] == [ADDRESSES["forum"]]  # the receipt only
 
-    use(monkeypatch, templates, date(2026, 8, 3))
-    first = build(inbox, out)  # nothing new in the draft, but the reviewer has not had it yet
+    run = at(templates, date(2026, 8, 3))
+    first = build(inbox, out, run)  # nothing new in the draft, but the reviewer has not had it yet
     (got,) = smtp.take()
     assert got.rcpt_tos == [REVIEWER[1]] and got.subject.startswith("Nytt utkast att granska: ")
     assert got.text.startswith(f"Hej {REVIEWER[0]}!")
     assert f"(version {first['version']})" in got.text and "- Ny: 5.1 Avstämning (Forum, version 1)" in got.text
     assert "använd den personliga länken i din inbjudan" in got.text
-    build(inbox, out)
+    build(inbox, out, run)
     assert smtp.take() == []
 
     put(inbox, "myrorna/1.3 Kvalitet.md", "# Kvalitet\n\nVi mäter kvalitet varje månad.\n")
-    second = build(inbox, out)
+    second = build(inbox, out, run)
     got = by_recipient(smtp.take())
     (news,) = got[REVIEWER[1]]
     assert second["published"] and f"(version {second['version']})" in news.text
@@ -297,14 +299,14 @@ def test_each_new_draft_reaches_the_reviewers_once_from_the_review_period(prefec
 # --- the coordinator ------------------------------------------------------------------------------
 
 
-def test_a_failed_run_reaches_the_coordinator_without_personal_data(prefect_harness, tmp_path, monkeypatch, smtp):
+def test_a_failed_run_reaches_the_coordinator_without_personal_data(prefect_harness, tmp_path, smtp):
     from flows.build import build_draft
 
-    use(monkeypatch, mail_templates(tmp_path, action="stop"), date(2026, 5, 4))
+    run = at(mail_templates(tmp_path, action="stop"), date(2026, 5, 4))
     inbox, out = tmp_path / "inbox", tmp_path / "outputs"
     put(inbox, "verdandi/4.2 Motiv.md", "# Motiv\n\nDeltagaren Anna Svensson (811218-9876) började i mars.\n")
 
-    state = build_draft(inbox=str(inbox), out=str(out), review=False, formats=["docx"], return_state=True)
+    state = build_draft(inbox=str(inbox), out=str(out), review=False, formats=["docx"], **run, return_state=True)
 
     assert state.is_failed()
     got = by_recipient(smtp.take())
@@ -325,11 +327,11 @@ PRIVATE = ("normalised/", "cache/", "review/", "rejected/")
 
 
 def test_a_personal_identity_number_in_a_file_name_and_a_name_in_capitals_reach_no_published_output(
-        prefect_harness, tmp_path, monkeypatch, smtp):
+        prefect_harness, tmp_path, smtp):
     from tests.hostile import find_token
     from tests.test_personal_build import prefect_records, run_cli
 
-    use(monkeypatch, mail_templates(tmp_path), date(2026, 8, 10))
+    run = at(mail_templates(tmp_path), date(2026, 8, 10))
     inbox, out = tmp_path / "inbox", tmp_path / "outputs"
     put(inbox, f"myrorna/1.1 Översikt {PNR}.docx", make_docx(
         ["DELTAGAREN ASTRID LINDQVIST började hos oss i mars och arbetar nu i kassan.",
@@ -338,7 +340,8 @@ def test_a_personal_identity_number_in_a_file_name_and_a_name_in_capitals_reach_
     put(inbox, "stadsmissionen/2.2 Deltagaren Ingrid Marklund.md", "Stödet har blivit bättre under våren.\n")
     put(inbox, "verdandi/4.2 Motiv.md", "# Motiv\n\nVi träffade deltagaren TOBIAS NYBERG i april. NYBERG trivs.\n")
 
-    code, printed = run_cli(["build", "--inbox", str(inbox), "--out", str(out), "--formats", "docx,pdf,html"])
+    code, printed = run_cli(["build", "--inbox", str(inbox), "--out", str(out), "--formats", "docx,pdf,html",
+                            *cli_args(run)])
     assert code == 0, printed
     mail = smtp.take()
     assert {a for r in mail for a in r.rcpt_tos} == (set(ADDRESSES["myrorna"]) | set(ADDRESSES["stadsmissionen"])
@@ -374,10 +377,11 @@ def test_the_smtp_password_is_used_and_never_shown(prefect_harness, tmp_path, mo
     from tests.test_personal_build import prefect_records, run_cli
 
     secret = "hemligt-Lösen-93817"
-    use(monkeypatch, mail_templates(tmp_path), date(2026, 5, 4))
+    run = at(mail_templates(tmp_path), date(2026, 5, 4))
     inbox, out = tmp_path / "inbox", tmp_path / "outputs"
     put(inbox, "myrorna/3.2 Länken.pdf", b"%PDF-1.4 not editable")
-    args = ["-v", "build", "--inbox", str(inbox), "--out", str(out), "--no-review", "--formats", "docx"]
+    args = ["-v", "build", "--inbox", str(inbox), "--out", str(out), "--no-review", "--formats", "docx",
+            *cli_args(run)]
     with SmtpServer(user="utkast", password=secret) as server:
         monkeypatch.setenv("UTKAST_SMTP_URL", f"smtp://utkast@127.0.0.1:{server.port}")
         monkeypatch.setenv("UTKAST_SMTP_PASSWORD", "fel-" + secret)  # a wrong password: login fails, mail waits
@@ -399,21 +403,21 @@ def test_a_receipt_carries_the_partners_own_page_link_where_the_links_key_is_at_
     from tasks.portal.links import PARTNER, issue_link, load_key, personal_url
     from tasks.storage.local import LocalStorage
 
-    use(monkeypatch, mail_templates(tmp_path), date(2026, 5, 4))
+    run = at(mail_templates(tmp_path), date(2026, 5, 4))
     monkeypatch.setenv("UTKAST_PORTAL_KEY", "nyckel-för-e-posttestet-" + "y" * 24)
     monkeypatch.setenv("UTKAST_PORTAL_URL", "https://utkast.example.se")
     inbox, out = tmp_path / "inbox", tmp_path / "outputs"
     token, _ = issue_link(LocalStorage(out), PARTNER, "myrorna", load_key())
     put(inbox, "myrorna/3.2 Länken.pdf", b"%PDF-1.4 a report nobody can edit")
 
-    build(inbox, out)
+    build(inbox, out, run)
 
     (got,) = smtp.take()
     assert personal_url("https://utkast.example.se", token) in got.text
     assert "använd den personliga länken i inbjudan" not in got.text
     rotated, _ = issue_link(LocalStorage(out), PARTNER, "myrorna", load_key(), rotate=True)
     put(inbox, "myrorna/3.3 Världen.pdf", b"%PDF-1.4 another one")
-    build(inbox, out)
+    build(inbox, out, run)
     (second,) = smtp.take()
     assert personal_url("https://utkast.example.se", rotated) in second.text and token not in second.text
     assert not any(token in p.read_text(encoding="utf-8", errors="replace")
@@ -429,7 +433,7 @@ def test_no_working_link_is_kept_anywhere_while_email_waits_or_after_it_went(
     from tests.conftest import ROOT
     from tasks.storage.local import LocalStorage
 
-    use(monkeypatch, mail_templates(tmp_path), date(2026, 5, 4))
+    run = at(mail_templates(tmp_path), date(2026, 5, 4))
     monkeypatch.setenv("UTKAST_PORTAL_KEY", "nyckel-för-länktestet-" + "z" * 24)
     monkeypatch.setenv("UTKAST_PORTAL_URL", "https://utkast.example.se")
     port = free_port()  # the SMTP server is down at first
@@ -440,7 +444,7 @@ def test_no_working_link_is_kept_anywhere_while_email_waits_or_after_it_went(
     put(inbox, "myrorna/3.2 Länken.pdf", b"%PDF-1.4 not editable")
     put(inbox, "verdandi/4.2 Motiv.md", "# Motiv\n\nVerksamheten bygger på gemenskap och arbete.\n")
     put(inbox, "forum/3.1 Vägen.md", "# Vägen\n\nPraktiken leder vidare till arbete.\n")
-    args = ["build", "--inbox", str(inbox), "--out", str(out), "--no-review", "--formats", "docx"]
+    args = ["build", "--inbox", str(inbox), "--out", str(out), "--no-review", "--formats", "docx", *cli_args(run)]
 
     def files_holding_a_token() -> list[str]:
         places = [p for root in (tmp_path, ROOT / ".local") if root.is_dir() for p in root.rglob("*") if p.is_file()]

@@ -118,7 +118,7 @@ def test_a_joined_draft_is_one_valid_word_document_that_holds_every_report(prefe
 
     from flows.build import build_draft
     from tasks.core.config import load_config
-    from tasks.roundtrip.wordtext import read_draft_text
+    from tasks.core.wordtext import read_draft_text
 
     out = tmp_path / "outputs"
     result = build_draft(inbox=str(inbox), out=str(out), review=False, formats=["docx"])
@@ -159,6 +159,8 @@ def test_a_joined_draft_is_one_valid_word_document_that_holds_every_report(prefe
 
 
 def test_nothing_changed_means_nothing_to_do_and_any_change_means_a_build(prefect_harness, inbox, tmp_path):
+    from datetime import date, timedelta
+
     from flows.build import build_draft
     from tasks.core.config import load_config
     from tasks.draft.stamp import build_options, unchanged_build
@@ -166,19 +168,23 @@ def test_nothing_changed_means_nothing_to_do_and_any_change_means_a_build(prefec
 
     out = tmp_path / "outputs"
     config = load_config()
-    options = build_options(["docx"], None, False)
+    today = date(2026, 5, 4)
+    options = build_options(["docx"], None, False, today)
     inbox_store, out_store = LocalStorage(inbox), LocalStorage(out)
-    first = build_draft(inbox=str(inbox), out=str(out), review=False, formats=["docx"])
+    first = build_draft(inbox=str(inbox), out=str(out), review=False, formats=["docx"], today=today)
     same = unchanged_build(inbox_store, out_store, config, options)
     assert same is not None and same["version"] == first["version"] and not same["published"]
     assert same["converted"] == 0 and same["counts"] == first["counts"]
-    assert unchanged_build(inbox_store, out_store, config, build_options(["docx", "html"], None, False)) is None
-    assert unchanged_build(inbox_store, out_store, config, build_options(["docx"], [1], False)) is None
-    assert unchanged_build(inbox_store, out_store, config, build_options(["docx"], None, True)) is None
+    assert unchanged_build(inbox_store, out_store, config, build_options(["docx", "html"], None, False, today)) is None
+    assert unchanged_build(inbox_store, out_store, config, build_options(["docx"], [1], False, today)) is None
+    assert unchanged_build(inbox_store, out_store, config, build_options(["docx"], None, True, today)) is None
+    # The next day, reminders and "försenad" may change: a build runs.
+    tomorrow = build_options(["docx"], None, False, today + timedelta(days=1))
+    assert unchanged_build(inbox_store, out_store, config, tomorrow) is None
 
     (out / "status.html").unlink()  # an output gone: the whole build runs (and writes the tracker)
     assert unchanged_build(inbox_store, out_store, config, options) is None
-    again = build_draft(inbox=str(inbox), out=str(out), review=False, formats=["docx"])
+    again = build_draft(inbox=str(inbox), out=str(out), review=False, formats=["docx"], today=today)
     assert not again["published"] and (out / "status.html").exists()
     assert unchanged_build(inbox_store, out_store, config, options) is not None
 
@@ -206,9 +212,9 @@ def test_the_redline_of_changed_pieces_marks_what_marking_the_whole_draft_marks(
 
     from flows.build import build_draft
     from tasks.core.config import load_config
+    from tasks.core.wordtext import read_draft_text
     from tasks.roundtrip.compare import align
     from tasks.roundtrip.redline import redline_docx
-    from tasks.roundtrip.wordtext import read_draft_text
 
     out = tmp_path / "outputs"
     first = build_draft(inbox=str(inbox), out=str(out), review=False, formats=["docx"])

@@ -97,8 +97,8 @@ def _normalise_both_ways(tmp_path, paths: list) -> list[tuple]:
     for slim in (True, False):
         folder = tmp_path / f"slim-{slim}"
         (folder / "media").mkdir(parents=True)
-        jobs = [{"id": str(p), "input": str(p), "format": "docx", "shift_to": 4, "out": str(folder / f"{i}.md"),
-                 "ast": str(folder / f"{i}.json"), "media_dir": str(folder / "media"),
+        jobs = [{"id": str(p), "input": str(p), "format": "docx", "reader": "docx", "shift_to": 4,
+                 "out": str(folder / f"{i}.md"), "ast": str(folder / f"{i}.json"), "media_dir": str(folder / "media"),
                  "result": str(folder / f"{i}.result"), "slim": slim} for i, p in enumerate(paths)]
         (folder / "jobs.json").write_text(json.dumps(jobs), encoding="utf-8")
         subprocess.run(lua_command("normalise.lua", str(folder / "jobs.json")), check=True, timeout=600)

@@ -209,21 +209,18 @@ def test_an_unchanged_inbox_publishes_nothing_new(masked_build):
     assert code == 0 and "Nothing new since draft" in printed
 
 
-def test_stop_publishes_nothing_and_says_which_reports(prefect_harness, tmp_path, monkeypatch):
-    import flows.build
-    from tasks.core.config import load_config
-
+def test_stop_publishes_nothing_and_says_which_reports(prefect_harness, tmp_path):
     templates = tmp_path / "templates"
     templates.mkdir()
     copy_templates(templates)
     settings = templates / "settings.toml"
     settings.write_text(settings.read_text(encoding="utf-8").replace('action = "mask"', 'action = "stop"'),
                         encoding="utf-8")
-    monkeypatch.setattr(flows.build, "load_config", lambda: load_config(templates))
     inbox, out = tmp_path / "inbox", tmp_path / "outputs"
     put(inbox, "coompanion/4.1 Villkor.docx", make_docx(["Villkoren för att driva verksamheten är tuffa."]))
     put(inbox, "verdandi/4.2 Motiv.txt", MORE["verdandi/4.2 Motiv.txt"])
-    code, printed = run_cli(["build", "--inbox", str(inbox), "--out", str(out), "--no-review"])
+    args = ["build", "--inbox", str(inbox), "--out", str(out), "--no-review", "--templates", str(templates)]
+    code, printed = run_cli(args)
     assert code == 5
     assert "utkast: no draft published: personal data found in 4.2 Verdandi" in printed
     assert not (out / "drafts/latest.json").exists() and not (out / "sections").exists()
@@ -235,15 +232,12 @@ def test_stop_publishes_nothing_and_says_which_reports(prefect_harness, tmp_path
         assert [hit for hit in find_token(out, value) if not hit.startswith(PRIVATE)] == []
     # The partner removes it: the next build publishes.
     put(inbox, "verdandi/4.2 Motiv.txt", "Kontakta handledaren via Verdandis växel.\n")
-    code, printed = run_cli(["build", "--inbox", str(inbox), "--out", str(out), "--no-review"])
+    code, printed = run_cli(args)
     assert code == 0 and "published" in printed
 
 
 def test_after_the_rules_grow_the_new_draft_and_its_changes_page_hide_what_the_old_draft_showed(
-        prefect_harness, tmp_path, monkeypatch):
-    import flows.build
-    from tasks.core.config import load_config
-
+        prefect_harness, tmp_path):
     templates = tmp_path / "templates"
     templates.mkdir()
     copy_templates(templates)
@@ -251,14 +245,14 @@ def test_after_the_rules_grow_the_new_draft_and_its_changes_page_hide_what_the_o
     original = rules.read_text(encoding="utf-8")
     # At first "praktikanten" is not a marker word: the name is published.
     rules.write_text(original.replace('"praktikant", "praktikanten", ', ""), encoding="utf-8")
-    monkeypatch.setattr(flows.build, "load_config", lambda: load_config(templates))
     inbox, out = tmp_path / "inbox", tmp_path / "outputs"
     put(inbox, "verdandi/4.2 Motiv.txt", "Det gick bra, sa praktikanten Nora Lund. Nora började i maj.\n")
-    assert run_cli(["build", "--inbox", str(inbox), "--out", str(out), "--no-review"])[0] == 0
+    args = ["build", "--inbox", str(inbox), "--out", str(out), "--no-review", "--templates", str(templates)]
+    assert run_cli(args)[0] == 0
     first = draft_dir(out)
     assert "Nora Lund" in (first / "paragraphs.json").read_text(encoding="utf-8")
     rules.write_text(original, encoding="utf-8")
-    code, printed = run_cli(["build", "--inbox", str(inbox), "--out", str(out), "--no-review"])
+    code, printed = run_cli(args)
     assert code == 0 and "published" in printed
     second = draft_dir(out)
     assert second != first

@@ -148,6 +148,18 @@ def test_utkast_review_prints_the_findings_of_one_file(tmp_path, capsys):
     assert body["counts"]["total"] == 4 and body["findings"][0]["offset"] == 79
 
 
+def test_utkast_review_reads_a_file_it_converts_first(tmp_path, capsys):
+    """HTML, RTF (and any format without a reader of its own in the review) are reviewed in their
+    normalised text: the file is converted on the way, as intake would."""
+    from flows.cli import main
+
+    path = tmp_path / "4.2 Motiv.html"
+    path.write_text("<h1>Motiv</h1><p>Vi har har många deltagare i butiken.</p>", encoding="utf-8")
+    assert main(["review", str(path)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("Språkgranskning av 4.2 Motiv.html: ") and "”har har”" in printed
+
+
 def test_reviewing_the_hostile_inbox_fetches_nothing_and_leaks_nothing(prefect_harness, tmp_path, monkeypatch):
     """The review reads partner files itself (Word, ODT, Markdown): the same hostile inbox as
     tests/test_hostile.py, this time with the review on."""

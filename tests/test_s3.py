@@ -176,8 +176,8 @@ def test_describe_names_the_place_but_never_a_secret(store, s3_env):
 
 
 def test_missing_credentials_or_server_is_a_storage_error(s3_env, monkeypatch):
+    from flows.storage import open_storage
     from tasks.core.errors import StorageError
-    from tasks.storage import open_storage
 
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")

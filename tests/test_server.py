@@ -1,12 +1,12 @@
 """Which Prefect server a command uses: PREFECT_API_URL, else the checkout's stack when it
-answers, else a temporary one (tasks/core/server.py, no Prefect needed)."""
+answers, else a temporary one (flows/prefect_api.py, no Prefect needed)."""
 
 from __future__ import annotations
 
 import json
 import os
 
-from tasks.core.server import TEMPORARY_HINT, choose_server, find_server, read_env_file
+from flows.prefect_api import TEMPORARY_HINT, choose_server, find_server, read_env_file
 
 STACK = {"pids": {"server": 1, "worker": 2}, "api_url": "http://127.0.0.1:4200/api", "ui_url": "http://127.0.0.1:4200"}
 
@@ -67,7 +67,7 @@ def test_the_hint_is_one_line_that_says_how_to_avoid_it():
 
 
 def test_find_server_takes_the_auth_string_from_the_env_file_the_stack_names(tmp_path, monkeypatch):
-    import tasks.core.server
+    import flows.prefect_api
 
     (tmp_path / ".local").mkdir()
     elsewhere = tmp_path / "elsewhere" / "prefect.env"
@@ -76,7 +76,7 @@ def test_find_server_takes_the_auth_string_from_the_env_file_the_stack_names(tmp
     (tmp_path / ".local" / "stack.json").write_text(json.dumps(
         {**STACK, "pids": {"server": os.getpid()}, "env_file": str(elsewhere)}))
     asked = []
-    monkeypatch.setattr(tasks.core.server, "answers", lambda url, auth: asked.append(auth) or True)
+    monkeypatch.setattr(flows.prefect_api, "answers", lambda url, auth: asked.append(auth) or True)
     choice = find_server({}, tmp_path)
     assert choice.source == "stack" and asked == ["from-the-stack"]
     assert choice.settings["PREFECT_API_AUTH_STRING"] == "from-the-stack"

@@ -22,6 +22,8 @@ MC_NS = "http://schemas.openxmlformats.org/markup-compatibility/2006"
 REDLINE_AUTHOR = "utkast"
 # Stands for an object inside a paragraph (picture, footnote reference, symbol).
 OBJECT = "\ufffc"
+# The one way utkast parses XML from outside: no entities, no DTD, nothing from the network.
+SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
 def w(tag: str) -> str:

@@ -11,6 +11,11 @@ from tasks.draft.render import MIME, Rendered
 from tasks.storage.base import Storage
 
 LATEST = "drafts/latest.json"
+# Next to a draft: its changes since the previous draft, and comparisons made with `utkast diff`.
+CHANGES = "andringar"
+COMPARISON = "jamforelse-"
+
+
 def read_latest(out: Storage) -> dict | None:
     text = out.read_text(LATEST)
     return json.loads(text) if text else None
@@ -44,3 +49,23 @@ def list_versions(out: Storage) -> list[str]:
     return sorted(versions, reverse=True)
 
 
+def change_links(out: Storage, from_key: str, **href_args) -> dict[str, dict]:
+    """Per draft version: links to its changes since the previous draft and to other
+    comparisons made with ``utkast diff`` (for the reviewers' page)."""
+    links: dict[str, dict] = {}
+    pattern = re.compile(rf"drafts/([^/]+)/(?:({CHANGES})|{COMPARISON}([^/]+))\.(html|docx)")
+    for entry in out.list("drafts/"):
+        m = pattern.fullmatch(entry.key)
+        if not m:
+            continue
+        version, since, other, fmt = m.groups()
+        name = entry.key.rsplit("/", 1)[-1]  # the Word file downloads, the page opens
+        href = out.href(entry.key, from_key=from_key, filename=name if fmt == "docx" else None, **href_args)
+        mine = links.setdefault(version, {"changes": {}, "comparisons": {}})
+        if since:
+            mine["changes"][fmt] = href
+        else:
+            mine["comparisons"].setdefault(other, {})[fmt] = href
+    for mine in links.values():
+        mine["comparisons"] = [{"from": k, **v} for k, v in sorted(mine["comparisons"].items(), reverse=True)]
+    return links

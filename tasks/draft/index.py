@@ -7,8 +7,7 @@ import time
 from tasks.core.config import Config
 from tasks.core.slots import slot_label
 from tasks.core.templating import html_env, swedish_datetime
-from tasks.draft.catalogue import list_versions, read_manifest
-from tasks.roundtrip.changes import change_links
+from tasks.draft.catalogue import change_links, list_versions, read_manifest
 from tasks.storage.base import DEFAULT_LINK_SECONDS, Storage
 
 INDEX = "drafts/index.html"

@@ -22,10 +22,10 @@ from tasks.core.config import Config
 from tasks.core.errors import UtkastError
 from tasks.core.pandoc import run_lua
 from tasks.core.templating import markdown_env, swedish_date, swedish_datetime
+from tasks.core.wordtext import read_draft_text, with_owners
 from tasks.draft.merge import Section, piece_key, selected_paket
 from tasks.draft.wordjoin import join_docx
 from tasks.intake.normalise import Report, over_length
-from tasks.roundtrip.wordtext import read_draft_text, with_owners
 from tasks.storage.base import Storage, read_all
 
 MIME = {"docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",

@@ -7,10 +7,10 @@ personal-data libraries), the settings in the environment that change a review, 
 file of the inbox (reviewers' returned files too) and of the outputs (the run state, the
 drafts, the coordinator's statuses of review points, everything derived) as listed: size
 and change token. The flow writes the stamp under the build lock, after all its outputs and
-only when a build left nothing for the next one to do (no review pending, no file that
-changed while it was read, no stopped build, no e-mail waiting); the command line compares before it starts
-anything (:func:`unchanged_build`). Outputs whose links expire (S3) always get a full build,
-which writes the reviewers' page with fresh links.
+only when a build left nothing for the next one to do (:func:`settled`: no review pending, no
+file that changed while it was read, no stopped build, no e-mail waiting); the command line
+compares before it starts anything (:func:`unchanged_build`). Outputs whose links expire (S3)
+always get a full build, which writes the reviewers' page with fresh links.
 """
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ import json
 import os
 import site
 import sys
+from datetime import date
 from functools import cache
 from pathlib import Path
+from typing import Iterable
 
 from tasks import __version__
 from tasks.core.config import Config
-from tasks.core.templating import stockholm_today
+from tasks.core.errors import ChangedDuringRun
 from tasks.draft.manifest import templates_digest
 from tasks.storage.base import Storage
 
@@ -65,8 +67,7 @@ def build_inputs(inbox: Storage, out: Storage, config: Config, options: dict) ->
     def add(*parts) -> None:
         digest.update(json.dumps(parts, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n")
 
-    add("options", options)
-    add("today", stockholm_today().isoformat())  # reminders and "försenad" move with the date
+    add("options", options)  # the day among them: reminders and "försenad" move with the date
     add("config", str(config.templates), config.fingerprint, templates_digest(config))
     add("code", code_digest())
     add("environment", [os.environ.get(k) for k in ENVIRONMENT],
@@ -79,14 +80,27 @@ def build_inputs(inbox: Storage, out: Storage, config: Config, options: dict) ->
     return digest.hexdigest()
 
 
-def build_options(formats: list[str], packages: list[int] | None, review: bool) -> dict:
-    """A build's options as the stamp compares them."""
-    return {"formats": sorted(formats), "packages": sorted(packages) if packages else None, "review": bool(review)}
+def build_options(formats: list[str], packages: list[int] | None, review: bool, today: date) -> dict:
+    """A build's options as the stamp compares them, with the day it takes as today."""
+    return {"formats": sorted(formats), "packages": sorted(packages) if packages else None, "review": bool(review),
+            "today": today.isoformat()}
+
+
+def settled(files: Iterable, pending: Iterable[str], feedback: dict, email=None, problems: Iterable = ()) -> bool:
+    """Whether a build left nothing for the next one to do, so that the next build of the same
+    inputs may say "nothing new" without doing the work. ``files``: the inbox's files with their
+    verdicts; ``pending``: reports whose language review is pending; ``feedback``: the harvest of
+    reviewers' files; ``email``: the run's :class:`tasks.notify.outbox.Delivery` (None: e-mail
+    off); ``problems``: formats the draft could not be made in."""
+    changed = any(f.reason_code == ChangedDuringRun.code for f in files)
+    waiting = bool(email and email.waiting)  # messages the next run must try again
+    return not list(pending) and not changed and not feedback.get("status_problems") and not waiting \
+        and not list(problems)
 
 
 def save_stamp(inbox: Storage, out: Storage, config: Config, options: dict, summary: dict) -> None:
-    """Note that a build with ``options`` ended with ``summary`` on the inputs as they are now.
-    Call under the build lock, after the build's last write."""
+    """Note that a build with ``options`` (:func:`build_options`) ended with ``summary`` on the
+    inputs as they are now. Call under the build lock, after the build's last write."""
     if out.links_expire:
         return
     stamp = {"inputs": build_inputs(inbox, out, config, options), "summary": summary}
@@ -100,7 +114,8 @@ def forget_stamp(out: Storage) -> None:
 
 def unchanged_build(inbox: Storage, out: Storage, config: Config, options: dict) -> dict | None:
     """The summary of the last build when nothing it depends on has changed since it ended
-    (it is what a build now would end with, publishing nothing new); else None."""
+    (it is what a build with ``options`` (:func:`build_options`) would end with now, publishing
+    nothing new); else None."""
     if out.links_expire:
         return None
     try:

@@ -29,7 +29,7 @@ from lxml import etree
 
 from tasks.core.errors import UtkastError
 from tasks.core.wordml import W_NS
-from tasks.roundtrip.wordtext import in_table, paragraph_style, style_level, text_paragraphs
+from tasks.core.wordtext import in_table, paragraph_style, style_level, text_paragraphs
 
 DOCUMENT, STYLES, NUMBERING, FOOTNOTES = "word/document.xml", "word/styles.xml", "word/numbering.xml", \
     "word/footnotes.xml"

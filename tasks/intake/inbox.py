@@ -23,6 +23,7 @@ from tasks.core.errors import (
     UnknownPiece,
     UnsafeName,
 )
+from tasks.core.formats import hidden
 from tasks.intake.reasons import explain
 from tasks.intake.screening import piece_from_name, screen_file
 from tasks.storage.base import Entry, Storage, UnsafeKey, check_key, safe_name
@@ -93,7 +94,7 @@ def classify_path(entry: Entry, config: Config) -> InboxFile:
         raise UnsafeName(entry.key)
     if any(ord(ch) < 32 for ch in entry.key):
         raise UnsafeName(entry.key)
-    if f.name.startswith((".", "~$")) or any(p.startswith(".") for p in parts[:-1]):
+    if hidden(parts):
         raise HiddenFile(f.name)
     if f.folder is None:
         raise NoPartnerFolder(f.name)

@@ -23,6 +23,7 @@ from typing import Callable
 from tasks import __version__
 from tasks.core.config import Config
 from tasks.core.errors import ChangedDuringRun, ConversionFailed, NoText, Rejected
+from tasks.core.formats import ACCEPTED, BY_KIND
 from tasks.core.pandoc import lua_command, pandoc_version, script_digest
 from tasks.core.parallel import interleaved, workers
 from tasks.core.slots import Slot, slot_key
@@ -68,8 +69,9 @@ def report_base(partner: str, piece: str) -> str:
 
 
 def converter_fingerprint() -> str:
-    """Normalised text is reused only while pandoc, the script and utkast are unchanged."""
-    return f"pandoc-{pandoc_version()}+{script_digest('normalise.lua')}+utkast-{__version__}"
+    """Normalised text is reused only while pandoc, the script, the readers and utkast are unchanged."""
+    readers = hashlib.sha256(repr([(row.kind, row.reader) for row in ACCEPTED]).encode()).hexdigest()[:8]
+    return f"pandoc-{pandoc_version()}+{script_digest('normalise.lua')}+{readers}+utkast-{__version__}"
 
 
 @dataclass
@@ -108,12 +110,13 @@ def convert_files(inbox: Storage, files: list[InboxFile], config: Config,
                 # Only screened bytes are converted; a newer file is screened next run.
                 results[f.key] = ChangedDuringRun("changed or removed after screening")
                 continue
-            if f.kind in ("md", "txt", "html", "rtf"):
+            if BY_KIND[f.kind].content != "zip":  # text: decoded once, handed to pandoc as UTF-8
                 text = decode_text(data)[0]
                 data = (strip_front_matter(text) if f.kind == "md" else text).encode("utf-8")
             src = tmp / f"in-{i}"
             src.write_bytes(data)
-            jobs.append({"id": f.key, "input": str(src), "format": f.kind, "shift_to": REPORT_TOP_LEVEL,
+            jobs.append({"id": f.key, "input": str(src), "format": f.kind, "reader": BY_KIND[f.kind].reader,
+                         "shift_to": REPORT_TOP_LEVEL,
                          "out": str(tmp / f"out-{i}.md"), "ast": str(tmp / f"ast-{i}.json"),
                          "media_dir": str(media_dir),
                          "result": str(tmp / f"result-{i}.json")})

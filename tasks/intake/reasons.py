@@ -6,11 +6,9 @@ This is the edge where named errors become words a partner reads.
 from __future__ import annotations
 
 from tasks.core.errors import Rejected
+from tasks.core.formats import others_sv
 
-SEND_INSTEAD = (
-    "Skicka rapporten som Word-dokument (.docx) – det fungerar bäst. Vi tar också emot "
-    ".odt, .rtf, .md, .txt och .html."
-)
+SEND_INSTEAD = f"Skicka rapporten som Word-dokument (.docx) – det fungerar bäst. Vi tar också emot {others_sv()}."
 
 KIND_SV = {
     "pdf": "en PDF-fil",

@@ -29,13 +29,8 @@ from tasks.core.errors import (
     UnsafeContent,
     UnsupportedFormat,
 )
-
-# Extensions a partner may send, and the family of real type each must contain.
-ACCEPTED = {
-    ".docx": "docx", ".odt": "odt", ".rtf": "rtf",
-    ".md": "text", ".markdown": "text", ".txt": "text", ".html": "text", ".htm": "text",
-}
-TEXT_KIND = {".md": "md", ".markdown": "md", ".txt": "txt", ".html": "html", ".htm": "html"}
+from tasks.core.formats import accepted_format
+from tasks.core.wordml import SAFE_XML
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 MAGIC = [  # (prefix, kind of the real type) for formats we refuse
@@ -46,7 +41,6 @@ MAGIC = [  # (prefix, kind of the real type) for formats we refuse
     (b"BZh", "archive"), (b"\xfd7zXZ\x00", "archive"),
 ]
 
-SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 CHUNK = 1 << 16
 # A document type declaration in any XML part (entities can point at files or expand
 # exponentially); searched in UTF-8 and UTF-16 spellings, upper-cased.
@@ -82,25 +76,26 @@ def screen_file(name: str, data: bytes, limits: Limits) -> Screened:
         raise UnsupportedFormat("OLE compound file", kind="doc" if ext in (".doc", ".dot", ".docx") else "ole")
     if real not in ("zip", "text", "rtf"):
         raise UnsupportedFormat(real, kind=real)
-    if ext not in ACCEPTED:
+    accepted = accepted_format(ext)  # the extensions a partner may send: tasks/core/formats.py
+    if accepted is None:
         raise UnsupportedFormat(f"extension {ext!r}", kind=_kind_from_extension(ext, real))
     if real == "zip":
         screened = _screen_zip(data, limits)
-        if ACCEPTED[ext] != screened.kind:
+        if accepted.kind != screened.kind:
             raise UnsupportedFormat(f"{ext} holds {screened.kind}", kind="mismatch", real=screened.kind, ext=ext)
         return screened
-    if ACCEPTED[ext] in ("docx", "odt"):
+    if accepted.content == "zip":
         raise UnsupportedFormat(f"{ext} holds {real}", kind="mismatch", real=real, ext=ext)
     text, encoding = decode_text(data)
     if real == "rtf":
-        if ext != ".rtf":
+        if accepted.content != "rtf":
             raise UnsupportedFormat(f"{ext} holds rtf", kind="mismatch", real="rtf", ext=ext)
         if re.search(r"\\objdata|\\objocx|\\objemb", text):
             raise UnsafeContent("RTF with embedded objects")
         return Screened("rtf", text=text, encoding=encoding)
-    if ext == ".rtf":
-        raise UnsupportedFormat(".rtf holds text", kind="mismatch", real="text", ext=ext)
-    kind = TEXT_KIND[ext]
+    if accepted.content == "rtf":
+        raise UnsupportedFormat(f"{ext} holds text", kind="mismatch", real="text", ext=ext)
+    kind = accepted.kind
     screened = Screened(kind, text=text, encoding=encoding)
     if kind == "md":
         meta = front_matter(text)

@@ -23,12 +23,12 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 
+from tasks.core.formats import accepted_sv
 from tasks.core.templating import swedish_date
 
 KINDS = ("receipt", "review", "reminder", "draft", "failure")
-FORMATS_SV = {"docx": "Word", "pdf": "PDF", "html": "Webbsida"}
 SEVERITY_SV = {"fel": ("fel", "fel"), "varning": ("varning", "varningar"), "tips": ("tips", "tips")}
-ACCEPTED_SV = "Word (.docx, helst), OpenDocument (.odt), .rtf, .md, .txt och .html"
+ACCEPTED_SV = accepted_sv()  # the formats partners may send: tasks/core/formats.py
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,6 @@ from datetime import date
 
 from tasks.core.config import Config
 from tasks.core.slots import slot_key
-from tasks.core.templating import stockholm_today
-
-
-def today() -> date:
-    """Today in Stockholm: what the flows pass as ``today`` (tests pass their own day)."""
-    return stockholm_today()
 
 
 @dataclass(frozen=True)

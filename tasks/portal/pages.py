@@ -17,10 +17,10 @@ from datetime import date, datetime
 from pathlib import PurePosixPath
 
 from tasks.core.config import Config
+from tasks.core.formats import BY_EXTENSION, others_sv
 from tasks.core.slots import slot_key
 from tasks.core.templating import MONTHS, STOCKHOLM, html_env, stockholm_today, swedish_date, swedish_datetime
 from tasks.draft.catalogue import list_versions, read_latest, read_manifest
-from tasks.intake.screening import ACCEPTED
 from tasks.intake.tracker import STATE_SV, file_ref
 from tasks.personal.scan import counts_phrase
 from tasks.portal.links import Link
@@ -323,8 +323,8 @@ def draft_file_key(out: Storage, version: str, filename: str) -> str | None:
 
 
 # What the partner's file field accepts (the browser checks it before sending; screening decides).
-ACCEPT = ",".join(ACCEPTED)
-ACCEPTED_OTHERS = ".odt, .rtf, .md, .txt och .html"
+ACCEPT = ",".join(BY_EXTENSION)  # the accepted formats: one table, tasks/core/formats.py
+ACCEPTED_OTHERS = others_sv()
 
 
 def render_page(config: Config, template: str, **context) -> str:

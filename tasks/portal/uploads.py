@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from tasks.core.errors import UtkastError
+from tasks.core.formats import hidden
 from tasks.intake.screening import piece_from_name
 from tasks.storage.base import Entry, KeyTaken, NameTooLong, Storage, safe_name
 
@@ -91,7 +92,7 @@ def check_file_name(name: str | None) -> str:
         raise UploadRefused("path_in_name")
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
         raise UploadRefused("control_characters")
-    if name.strip().startswith((".", "~$")):
+    if hidden([name.strip()]):
         raise UploadRefused("hidden_name")
     cleaned = safe_name(name, keep_suffix=True)
     if not cleaned:

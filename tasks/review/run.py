@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.core.config import Config
@@ -15,7 +16,7 @@ from tasks.intake.normalise import Report, convert_files
 from tasks.intake.screening import screen_file
 from tasks.personal.mask import scan_ast
 from tasks.review.check import ReviewedText, review_source
-from tasks.review.checker import Checker
+from tasks.review.checker import Checker, open_checker
 from tasks.review.report import (
     MIME_DOCX,
     ReviewMeta,
@@ -27,7 +28,7 @@ from tasks.review.report import (
     severity_phrase,
     visible,
 )
-from tasks.review.settings import ReviewSettings
+from tasks.review.settings import ReviewSettings, load_review_settings
 from tasks.storage.base import Storage
 from tasks.storage.local import LocalStorage
 
@@ -117,7 +118,9 @@ def review_file(path: Path, config: Config, checker: Checker, settings: ReviewSe
     screened = screen_file(path.name, data, config.settings.limits)
 
     def normalised() -> str:
-        f = InboxFile(key=path.name, size=len(data), modified=0, etag="", name=path.name, kind=screened.kind)
+        # The conversion converts only the bytes screening saw: it checks them by their sha256.
+        f = InboxFile(key=path.name, size=len(data), modified=0, etag="", name=path.name, kind=screened.kind,
+                      sha256=hashlib.sha256(data).hexdigest())
         result = convert_files(LocalStorage(path.parent), [f], config)[path.name]
         if isinstance(result, Exception):
             raise result
@@ -128,6 +131,40 @@ def review_file(path: Path, config: Config, checker: Checker, settings: ReviewSe
     meta = ReviewMeta(title=title, partner="", partner_name="", piece="", piece_title="", source=path.name,
                       sha256=hashlib.sha256(data).hexdigest(), kind=screened.kind)
     return reviewed, meta
+
+
+@dataclass
+class DeskReview:
+    """One file reviewed at a desk: the review as JSON (``utkast review --json``), as text for a
+    terminal, and the files written (none without an output folder)."""
+
+    json: dict
+    text: str
+    written: list[Path]
+
+
+def review_at_desk(path: Path, config: Config, out_dir: Path | None = None) -> DeskReview:
+    """``utkast review FILE``: review one file with the configured checker (a LanguageTool server
+    when ``LANGUAGETOOL_URL`` is set, else the embedded one); with ``out_dir``, also write
+    ``<name>.granskning.docx``, ``.html`` and ``.json`` there. Raises ``Rejected`` for a file
+    intake would refuse, ``CheckerUnavailable`` when the checker cannot run."""
+    path = Path(path)
+    settings = load_review_settings(config.templates, config.registry)
+    with open_checker(settings.tuning) as checker:
+        reviewed, meta = review_file(path, config, checker, settings)
+    checked = time.time()
+    body = review_json(reviewed, meta, checker, checked)
+    written = []
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stem = f"{path.stem}.granskning"
+        written = [out_dir / f"{stem}.{ext}" for ext in ("html", "docx", "json")]
+        written[1].write_bytes(review_docx(reviewed, meta))
+        written[0].write_text(review_html(reviewed, meta, checker, checked, config.templates, f"{stem}.docx"),
+                              encoding="utf-8")
+        written[2].write_text(json.dumps(body, ensure_ascii=False, indent=2), encoding="utf-8")
+    return DeskReview(body, format_findings(reviewed, path.name), written)
 
 
 def format_findings(reviewed: ReviewedText, name: str) -> str:

@@ -226,124 +226,146 @@ FOOTNOTE_DEF = re.compile(r"^ {0,3}\[\^[^\]]+\]:[ \t]*")
 def blocks_from_markdown(source: str, *, markdown: bool = True) -> list[Block]:
     """Blocks of a Markdown (or, with ``markdown=False``, plain-text) file."""
     source = source.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
-    lines = source.split("\n")
-    offsets, pos = [], 0
-    for line in lines:
-        offsets.append(pos)
-        pos += len(line) + 1
-    blocks: list[Block] = []
-    current: list[int] = []  # line numbers (0-based) of the block being collected
-    current_kind = ["para", 0]
-    prefix_len: dict[int, int] = {}  # characters of syntax to skip at the start of a line
-    in_list = False
-    blank_before = True
-    i = 0
-    if markdown and lines and lines[0].strip() == "---":  # YAML front matter
+    scan = _LineBlocks(source, markdown)
+    i = _front_matter_end(scan.lines) if markdown else 0
+    while i < len(scan.lines):
+        i = scan.step(i)
+    scan.flush()
+    return [b for b in scan.blocks if b.text.strip()]
+
+
+def _front_matter_end(lines: list[str]) -> int:
+    """The first line after YAML front matter (0 when there is none)."""
+    if lines and lines[0].strip() == "---":
         for j in range(1, len(lines)):
             if lines[j].strip() in ("---", "..."):
-                i = j + 1
-                break
+                return j + 1
+    return 0
 
-    def flush():
-        nonlocal current
-        if current:
-            blocks.append(_make_block(source, lines, offsets, current, prefix_len, current_kind[0],
-                                      current_kind[1], markdown))
-        current = []
 
-    while i < len(lines):
-        line = lines[i]
-        stripped = line.strip()
-        if markdown:
-            fence = FENCE.match(line)
-            if fence:
-                flush()
-                mark = fence.group(1)[0] * 3
-                i += 1
-                while i < len(lines) and not lines[i].strip().startswith(mark):
-                    i += 1
-                i += 1
-                blank_before = True
-                continue
-            if stripped.startswith("<!--"):
-                flush()
-                while i < len(lines) and "-->" not in lines[i]:
-                    i += 1
-                i += 1
-                continue
-        if not stripped:
-            flush()
-            blank_before = True
-            i += 1
-            continue
-        if markdown:
-            quote = QUOTE.match(line)
-            skip = 0
-            while quote:
-                skip += quote.end()
-                quote = QUOTE.match(line[skip:])
-            view = line[skip:]
-            if skip and not view.strip():
-                flush()
-                i += 1
-                continue
-            if blank_before and not view[:1].isspace():
-                in_list = False
-            heading = ATX.match(view)
-            if heading:
-                flush()
-                prefix_len[i] = skip + heading.start(2)
-                blocks.append(_make_block(source, lines, offsets, [i], prefix_len, "heading",
-                                          len(heading.group(1)), markdown, end_col=skip + heading.end(2)))
-                in_list, blank_before = False, False
-                i += 1
-                continue
-            if current and not in_list and SETEXT.match(view) and current_kind[0] == "para":
-                current_kind[:] = ["heading", 1 if view.strip()[0] == "=" else 2]
-                flush()
-                i += 1
-                continue
-            if THEMATIC.match(view) or GRID_BORDER.match(view) or TABLE_SEP.match(view) or LINK_DEF.match(view):
-                flush()
-                i += 1
-                continue
-            if view.lstrip().startswith("|") or (view.count("|") >= 2 and not current):
-                flush()
-                blocks.extend(_table_cells(source, offsets[i] + skip, view, i))
-                i += 1
-                continue
-            footnote = FOOTNOTE_DEF.match(view)
-            if footnote:
-                flush()
-                current, current_kind[:] = [i], ["para", 0]
-                prefix_len[i] = skip + footnote.end()
-                i += 1
-                continue
-            if not in_list and blank_before and (view.startswith("    ") or view.startswith("\t")):
-                flush()  # indented code block
-                i += 1
-                continue
-            item = ITEM.match(view)
+class _LineBlocks:
+    """One pass over the lines of a Markdown or plain-text file (:func:`blocks_from_markdown`):
+    the blocks made so far and the one being collected."""
+
+    def __init__(self, source: str, markdown: bool):
+        self.source, self.markdown = source, markdown
+        self.lines = source.split("\n")
+        self.offsets, pos = [], 0
+        for line in self.lines:
+            self.offsets.append(pos)
+            pos += len(line) + 1
+        self.blocks: list[Block] = []
+        self.current: list[int] = []  # line numbers (0-based) of the block being collected
+        self.current_kind = ["para", 0]
+        self.prefix_len: dict[int, int] = {}  # characters of syntax to skip at the start of a line
+        self.in_list = False
+        self.blank_before = True
+
+    def flush(self) -> None:
+        if self.current:
+            self.blocks.append(_make_block(self.source, self.lines, self.offsets, self.current, self.prefix_len,
+                                           self.current_kind[0], self.current_kind[1], self.markdown))
+        self.current = []
+
+    def step(self, i: int) -> int:
+        """Take line ``i``; the number of the next line to take."""
+        line = self.lines[i]
+        if self.markdown:
+            after = self._skip_raw(i, line)
+            if after is not None:
+                return after
+        if not line.strip():
+            self.flush()
+            self.blank_before = True
+            return i + 1
+        if self.markdown:
+            done, skip, view, item = self._markdown_syntax(i, line)
+            if done:
+                return i + 1
         else:
             skip, view = 0, line
             item = PLAIN_ITEM.match(line)
-        if item:
-            flush()
-            current, current_kind[:] = [i], ["item", 0]
-            prefix_len[i] = skip + item.start("rest")
-            in_list, blank_before = True, False
+        self._text(i, skip, view, item)
+        return i + 1
+
+    def _skip_raw(self, i: int, line: str) -> int | None:
+        """Past a fenced code block or an HTML comment that starts at line ``i``; else None."""
+        lines = self.lines
+        fence = FENCE.match(line)
+        if fence:
+            self.flush()
+            mark = fence.group(1)[0] * 3
             i += 1
-            continue
-        if in_list and not current and not (view.startswith(" ") or view.startswith("\t")):
-            in_list = False
-        if not current:
-            current_kind[:] = ["para", 0]
-        current.append(i)
-        prefix_len.setdefault(i, skip)
-        blank_before = False
-        i += 1
-    flush()
-    return [b for b in blocks if b.text.strip()]
+            while i < len(lines) and not lines[i].strip().startswith(mark):
+                i += 1
+            self.blank_before = True
+            return i + 1
+        if line.strip().startswith("<!--"):
+            self.flush()
+            while i < len(lines) and "-->" not in lines[i]:
+                i += 1
+            return i + 1
+        return None
+
+    def _markdown_syntax(self, i: int, line: str) -> tuple[bool, int, str, re.Match | None]:
+        """Line ``i`` as Markdown: (whether it was syntax and is done, the characters of quote
+        marks to skip, the line without them, a list item's match)."""
+        quote = QUOTE.match(line)
+        skip = 0
+        while quote:
+            skip += quote.end()
+            quote = QUOTE.match(line[skip:])
+        view = line[skip:]
+        if skip and not view.strip():
+            self.flush()
+            return True, skip, view, None
+        if self.blank_before and not view[:1].isspace():
+            self.in_list = False
+        heading = ATX.match(view)
+        if heading:
+            self.flush()
+            self.prefix_len[i] = skip + heading.start(2)
+            self.blocks.append(_make_block(self.source, self.lines, self.offsets, [i], self.prefix_len, "heading",
+                                           len(heading.group(1)), self.markdown, end_col=skip + heading.end(2)))
+            self.in_list, self.blank_before = False, False
+            return True, skip, view, None
+        if self.current and not self.in_list and SETEXT.match(view) and self.current_kind[0] == "para":
+            self.current_kind[:] = ["heading", 1 if view.strip()[0] == "=" else 2]
+            self.flush()
+            return True, skip, view, None
+        if THEMATIC.match(view) or GRID_BORDER.match(view) or TABLE_SEP.match(view) or LINK_DEF.match(view):
+            self.flush()
+            return True, skip, view, None
+        if view.lstrip().startswith("|") or (view.count("|") >= 2 and not self.current):
+            self.flush()
+            self.blocks.extend(_table_cells(self.source, self.offsets[i] + skip, view, i))
+            return True, skip, view, None
+        footnote = FOOTNOTE_DEF.match(view)
+        if footnote:
+            self.flush()
+            self.current, self.current_kind[:] = [i], ["para", 0]
+            self.prefix_len[i] = skip + footnote.end()
+            return True, skip, view, None
+        if not self.in_list and self.blank_before and (view.startswith("    ") or view.startswith("\t")):
+            self.flush()  # indented code block
+            return True, skip, view, None
+        return False, skip, view, ITEM.match(view)
+
+    def _text(self, i: int, skip: int, view: str, item: re.Match | None) -> None:
+        """Line ``i`` as text: a list item starts a block, other lines join the current one."""
+        if item:
+            self.flush()
+            self.current, self.current_kind[:] = [i], ["item", 0]
+            self.prefix_len[i] = skip + item.start("rest")
+            self.in_list, self.blank_before = True, False
+            return
+        if self.in_list and not self.current and not (view.startswith(" ") or view.startswith("\t")):
+            self.in_list = False
+        if not self.current:
+            self.current_kind[:] = ["para", 0]
+        self.current.append(i)
+        self.prefix_len.setdefault(i, skip)
+        self.blank_before = False
 
 
 def _make_block(source, lines, offsets, numbers, prefix_len, kind, level, markdown, end_col=None) -> Block:

@@ -29,7 +29,8 @@ from tasks.core.config import Config
 from tasks.core.errors import UtkastError
 from tasks.core.templating import html_env, swedish_datetime
 from tasks.core.wordml import OBJECT
-from tasks.draft.catalogue import list_versions, read_latest
+from tasks.core.wordtext import read_draft_text
+from tasks.draft.catalogue import CHANGES, COMPARISON, list_versions, read_latest
 from tasks.draft.render import word_sequence
 from tasks.draft.wordjoin import join_docx
 from tasks.personal.mask import mask_record
@@ -46,12 +47,9 @@ from tasks.roundtrip.compare import (
     summary_sv,
 )
 from tasks.roundtrip.redline import redline_docx, redline_markup
-from tasks.roundtrip.wordtext import read_draft_text
 from tasks.storage.base import Storage, read_all
 
 RECORD = "paragraphs.json"
-CHANGES = "andringar"
-COMPARISON = "jamforelse-"
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
@@ -332,28 +330,6 @@ def compare_versions(out: Storage, config: Config, version_a: str, version_b: st
         if existing:
             return json.loads(existing)
     return write_comparison(out, config, load_draft(out, a, config), newer, f"drafts/{b}/{COMPARISON}{a}")
-
-
-def change_links(out: Storage, from_key: str, **href_args) -> dict[str, dict]:
-    """Per draft version: links to its changes since the previous draft and to other
-    comparisons made with ``utkast diff`` (for the reviewers' page)."""
-    links: dict[str, dict] = {}
-    pattern = re.compile(rf"drafts/([^/]+)/(?:({CHANGES})|{COMPARISON}([^/]+))\.(html|docx)")
-    for entry in out.list("drafts/"):
-        m = pattern.fullmatch(entry.key)
-        if not m:
-            continue
-        version, since, other, fmt = m.groups()
-        name = entry.key.rsplit("/", 1)[-1]  # the Word file downloads, the page opens
-        href = out.href(entry.key, from_key=from_key, filename=name if fmt == "docx" else None, **href_args)
-        mine = links.setdefault(version, {"changes": {}, "comparisons": {}})
-        if since:
-            mine["changes"][fmt] = href
-        else:
-            mine["comparisons"].setdefault(other, {})[fmt] = href
-    for mine in links.values():
-        mine["comparisons"] = [{"from": k, **v} for k, v in sorted(mine["comparisons"].items(), reverse=True)]
-    return links
 
 
 def changes_markdown(result: dict, where: dict[str, str] | None = None) -> str:

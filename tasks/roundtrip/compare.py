@@ -1,7 +1,7 @@
 """What changed between two drafts: the paragraphs (aligned, edited paragraphs compared
 word by word) and the reports (new, updated, withdrawn, rejected), per paket.
 
-Pure functions on the drafts' text records (:func:`tasks.roundtrip.wordtext.read_draft_text`) and
+Pure functions on the drafts' text records (:func:`tasks.core.wordtext.read_draft_text`) and
 manifests; writing the results is :mod:`tasks.roundtrip.changes`.
 """
 
@@ -14,8 +14,8 @@ from difflib import SequenceMatcher
 from tasks.core.config import Config
 from tasks.core.slots import in_outline_order, slot_key
 from tasks.core.wordml import OBJECT
+from tasks.core.wordtext import normalise
 from tasks.draft.manifest import compute_changes
-from tasks.roundtrip.wordtext import normalise
 
 TOKEN = re.compile(r"[\t\n\ufffc]|[^\S\t\n]+|\w+|[^\w\s\ufffc]")
 WORD = re.compile(r"\w")

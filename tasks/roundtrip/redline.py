@@ -20,8 +20,8 @@ from lxml import etree
 
 from tasks.core.errors import UtkastError
 from tasks.core.wordml import CONTAINERS, OBJECT, REDLINE_AUTHOR, body_of, local, paragraph_bits, w
+from tasks.core.wordtext import DocxPackage, text_paragraphs
 from tasks.roundtrip.compare import Change
-from tasks.roundtrip.wordtext import DocxPackage, text_paragraphs
 
 XML_SPACE = "{http://www.w3.org/XML/1998/namespace}space"
 

@@ -22,11 +22,12 @@ from tasks.core.errors import (
     Rejected,
     UnsafeName,
 )
+from tasks.core.formats import hidden
+from tasks.core.wordtext import Returned, normalise, read_draft_text, read_returned
 from tasks.draft.catalogue import list_versions
 from tasks.intake.reasons import explain
 from tasks.intake.screening import screen_file
 from tasks.roundtrip.compare import similarity
-from tasks.roundtrip.wordtext import Returned, normalise, read_draft_text, read_returned
 from tasks.storage.base import Entry, Storage, UnsafeKey, check_key
 
 READER = "1"
@@ -120,7 +121,7 @@ def _examine(inbox: Storage, f: ReturnedFile, config: Config, texts: PublishedTe
         raise UnsafeName(f.key)
     if any(ord(ch) < 32 for ch in f.key):
         raise UnsafeName(f.key)
-    if f.name.startswith((".", "~$")) or any(p.startswith(".") for p in f.key.split("/")[1:-1]):
+    if hidden(f.key.split("/")):
         raise HiddenFile(f.name)
     if f.reviewer is None:
         raise NoReviewerFolder(f.name)

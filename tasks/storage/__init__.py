@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+from typing import Callable
 from urllib.parse import unquote, urlparse
 
 from tasks.core.errors import StorageError
@@ -17,8 +18,10 @@ from tasks.storage.base import Storage
 from tasks.storage.local import LocalStorage
 
 
-def open_storage(url: str | os.PathLike) -> Storage:
-    """The storage behind ``url``: a folder path, ``file://`` URL or ``s3://bucket/prefix``."""
+def open_storage(url: str | os.PathLike, session_from: Callable[[], object] | None = None) -> Storage:
+    """The storage behind ``url``: a folder path, ``file://`` URL or ``s3://bucket/prefix``
+    (``session_from``: for a bucket, a function that returns the boto3 session to use, or None
+    for the standard sources: :func:`tasks.storage.s3.make_client`)."""
     url = str(url)
     parsed = urlparse(url)
     if parsed.scheme == "s3":
@@ -26,7 +29,7 @@ def open_storage(url: str | os.PathLike) -> Storage:
             S3Storage,  # boto3 is only imported when a bucket is used
         )
 
-        return S3Storage.from_url(url)
+        return S3Storage.from_url(url, session_from)
     if parsed.scheme == "file":
         return LocalStorage(unquote(parsed.path))
     if parsed.scheme in ("", ) or (len(parsed.scheme) == 1 and os.name == "nt"):

@@ -4,8 +4,9 @@
 is and who we are come from the standard boto3 sources, never from the URL:
 
 - credentials: ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` (+ ``AWS_SESSION_TOKEN``),
-  ``AWS_PROFILE`` and the shared config files, an instance role; or a Prefect
-  ``AwsCredentials`` block named by ``UTKAST_AWS_CREDENTIALS_BLOCK`` (needs ``prefect-aws``);
+  ``AWS_PROFILE`` and the shared config files, an instance role; or a boto3 session the
+  caller gives (the flows make one from a Prefect ``AwsCredentials`` block named by
+  ``UTKAST_AWS_CREDENTIALS_BLOCK``: :mod:`flows.storage`);
 - endpoint: ``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL`` (read by botocore itself; a
   custom endpoint gets path-style addressing);
 - region: ``AWS_REGION``/``AWS_DEFAULT_REGION`` or the profile, else ``us-east-1``.
@@ -76,22 +77,22 @@ class S3Storage(Storage):
     lease_seconds = LEASE_SECONDS
     lease_renew_seconds = LEASE_RENEW_SECONDS
 
-    def __init__(self, bucket: str, prefix: str = "", client=None):
+    def __init__(self, bucket: str, prefix: str = "", client=None, session_from=None):
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         if self.prefix:
             check_key(self.prefix)
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
-        self.client = client or make_client()
+        self.client = client or make_client(session_from)
 
     @classmethod
-    def from_url(cls, url: str) -> "S3Storage":
+    def from_url(cls, url: str, session_from=None) -> "S3Storage":
         parsed = urlparse(url)
         if parsed.scheme != "s3" or not parsed.netloc:
             raise StorageError(f"not an S3 URL: {url!r}; use s3://bucket/prefix")
         prefix = parsed.path.strip("/")
         try:
-            return cls(parsed.netloc, prefix)
+            return cls(parsed.netloc, prefix, session_from=session_from)
         except UnsafeKey as exc:
             raise StorageError(f"{url}: the prefix {exc}") from exc
 
@@ -404,14 +405,15 @@ def _abandoned(lease: dict) -> bool:
     return _started(pid) != lease["started"]  # ended, or the PID now names another process
 
 
-def make_client():
-    """An S3 client from the standard boto3 sources (see the module docstring)."""
+def make_client(session_from=None):
+    """An S3 client from the standard boto3 sources (see the module docstring), or from the
+    session ``session_from()`` returns (a function; when it returns None, those sources)."""
     import boto3
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError
 
     try:
-        session = _prefect_block_session() or boto3.Session()
+        session = (session_from and session_from()) or boto3.Session()
         region = session.region_name or os.environ.get("AWS_REGION") or "us-east-1"
         # SigV4 everywhere (presigned links too); standard retries around every request.
         settings = dict(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10,
@@ -428,20 +430,3 @@ def make_client():
         return client
     except BotoCoreError as exc:
         raise StorageError(f"could not set up the S3 client: {exc}") from exc
-
-
-def _prefect_block_session():
-    """A boto3 session from the Prefect ``AwsCredentials`` block named in
-    ``UTKAST_AWS_CREDENTIALS_BLOCK``; None when the variable is unset."""
-    name = os.environ.get("UTKAST_AWS_CREDENTIALS_BLOCK")
-    if not name:
-        return None
-    try:
-        from prefect_aws import AwsCredentials
-    except ImportError:
-        raise StorageError(f"UTKAST_AWS_CREDENTIALS_BLOCK={name} needs prefect-aws: "
-                           ".venv/bin/pip install prefect-aws") from None
-    try:
-        return AwsCredentials.load(name).get_boto3_session()
-    except Exception as exc:  # a missing block or an unreachable Prefect API
-        raise StorageError(f"could not load the Prefect AWS credentials block {name!r}: {exc}") from exc

@@ -1,21 +1,15 @@
 -- Normalise a batch of partner reports into canonical Markdown, in one pandoc process.
 --
 -- Usage: pandoc lua normalise.lua JOBS.json
--- JOBS.json is a list of {id, input, format, shift_to, out, media_dir, result[, slim]}.
+-- JOBS.json is a list of {id, input, format, reader, shift_to, out, media_dir, result[, slim]}:
+-- `reader` is pandoc's reader for the file, from the table of accepted formats
+-- (tasks/core/formats.py); `format` is the kind of report (docx, odt, md, ...).
 -- Every input is read sandboxed (pandoc.read's fourth argument {} = no files may be
 -- opened), raw HTML/TeX is dropped, only images carried inside the document are kept
 -- (stored by content hash), links other than http(s)/mailto are unwrapped, and headings
 -- are shifted so the report's top level lands at `shift_to`.
 
 local CANONICAL = 'markdown-smart-raw_html-raw_attribute-raw_tex-native_divs-native_spans'
-local READERS = {
-  docx = 'docx', odt = 'odt', rtf = 'rtf', html = 'html',
-  -- Raw HTML and raw blocks are recognised (so the filter drops them) instead of showing
-  -- as literal tags; raw TeX stays text (the reader must never act on \input). Front
-  -- matter is read (and removed) by utkast, so no YAML reaches pandoc.
-  md = 'markdown-smart-raw_tex-yaml_metadata_block',
-  txt = 'markdown-smart-raw_html-raw_attribute-raw_tex-yaml_metadata_block-tex_math_dollars-pipe_tables',
-}
 local EXT = { ['image/png'] = 'png', ['image/jpeg'] = 'jpg', ['image/gif'] = 'gif',
   ['image/svg+xml'] = 'svg', ['image/bmp'] = 'bmp', ['image/tiff'] = 'tif',
   ['image/x-emf'] = 'emf', ['image/x-wmf'] = 'wmf', ['image/emf'] = 'emf', ['image/wmf'] = 'wmf',
@@ -198,7 +192,7 @@ end
 local function convert(job)
   local data = read_file(job.input)
   if job.format == 'docx' and job.slim ~= false then data = slim_docx(data) end
-  local doc = pandoc.read(data, READERS[job.format], { track_changes = 'accept-changes' }, {})
+  local doc = pandoc.read(data, job.reader, { track_changes = 'accept-changes' }, {})
 
   -- Media carried inside the document, by path; nothing else may be referenced.
   local media = {}

@@ -20,8 +20,17 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from tasks.core.config import Config
-from tasks.core.wordml import OBJECT, REDLINE_AUTHOR, Bit, body_of, body_paragraphs, local, paragraph_bits, w
-from tasks.intake.screening import SAFE_XML
+from tasks.core.wordml import (
+    OBJECT,
+    REDLINE_AUTHOR,
+    SAFE_XML,
+    Bit,
+    body_of,
+    body_paragraphs,
+    local,
+    paragraph_bits,
+    w,
+)
 
 REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 CT_NS = "http://schemas.openxmlformats.org/package/2006/content-types"

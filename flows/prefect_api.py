@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
-CHECKOUT = Path(__file__).resolve().parents[2]
+CHECKOUT = Path(__file__).resolve().parents[1]
 TEMPORARY_HINT = ("utkast: no Prefect server running here (python3 dev.py stack up starts one); "
                   "using a temporary server for this run")
 # What a client needs from the stack's prefect.env: the API's basic-auth string (the server's
