@@ -138,8 +138,8 @@ def render_draft(out: Storage, sections: list[Section], reports: list[Report], c
             (media_dir / name).write_bytes(out.read(f"normalised/media/{name}"))
     if "html" in formats:
         html = workdir / "utkast.html"
-        html.write_text(_fill(shells["html"].read_text(encoding="utf-8"), f"<p>{marker}</p>",
-                              _in_order(out, sections, "html"), "\n"), encoding="utf-8")
+        html.write_text(scrollable_tables(_fill(shells["html"].read_text(encoding="utf-8"), f"<p>{marker}</p>",
+                                                _in_order(out, sections, "html"), "\n")), encoding="utf-8")
         inline_images(html, media_dir)
         rendered.files["html"] = html
     if "pdf" in formats:
@@ -173,6 +173,19 @@ def _fill(shell: str, marker: str, pieces: list[str], between: str) -> str:
     return shell.replace(marker, between.join(p.strip("\n") for p in pieces if p.strip()))
 
 
+def scrollable_tables(html: str) -> str:
+    """Each table of the page in a region of its own that scrolls sideways and can be reached
+    with the keyboard (a wide table on a phone; WCAG 2.1.1), named "Tabell <n>"."""
+    count = 0
+
+    def region(m: re.Match) -> str:
+        nonlocal count
+        count += 1
+        return f'<div class="tabell" role="region" tabindex="0" aria-label="Tabell {count}">{m.group(0)}'
+
+    return re.sub(r"<table[\s>]", region, html).replace("</table>", "</table></div>")
+
+
 def inline_images(html_path: Path, media_dir: Path) -> None:
     """Make the html self-contained: our media become data: URIs (nothing else is referenced)."""
     html = html_path.read_text(encoding="utf-8")
@@ -189,11 +202,17 @@ def inline_images(html_path: Path, media_dir: Path) -> None:
     html_path.write_text(html, encoding="utf-8")
 
 
+# The standard every published PDF conforms to: Typst checks it while it compiles (an image
+# or equation without a description, a skipped heading level, no title or language stop the
+# PDF) and declares it in the PDF's metadata (pdfuaid:part 1). docs/accessibility.md.
+PDF_STANDARD = "ua-1"
+
+
 def compile_pdf(typ_path: Path, root: Path) -> Path:
     import typst
 
     pdf = typ_path.with_suffix(".pdf")
-    data = typst.compile(str(typ_path), root=str(root), ignore_system_fonts=False)
+    data = typst.compile(str(typ_path), root=str(root), ignore_system_fonts=False, pdf_standards=[PDF_STANDARD])
     pdf.write_bytes(data)
     return pdf
 

@@ -104,7 +104,7 @@ def partner_view(inbox: Storage, out: Storage, config: Config, slug: str, today:
             item.update(state=cell["state"], state_sv=STATE_SV.get(cell["state"], cell["state"]),
                         file=(cell.get("source") or "").rsplit("/", 1)[-1] or None,
                         rejected=cell.get("rejected", []), words=cell.get("words"), pages=cell.get("pages"),
-                        personal=cell.get("personal"))
+                        personal=cell.get("personal"), accessibility=cell.get("accessibility"))
             review, item["review"] = cell.get("review") or {}, None
             if review.get("pending"):
                 item["review"] = {"pending": True}
