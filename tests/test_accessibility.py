@@ -134,6 +134,23 @@ def test_typst_refuses_an_image_without_a_description_under_pdf_ua(tmp_path):
     assert pdf_ua_part(compile_pdf(source, tmp_path).read_bytes()) == "1"
 
 
+def test_a_character_no_font_has_becomes_a_question_mark_and_the_pdf_stays_pdf_ua(tmp_path):
+    from pypdf import PdfReader
+
+    from tasks.draft.render import compile_pdf
+    from tests.builders import PNG
+
+    (tmp_path / "bild.png").write_bytes(PNG)
+    source = tmp_path / "utkast.typ"
+    source.write_text('#set document(title: "Utkast")\n#set text(lang: "sv", region: "SE")\n= Rubrik\n'
+                      'Vi #emph[startar]🚀 nu 👩‍👩‍👧 och ✓ är kvar.\n\n#image("bild.png", alt: "Raket 🚀")\n',
+                      encoding="utf-8")
+    pdf = compile_pdf(source, tmp_path).read_bytes()
+    assert pdf_ua_part(pdf) == "1"
+    text = " ".join(PdfReader(io.BytesIO(pdf)).pages[0].extract_text().split())
+    assert "Vi startar? nu" in text and "och ✓ är kvar." in text and "🚀" not in text
+
+
 def test_every_table_of_the_html_scrolls_in_a_region_the_keyboard_reaches():
     from tasks.draft.render import scrollable_tables
 
