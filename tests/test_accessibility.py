@@ -71,6 +71,11 @@ def test_headings_in_the_draft_never_skip_a_level_and_are_never_empty(tmp_path, 
                                     {"text": "Ännu djupare", "level": 6, "previous": 4}]
 
 
+def test_a_link_without_text_gets_its_address_as_text(tmp_path, config):
+    result = _convert(tmp_path, config, "coompanion/4.3 Länkar.md", "Se [](https://example.org) och [oss](https://example.org/oss).\n")
+    assert "Se <https://example.org> och [oss](https://example.org/oss)." in result.markdown
+
+
 def test_an_image_a_markdown_report_only_points_to_is_still_dropped(tmp_path, config):
     text = "Text.\n\n![Bild](bild.png)\n\n![Bild](data:image/svg+xml;base64,PHN2Zy8+)\n"
     result = _convert(tmp_path, config, "coompanion/4.3 Länk.md", text)

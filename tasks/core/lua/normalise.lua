@@ -324,8 +324,13 @@ local function convert(job)
     Div = function(el) return el.content end,
     Span = function(el) return el.content end,
     Link = function(el)
-      if safe_link(el.target) then el.attr = pandoc.Attr(); return el end
-      return el.content
+      if not safe_link(el.target) then return el.content end
+      el.attr = pandoc.Attr()
+      local has_image = false
+      el.content:walk { Image = function() has_image = true end }
+      -- A link without text says nothing to a screen reader: its address is its text.
+      if not has_image and not has_text(el.content) then el.content = pandoc.Inlines(el.target) end
+      return el
     end,
     Image = function(img)
       local m = media[img.src] or data_uri(img.src)
