@@ -174,3 +174,72 @@ def normalise_inbox(inbox: Path, out: Path, config):
         todo = apply_conversions(target, files, todo, results, state.conversions, config, reports,
                                  checkpoint=lambda: save_state(target, state))
     return files, reports
+
+
+# --- the hard cases of accessibility (docs/accessibility.md) --------------------------------
+
+ALT_TEXT = "Stapeldiagram: deltagare per år, från 412 år 2014 till 530 år 2016"
+
+
+def _data_uri(png: bytes) -> str:
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def accessibility_markdown(described: bytes = PNG, undescribed: bytes | None = None) -> str:
+    """Markdown with every hard case: headings that skip a level (1 -> 3), an image with a
+    description and one without, a table with a header row and one without, a footnote and
+    a list. The images are data: URIs (``undescribed`` defaults to another colour than
+    ``described``, so both are kept)."""
+    undescribed = undescribed or make_png(rgb=(30, 30, 200))
+    return f"""# Tillgänglighet i butikerna
+
+Butikerna tar emot deltagare med olika behov.[^1] Diagrammet visar hur många de har varit.
+
+### Deltagare och handledare
+
+![{ALT_TEXT}]({_data_uri(described)})
+
+Bilden nedan saknar beskrivning.
+
+![]({_data_uri(undescribed)})
+
+| År | Deltagare | Vidare till arbete |
+|----|-----------|--------------------|
+| 2014 | 412 | 97 |
+| 2015 | 468 | 121 |
+
+---------  -------  ------
+Norr        12       3
+Söder       20       5
+Väster      17       4
+---------  -------  ------
+
+Handledarna arbetar med
+
+- introduktion,
+- uppföljning och
+- validering.
+
+[^1]: Behoven kartläggs vid första mötet.
+"""
+
+
+def make_accessibility_docx() -> bytes:
+    """A Word file (made by pandoc, as Word stores it: the image's description in
+    ``wp:docPr/@descr``, the header row as ``w:tblHeader``) with every hard case."""
+    return docx_from_markdown(accessibility_markdown())
+
+
+def make_accessibility_odt(alt: str = "Karta över butikerna i regionen") -> bytes:
+    """An OpenDocument text with two images: the first with a text alternative set as
+    LibreOffice does (``svg:title`` in its frame), the second without."""
+    markdown = (f"# Butikerna\n\nKartan visar butikerna.\n\n![]({_data_uri(make_png(rgb=(1, 2, 3)))})\n\n"
+                f"Den andra bilden saknar beskrivning.\n\n![]({_data_uri(make_png(rgb=(4, 5, 6)))})\n")
+    data = docx_from_markdown(markdown, "odt")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        content = archive.read("content.xml").decode("utf-8")
+    end = content.index("</draw:frame>")
+    content = content[:end] + f"<svg:title>{alt}</svg:title>" + content[end:]
+    return rezip(data, replace={"content.xml": content.encode("utf-8")})

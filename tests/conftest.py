@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,30 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip("../shared/corpus is not present")
     return CORPUS
+
+
+AXE_VERSION = "4.14.1"  # the same as .ci/run installs
+AXE = ROOT / ".local" / "node_modules" / "axe-core" / "axe.min.js"
+WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+@pytest.fixture(scope="session")
+def axe_script():
+    """axe-core's axe.min.js, installed from npm into .local/node_modules when missing."""
+    if not AXE.exists():
+        npm = shutil.which("npm")
+        if not npm:
+            pytest.skip("npm is not installed, so axe-core cannot be (.ci/run installs it)")
+        subprocess.run([npm, "install", "--prefix", str(ROOT / ".local"), "--no-audit", "--no-fund", "--silent",
+                        f"axe-core@{AXE_VERSION}"], check=True, timeout=600)
+    return AXE
+
+
+def axe_violations(page, script: Path) -> list[str]:
+    """axe-core's WCAG 2.1 A and AA violations on a Playwright page (the script injected)."""
+    page.add_script_tag(path=str(script))
+    return page.evaluate("""async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}}))
+        .violations.map(v => `${v.id}: ${v.help} (${v.nodes.map(n => n.target.join(' ')).join(', ')})`)""", WCAG)
 
 
 @pytest.fixture(scope="session")

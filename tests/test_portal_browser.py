@@ -9,32 +9,14 @@ Another partner's link, a rotated and a made-up link, and the refusals are tried
 from __future__ import annotations
 
 import dataclasses
-import shutil
-import subprocess
 
 import pytest
 
 from tasks.portal.links import KEY_ENV
 from tests.builders import make_docx
-from tests.conftest import ROOT
+from tests.conftest import axe_violations
 from tests.portal_server import running_portal
 from tests.test_browser import CHROMIUM_FLAGS
-
-AXE_VERSION = "4.14.1"  # the same as .ci/run installs
-AXE = ROOT / ".local" / "node_modules" / "axe-core" / "axe.min.js"
-WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-
-
-@pytest.fixture(scope="session")
-def axe_script():
-    """axe-core's axe.min.js, installed from npm into .local/node_modules when missing."""
-    if not AXE.exists():
-        npm = shutil.which("npm")
-        if not npm:
-            pytest.skip("npm is not installed, so axe-core cannot be (.ci/run installs it)")
-        subprocess.run([npm, "install", "--prefix", str(ROOT / ".local"), "--no-audit", "--no-fund", "--silent",
-                        f"axe-core@{AXE_VERSION}"], check=True, timeout=600)
-    return AXE
 
 
 def link_printed(main, capsys, *args) -> str:
@@ -65,9 +47,7 @@ def test_a_partner_uploads_through_the_page_and_sees_the_verdict(prefect_harness
 
     def axe(page, name: str) -> None:
         """No WCAG 2.1 A/AA violation on this page, and nothing wider than the phone."""
-        page.add_script_tag(path=str(axe_script))
-        found = page.evaluate("""async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}}))
-            .violations.map(v => `${v.id}: ${v.help} (${v.nodes.map(n => n.target.join(' ')).join(', ')})`)""", WCAG)
+        found = axe_violations(page, axe_script)
         checked[name] = found
         assert found == [], f"{name}: {found}"
         assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"], name
@@ -127,7 +107,7 @@ def test_a_partner_uploads_through_the_page_and_sees_the_verdict(prefect_harness
             assert page.get_by_role("heading", level=1).inner_text() == "Språkgranskning"
             page.go_back()
             with page.expect_download() as download:
-                page.get_by_role("link", name="Ditt dokument med kommentarer för 1.3 (Word)").click()
+                page.get_by_role("link", name="Ert dokument med kommentarer för 1.3 (Word)").click()
             assert download.value.suggested_filename == "1.3.docx"
 
             # Another partner sees only their own; a rotated and a made-up link get the 404 page.

@@ -13,7 +13,7 @@ from tasks.core.templating import STOCKHOLM, swedish_datetime
 from tasks.core.versions import tool_versions
 from tasks.draft.render import Rendered
 from tasks.intake.inbox import InboxFile, shown_reason
-from tasks.intake.normalise import Report
+from tasks.intake.normalise import Report, accessibility_summary
 from tasks.personal.rules import masking_fingerprint
 
 
@@ -91,6 +91,7 @@ def build_manifest(rendered: Rendered, fingerprint: str, files: list[InboxFile],
         "earlier_versions": [shown.get(k, k) for k in r.earlier_versions], "warnings": r.warnings,
         "review": reviews.get(slot_key(r.partner, r.piece)),
         "personal_data": personal.get(slot_key(r.partner, r.piece)),
+        "accessibility": accessibility_summary(r),
     } for r in sorted(reports, key=lambda r: (r.piece, r.partner))]
     return {
         "version": rendered.version,
@@ -110,4 +111,8 @@ def build_manifest(rendered: Rendered, fingerprint: str, files: list[InboxFile],
         "changes": compute_changes(previous, entries, inputs),
         "tools": tool_versions(),
         "pending_reviews": list(pending_reviews),
+        # Images shown with a placeholder description, headings moved up a level (docs/accessibility.md).
+        "accessibility": {"images_without_alt": sum(len(r.missing_alt) for r in reports),
+                          "heading_skips": sum(len(r.heading_skips) for r in reports),
+                          "pdf_standard": "PDF/UA-1" if "pdf" in rendered.files else None},
     }

@@ -138,8 +138,8 @@ def render_draft(out: Storage, sections: list[Section], reports: list[Report], c
             (media_dir / name).write_bytes(out.read(f"normalised/media/{name}"))
     if "html" in formats:
         html = workdir / "utkast.html"
-        html.write_text(_fill(shells["html"].read_text(encoding="utf-8"), f"<p>{marker}</p>",
-                              _in_order(out, sections, "html"), "\n"), encoding="utf-8")
+        html.write_text(scrollable_tables(_fill(shells["html"].read_text(encoding="utf-8"), f"<p>{marker}</p>",
+                                                _in_order(out, sections, "html"), "\n")), encoding="utf-8")
         inline_images(html, media_dir)
         rendered.files["html"] = html
     if "pdf" in formats:
@@ -173,6 +173,19 @@ def _fill(shell: str, marker: str, pieces: list[str], between: str) -> str:
     return shell.replace(marker, between.join(p.strip("\n") for p in pieces if p.strip()))
 
 
+def scrollable_tables(html: str) -> str:
+    """Each table of the page in a region of its own that scrolls sideways and can be reached
+    with the keyboard (a wide table on a phone; WCAG 2.1.1), named "Tabell <n>"."""
+    count = 0
+
+    def region(m: re.Match) -> str:
+        nonlocal count
+        count += 1
+        return f'<div class="tabell" role="region" tabindex="0" aria-label="Tabell {count}">{m.group(0)}'
+
+    return re.sub(r"<table[\s>]", region, html).replace("</table>", "</table></div>")
+
+
 def inline_images(html_path: Path, media_dir: Path) -> None:
     """Make the html self-contained: our media become data: URIs (nothing else is referenced)."""
     html = html_path.read_text(encoding="utf-8")
@@ -189,13 +202,53 @@ def inline_images(html_path: Path, media_dir: Path) -> None:
     html_path.write_text(html, encoding="utf-8")
 
 
+# The standard every published PDF conforms to: Typst checks it while it compiles (an image
+# or equation without a description, a skipped heading level, no title or language, a
+# character no font can show stop the PDF) and declares it in the PDF's metadata
+# (pdfuaid:part 1). docs/accessibility.md.
+PDF_STANDARD = "ua-1"
+UNSHOWN = re.compile(r'could not be displayed with font')
+UNSHOWN_TEXT = re.compile(r'the text `"((?:[^"\\]|\\.)*)"`')
+# In place of a character no font has (an emoji, say): a "?" means the same in Typst markup,
+# strings and math (brackets could become a function's argument).
+SHOWN_INSTEAD = "?"
+GLYPH_RETRIES = 8
+
+
 def compile_pdf(typ_path: Path, root: Path) -> Path:
+    """Compile the Typst source under PDF/UA-1. Characters that no available font can show
+    (which PDF/UA forbids: a reader would get an empty box) are written as "?": on the
+    first such error every character outside the Basic Multilingual Plane (emoji and the
+    like), then those Typst names, a few times at most."""
     import typst
 
     pdf = typ_path.with_suffix(".pdf")
-    data = typst.compile(str(typ_path), root=str(root), ignore_system_fonts=False)
+    source = typ_path.read_text(encoding="utf-8")
+    for attempt in range(GLYPH_RETRIES + 1):
+        try:
+            data = typst.compile(source.encode("utf-8"), root=str(root), ignore_system_fonts=False,
+                                 pdf_standards=[PDF_STANDARD])
+            break
+        except typst.TypstError as exc:
+            if attempt == GLYPH_RETRIES or not UNSHOWN.search(exc.message):
+                raise
+            source = without_unshown(source, exc.message, everything_astral=attempt == 0)
     pdf.write_bytes(data)
     return pdf
+
+
+def without_unshown(source: str, message: str, everything_astral: bool = False) -> str:
+    """``source`` with the characters Typst's ``message`` says no font can show (never ASCII
+    or Latin letters) written as "?", and with ``everything_astral`` every character
+    outside the Basic Multilingual Plane too."""
+    found = UNSHOWN_TEXT.search(message)
+    text = re.sub(r"\\(.)", r"\1", found.group(1)) if found else ""
+    chars = {c for c in text if ord(c) > 0x24F}
+    if everything_astral:
+        chars |= {c for c in source if ord(c) > 0xFFFF}
+    if not chars:
+        raise UtkastError(f"a character no font can show, not found in the source: {message[:200]}")
+    return re.sub("|".join(map(re.escape, sorted(chars, key=len, reverse=True))), SHOWN_INSTEAD, source)
 
 
 def ensure_formats(formats: list[str]) -> list[str]:

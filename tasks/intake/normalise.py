@@ -28,7 +28,7 @@ from tasks.core.pandoc import lua_command, pandoc_version, script_digest
 from tasks.core.parallel import interleaved, workers
 from tasks.core.slots import Slot, slot_key
 from tasks.intake.inbox import InboxFile
-from tasks.intake.screening import NAME_PIECE, decode_text, strip_front_matter
+from tasks.intake.screening import NAME_PIECE, SAFE_XML, decode_text, strip_front_matter
 from tasks.storage.base import Storage, UnsafeKey, scratch_dir, write_all
 from tasks.storage.state import ConversionMemory
 
@@ -56,6 +56,12 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     comments: list[dict] = field(default_factory=list)
     earlier_versions: list[str] = field(default_factory=list)
+    # Accessibility (docs/accessibility.md): the images in the draft without a description,
+    # {n, of, where, near} (the n-th of `of` images; the text `near` it: the paragraph it is
+    # "in", the one it comes "after", or "before"), and the headings that skipped a level in
+    # the partner's document, {text, level, previous} (the draft's levels never skip).
+    missing_alt: list[dict] = field(default_factory=list)
+    heading_skips: list[dict] = field(default_factory=list)
     # Its AST with personal data masked, as this run's scan left it (the AST itself when
     # nothing was found); None before the scan (tasks.personal.scan.with_masked_titles).
     masked_key: str | None = None
@@ -82,6 +88,8 @@ class Converted:
     words: int
     warnings: list[str]
     images: dict[str, bytes]
+    missing_alt: list[dict] = field(default_factory=list)
+    heading_skips: list[dict] = field(default_factory=list)
 
 
 def convert_files(inbox: Storage, files: list[InboxFile], config: Config,
@@ -119,7 +127,8 @@ def convert_files(inbox: Storage, files: list[InboxFile], config: Config,
                          "shift_to": REPORT_TOP_LEVEL,
                          "out": str(tmp / f"out-{i}.md"), "ast": str(tmp / f"ast-{i}.json"),
                          "media_dir": str(media_dir),
-                         "result": str(tmp / f"result-{i}.json")})
+                         "result": str(tmp / f"result-{i}.json")}
+                        | ({"alts": odt_image_alts(data)} if f.kind == "odt" else {}))
         if not jobs:
             return results
         batches = interleaved(jobs, parallel or workers())
@@ -215,7 +224,41 @@ def _collect(job: dict, media_dir: Path) -> Converted | Rejected:
     ast = Path(job["ast"]).read_text(encoding="utf-8")
     images = {name: (media_dir / name).read_bytes() for name in result.get("images", [])}
     return Converted(markdown, ast, result.get("title", "").strip(), result["words"],
-                     list(result.get("warnings", [])), images)
+                     list(result.get("warnings", [])), images,
+                     _entries(result.get("missing_alt")), _entries(result.get("heading_skips")))
+
+
+def _entries(value) -> list[dict]:
+    """A list of objects from pandoc's JSON (an empty Lua table comes as an object)."""
+    return [dict(v) for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+ODF_DRAW = "urn:oasis:names:tc:opendocument:xmlns:drawing:1.0"
+ODF_SVG = "urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0"
+ODF_OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
+
+
+def odt_image_alts(data: bytes) -> list[str]:
+    """The description of every image in an OpenDocument text, in document order (pandoc's
+    reader drops them): the frame's text alternative (``svg:title``), else its description
+    (``svg:desc``), else "". An unreadable file gives [] (pandoc then reports it)."""
+    import io
+    import zipfile
+
+    from lxml import etree
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            root = etree.fromstring(archive.read("content.xml"), SAFE_XML)
+    except (zipfile.BadZipFile, KeyError, etree.XMLSyntaxError, ValueError):
+        return []
+    alts = []
+    for body in root.iter(f"{{{ODF_OFFICE}}}body"):
+        for image in body.iter(f"{{{ODF_DRAW}}}image"):
+            frame = image.getparent()
+            texts = [(frame.findtext(f"{{{ODF_SVG}}}{tag}") or "").strip() for tag in ("title", "desc")]
+            alts.append(" ".join((texts[0] or texts[1]).split()))
+    return alts
 
 
 def fallback_title(f: InboxFile, config: Config) -> str:
@@ -249,7 +292,7 @@ def store_report(out: Storage, f: InboxFile, conv: Converted, config: Config,
         title=conv.title or f.title_hint or fallback_title(f, config), words=conv.words,
         version=f.version, received=f.modified, converter=converter_fingerprint(),
         md_key=f"{base}.md", ast_key=f"cache/ast/{f.sha256}.json", images=sorted(conv.images), warnings=warnings,
-        comments=f.comments, earlier_versions=earlier,
+        comments=f.comments, earlier_versions=earlier, missing_alt=conv.missing_alt, heading_skips=conv.heading_skips,
     )
     pending += [(report.ast_key, conv.ast.encode("utf-8"), "application/json"),
                 (f"{base}.md", conv.markdown.encode("utf-8"), "text/markdown; charset=utf-8"),
@@ -278,6 +321,16 @@ def over_length(report: Report) -> float | None:
         if w.startswith("over_length:"):
             return float(w.split(":", 1)[1])
     return None
+
+
+def accessibility_summary(report: Report) -> dict | None:
+    """What the tracker, the partner's page and the manifest carry of a report's accessibility:
+    which of its images have no description (their numbers, never the text near them) and
+    how many headings skipped a level; None when nothing is missing."""
+    if not report.missing_alt and not report.heading_skips:
+        return None
+    return {"images_without_alt": [{"n": i["n"], "of": i["of"]} for i in report.missing_alt],
+            "heading_skips": len(report.heading_skips)}
 
 
 # --- deciding what to convert, and recording the outcome ---------------------------------

@@ -18,7 +18,7 @@ from tasks.core.config import Config
 from tasks.core.slots import slot_key
 from tasks.core.templating import html_env, stockholm_today, swedish_date, swedish_datetime
 from tasks.intake.inbox import InboxFile, rejection_key, shown_reason
-from tasks.intake.normalise import Report, over_length
+from tasks.intake.normalise import Report, accessibility_summary, over_length
 from tasks.storage.base import Storage
 
 STATE_SV = {
@@ -66,6 +66,7 @@ def build_tracker(files: list[InboxFile], reports: dict[str, Report], config: Co
             "review": review,
             "feedback_open": feedback_open.get(key, 0),
             "personal": personal.get(key),
+            "accessibility": accessibility_summary(r),
         }
     rejected = []
     for f in files:
@@ -133,6 +134,9 @@ def cell_label(cell: dict | None) -> str:
     if cell.get("personal"):
         n = cell["personal"]["total"]
         label += f", {n} personuppgift" if n == 1 else f", {n} personuppgifter"
+    images = len((cell.get("accessibility") or {}).get("images_without_alt", []))
+    if images:
+        label += f", {images} bild utan beskrivning" if images == 1 else f", {images} bilder utan beskrivning"
     if cell.get("feedback_open"):
         n = cell["feedback_open"]
         label += f", {n} öppen granskningspunkt" if n == 1 else f", {n} öppna granskningspunkter"

@@ -140,7 +140,7 @@ def piece_item(config: Config, piece, cell: dict | None, points: list[dict], com
             "file": (cell.get("source") or "").rsplit("/", 1)[-1] or None,
             "rejected": cell.get("rejected", []), "words": cell.get("words"), "pages": cell.get("pages"),
             "personal": counts_phrase(cell.get("personal") or {}) or None,
-            "review": shown_review, "points": points}
+            "accessibility": cell.get("accessibility"), "review": shown_review, "points": points}
 
 
 def deadline_of(config: Config, mine: list[dict], commissioned: list[str], today: date) -> dict | None:

@@ -15,6 +15,7 @@ from tasks.intake.inbox import InboxFile
 from tasks.intake.normalise import Report, convert_files
 from tasks.intake.screening import screen_file
 from tasks.personal.mask import scan_ast
+from tasks.review.access import add_accessibility_findings
 from tasks.review.check import ReviewedText, review_source
 from tasks.review.checker import Checker, open_checker
 from tasks.review.report import (
@@ -60,6 +61,7 @@ def review_report(inbox: Storage, out: Storage, report: Report, checker: Checker
         raise ReportChanged(f"{report.source} changed after intake")
     known = scan_ast(json.loads(out.read(report.ast_key)), settings.personal)[0] if settings.personal else None
     reviewed = review_source(report.kind, data, lambda: out.read_text(report.md_key), checker, settings, known)
+    add_accessibility_findings(reviewed, report)  # images without a description, skipped heading levels
     checked = time.time()
     partner = config.registry.by_slug(report.partner)
     meta = ReviewMeta(title=report.title, partner=report.partner, partner_name=partner.short,

@@ -1,13 +1,17 @@
 -- Normalise a batch of partner reports into canonical Markdown, in one pandoc process.
 --
 -- Usage: pandoc lua normalise.lua JOBS.json
--- JOBS.json is a list of {id, input, format, reader, shift_to, out, media_dir, result[, slim]}:
+-- JOBS.json is a list of {id, input, format, reader, shift_to, out, media_dir, result[, slim][, alts]}:
 -- `reader` is pandoc's reader for the file, from the table of accepted formats
 -- (tasks/core/formats.py); `format` is the kind of report (docx, odt, md, ...).
 -- Every input is read sandboxed (pandoc.read's fourth argument {} = no files may be
 -- opened), raw HTML/TeX is dropped, only images carried inside the document are kept
--- (stored by content hash), links other than http(s)/mailto are unwrapped, and headings
--- are shifted so the report's top level lands at `shift_to`.
+-- (stored by content hash; in Markdown and HTML: data: URIs of raster images), links other
+-- than http(s)/mailto are unwrapped, and headings are shifted so the report's top level
+-- lands at `shift_to`, never skipping a level (1 -> 3 becomes 1 -> 2) and never empty.
+-- Each image keeps its description (alt text: Word's `descr`, `alts` for an OpenDocument
+-- file, whose reader drops them); the result lists the images without one and the
+-- headings that skipped a level in the partner's document (docs/accessibility.md).
 
 local CANONICAL = 'markdown-smart-raw_html-raw_attribute-raw_tex-native_divs-native_spans'
 local EXT = { ['image/png'] = 'png', ['image/jpeg'] = 'jpg', ['image/gif'] = 'gif',
@@ -16,6 +20,32 @@ local EXT = { ['image/png'] = 'png', ['image/jpeg'] = 'jpg', ['image/gif'] = 'gi
   ['image/webp'] = 'webp' }
 
 local read_file, write_file = pandoc.system.read_file, pandoc.system.write_file
+
+-- Images a Markdown or HTML report carries inside itself: data: URIs of raster images,
+-- decoded here (pandoc's own fetch would look for a file of that name when one is malformed).
+local DATA_MIME = { ['image/png'] = true, ['image/jpeg'] = true, ['image/gif'] = true, ['image/webp'] = true }
+local B64 = {}
+for i, c in ipairs({ ('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'):byte(1, -1) }) do
+  B64[c] = i - 1
+end
+
+local function data_uri(src)
+  local mime, payload = src:match('^data:([%w/%+%.%-]+);base64,(.*)$')
+  if not mime or not DATA_MIME[mime:lower()] then return nil end
+  payload = payload:gsub('%s', ''):gsub('=+$', '')
+  local out, bits, n = {}, 0, 0
+  for i = 1, #payload do
+    local v = B64[payload:byte(i)]
+    if not v then return nil end
+    bits, n = ((bits << 6) | v) & 0xFFFFFF, n + 6
+    if n >= 8 then
+      n = n - 8
+      out[#out + 1] = string.char((bits >> n) & 0xFF)
+    end
+  end
+  if #out == 0 then return nil end
+  return { mime = mime:lower(), contents = table.concat(out) }
+end
 
 -- Word documents are read with only the styles they use. pandoc parses every definition in
 -- word/styles.xml, and a document made from Word's or python-docx's template carries a few
@@ -189,6 +219,84 @@ local function safe_link(target)
   return t:match('^https?://') or t:match('^mailto:') or t:match('^#')
 end
 
+local function has_text(inlines)
+  return pandoc.utils.stringify(inlines):match('%S') ~= nil
+end
+
+-- `doc` with the descriptions an OpenDocument file gives its images (`alts`, in document
+-- order, read by tasks/intake/normalise.py) on the images pandoc read without one; left as
+-- it is when the images do not pair up one to one.
+local function with_alts(doc, alts)
+  local count = 0
+  doc:walk { Image = function() count = count + 1 end }
+  if count ~= #alts then return doc end
+  local i = 0
+  return doc:walk { traverse = 'topdown', Image = function(img)
+    i = i + 1
+    if not has_text(img.caption) and alts[i] ~= '' then img.caption = pandoc.Inlines(alts[i]) end
+    return img
+  end }
+end
+
+-- At most this many characters of the text next to an image are kept to say where it is.
+local NEAR = 120
+
+-- The images in document order, each with its description and the text nearest to it: the
+-- text of its own paragraph, else the paragraph before it, else the one after it.
+local function image_places(blocks)
+  local places, texts = {}, {}
+  local function leaf(el)
+    local bare = el:walk { Note = function() return {} end }
+    local found = {}
+    bare:walk { Image = function(img) table.insert(found, img) end }
+    local text = pandoc.utils.stringify(bare:walk { Image = function() return {} end })
+    text = text:gsub('%s+', ' '):match('^ ?(.-) ?$')
+    if text ~= '' then table.insert(texts, text) end
+    for _, img in ipairs(found) do
+      table.insert(places, { alt = pandoc.utils.stringify(img.caption), text = #texts, inside = text ~= '' })
+    end
+  end
+  blocks:walk { traverse = 'topdown', Para = leaf, Plain = leaf, Header = leaf, LineBlock = leaf }
+  for _, place in ipairs(places) do
+    if place.inside then
+      place.where, place.near = 'in', texts[place.text]
+    elseif place.text > 0 then
+      place.where, place.near = 'after', texts[place.text]
+    elseif #texts > 0 then
+      place.where, place.near = 'before', texts[1]
+    else
+      place.where, place.near = 'alone', ''
+    end
+    place.near = pandoc.text.sub(place.near, 1, NEAR)
+  end
+  return places
+end
+
+-- The images of `places` without a description: {n, of, where, near}.
+local function without_alt(places)
+  local missing = {}
+  for n, place in ipairs(places) do
+    if not place.alt:match('%S') then
+      table.insert(missing, { n = n, of = #places, where = place.where, near = place.near })
+    end
+  end
+  return missing
+end
+
+-- Headings deeper than the one before them by more than a level, as the partner wrote them.
+local function heading_skips(blocks)
+  local skips, previous = {}, nil
+  blocks:walk { traverse = 'topdown', Header = function(h)
+    if not has_text(h.content) then return nil end
+    if previous and h.level > previous + 1 then
+      table.insert(skips, { text = pandoc.text.sub(pandoc.utils.stringify(h.content), 1, NEAR),
+                            level = h.level, previous = previous })
+    end
+    previous = h.level
+  end }
+  return skips
+end
+
 local function convert(job)
   local data = read_file(job.input)
   if job.format == 'docx' and job.slim ~= false then data = slim_docx(data) end
@@ -202,6 +310,7 @@ local function convert(job)
   end
   pandoc.mediabag.empty()
 
+  if job.alts then doc = with_alts(doc, job.alts) end
   local warnings, images, dropped = {}, {}, 0
   local filter = {
     RawBlock = function() return {} end,
@@ -209,11 +318,16 @@ local function convert(job)
     Div = function(el) return el.content end,
     Span = function(el) return el.content end,
     Link = function(el)
-      if safe_link(el.target) then el.attr = pandoc.Attr(); return el end
-      return el.content
+      if not safe_link(el.target) then return el.content end
+      el.attr = pandoc.Attr()
+      local has_image = false
+      el.content:walk { Image = function() has_image = true end }
+      -- A link without text says nothing to a screen reader: its address is its text.
+      if not has_image and not has_text(el.content) then el.content = pandoc.Inlines(el.target) end
+      return el
     end,
     Image = function(img)
-      local m = media[img.src]
+      local m = media[img.src] or data_uri(img.src)
       if not m then
         dropped = dropped + 1
         return img.caption
@@ -244,6 +358,8 @@ local function convert(job)
     end,
   }
 
+  local places = image_places(doc.blocks)
+  local skips = heading_skips(doc.blocks)
   -- Title: document metadata, else a leading top-level heading (removed from the body).
   local title = doc.meta.title and pandoc.utils.stringify(doc.meta.title) or ''
   -- A leading heading that repeats the title is dropped (the draft shows the title).
@@ -271,10 +387,16 @@ local function convert(job)
   end
 
   local shift = job.shift_to - min_level
+  local previous = job.shift_to - 1  -- the level of the draft's heading above the report
   doc.blocks = doc.blocks:walk {
+    traverse = 'topdown',
     Header = function(h)
-      local level = h.level + shift
+      if not has_text(h.content) then  -- an empty heading is no heading (a screen reader would list it)
+        return #h.content > 0 and pandoc.Para(h.content) or {}
+      end
+      local level = math.min(h.level + shift, previous + 1)
       if level > 6 then return pandoc.Para { pandoc.Strong(h.content) } end
+      previous = level
       h.level = level
       h.identifier = ''
       return h
@@ -295,7 +417,7 @@ local function convert(job)
   for name, _ in pairs(images) do table.insert(names, name) end
   table.sort(names)
   return { ok = true, title = title, words = count_words(doc.blocks), images = names,
-           warnings = warnings, meta = meta }
+           warnings = warnings, meta = meta, missing_alt = without_alt(places), heading_skips = skips }
 end
 
 local jobs = pandoc.json.decode(read_file(arg[1]), false)

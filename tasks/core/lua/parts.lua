@@ -17,7 +17,9 @@
 -- a frame's headings get the ids `rubrik-<n>-<k>` (the Word document has no heading ids,
 -- so no bookmark ever spans two parts). Only images from our own content-addressed media
 -- store are embedded; anything else is replaced by its description, so no writer ever
--- opens a file or URL from the inputs.
+-- opens a file or URL from the inputs. An image the partner gave no description gets a
+-- placeholder one, shown under it as well; the Typst has every image's and equation's
+-- description (PDF/UA-1 wants one: docs/accessibility.md).
 
 local CANONICAL = 'markdown-smart-raw_html-raw_attribute-raw_tex-native_divs-native_spans'
 local READ = CANONICAL .. '-auto_identifiers'
@@ -27,6 +29,11 @@ local MIME = { png = 'image/png', jpg = 'image/jpeg', jpeg = 'image/jpeg', gif =
   wmf = 'image/x-wmf', webp = 'image/webp' }
 
 local read_file, write_file = pandoc.system.read_file, pandoc.system.write_file
+
+-- What an image without a description from its partner is described as, and what is shown
+-- under it (Swedish: reviewers read it).
+local PLACEHOLDER_ALT = 'Bild utan beskrivning'
+local PLACEHOLDER_SHOWN = '(Bildbeskrivning saknas. Partnern har ombetts att lägga till en.)'
 
 local spec = pandoc.json.decode(read_file(arg[1]), false)
 
@@ -44,7 +51,9 @@ local shown_images = {
     local ext = name:match('%.(%w+)$')
     img.src = 'media/' .. name
     pandoc.mediabag.insert(img.src, MIME[ext] or 'application/octet-stream', data)
-    return img
+    if pandoc.utils.stringify(img.caption):match('%S') then return img end
+    img.caption = pandoc.Inlines(PLACEHOLDER_ALT)
+    return { img, pandoc.Space(), pandoc.Emph(pandoc.Inlines(PLACEHOLDER_SHOWN)) }
   end,
 }
 local typst_images = {
@@ -55,6 +64,34 @@ local typst_images = {
   end,
 }
 local no_ids = { Header = function(h) h.identifier = ''; return h end }
+
+local function typst_string(text)
+  return '"' .. text:gsub('%s+', ' '):gsub('[\\"]', '\\%0') .. '"'
+end
+
+-- The Typst of `blocks` with a description on every image and equation (pandoc 3.9 writes
+-- none): `image("…", alt: "…")`, and each equation in a scope that sets its alt to its TeX.
+local function typst_of(blocks)
+  local alts = {}
+  blocks = blocks:walk {
+    traverse = 'topdown',
+    Image = function(img) table.insert(alts, { src = img.src, alt = pandoc.utils.stringify(img.caption) }) end,
+    Math = function(m)
+      local written = pandoc.write(pandoc.Pandoc { pandoc.Plain { m } }, 'typst'):gsub('%s+$', '')
+      return pandoc.RawInline('typst', '#{set math.equation(alt: ' .. typst_string(m.text) .. '); ' .. written .. '}')
+    end,
+  }
+  local text, parts, pos = pandoc.write(pandoc.Pandoc(blocks), 'typst'), {}, 1
+  for _, image in ipairs(alts) do
+    local _, e = text:find('image("' .. image.src .. '"', pos, true)
+    if e then
+      table.insert(parts, text:sub(pos, e) .. ', alt: ' .. typst_string(image.alt))
+      pos = e + 1
+    end
+  end
+  table.insert(parts, text:sub(pos))
+  return table.concat(parts)
+end
 
 -- A frame's pieces in one format: the frame written whole, split at its report markers.
 local function split(text, pattern)
@@ -91,7 +128,7 @@ for i, unit in ipairs(spec.units) do
       result.html = pandoc.write(pandoc.Pandoc(blocks), 'html5', pandoc.WriterOptions { identifier_prefix = unit.prefix })
     end
     if spec.formats.typst then
-      result.typst = pandoc.write(pandoc.Pandoc(unit.images and blocks:walk(typst_images) or blocks), 'typst')
+      result.typst = typst_of(unit.images and blocks:walk(typst_images) or blocks)
     end
   else
     local slot = 0
