@@ -220,17 +220,8 @@ class Synthesizer:
     def forms(self, lemma: str) -> tuple[tuple[str, str], ...]:
         """(form, tag) for every form of ``lemma``."""
         a = self.automaton
-        node = a.root
-        for byte in (lemma + "|").encode("utf-8"):
-            arc = a._step(node, byte)
-            if arc is None:
-                return ()
-            node = a._target(arc)
-            if not node:
-                return ()
-        tails: list[bytes] = []
-        a._suffixes(node, b"", tails, limit=200)
         out = []
+        tails = a.completions((lemma + "|").encode("utf-8"), limit=200)
         for tail in tails:
             tag, _, code = tail.partition(bytes([a.sep]))
             text, tag = code.decode("utf-8", "replace"), tag.decode("utf-8", "replace")
@@ -403,9 +394,6 @@ def open_synthesizer(language: str = "sv-SE", data_dir: str | None = None) -> Sy
         return None
     return Synthesizer(load_tag_dictionary(str(path)))
 
-
-def model_available(model_dir: Path = MODEL_DIR) -> bool:
-    return (Path(model_dir) / MODEL_FILE).is_file() and (Path(model_dir) / META_FILE).is_file()
 
 
 _LOCK = threading.Lock()
