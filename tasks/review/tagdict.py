@@ -105,24 +105,26 @@ class TagDictionary:
             if target:
                 self._suffixes(target, path, out, limit)
 
+    def completions(self, prefix: bytes, limit: int = 64) -> list[bytes]:
+        """What follows ``prefix`` on the paths of the automaton (at most ``limit``)."""
+        node = self.root
+        for byte in prefix:
+            arc = self._step(node, byte)
+            if arc is None:
+                return []
+            node = self._target(arc)
+            if not node:
+                return []
+        out: list[bytes] = []
+        self._suffixes(node, b"", out, limit)
+        return out
+
     # --- words -------------------------------------------------------------------------------
 
     @functools.lru_cache(maxsize=100_000)
     def lookup(self, word: str) -> tuple[tuple[str, str], ...]:
         """``(lemma, tag)`` for each reading of ``word`` as written (empty: unknown)."""
-        node = self.root
-        for byte in word.encode("utf-8"):
-            arc = self._step(node, byte)
-            if arc is None:
-                return ()
-            node = self._target(arc)
-            if not node:
-                return ()
-        arc = self._step(node, self.sep)
-        if arc is None or not self._target(arc):
-            return ()
-        tails: list[bytes] = []
-        self._suffixes(self._target(arc), b"", tails)
+        tails = self.completions(word.encode("utf-8") + bytes([self.sep]))
         readings = []
         for tail in tails:
             code, _, tag = tail.partition(bytes([self.sep]))

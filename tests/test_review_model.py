@@ -1,0 +1,98 @@
+"""The learned error detector: the shipped model loads without network and marks words in
+learner Swedish with Swedish messages, leaves correct prose alone, can be switched off in
+templates/review.toml, and a typo in its settings names the file and the key."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+
+import pytest
+
+from tasks.core.errors import ConfigError
+from tasks.review import detector
+from tasks.review.check import review_blocks
+from tasks.review.settings import load_review_settings
+from tasks.review.text import Block
+
+
+def test_the_shipped_model_is_small_and_records_how_it_was_trained():
+    model = detector.MODEL_DIR / detector.MODEL_FILE
+    assert model.is_file() and model.stat().st_size <= 50 * 1024 * 1024
+    import hashlib
+    import json
+
+    meta = json.loads((detector.MODEL_DIR / detector.META_FILE).read_text(encoding="utf-8"))
+    assert meta["model_sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
+    assert 0 < meta["threshold"] < 1 and meta["train_sentences"] > 5000
+
+
+def test_tokens_and_sentences_as_the_model_sees_them():
+    tokens = detector.tokenize("Jag bor i Växjö. Det är ESF-rådets t.ex. bästa stad!")
+    assert [t.text for t in tokens][:5] == ["Jag", "bor", "i", "Växjö", "."]
+    assert "ESF-rådets" in [t.text for t in tokens]
+    assert [[t.text for t in s][0] for s in detector.sentences(tokens)] == ["Jag", "Det"]
+    text = "Hon sa: hej."
+    assert all(text[t.start:t.end] == t.text for t in detector.tokenize(text))
+
+
+def test_the_model_marks_a_learner_error_with_a_swedish_message_and_a_suggestion():
+    found = detector.Detector(threshold=0.5)
+    sentence = "Hon tycker om att läsa bok."
+    flags, _ = found.find(sentence, [])
+    marked = {sentence[f.start:f.end]: f for f in flags}
+    assert list(marked) == ["bok"]
+    flag = marked["bok"]
+    assert flag.message.startswith("”bok” ser inte ut att ha rätt form här") and flag.suggestions == ["böcker"]
+    assert not any(ch.isdigit() for ch in flag.message)  # no bare score reaches the writer
+
+
+def test_probabilities_are_lower_on_the_corrected_sentence():
+    found = detector.Detector()
+    wrong = detector.tokenize("Han gå till skolan varje dag.")
+    right = detector.tokenize("Han går till skolan varje dag.")
+    assert found.probabilities(wrong, [])[1] > 2 * found.probabilities(right, [])[1]
+
+
+def test_words_the_rules_judge_are_left_to_them():
+    found = detector.Detector(threshold=0.01)
+    sentence = "Vi träffade Anna Lindqvist och pratade om arbetsmaknaden."
+    flags, _ = found.find(sentence, [(sentence.index("arbetsmaknaden"), len(sentence) - 1, "HUNSPELL_RULE")])
+    marked = [sentence[f.start:f.end] for f in flags]
+    assert not {"Anna", "Lindqvist", "arbetsmaknaden"} & set(" ".join(marked).split())
+
+
+def test_the_review_reports_model_findings_in_its_own_category(checker, settings):
+    on = replace(settings, detector=True, detector_threshold=0.5)
+    findings = review_blocks([Block("Hon tycker om att läsa bok.")], checker, on)
+    mine = [f for f in findings if f["rule_id"] == detector.RULE_ID]
+    assert mine and all(f["category_name"] == detector.CATEGORY_NAME for f in mine)
+    assert all(f["message"] and f["severity"] in ("fel", "varning", "tips") for f in mine)
+    off = replace(settings, detector=False)
+    assert not [f for f in review_blocks([Block("Hon tycker om att läsa bok.")], checker, off)
+                if f["rule_id"] == detector.RULE_ID]
+
+
+def test_correct_prose_stays_quiet_at_the_shipped_threshold(checker, settings):
+    text = ("Förstudien ska ta fram ett underlag för en genomförandeansökan. Partnerna skriver korta "
+            "delrapporter under våren, och arbetsgruppen sammanställer dem i juni. I augusti granskas "
+            "texten externt innan den slutliga versionen fastställs.")
+    assert settings.detector
+    findings = review_blocks([Block(text)], checker, settings)
+    assert [f["text"] for f in findings if f["rule_id"] == detector.RULE_ID] == []
+
+
+def test_the_setting_turns_the_model_off_and_a_typo_is_an_error(config, tmp_path):
+    templates = tmp_path / "templates"
+    shutil.copytree(config.templates, templates)
+    path = templates / "review.toml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("\nenabled = true", "\nenabled = false"), encoding="utf-8")
+    settings = load_review_settings(templates, config.registry)
+    assert settings.detector is False
+    path.write_text(text.replace("\nenabled = true", "\nenabeld = true"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"review\.toml.*enabeld"):
+        load_review_settings(templates, config.registry)
+    path.write_text(text.replace("veto = 0.0", "veto = 2"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"review\.toml.*veto"):
+        load_review_settings(templates, config.registry)
