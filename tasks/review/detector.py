@@ -38,7 +38,7 @@ MODEL_DIR = Path(__file__).resolve().parent / "model"
 MODEL_FILE = "detector.crfsuite"
 META_FILE = "detector.json"
 RULE_ID = "UTK_MODELL"
-CATEGORY_ID = "UTKAST_MODELL"
+CATEGORY_ID = "LEARNED_DETECTOR"
 CATEGORY_NAME = "Kanske fel (inlärd granskning)"
 
 # Tokens as in MultiGED: words (with inner hyphens, colons and apostrophes) and single marks.
