@@ -241,6 +241,19 @@ def test_what_each_report_contributes_is_kept_and_gives_the_same_groups(config):
         "second hand butik", "deltagarnas matchning"}
 
 
+def test_a_capital_that_only_starts_a_sentence_is_no_form_of_its_own():
+    """A word written the same way everywhere, once at the start of a sentence, is no group (a
+    group of one form said nothing); where a capital is also written mid-sentence it is a form,
+    and the form most used after that is the one the page proposes."""
+    reports = [{"partner": "myrorna", "piece": "1.1",
+                "blocks": ["Verksamheten växer. Sedan dess växer verksamheten.", "Roller. Vi talar om Roller."]},
+               {"partner": "verdandi", "piece": "1.2", "blocks": ["Våra roller är tydliga. Roller ändras."]}]
+    groups = {g["preferred"]: g for g in find_variants(reports)}
+    assert set(groups) == {"Roller"}
+    assert {f["form"]: (f["count"], f["preferred"]) for f in groups["Roller"]["forms"]} == {
+        "Roller": (3, True), "roller": (1, False)}
+
+
 def test_a_term_list_variant_is_a_finding_in_the_partners_review(checker, settings):
     found = review_blocks([Block("Vi har en secondhandbutik och samarbetar med arbetsförmedlingen.")], checker, settings)
     assert [(f["text"], f["category_id"], f["suggestions"][0]) for f in found] == [
