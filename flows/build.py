@@ -114,11 +114,14 @@ def build_draft(
             publish_artifacts(done)
             bar.set(100.0)
             return done
+        created = time.time()
+        version = new_version(plan.fingerprint, created)
+        # One voice: terms written in more than one way (drafts/<version>/sprak.json|html), made
+        # beside the merge and the render (they wait on pandoc most of the time), before latest.json moves.
+        sprak = write_sprak_task.submit(out_store, config, quote(plan.reports), version)
         progress("Slår ihop %d delrapporter i %d paket", len(plan.reports), len(plan.chosen))
         sections = merge_sections_task(out_store, quote(plan.reports), config, packages, formats)
         bar.set(75.0)
-        created = time.time()
-        version = new_version(plan.fingerprint, created)
         with scratch_dir("utkast-render-") as tmp:
             progress("Skapar utkast %s (%s)", version, ", ".join(formats))
             rendered = render_draft_task(out_store, quote(sections), quote(plan.reports), config, version, created,
@@ -130,8 +133,7 @@ def build_draft(
                                       reviews=result.reviews, pending_reviews=plan.pending, personal=plan.personal,
                                       shown=result.shown)
             changes = publish_changes_task(out_store, config, quote(rendered), quote(manifest), quote(previous))
-            # One voice: terms written in more than one way (drafts/<version>/sprak.json|html), before latest.json moves.
-            write_sprak_task(out_store, config, quote(plan.reports), version)
+            sprak.result()
             latest = publish_task(out_store, quote(rendered), quote(manifest))
         write_index_task(out_store, config, links)
         email = tell_reviewers(out_store, config, result.email)

@@ -18,16 +18,22 @@ from tasks.core.templating import html_env, swedish_datetime
 from tasks.intake.normalise import Report
 from tasks.review.text import blocks_from_pandoc
 from tasks.review.variants import TermList, find_variants, load_terms, report_occurrences
-from tasks.storage.base import Storage
+from tasks.storage.base import Storage, read_present
 
 
 def sprak_keys(version: str) -> dict[str, str]:
     return {"json": f"drafts/{version}/sprak.json", "html": f"drafts/{version}/sprak.html"}
 
 
-# What :func:`report_found` keeps in cache/sprak/ changes with this (and with the masked text
+# What :func:`note_report` keeps in cache/sprak/ changes with this (and with the masked text
 # and the term list).
-FOUND_FORMAT = "2"
+FOUND_FORMAT = "3"
+
+
+def found_key(masked_key: str, terms: TermList) -> str:
+    """Where what a report contributes to the page is kept: by its masked text and the term list."""
+    digest = hashlib.sha256(f"{FOUND_FORMAT}\0{masked_key}\0{terms.fingerprint}".encode()).hexdigest()
+    return f"cache/sprak/{digest[:32]}.json"
 
 
 def _masked_blocks(out: Storage, report: Report, rules) -> list[str] | None:
@@ -46,24 +52,27 @@ def _masked_blocks(out: Storage, report: Report, rules) -> list[str] | None:
     return [b.text for b in blocks_from_pandoc(ast)]
 
 
-def report_found(out: Storage, report: Report, rules, terms: TermList) -> dict | None:
-    """What a report contributes to the page (:func:`report_occurrences` of its masked
-    paragraphs), kept in ``cache/sprak/`` by the masked text and the term list, so a report
-    that did not change costs one small read; None when the report is gone."""
-    cached = None
-    if report.masked_key:
-        digest = hashlib.sha256(f"{FOUND_FORMAT}\0{report.masked_key}\0{terms.fingerprint}".encode()).hexdigest()
-        cached = f"cache/sprak/{digest[:32]}.json"
-        try:
-            return json.loads(out.read(cached))
-        except FileNotFoundError:
-            pass
+def note_report(out: Storage, masked_key: str, ast: dict, terms: TermList) -> dict:
+    """What a report contributes to the page (:func:`report_occurrences` of the paragraphs of
+    its masked AST ``ast``, kept at :func:`found_key`): found as soon as its masked text is
+    known, while the run goes on, so the page only groups."""
+    found = report_occurrences([b.text for b in blocks_from_pandoc(ast)], terms)
+    out.write(found_key(masked_key, terms), json.dumps(found, ensure_ascii=False).encode("utf-8"), "application/json")
+    return found
+
+
+def report_found(out: Storage, report: Report, rules, terms: TermList, kept: bytes | None = None) -> dict | None:
+    """What a report contributes to the page: ``kept`` (what :func:`found_key` holds, read by
+    the caller), else found now and kept; None when the report is gone."""
+    if kept is not None:
+        return json.loads(kept)
     blocks = _masked_blocks(out, report, rules)
     if blocks is None:
         return None
     found = report_occurrences(blocks, terms)
-    if cached:
-        out.write(cached, json.dumps(found, ensure_ascii=False).encode("utf-8"), "application/json")
+    if report.masked_key:
+        out.write(found_key(report.masked_key, terms), json.dumps(found, ensure_ascii=False).encode("utf-8"),
+                  "application/json")
     return found
 
 
@@ -72,9 +81,12 @@ def report_texts(out: Storage, reports: list[Report], config: Config, terms: Ter
     from tasks.personal.rules import load_rules
 
     rules = load_rules(config.templates, config.registry)
+    ordered = sorted(reports, key=lambda r: (r.piece, r.partner))
+    keys = [found_key(r.masked_key, terms) for r in ordered if r.masked_key]
+    kept = dict(zip(keys, read_present(out, keys)))
     texts = []
-    for r in sorted(reports, key=lambda r: (r.piece, r.partner)):
-        found = report_found(out, r, rules, terms)
+    for r in ordered:
+        found = report_found(out, r, rules, terms, kept.get(found_key(r.masked_key, terms)) if r.masked_key else None)
         if found is not None:
             texts.append({"partner": r.partner, "partner_name": config.registry.by_slug(r.partner).short,
                           "piece": r.piece, "occurrences": found})

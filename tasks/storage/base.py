@@ -193,6 +193,20 @@ def read_all(store: Storage, keys: list[str]) -> list[bytes]:
         return list(pool.map(store.read, keys))
 
 
+def read_present(store: Storage, keys: list[str]) -> list[bytes | None]:
+    """:func:`read_all`, with None for each object that does not exist."""
+    def read(key: str) -> bytes | None:
+        try:
+            return store.read(key)
+        except FileNotFoundError:
+            return None
+
+    if len(keys) <= 1:
+        return [read(k) for k in keys]
+    with ThreadPoolExecutor(min(8, len(keys))) as pool:
+        return list(pool.map(read, keys))
+
+
 def scratch_dir(prefix: str = "utkast-") -> tempfile.TemporaryDirectory:
     """A private temporary folder for one step's intermediate files."""
     return tempfile.TemporaryDirectory(prefix=prefix)
