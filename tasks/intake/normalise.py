@@ -312,6 +312,8 @@ def convert_and_keep(inbox: Storage, out: Storage, files: list[InboxFile], confi
         keep_conversion(out, by_key[key], outcome)
         if on_result:
             on_result(key, outcome)
+        if isinstance(outcome, Converted):  # kept: its AST and images need not stay in memory
+            outcome.ast, outcome.images, outcome.kept = None, dict.fromkeys(outcome.images, b""), True
 
     reused = set(results)
     results.update(convert_files(inbox, [f for f in files if f.key not in results], config, parallel, on_progress,

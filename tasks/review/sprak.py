@@ -17,8 +17,8 @@ from tasks.core.config import Config
 from tasks.core.templating import html_env, swedish_datetime
 from tasks.intake.normalise import Report
 from tasks.review.text import blocks_from_pandoc
-from tasks.review.variants import TermList, find_variants, load_terms, report_occurrences
-from tasks.storage.base import Storage, read_present
+from tasks.review.variants import Contribution, TermList, contribution, group_variants, load_terms, report_occurrences
+from tasks.storage.base import Storage, read_present, write_all
 
 
 def sprak_keys(version: str) -> dict[str, str]:
@@ -27,7 +27,7 @@ def sprak_keys(version: str) -> dict[str, str]:
 
 # What :func:`note_report` keeps in cache/sprak/ changes with this (and with the masked text
 # and the term list).
-FOUND_FORMAT = "3"
+FOUND_FORMAT = "4"
 
 
 def found_key(masked_key: str, terms: TermList) -> str:
@@ -52,51 +52,64 @@ def _masked_blocks(out: Storage, report: Report, rules) -> list[str] | None:
     return [b.text for b in blocks_from_pandoc(ast)]
 
 
-def note_report(out: Storage, masked_key: str, ast: dict, terms: TermList) -> dict:
-    """What a report contributes to the page (:func:`report_occurrences` of the paragraphs of
-    its masked AST ``ast``, kept at :func:`found_key`): found as soon as its masked text is
-    known, while the run goes on, so the page only groups."""
-    found = report_occurrences([b.text for b in blocks_from_pandoc(ast)], terms)
-    out.write(found_key(masked_key, terms), json.dumps(found, ensure_ascii=False).encode("utf-8"), "application/json")
-    return found
+def note_report(out: Storage, masked_key: str, ast: dict, terms: TermList) -> None:
+    """Keep what a report contributes to the page (:func:`report_occurrences` of the paragraphs
+    of its masked AST ``ast``): found as soon as its masked text is known, while the run goes
+    on, so the page only groups."""
+    _keep_found(out, masked_key, terms, report_occurrences([b.text for b in blocks_from_pandoc(ast)], terms))
 
 
-def report_found(out: Storage, report: Report, rules, terms: TermList, kept: bytes | None = None) -> dict | None:
-    """What a report contributes to the page: ``kept`` (what :func:`found_key` holds, read by
-    the caller), else found now and kept; None when the report is gone."""
-    if kept is not None:
-        return json.loads(kept)
-    blocks = _masked_blocks(out, report, rules)
-    if blocks is None:
-        return None
-    found = report_occurrences(blocks, terms)
-    if report.masked_key:
-        out.write(found_key(report.masked_key, terms), json.dumps(found, ensure_ascii=False).encode("utf-8"),
-                  "application/json")
-    return found
+def _keep_found(out: Storage, masked_key: str, terms: TermList, found: dict) -> None:
+    """Two objects: the listed terms, the words (as JSON text, read when needed) and the keys
+    of the runs of words (:func:`found_key`); the runs of words themselves beside it (read
+    only for a report with a run that is one word somewhere)."""
+    key = found_key(masked_key, terms)
+    main = {"listed": found["listed"], "w": json.dumps(found["w"], ensure_ascii=False),
+            "pk": " ".join(sorted(found["p"]))}
+    write_all(out, [(key.removesuffix(".json") + ".p.json", json.dumps(found["p"], ensure_ascii=False).encode("utf-8"),
+                     "application/json"),
+                    (key, json.dumps(main, ensure_ascii=False).encode("utf-8"), "application/json")])
 
 
-def report_texts(out: Storage, reports: list[Report], config: Config, terms: TermList) -> list[dict]:
-    """Each report's partner, piece and what it contributes to the page (:func:`report_found`)."""
+def _kept_contribution(out: Storage, report: Report, name: str, key: str, kept: bytes) -> Contribution:
+    """A report's :class:`Contribution` as kept at ``key``: only the listed terms and two
+    strings stay in memory."""
+    main = json.loads(kept)
+    words, phrase_keys = main["w"], main["pk"]
+    return Contribution(report.partner, name, report.piece, main["listed"], lambda: json.loads(words),
+                        lambda: set(phrase_keys.split()),
+                        lambda: json.loads(out.read(key.removesuffix(".json") + ".p.json")))
+
+
+def report_contributions(out: Storage, reports: list[Report], config: Config, terms: TermList) -> list[Contribution]:
+    """What each report contributes to the page: as kept (:func:`note_report`), else found now
+    from its masked text and kept; a report whose text is gone contributes nothing."""
     from tasks.personal.rules import load_rules
 
     rules = load_rules(config.templates, config.registry)
     ordered = sorted(reports, key=lambda r: (r.piece, r.partner))
-    keys = [found_key(r.masked_key, terms) for r in ordered if r.masked_key]
-    kept = dict(zip(keys, read_present(out, keys)))
-    texts = []
-    for r in ordered:
-        found = report_found(out, r, rules, terms, kept.get(found_key(r.masked_key, terms)) if r.masked_key else None)
-        if found is not None:
-            texts.append({"partner": r.partner, "partner_name": config.registry.by_slug(r.partner).short,
-                          "piece": r.piece, "occurrences": found})
-    return texts
+    keys = [found_key(r.masked_key, terms) if r.masked_key else None for r in ordered]
+    present = [k for k in keys if k]
+    kept = dict(zip(present, read_present(out, present)))
+    found = []
+    for r, key in zip(ordered, keys):
+        name = config.registry.by_slug(r.partner).short
+        if key and kept.get(key) is not None:
+            found.append(_kept_contribution(out, r, name, key, kept.pop(key)))
+            continue
+        blocks = _masked_blocks(out, r, rules)
+        if blocks is not None:
+            occurrences = report_occurrences(blocks, terms)
+            if key:
+                _keep_found(out, r.masked_key, terms, occurrences)
+            found.append(contribution(r.partner, name, r.piece, occurrences))
+    return found
 
 
 def write_sprak(out: Storage, config: Config, reports: list[Report], version: str) -> dict:
     """Write ``sprak.json`` and ``sprak.html`` of draft ``version``; return what was written."""
     terms = load_terms(config.templates)
-    groups = find_variants(report_texts(out, reports, config, terms), terms)
+    groups = group_variants(report_contributions(out, reports, config, terms))
     created = time.time()
     keys = sprak_keys(version)
     body = {"version": version, "created": created, "groups": groups}

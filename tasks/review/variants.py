@@ -26,6 +26,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 from tasks.core.config import Array, Table, Text, read_config
 from tasks.review.checker import Finding
@@ -202,6 +203,28 @@ def _by_key(found: dict[str, list[int]], shortest: int) -> dict[str, dict[str, l
     return keyed
 
 
+@dataclass
+class Contribution:
+    """What one report brings to the groups, read only when needed (kept per report by
+    :mod:`tasks.review.sprak`): ``words()`` and ``phrases()`` as :func:`report_occurrences`
+    gives ``w`` and ``p``, ``phrase_keys()`` the keys of ``p`` (only those that are also one
+    word somewhere are read whole)."""
+
+    partner: str
+    partner_name: str
+    piece: str
+    listed: dict
+    words: Callable[[], dict]
+    phrase_keys: Callable[[], set[str]]
+    phrases: Callable[[], dict]
+
+
+def contribution(partner: str, partner_name: str, piece: str, found: dict) -> Contribution:
+    """A :class:`Contribution` from :func:`report_occurrences`' result."""
+    return Contribution(partner, partner_name, piece, found["listed"], lambda: found["w"], lambda: set(found["p"]),
+                        lambda: found["p"])
+
+
 def find_variants(reports: list[dict], terms: TermList | None = None) -> list[dict]:
     """Groups of forms of one term across ``reports``.
 
@@ -213,25 +236,44 @@ def find_variants(reports: list[dict], terms: TermList | None = None) -> list[di
     capital at the start of a sentence not counted as a form of its own. A run of words
     written apart counts only where the same letters are also one word somewhere.
     """
-    names = {r["partner"]: r.get("partner_name", r["partner"]) for r in reports}
-    found_in = [r.get("occurrences") or report_occurrences(r["blocks"], terms) for r in reports]
-    singles = {key for found in found_in for key in found["w"]}
+    return group_variants([contribution(r["partner"], r.get("partner_name", r["partner"]), r["piece"],
+                                        r.get("occurrences") or report_occurrences(r["blocks"], terms))
+                           for r in reports])
+
+
+def group_variants(reports: list[Contribution]) -> list[dict]:
+    """:func:`find_variants` of the reports' contributions, holding little of them at once:
+    the forms of each word first (``words()`` of each), then the runs of words that are one
+    word somewhere (``phrases()`` of the reports that have one), then the places of the
+    groups' forms (``words()`` again)."""
+    names = {r.partner: r.partner_name for r in reports}
     listed: dict[str, list[tuple]] = defaultdict(list)
+    forms_of: dict[str, set[str]] = defaultdict(set)
+    for r in reports:
+        for preferred, forms in r.listed.items():
+            listed[preferred] += [(form, (r.partner, r.piece), blocks) for form, blocks in forms.items()]
+        for key, forms in r.words().items():
+            forms_of[key].update(forms)
+    singles = set(forms_of)
+    apart: dict[int, dict[str, dict]] = {}  # report -> its runs of words that are one word somewhere
+    for i, r in enumerate(reports):
+        hits = r.phrase_keys() & singles
+        if hits:
+            phrases = r.phrases()
+            apart[i] = {key: phrases[key] for key in hits}
+            for key in hits:
+                forms_of[key].update(phrases[key])
+    wanted = {key for key, forms in forms_of.items() if len(forms) > 1 and _resolved(forms)}
     by_key: dict[str, list[tuple]] = defaultdict(list)
-    for report, found in zip(reports, found_in):
-        where = (report["partner"], report["piece"])
-        for preferred, forms in found["listed"].items():
-            listed[preferred] += [(form, where, blocks) for form, blocks in forms.items()]
-        for key, forms in found["w"].items():
-            by_key[key] += [(form, where, blocks) for form, blocks in forms.items()]
-        for key, forms in found["p"].items():
-            if key in singles:
-                by_key[key] += [(form, where, blocks) for form, blocks in forms.items()]
+    for i, r in enumerate(reports):
+        where = (r.partner, r.piece)
+        words = r.words()
+        for part in (words, apart.get(i, {})):
+            for key in wanted.intersection(part):
+                by_key[key] += [(form, where, blocks) for form, blocks in part[key].items()]
     groups = [_group(preferred, "termlista", entries, names, preferred)
               for preferred, entries in listed.items() if len({form for form, _, _ in entries}) > 1]
-    for entries in by_key.values():
-        if len(entries) > 1 and len(_resolved({form for form, _, _ in entries})) > 1:
-            groups.append(_group(None, "vanligast", entries, names))
+    groups += [_group(None, "vanligast", entries, names) for entries in by_key.values()]
     groups.sort(key=lambda g: (-sum(f["count"] for f in g["forms"]), g["preferred"]))
     return groups
 
