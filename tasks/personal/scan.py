@@ -154,7 +154,7 @@ def _scan_one(ast_bytes: bytes, title: str, keys: list[str],
 def _scan_parsed(ast: dict, title: str, keys: list[str], rules: PersonalRules) -> tuple[list[Finding], str, dict]:
     """Findings in a parsed AST (masked in place), the masked title, and the file names as shown."""
     findings, title = scan_ast(ast, rules, title, mask=True)
-    detector = Detector(rules, {f.value for f in findings if f.kind == "namn"})
+    detector = Detector.for_rules(rules, {f.value for f in findings if f.kind == "namn"})
     return findings, title, {key: mask_key(key, rules, detector) for key in keys}
 
 

@@ -16,7 +16,7 @@ import time
 from tasks.core.config import Config
 from tasks.core.templating import html_env, swedish_datetime
 from tasks.intake.normalise import Report
-from tasks.review.text import blocks_from_pandoc
+from tasks.review.text import block_texts
 from tasks.review.variants import Contribution, TermList, contribution, group_variants, load_terms, report_occurrences
 from tasks.storage.base import Storage, read_present, write_all
 
@@ -27,7 +27,7 @@ def sprak_keys(version: str) -> dict[str, str]:
 
 # What :func:`note_report` keeps in cache/sprak/ changes with this (and with the masked text
 # and the term list).
-FOUND_FORMAT = "4"
+FOUND_FORMAT = "5"
 
 
 def found_key(masked_key: str, terms: TermList) -> str:
@@ -49,36 +49,41 @@ def _masked_blocks(out: Storage, report: Report, rules) -> list[str] | None:
         return None
     if report.masked_key is None:
         scan_ast(ast, rules, report.title, mask=True)
-    return [b.text for b in blocks_from_pandoc(ast)]
+    return block_texts(ast)
 
 
 def note_report(out: Storage, masked_key: str, ast: dict, terms: TermList) -> None:
     """Keep what a report contributes to the page (:func:`report_occurrences` of the paragraphs
     of its masked AST ``ast``): found as soon as its masked text is known, while the run goes
     on, so the page only groups."""
-    _keep_found(out, masked_key, terms, report_occurrences([b.text for b in blocks_from_pandoc(ast)], terms))
+    _keep_found(out, masked_key, terms, block_texts(ast))
 
 
-def _keep_found(out: Storage, masked_key: str, terms: TermList, found: dict) -> None:
-    """Two objects: the listed terms, the words (as JSON text, read when needed) and the keys
-    of the runs of words (:func:`found_key`); the runs of words themselves beside it (read
-    only for a report with a run that is one word somewhere)."""
+def _keep_found(out: Storage, masked_key: str, terms: TermList, blocks: list[str]) -> dict:
+    """Keep two objects: the listed terms, the words (as JSON text, read when needed) and the
+    keys of the runs of words (:func:`found_key`); beside it the masked paragraphs, from which
+    a report's runs of words are found again when one is one word somewhere (seldom)."""
+    found = report_occurrences(blocks, terms, phrases=False)
     key = found_key(masked_key, terms)
-    main = {"listed": found["listed"], "w": json.dumps(found["w"], ensure_ascii=False),
-            "pk": " ".join(sorted(found["p"]))}
-    write_all(out, [(key.removesuffix(".json") + ".p.json", json.dumps(found["p"], ensure_ascii=False).encode("utf-8"),
-                     "application/json"),
+    main = {"listed": found["listed"], "w": json.dumps(found["w"], ensure_ascii=False), "pk": " ".join(found["pk"])}
+    write_all(out, [(_blocks_key(key), json.dumps(blocks, ensure_ascii=False).encode("utf-8"), "application/json"),
                     (key, json.dumps(main, ensure_ascii=False).encode("utf-8"), "application/json")])
+    return found
 
 
-def _kept_contribution(out: Storage, report: Report, name: str, key: str, kept: bytes) -> Contribution:
+def _blocks_key(key: str) -> str:
+    return key.removesuffix(".json") + ".blocks.json"
+
+
+def _kept_contribution(out: Storage, report: Report, name: str, key: str, kept: bytes,
+                       terms: TermList) -> Contribution:
     """A report's :class:`Contribution` as kept at ``key``: only the listed terms and two
     strings stay in memory."""
     main = json.loads(kept)
     words, phrase_keys = main["w"], main["pk"]
     return Contribution(report.partner, name, report.piece, main["listed"], lambda: json.loads(words),
                         lambda: set(phrase_keys.split()),
-                        lambda: json.loads(out.read(key.removesuffix(".json") + ".p.json")))
+                        lambda: report_occurrences(json.loads(out.read(_blocks_key(key))), terms)["p"])
 
 
 def report_contributions(out: Storage, reports: list[Report], config: Config, terms: TermList) -> list[Contribution]:
@@ -95,14 +100,13 @@ def report_contributions(out: Storage, reports: list[Report], config: Config, te
     for r, key in zip(ordered, keys):
         name = config.registry.by_slug(r.partner).short
         if key and kept.get(key) is not None:
-            found.append(_kept_contribution(out, r, name, key, kept.pop(key)))
+            found.append(_kept_contribution(out, r, name, key, kept.pop(key), terms))
             continue
         blocks = _masked_blocks(out, r, rules)
         if blocks is not None:
-            occurrences = report_occurrences(blocks, terms)
             if key:
-                _keep_found(out, r.masked_key, terms, occurrences)
-            found.append(contribution(r.partner, name, r.piece, occurrences))
+                _keep_found(out, r.masked_key, terms, blocks)
+            found.append(contribution(r.partner, name, r.piece, report_occurrences(blocks, terms)))
     return found
 
 

@@ -145,18 +145,21 @@ def load_terms(templates: Path | str) -> TermList:
 RUN = re.compile(WORD.pattern + r"(?: " + WORD.pattern + r")*")
 
 
-def report_occurrences(blocks: list[str], terms: TermList | None = None) -> dict:
+def report_occurrences(blocks: list[str], terms: TermList | None = None, phrases: bool = True) -> dict:
     """What one report contributes to :func:`find_variants`, found without the other reports
     (so it can be kept per report), each as ``{key: {form as written: [paragraph, ...]}}``
     (a paragraph once per occurrence): ``listed``, the forms of listed terms by preferred form;
     ``w``, the words of four letters or more; ``p``, the runs of two or three words written
     apart whose letters make six or more. A form is written ``"\0" + form`` where a capital
     only says that a sentence starts there (resolved across the reports in :func:`find_variants`).
-    It depends on the term list too (:attr:`TermList.fingerprint`)."""
+    With ``phrases=False``, ``pk`` (the keys of ``p``) instead of ``p``: a run of words
+    counts only where its letters are also one word somewhere, which is seldom, so its forms
+    can be found again when needed. It depends on the term list too (:attr:`TermList.fingerprint`)."""
     terms = terms or TermList([])
     listed: dict[str, dict[str, list[int]]] = {}
     words: dict[str, list[int]] = {}
-    phrases: dict[str, list[int]] = {}
+    found: dict[str, list[int]] = {}
+    keys: set[str] = set()
     for index, text in enumerate(blocks):
         covered = _listed_terms(text, terms, listed, index)
         for start, tokens in _runs(text, covered):
@@ -165,12 +168,21 @@ def report_occurrences(blocks: list[str], terms: TermList | None = None) -> dict
             for i, token in enumerate(tokens):
                 if len(token) >= 4:
                     words.setdefault(_case_form(token, opens and i == 0), []).append(index)
-                if i + 1 < len(tokens):
-                    pair = f"{token} {tokens[i + 1]}"
-                    phrases.setdefault(_case_form(pair, opens and i == 0), []).append(index)
-                    if i + 2 < len(tokens):
-                        phrases.setdefault(_case_form(f"{pair} {tokens[i + 2]}", opens and i == 0), []).append(index)
-    return {"listed": listed, "w": _by_key(words, 0), "p": _by_key(phrases, 6)}
+            if len(tokens) < 2:
+                continue
+            if not phrases:
+                joined = [t.replace("-", "").lower() for t in tokens]
+                keys.update(a + b for a, b in zip(joined, joined[1:]))
+                keys.update(a + b + c for a, b, c in zip(joined, joined[1:], joined[2:]))
+                continue
+            for i in range(len(tokens) - 1):
+                pair = f"{tokens[i]} {tokens[i + 1]}"
+                found.setdefault(_case_form(pair, opens and i == 0), []).append(index)
+                if i + 2 < len(tokens):
+                    found.setdefault(_case_form(f"{pair} {tokens[i + 2]}", opens and i == 0), []).append(index)
+    if not phrases:
+        return {"listed": listed, "w": _by_key(words, 0), "pk": {k for k in keys if len(k) >= 6}}
+    return {"listed": listed, "w": _by_key(words, 0), "p": _by_key(found, 6)}
 
 
 def _listed_terms(text: str, terms: TermList, listed: dict, index: int) -> list[tuple[int, int]]:
