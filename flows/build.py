@@ -129,11 +129,14 @@ def publish_draft(out, config, today: date, result: IntakeResult, plan: BuildPla
     """Merge, render and publish a new draft of ``plan``, then refresh the reviewers' page and
     tell the reviewers. Returns the run's summary, the changes since the previous draft, what
     was rendered and the run's e-mail."""
+    created = time.time()
+    version = new_version(plan.fingerprint, created)
+    # One voice: terms written in more than one way (drafts/<version>/sprak.json|html), made beside
+    # the merge and the render (they wait on pandoc most of the time), done before latest.json moves.
+    sprak = write_sprak_task.submit(out, config, quote(plan.reports), version)
     progress("Slår ihop %d delrapporter i %d paket", len(plan.reports), len(plan.chosen))
     sections = merge_sections_task(out, quote(plan.reports), config, packages, formats)
     bar.set(75.0)
-    created = time.time()
-    version = new_version(plan.fingerprint, created)
     with scratch_dir("utkast-render-") as tmp:
         progress("Skapar utkast %s (%s)", version, ", ".join(formats))
         rendered = render_draft_task(out, quote(sections), quote(plan.reports), config, version, created,
@@ -145,8 +148,7 @@ def publish_draft(out, config, today: date, result: IntakeResult, plan: BuildPla
                                   reviews=result.reviews, pending_reviews=plan.pending, personal=plan.personal,
                                   shown=result.shown)
         changes = publish_changes_task(out, config, quote(rendered), quote(manifest), quote(previous))
-        # One voice: terms written in more than one way (drafts/<version>/sprak.json|html), before latest.json moves.
-        write_sprak_task(out, config, quote(plan.reports), version)
+        sprak.result()
         latest = publish_task(out, quote(rendered), quote(manifest))
     write_index_task(out, config, config.settings.link_seconds)
     email = tell_reviewers(out, config, today, result.email)

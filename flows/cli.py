@@ -146,6 +146,18 @@ def _use_server(say: bool = True) -> None:
         print(TEMPORARY_HINT, file=sys.stderr, flush=True)
 
 
+def _in_process(flow, **parameters) -> dict:
+    """Run ``flow`` in this process, without Prefect's heartbeat thread. Heartbeats let the
+    stack's automations find a dead worker's run (flows/recovery.py: runs of the deployments,
+    tagged ``utkast``); a run of the command line is not one of them (Ctrl-C or a kill ends it
+    with the command), and the thread held every command's end by up to a second while it
+    slept (Prefect joins it at the end of the run)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        return flow(**parameters)
+
+
 def cmd_build(args) -> int:
     config = _checked_config(args.templates)
     from flows.storage import open_storage
@@ -164,8 +176,8 @@ def cmd_build(args) -> int:
         _use_server()
         from flows.build import build_draft
 
-        result = build_draft(inbox=args.inbox, out=args.out, review=not args.no_review, formats=args.formats,
-                             packages=args.packages, templates=args.templates, today=today)
+        result = _in_process(build_draft, inbox=args.inbox, out=args.out, review=not args.no_review,
+                             formats=args.formats, packages=args.packages, templates=args.templates, today=today)
     counts = result["counts"]
     print()
     if result["published"]:
@@ -205,8 +217,8 @@ def cmd_intake(args) -> int:
     _use_server()
     from flows.intake import intake
 
-    result = intake(inbox=args.inbox, out=args.out, review=not args.no_review, templates=args.templates,
-                    today=args.today)
+    result = _in_process(intake, inbox=args.inbox, out=args.out, review=not args.no_review,
+                         templates=args.templates, today=args.today)
     print(f"{result['converted']} converted, {result['reports']} reports in, {result['rejected']} rejected.")
     print(f"tracker: {result['status']}")
     if result.get("pending_reviews"):

@@ -13,7 +13,7 @@ from prefect.utilities.annotations import quote
 
 from flows.artifacts import RunProgress, publish_artifacts
 from flows.notify import after_intake_task, link_maker, notify_failed_run, say_delivery
-from flows.policies import IO_TASK, conversion_cache_key, result_storage_for
+from flows.policies import IO_TASK
 from flows.progress import progress
 from flows.recovery import refuse_endless_restarts
 from flows.review import review_steps
@@ -26,7 +26,7 @@ from tasks.intake.inbox import InboxFile, scan_inbox, write_rejections
 from tasks.intake.normalise import (
     Report,
     apply_conversions,
-    convert_files,
+    convert_and_keep,
     pending_conversions,
     plan_conversions,
 )
@@ -35,6 +35,7 @@ from tasks.notify.outbox import Delivery
 from tasks.personal.filenames import shown_keys
 from tasks.personal.rules import load_rules
 from tasks.personal.scan import scan_reports, with_masked_titles
+from tasks.review.early import after_conversion
 from tasks.review.settings import check_templates
 from tasks.roundtrip.points import open_review_counts
 from tasks.storage.base import Storage
@@ -45,9 +46,12 @@ write_tracker_task = task(write_tracker, name="write_tracker", cache_policy=NONE
 scan_reports_task = task(scan_reports, name="scan_reports", cache_policy=NONE, **IO_TASK)
 
 
-@task(name="convert_files", cache_key_fn=conversion_cache_key, persist_result=True, **IO_TASK)
-def convert_files_task(inbox: Storage, files: list[InboxFile], config: Config, on_progress=None):
-    return convert_files(inbox, files, config, parallel=1, on_progress=on_progress)
+@task(name="convert_files", cache_policy=NONE, **IO_TASK)
+def convert_files_task(inbox: Storage, out: Storage, files: list[InboxFile], config: Config, on_progress=None,
+                       on_result=None):
+    """One batch: each file kept as soon as it is converted (a retry or a rerun after a kill
+    converts only the rest) and handed to ``on_result``."""
+    return convert_and_keep(inbox, out, files, config, parallel=1, on_progress=on_progress, on_result=on_result)
 
 
 @dataclass
@@ -56,7 +60,7 @@ class IntakeResult:
     reports: dict[str, Report]
     converted: int = 0
     tracker: dict = field(default_factory=dict)
-    reused: int = 0  # conversions taken from a failed run's persisted results
+    reused: int = 0  # conversions kept by an earlier run that was killed or failed
     reviews: dict[str, dict] = field(default_factory=dict)  # slot key -> review summary
     pending_reviews: dict[str, str] = field(default_factory=dict)  # slot key -> label
     personal: dict[str, dict] = field(default_factory=dict)  # slot key -> personal data found (kinds, counts)
@@ -80,7 +84,8 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, today: date, bar:
     todo, reports = plan_conversions(files, state.conversions)
     rules = load_rules(config.templates, config.registry)  # personal data: in file names and reports
     converted = reused = 0
-    convert = convert_files_task.with_options(result_storage=result_storage_for(out))
+    early: dict[str, dict] = {}  # personal data found in the batches, by slot
+    after = after_conversion(out, files, config, rules, early)
     while todo:
         need = pending_conversions(todo, state.conversions)
         results = {}
@@ -88,16 +93,16 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, today: date, bar:
             progress("Konverterar %d dokument", len(need))
             batches = interleaved(need, workers())
             counter = bar.counter(len(need), *span) if bar else None
-            futures = [convert.submit(inbox, batch, config, counter.batch(i) if counter else None)
+            futures = [convert_files_task.submit(inbox, out, batch, config, counter.batch(i) if counter else None,
+                                                 after)
                        for i, batch in enumerate(batches)]
             done_here = []
             for fut, batch in zip(futures, batches):
-                results.update(fut.result())
-                if fut.state.name == "Cached":  # converted by an earlier run that failed later
-                    reused += len(batch)
-                else:
-                    converted += len(batch)
-                    done_here += [f.key for f in batch]
+                outcomes, kept = fut.result()
+                results.update(outcomes)
+                reused += len(kept)
+                converted += len(batch) - len(kept)
+                done_here += [f.key for f in batch if f.key not in kept]
             if done_here:  # file names as shown to others: a name or number in one is masked
                 shown_here = shown_keys(done_here, rules)
                 progress("Konverterade i den här körningen: %s", "; ".join(sorted(shown_here.values())))
@@ -107,7 +112,7 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, today: date, bar:
                                  checkpoint=lambda: save_state(out, state))
     # Personal data: found once per report and rules; from here on titles are masked, and
     # file names are shown to others as `shown` gives them.
-    personal = scan_reports_task(out, quote(reports), rules, quote(state.personal))
+    personal = scan_reports_task(out, quote(reports), rules, quote(state.personal), quote(early))
     reports = with_masked_titles(reports, personal)
     shown = shown_keys([f.key for f in files], rules, personal.sources)
     write_rejections(out, files, config, state.notes, shown)

@@ -14,7 +14,15 @@ from tasks.core.errors import CheckerUnavailable, StorageError
 from tasks.core.parallel import interleaved, workers
 from tasks.intake.normalise import Report
 from tasks.review.checker import Checker, open_checker
-from tasks.review.plan import ReviewOutcome, forget_review, plan_reviews, record_review
+from tasks.review.plan import (
+    ReviewOutcome,
+    forget_review,
+    keep_review,
+    kept_reviews,
+    plan_reviews,
+    record_review,
+    unkeep_review,
+)
 from tasks.review.run import (
     ReportChanged,
     pending_label,
@@ -30,11 +38,16 @@ from tasks.storage.base import Storage
 write_sprak_task = task(write_sprak, name="write_sprak", cache_policy=NONE, **IO_TASK)
 
 
-def review_one(inbox: Storage, out: Storage, report: Report, checker: Checker, settings: ReviewSettings,
-               config: Config) -> dict:
-    """Review one report; an unavailable checker or a file that changed leaves it pending."""
+def review_one(inbox: Storage, out: Storage, todo: tuple[str, Report, str], checker: Checker,
+               settings: ReviewSettings, config: Config) -> dict:
+    """Review one report (``todo``: slot, report, review key) and keep the review at once; an
+    unavailable checker or a file that changed leaves it pending."""
+    slot, report, key = todo
     try:
-        return review_report(inbox, out, report, checker, settings, config)
+        unkeep_review(out, slot)
+        summary = review_report(inbox, out, report, checker, settings, config)
+        keep_review(out, slot, key, report, summary)
+        return summary
     except (CheckerUnavailable, ReportChanged) as exc:
         progress("Språkgranskning väntar för %s/%s: %s", report.partner, report.piece, exc)
         return pending_summary(str(exc))
@@ -46,9 +59,9 @@ def review_one(inbox: Storage, out: Storage, report: Report, checker: Checker, s
 
 
 @task(name="review_reports", cache_policy=NONE, tags=[CHECKER_TAG], **IO_TASK)
-def review_reports_task(inbox: Storage, out: Storage, reports: list[Report], checker: Checker,
+def review_reports_task(inbox: Storage, out: Storage, todo: list[tuple[str, Report, str]], checker: Checker,
                         settings: ReviewSettings, config: Config) -> list[dict]:
-    """Review a batch of reports, one after the other (:func:`review_one` each).
+    """Review a batch of reports (slot, report, review key), one after the other (:func:`review_one` each).
 
     The tag lets a Prefect concurrency limit bound checker calls across runs and workers: a
     batch holds one slot while it runs, so a burst of reports waits for a free slot once per
@@ -56,7 +69,7 @@ def review_reports_task(inbox: Storage, out: Storage, reports: list[Report], che
     and the next task asks again after the server's retry interval). Storage failures are
     retried like every I/O task (the batch again: its writes are whole files). The checker
     retries its own network calls, so an unreachable server is not waited for again here."""
-    return [review_one(inbox, out, report, checker, settings, config) for report in reports]
+    return [review_one(inbox, out, item, checker, settings, config) for item in todo]
 
 
 def review_steps(inbox: Storage, out: Storage, config: Config, reports: dict[str, Report],
@@ -69,6 +82,12 @@ def review_steps(inbox: Storage, out: Storage, config: Config, reports: dict[str
     for slot in plan.forget:
         forget_review(out, saved, slot)
     outcome = ReviewOutcome(summaries=dict(plan.reuse))
+    # Reviews a killed or failed run finished: kept, not done again.
+    for slot, summary in kept_reviews(out, plan.todo).items():
+        report, key = next((r, k) for s, r, k in plan.todo if s == slot)
+        record_review(out, saved, slot, report, key, summary)
+        outcome.summaries[slot] = summary
+    plan.todo = [item for item in plan.todo if item[0] not in outcome.summaries]
     if plan.todo:
         progress("Språkgranskar %d delrapporter (%s)", len(plan.todo), checker.description)
         try:
@@ -76,8 +95,7 @@ def review_steps(inbox: Storage, out: Storage, config: Config, reports: dict[str
             # As many batches as cores (the checker's own worker processes use them all), dealt
             # round-robin so that they end together.
             batches = interleaved(plan.todo, workers())
-            futures = [(batch, review_reports_task.submit(inbox, out, [report for _, report, _ in batch], checker,
-                                                          settings, config))
+            futures = [(batch, review_reports_task.submit(inbox, out, batch, checker, settings, config))
                        for batch in batches]
             done = {}
             for batch, future in futures:

@@ -252,13 +252,14 @@ def build_directly(inbox_url: str, out_url: str, formats: list[str], stages: Sta
     from tasks.intake.inbox import scan_inbox, write_rejections
     from tasks.intake.normalise import (
         apply_conversions,
-        convert_files,
+        convert_and_keep,
         pending_conversions,
         plan_conversions,
     )
     from tasks.intake.tracker import build_tracker, write_tracker
     from tasks.personal.rules import load_rules
     from tasks.personal.scan import scan_reports, with_masked_titles
+    from tasks.review.early import after_conversion
     from tasks.review.sprak import write_sprak
     from tasks.roundtrip.changes import publish_changes
     from tasks.roundtrip.feedback import harvest_feedback
@@ -277,13 +278,16 @@ def build_directly(inbox_url: str, out_url: str, formats: list[str], stages: Sta
             state = load_state(out)
             files = scan_inbox(inbox, config, state.screening)
             todo, reports = plan_conversions(files, state.conversions)
+            rules, early = load_rules(config.templates, config.registry), {}
         while todo:
+            # The batches scan each report for personal data and note its words for the language page.
             with stage("conversion"):
-                results = convert_files(inbox, pending_conversions(todo, state.conversions), config)
+                results, _ = convert_and_keep(inbox, out, pending_conversions(todo, state.conversions), config,
+                                              on_result=after_conversion(out, files, config, rules, early))
                 todo = apply_conversions(out, files, todo, results, state.conversions, config, reports,
                                          checkpoint=lambda: save_state(out, state))
         with stage("personal data"):
-            personal = scan_reports(out, reports, load_rules(config.templates, config.registry), state.personal)
+            personal = scan_reports(out, reports, rules, state.personal, early)
             reports = with_masked_titles(reports, personal)
         with stage("tracker, changes, pages"):
             write_rejections(out, files, config, state.notes)

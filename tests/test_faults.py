@@ -43,17 +43,20 @@ def test_a_run_killed_while_converting_leaves_nothing_trusted_and_a_rerun_comple
     env = cli_env(TMPDIR=str(scratch))
     args = ["intake", "--inbox", str(inbox), "--out", str(out), "--no-review"]
     proc = start_cli(args, tmp_path / "first.log", env)
-    converting = wait_for(lambda: any(scratch.glob("utkast-convert-*/result-*.json")), proc)
+    converting = wait_for(lambda: any((out / "cache" / "converted").glob("*.json")), proc)
     kill_group(proc)
     log = (tmp_path / "first.log").read_text(errors="replace")
     assert converting, log
     assert proc.returncode == -9 and not (out / "status.json").exists()  # killed mid-run
+    kept = len(list((out / "cache" / "converted").glob("*.json")))  # finished before the kill
 
     store, source = LocalStorage(out), LocalStorage(inbox)
     assert inconsistencies(store, source) == []
 
     second = start_cli(args, tmp_path / "second.log", env)
     assert second.wait(timeout=900) == 0, (tmp_path / "second.log").read_text(errors="replace")
+    said = (tmp_path / "second.log").read_text(errors="replace")
+    assert f"{len(keys) - kept} converted" in said, said  # what the killed run finished is not redone
     assert torn_files(store) == [] and inconsistencies(store, source) == []
     written = sorted(p.relative_to(out / "normalised").as_posix() for p in (out / "normalised").rglob("*.md"))
     assert len(written) == len(keys)

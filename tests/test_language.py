@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from dataclasses import replace
 
 import pytest
@@ -241,6 +242,19 @@ def test_what_each_report_contributes_is_kept_and_gives_the_same_groups(config):
         "second hand butik", "deltagarnas matchning"}
 
 
+def test_a_capital_that_only_starts_a_sentence_is_no_form_of_its_own():
+    """A word written the same way everywhere, once at the start of a sentence, is no group (a
+    group of one form said nothing); where a capital is also written mid-sentence it is a form,
+    and the form most used after that is the one the page proposes."""
+    reports = [{"partner": "myrorna", "piece": "1.1",
+                "blocks": ["Verksamheten växer. Sedan dess växer verksamheten.", "Roller. Vi talar om Roller."]},
+               {"partner": "verdandi", "piece": "1.2", "blocks": ["Våra roller är tydliga. Roller ändras."]}]
+    groups = {g["preferred"]: g for g in find_variants(reports)}
+    assert set(groups) == {"Roller"}
+    assert {f["form"]: (f["count"], f["preferred"]) for f in groups["Roller"]["forms"]} == {
+        "Roller": (3, True), "roller": (1, False)}
+
+
 def test_a_term_list_variant_is_a_finding_in_the_partners_review(checker, settings):
     found = review_blocks([Block("Vi har en secondhandbutik och samarbetar med arbetsförmedlingen.")], checker, settings)
     assert [(f["text"], f["category_id"], f["suggestions"][0]) for f in found] == [
@@ -295,3 +309,82 @@ def test_real_swedish_documents_few_findings_and_both_typos_found(corpus, config
                 typos[f["text"]] = True
     assert 1000 * findings / words <= 5, f"{findings} findings in {words} words"
     assert all(typos.values()), typos
+
+
+MIXED_MARKDOWN = """# Rubrik med *betoning*
+
+Ett stycke med "citat", `kod`, $x$, en [länk](https://example.org) och en fotnot.[^1]
+
+[^1]: Fotnoten har **fet** text.
+
+| Delar | Antal |
+|---|---|
+| Butiker | 12 |
+
+: Tabelltext
+
+- punkt ett
+    - inne i listan
+1. numrerad
+
+> citat i block
+
+| rad ett
+| rad två
+
+Term
+: förklaring
+
+![bildtext](bild.png)
+"""
+
+
+def test_block_texts_are_the_texts_of_the_review_blocks(corpus):
+    """The language page reads a report's paragraphs with block_texts (no maps back to the
+    source): the same texts, in the same order, as blocks_from_pandoc gives the review, for a
+    document of every kind of block built here and every document of the shared corpus."""
+    from tasks.core.pandoc import pandoc_path
+    from tasks.review.text import block_texts, blocks_from_pandoc
+
+    def ast(path_or_text, fmt=None):
+        args = [pandoc_path(), "--sandbox", "-t", "json"] + (["-f", fmt] if fmt else [str(path_or_text)])
+        done = subprocess.run(args, input=path_or_text.encode() if fmt else None, capture_output=True)
+        return json.loads(done.stdout) if done.returncode == 0 else None
+
+    docs = [ast(MIXED_MARKDOWN, "markdown")] + [ast(p) for p in sorted(corpus.rglob("*"))
+                                                 if p.suffix in (".docx", ".odt", ".md", ".html", ".rtf")]
+    docs = [d for d in docs if d]
+    assert len(docs) > 20
+    for doc in docs:
+        assert block_texts(doc) == [b.text for b in blocks_from_pandoc(doc)]
+
+
+def test_what_a_report_contributes_is_kept_and_read_back_into_the_same_groups(tmp_path, config):
+    """The language page from what each report's batch kept (note_report: words, keys of the
+    runs of words, the masked paragraphs for a run that is one word somewhere) has the groups
+    its paragraphs give, runs of words written apart included."""
+    from tasks.core.pandoc import pandoc_path
+    from tasks.intake.normalise import Report
+    from tasks.review.sprak import note_report, report_contributions
+    from tasks.review.text import block_texts
+    from tasks.review.variants import group_variants
+    from tasks.storage.local import LocalStorage
+
+    texts = {("myrorna", "1.1"): "Vår second hand butik. Deltagarnas matchning tar tid. Arbetsförmedlingen hjälper.",
+             ("verdandi", "4.2"): "Deltagarnas-matchning och arbetsförmedlingen. I praktiken en secondhandbutik."}
+    out, terms, reports, blocks = LocalStorage(tmp_path / "out"), load_terms(config.templates), [], []
+    for (partner, piece), text in texts.items():
+        done = subprocess.run([pandoc_path(), "--sandbox", "-f", "markdown", "-t", "json"], input=text.encode(),
+                              capture_output=True, check=True)
+        ast, key = json.loads(done.stdout), f"cache/ast/{partner}.json"
+        out.write(key, done.stdout)
+        note_report(out, key, ast, terms)
+        reports.append(Report(partner, piece, f"{partner}/{piece}.md", "0" * 64, "md", "T", 10, 1, 0.0, "c",
+                              f"normalised/{partner}/{piece}.md", key, masked_key=key))
+        blocks.append({"partner": partner, "partner_name": config.registry.by_slug(partner).short, "piece": piece,
+                       "blocks": block_texts(ast)})
+    kept = group_variants(report_contributions(out, reports, config, terms))
+    assert kept == find_variants(blocks, terms)
+    forms = {g["preferred"]: {f["form"] for f in g["forms"]} for g in kept}
+    assert forms["deltagarnas-matchning"] == {"deltagarnas matchning", "deltagarnas-matchning"}  # a run read back
+    assert forms["Arbetsförmedlingen"] == {"Arbetsförmedlingen", "arbetsförmedlingen"}

@@ -212,63 +212,63 @@ def section_markdown(frame: list[str], reports: list[str]) -> str:
 
 def _render_units(out: Storage, todo: dict[str, dict], kinds: list[str], config: Config, rules,
                   reference: Path) -> None:
-    """Render the ``todo`` units in batches side by side (one pandoc process each) and keep their pieces."""
+    """Render the ``todo`` units in batches side by side (one pandoc process each) and keep
+    their pieces: a batch is read while the one before it renders, and its pieces are
+    written as soon as it is done, not held for the others."""
     styles = reference_styles(reference.read_bytes())
-    with scratch_dir("utkast-parts-") as tmp:
-        tmp = Path(tmp)
-        media = tmp / "media"
+    with scratch_dir("utkast-parts-") as tmp, ThreadPoolExecutor(workers()) as pool:
+        media = Path(tmp) / "media"
         media.mkdir()
-        specs = []
-        units = sorted(todo)
-        reports = [u for u in units if todo[u]["kind"] == "report"]
-        with ThreadPoolExecutor(8) as pool:  # side by side: a bucket answers each after a round trip
-            asts = dict(zip(reports, pool.map(lambda u: masked_ast(out, todo[u]["report"], rules), reports)))
+        units, running = sorted(todo), {}
         # As many batches as processes run side by side (or a multiple of that, so the last
         # round keeps them all busy), none larger than BATCH.
         count = workers() * -(-len(units) // (workers() * BATCH))
         for n, batch in enumerate(interleaved(units, count)):
-            folder = tmp / f"batch-{n}"
-            folder.mkdir()
-            units = []
-            for i, unit in enumerate(batch):
-                source = todo[unit]
-                if source["kind"] == "frame":
-                    path = folder / f"{i}.md"
-                    path.write_text(source["skeleton"], encoding="utf-8")
-                    units.append({"kind": "frame", "skeleton": str(path), "number": source["number"]})
-                else:
-                    report = source["report"]
-                    path = folder / f"{i}.json"
-                    ast = asts[unit]
-                    path.write_bytes(ast)
-                    for name in report.images:
-                        if not (media / name).exists():
-                            (media / name).write_bytes(out.read(f"normalised/media/{name}"))
-                    # Nothing masked, no footnote labels to make unique, no image paths to
-                    # change: the section's Markdown of the report is its normalised Markdown.
-                    as_normalised = report.masked_key == report.ast_key and not report.images \
-                        and b'"t":"Note"' not in ast
-                    if as_normalised:
-                        source["md"] = out.read(report.md_key).decode("utf-8")
-                    units.append({"kind": "report", "ast": str(path), "prefix": note_prefix(report),
-                                  "images": bool(report.images), "md": not as_normalised})
-            spec = {"marker": f"UTKAST{hashlib.sha256(str(folder).encode()).hexdigest()[:16]}",
-                    "media_dir": str(media), "reference_doc": str(reference), "out": str(folder / "result.json"),
-                    "formats": {"html": "html" in kinds, "typst": "typst" in kinds}, "units": units}
-            (folder / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
-            specs.append((batch, folder, spec))
-        writes = []
-        with ThreadPoolExecutor(workers()) as pool:
-            running = {pool.submit(run_lua, "parts.lua", str(folder / "spec.json"), timeout=1800,
-                                   **one_document_rts([u.get("ast") or u["skeleton"] for u in spec["units"]])):
-                       (batch, folder, spec) for batch, folder, spec in specs}
-            for future in as_completed(running):  # each batch is cut up while the others still render
-                batch, folder, spec = running[future]
-                done = future.result()
-                if done.returncode != 0:
-                    raise UtkastError(f"rendering the draft's parts failed: {done.stderr.strip()[:2000]}")
-                writes += _pieces(folder, spec, batch, todo, kinds, styles)
-        write_all(out, writes)
+            folder = Path(tmp) / f"batch-{n}"
+            spec = _batch_spec(out, folder, batch, todo, rules, media, reference, kinds)
+            running[pool.submit(run_lua, "parts.lua", str(folder / "spec.json"), timeout=1800,
+                                **one_document_rts([u.get("ast") or u["skeleton"] for u in spec["units"]]))] = \
+                (batch, folder, spec)
+        for future in as_completed(running):  # each batch is cut up while the others still render
+            batch, folder, spec = running[future]
+            done = future.result()
+            if done.returncode != 0:
+                raise UtkastError(f"rendering the draft's parts failed: {done.stderr.strip()[:2000]}")
+            write_all(out, _pieces(folder, spec, batch, todo, kinds, styles))
+
+
+def _batch_spec(out: Storage, folder: Path, batch: list[str], todo: dict[str, dict], rules, media: Path,
+                reference: Path, kinds: list[str]) -> dict:
+    """Write one batch's inputs and ``spec.json`` for ``parts.lua`` into ``folder``; return the spec."""
+    folder.mkdir()
+    reports = [u for u in batch if todo[u]["kind"] == "report"]
+    with ThreadPoolExecutor(8) as readers:  # side by side: a bucket answers each after a round trip
+        asts = dict(zip(reports, readers.map(lambda u: masked_ast(out, todo[u]["report"], rules), reports)))
+    units = []
+    for i, unit in enumerate(batch):
+        source = todo[unit]
+        if source["kind"] == "frame":
+            path = folder / f"{i}.md"
+            path.write_text(source["skeleton"], encoding="utf-8")
+            units.append({"kind": "frame", "skeleton": str(path), "number": source["number"]})
+            continue
+        report, path, ast = source["report"], folder / f"{i}.json", asts[unit]
+        path.write_bytes(ast)
+        for name in report.images:
+            if not (media / name).exists():
+                (media / name).write_bytes(out.read(f"normalised/media/{name}"))
+        # Nothing masked, no footnote labels to make unique, no image paths to
+        # change: the section's Markdown of the report is its normalised Markdown.
+        as_normalised = report.masked_key == report.ast_key and not report.images and b'"t":"Note"' not in ast
+        if as_normalised:
+            source["md"] = out.read(report.md_key).decode("utf-8")
+        units.append({"kind": "report", "ast": str(path), "prefix": note_prefix(report),
+                      "images": bool(report.images), "md": not as_normalised})
+    spec = {"marker": f"UTKAST{hashlib.sha256(str(folder).encode()).hexdigest()[:16]}",
+            "media_dir": str(media), "reference_doc": str(reference), "out": str(folder / "result.json"),
+            "formats": {"html": "html" in kinds, "typst": "typst" in kinds}, "units": units}
+    (folder / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+    return spec
 
 
 def _pieces(folder: Path, spec: dict, batch: list[str], todo: dict[str, dict], kinds: list[str],

@@ -32,7 +32,7 @@ from tasks.draft.manifest import templates_digest
 from tasks.storage.base import Storage
 
 STAMP = "cache/stamp.json"
-# Not inputs: the stamp itself, and Prefect's persisted task results (a cache of a cache).
+# Not inputs: the stamp itself, and what earlier versions kept of Prefect's task results.
 NOT_INPUTS = (STAMP, "cache/results/")
 # The environment that changes what a build does (the checker a review uses; where e-mail goes
 # and the links it carries).

@@ -5,6 +5,11 @@ side by side, one per core; a file that takes too long or too much memory stops 
 is tried once more alone, and the files after it go on, so a hostile file only takes itself
 down. Output per report: ``normalised/<partner>/<piece>.md``
 and ``.json``; images once each under ``normalised/media/<sha1>.<ext>``.
+
+Each file's conversion is kept as soon as pandoc has finished it (:func:`keep_conversion`:
+``cache/converted/<sha256>.json`` and its AST, by content and converter), so a run that is
+killed, or fails later, leaves every finished conversion for the next run
+(:func:`convert_and_keep`): nothing is converted twice.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from tasks.core.parallel import interleaved, workers
 from tasks.core.slots import Slot, slot_key
 from tasks.intake.inbox import InboxFile
 from tasks.intake.screening import NAME_PIECE, SAFE_XML, decode_text, strip_front_matter
-from tasks.storage.base import Storage, UnsafeKey, scratch_dir, write_all
+from tasks.storage.base import Storage, UnsafeKey, read_present, scratch_dir, write_all
 from tasks.storage.state import ConversionMemory
 
 # Heading levels in the draft: 1 paket, 2 piece, 3 the partner's contribution, 4+ the report.
@@ -83,22 +88,31 @@ def converter_fingerprint() -> str:
 @dataclass
 class Converted:
     markdown: str
-    ast: str
+    ast: str | None  # None when kept (:func:`keep_conversion`): it is in the outputs already
     title: str
     words: int
     warnings: list[str]
-    images: dict[str, bytes]
+    images: dict[str, bytes]  # name -> bytes; empty bytes when kept
     missing_alt: list[dict] = field(default_factory=list)
     heading_skips: list[dict] = field(default_factory=list)
+    kept: bool = False  # its AST and images are in the outputs already
+
+
+Outcome = Converted | Rejected
+OnResult = Callable[[str, Outcome], None]
 
 
 def convert_files(inbox: Storage, files: list[InboxFile], config: Config,
                   parallel: int | None = None,
-                  on_progress: Callable[[int, int], None] | None = None) -> dict[str, Converted | Rejected]:
+                  on_progress: Callable[[int, int], None] | None = None,
+                  on_result: OnResult | None = None) -> dict[str, Outcome]:
     """Convert ``files`` (keyed by inbox key in the result); never raises for a bad file.
 
     ``on_progress(done, total)`` is called now and then while pandoc works, with the number
     of files finished so far (for progress bars; it must be quick and must not raise).
+    ``on_result(key, outcome)`` is called with each file's outcome as soon as it is known
+    (from the batch's thread, while pandoc goes on with the next files); what it raises
+    stops the conversion.
     """
     if not files:
         return {}
@@ -117,6 +131,8 @@ def convert_files(inbox: Storage, files: list[InboxFile], config: Config,
             if data is None or hashlib.sha256(data).hexdigest() != f.sha256:
                 # Only screened bytes are converted; a newer file is screened next run.
                 results[f.key] = ChangedDuringRun("changed or removed after screening")
+                if on_result:
+                    on_result(f.key, results[f.key])
                 continue
             if BY_KIND[f.kind].content != "zip":  # text: decoded once, handed to pandoc as UTF-8
                 text = decode_text(data)[0]
@@ -134,24 +150,33 @@ def convert_files(inbox: Storage, files: list[InboxFile], config: Config,
         batches = interleaved(jobs, parallel or workers())
         n = len(batches)
         tick = _ProgressCounter(jobs, on_progress) if on_progress else None
-        run = lambda batch: _run_batch(batch, tmp, limits.convert_timeout, limits.convert_memory_mb, tick)  # noqa: E731
+
+        def collect(job: dict) -> None:
+            results[job["id"]] = _collect(job, media_dir)
+            for name in ("input", "out", "ast", "result"):  # gone while still only in memory: cheaper
+                Path(job[name]).unlink(missing_ok=True)
+            if on_result:
+                on_result(job["id"], results[job["id"]])
+
+        run = lambda batch: _run_batch(batch, tmp, limits.convert_timeout, limits.convert_memory_mb,  # noqa: E731
+                                       tick, collect)
         with ThreadPoolExecutor(n) as pool:
             timed_out = {job["id"] for job in pool.map(run, batches) if job}
         # A batch that stopped early stopped on its first file without a result. A file that
         # ran out of time is done; one whose process died is tried once more alone (so only
         # it can fail). The files after it go on as a batch.
-        missing = [j for j in jobs if not Path(j["result"]).exists()]
+        missing = [j for j in jobs if j["id"] not in results]
         while missing:
             first, rest = missing[0], missing[1:]
             if first["id"] not in timed_out:
                 run([first])
+            if first["id"] not in results:
+                collect(first)  # no result: pandoc stopped on it
             if rest:
                 stuck = run(rest)
                 if stuck:
                     timed_out.add(stuck["id"])
-            missing = [j for j in rest if not Path(j["result"]).exists()]
-        for job in jobs:
-            results[job["id"]] = _collect(job, media_dir)
+            missing = [j for j in rest if j["id"] not in results]
         if on_progress:
             on_progress(len(jobs), len(jobs))
     return results
@@ -176,9 +201,11 @@ class _ProgressCounter:
 
 
 def _run_batch(batch: list[dict], tmp: Path, timeout: float, memory_mb: int,
-               tick: Callable[[], None] | None = None) -> dict | None:
+               tick: Callable[[], None] | None = None,
+               collect: Callable[[dict], None] | None = None) -> dict | None:
     """One pandoc process over ``batch``, stopped when a single file takes over ``timeout``
-    seconds (results appear one by one, in order); returns that file's job, else None."""
+    seconds (results appear one by one, in order, and each is handed to ``collect`` as it
+    appears); returns that file's job, else None."""
     spec = tmp / f"jobs-{hashlib.sha1(batch[0]['id'].encode()).hexdigest()[:8]}-{len(batch)}.json"
     spec.write_text(json.dumps(batch), encoding="utf-8")
     proc = subprocess.Popen(lua_command("normalise.lua", str(spec), memory_mb=memory_mb),
@@ -186,14 +213,14 @@ def _run_batch(batch: list[dict], tmp: Path, timeout: float, memory_mb: int,
     done, since, reported = 0, time.monotonic(), time.monotonic()
     try:
         while True:
-            try:
-                proc.wait(timeout=0.1)
-                return None
-            except subprocess.TimeoutExpired:
-                pass
+            finished = proc.poll() is not None
             progressed = False
             while done < len(batch) and Path(batch[done]["result"]).exists():
+                if collect:
+                    collect(batch[done])
                 done, progressed = done + 1, True
+            if finished:
+                return None
             now = time.monotonic()
             if progressed:
                 since = now
@@ -202,6 +229,11 @@ def _run_batch(batch: list[dict], tmp: Path, timeout: float, memory_mb: int,
             if tick and now - reported >= PROGRESS_SECONDS:
                 tick()
                 reported = now
+            if not progressed:
+                try:
+                    proc.wait(timeout=0.05)
+                except subprocess.TimeoutExpired:
+                    pass
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -261,6 +293,83 @@ def odt_image_alts(data: bytes) -> list[str]:
     return alts
 
 
+# --- each file's conversion, kept as soon as it is done -------------------------------------------
+
+KEPT = "cache/converted"
+
+
+def kept_key(sha256: str) -> str:
+    """Where the conversion of these bytes is kept (with the converter it was made by)."""
+    return f"{KEPT}/{sha256}.json"
+
+
+def ast_key(sha256: str) -> str:
+    return f"cache/ast/{sha256}.json"
+
+
+def keep_conversion(out: Storage, f: InboxFile, outcome: Outcome) -> None:
+    """Keep one file's conversion: its AST and new images first, then the record that says it
+    is done (title, words, warnings, images, the Markdown; or why pandoc failed). A file that
+    changed while it was read is not kept: that was not its bytes' doing."""
+    if isinstance(outcome, ChangedDuringRun) or (isinstance(outcome, Converted) and outcome.kept):
+        return
+    record: dict = {"converter": converter_fingerprint()}
+    if isinstance(outcome, Rejected):
+        record.update(ok=False, code=outcome.code, detail=outcome.detail)
+    else:
+        writes = [(f"normalised/media/{name}", data, None) for name, data in outcome.images.items()
+                  if not out.exists(f"normalised/media/{name}")]
+        write_all(out, writes + [(ast_key(f.sha256), outcome.ast.encode("utf-8"), "application/json")])
+        record.update(ok=True, title=outcome.title, words=outcome.words, warnings=outcome.warnings,
+                      images=sorted(outcome.images), markdown=outcome.markdown, missing_alt=outcome.missing_alt,
+                      heading_skips=outcome.heading_skips)
+    out.write(kept_key(f.sha256), json.dumps(record, ensure_ascii=False).encode("utf-8"), "application/json")
+
+
+def kept_conversions(out: Storage, files: list[InboxFile]) -> dict[str, Outcome]:
+    """The kept conversions of ``files`` made by this converter (by inbox key); files whose
+    bytes no kept conversion has are left out."""
+    converter = converter_fingerprint()
+    found: dict[str, Outcome] = {}
+    for f, data in zip(files, read_present(out, [kept_key(f.sha256) for f in files])):
+        try:
+            record = json.loads(data) if data else None
+        except ValueError:
+            record = None
+        if not isinstance(record, dict) or record.get("converter") != converter:
+            continue
+        if record.get("ok"):
+            found[f.key] = Converted(record["markdown"], None, record["title"], record["words"],
+                                     list(record["warnings"]), {name: b"" for name in record["images"]},
+                                     _entries(record.get("missing_alt")), _entries(record.get("heading_skips")),
+                                     kept=True)
+        else:
+            found[f.key] = Rejected.from_saved(record["code"], record["detail"], {})
+    return found
+
+
+def convert_and_keep(inbox: Storage, out: Storage, files: list[InboxFile], config: Config,
+                     parallel: int | None = None, on_progress: Callable[[int, int], None] | None = None,
+                     on_result: OnResult | None = None) -> tuple[dict[str, Outcome], set[str]]:
+    """:func:`convert_files` for the files no earlier run has converted, each kept as soon as
+    it is done (:func:`keep_conversion`), then handed to ``on_result``; the others as kept.
+    Returns the outcomes (by inbox key) and the keys of those kept from before."""
+    results = kept_conversions(out, files)
+    by_key = {f.key: f for f in files}
+
+    def done(key: str, outcome: Outcome) -> None:
+        keep_conversion(out, by_key[key], outcome)
+        if on_result:
+            on_result(key, outcome)
+        if isinstance(outcome, Converted):  # kept: its AST and images need not stay in memory
+            outcome.ast, outcome.images, outcome.kept = None, dict.fromkeys(outcome.images, b""), True
+
+    reused = set(results)
+    results.update(convert_files(inbox, [f for f in files if f.key not in results], config, parallel, on_progress,
+                                 done))
+    return results, reused
+
+
 def fallback_title(f: InboxFile, config: Config) -> str:
     """A title from the file name without the piece number, else the commissioned title."""
     stem = f.name.rsplit(".", 1)[0]
@@ -278,29 +387,35 @@ def store_report(out: Storage, f: InboxFile, conv: Converted, config: Config,
     With ``writes``, the writes are added to it instead (for :func:`write_all`)."""
     pending = [] if writes is None else writes
     for name, data in conv.images.items():
-        if name not in known_media:
+        if name not in known_media and not conv.kept:
             pending.append((f"normalised/media/{name}", data, None))
-            known_media.add(name)
+        known_media.add(name)
+    report = make_report(f, conv, config, earlier)
+    if not conv.kept:
+        pending.append((report.ast_key, conv.ast.encode("utf-8"), "application/json"))
+    pending += [(report.md_key, conv.markdown.encode("utf-8"), "text/markdown; charset=utf-8"),
+                (f"{report_base(f.partner, f.piece)}.json",
+                 json.dumps(report.to_json(), ensure_ascii=False, indent=2).encode("utf-8"), "application/json")]
+    if writes is None:
+        write_all(out, pending)
+    return report
+
+
+def make_report(f: InboxFile, conv: Converted, config: Config, earlier: list[str]) -> Report:
+    """The report a converted file makes (nothing written)."""
     limits = config.settings.limits
     warnings = list(conv.warnings)
     pages = conv.words / limits.words_per_page
     if pages > limits.max_pages:
         warnings.append(f"over_length:{pages:.1f}")
     base = report_base(f.partner, f.piece)
-    report = Report(
+    return Report(
         partner=f.partner, piece=f.piece, source=f.key, sha256=f.sha256, kind=f.kind,
         title=conv.title or f.title_hint or fallback_title(f, config), words=conv.words,
         version=f.version, received=f.modified, converter=converter_fingerprint(),
-        md_key=f"{base}.md", ast_key=f"cache/ast/{f.sha256}.json", images=sorted(conv.images), warnings=warnings,
+        md_key=f"{base}.md", ast_key=ast_key(f.sha256), images=sorted(conv.images), warnings=warnings,
         comments=f.comments, earlier_versions=earlier, missing_alt=conv.missing_alt, heading_skips=conv.heading_skips,
     )
-    pending += [(report.ast_key, conv.ast.encode("utf-8"), "application/json"),
-                (f"{base}.md", conv.markdown.encode("utf-8"), "text/markdown; charset=utf-8"),
-                (f"{base}.json", json.dumps(report.to_json(), ensure_ascii=False, indent=2).encode("utf-8"),
-                 "application/json")]
-    if writes is None:
-        write_all(out, pending)
-    return report
 
 
 def _record(out: Storage, writes: list, stored: list[tuple[InboxFile, Report]], saved: dict,

@@ -4,6 +4,7 @@ addresses, participants' names, the coordinator's extra patterns.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -120,11 +121,12 @@ class Detector:
     def for_rules(cls, rules: PersonalRules, names: set[str] | None = None) -> Detector:
         """A detector for ``rules`` (and ``names``), made once per set of rules when there are
         no names (its patterns take longer to build than to use on a report)."""
-        if names:
-            return cls(rules, names)
         found = _DETECTORS.get(rules.fingerprint)  # the fingerprint covers all the rules say
         if found is None:
             found = _DETECTORS[rules.fingerprint] = cls(rules)
+        if names:  # the same patterns, and one more for the names
+            found = copy.copy(found)
+            found.known = found._known_pattern(names)
         return found
 
     def _known_pattern(self, names: set[str]) -> re.Pattern | None:
@@ -252,15 +254,16 @@ class Detector:
         return [Match(p.kind, m.start(), m.end(), m.group(0)) for p in self.rules.patterns
                 for m in p.regex.finditer(text) if m.end() > m.start()]
 
-    def find(self, text: str) -> list[Match]:
-        """Non-overlapping matches in text order (an earlier kind in KINDS wins, then the longer)."""
+    def find(self, text: str, names: list[Match] | None = None) -> list[Match]:
+        """Non-overlapping matches in text order (an earlier kind in KINDS wins, then the longer);
+        ``names``: what :meth:`names` found in ``text`` already (it depends only on the rules)."""
         if not text.strip():
             return []
         digits = DIGIT.search(text) is not None
         candidates = ((self.identity_numbers(text) if digits and SIX_DIGITS.search(text) else [])
                       + (self.emails(text) if "@" in text else [])
                       + (self.addresses(text) + self.phones(text) if digits else [])
-                      + self.patterns(text) + self.names(text))
+                      + self.patterns(text) + (self.names(text) if names is None else names))
         if self.known:
             candidates += [Match("namn", m.start(), m.end(), m.group(0)) for m in self.known.finditer(text)]
         return _non_overlapping([c for c in candidates if c.value not in self.rules.keep])

@@ -26,7 +26,7 @@ def as_words(text: str) -> str:
 def mask_file_name(name: str, rules: PersonalRules, detector: Detector | None = None) -> str:
     """``name`` (one segment, with its extension) with personal data masked; ``detector``
     may know names found in the report's text, so they are masked here too."""
-    detector = detector or Detector(rules)
+    detector = detector or Detector.for_rules(rules)
     ext = EXTENSION.search(name)
     stem, suffix = (name[:ext.start()], ext.group(0)) if ext else (name, "")
     found = detector.find(as_words(stem))
@@ -35,7 +35,7 @@ def mask_file_name(name: str, rules: PersonalRules, detector: Detector | None = 
 
 def mask_key(key: str, rules: PersonalRules, detector: Detector | None = None) -> str:
     """An inbox key (``partner/…/file``) with each segment masked (:func:`mask_file_name`)."""
-    detector = detector or Detector(rules)
+    detector = detector or Detector.for_rules(rules)
     return "/".join(mask_file_name(part, rules, detector) for part in key.split("/"))
 
 
@@ -43,11 +43,11 @@ def shown_keys(keys, rules: PersonalRules, known: dict[str, str] | None = None) 
     """How each inbox key is shown outside the partner's folder: ``known`` (keys the
     personal-data scan already masked with the names of their report) or masked here."""
     known = known or {}
-    detector = Detector(rules)
+    detector = Detector.for_rules(rules)
     return {key: known[key] if key in known else mask_key(key, rules, detector) for key in keys}
 
 
 def mask_in_text(text: str, rules: PersonalRules) -> str:
     """Personal data masked in a line such as an error message (which may quote a key)."""
-    found = Detector(rules).find(as_words(text))
+    found = Detector.for_rules(rules).find(as_words(text))
     return mask_text(text, found, rules) if found else text

@@ -229,9 +229,10 @@ def scan_ast(ast: dict, rules: PersonalRules, title: str = "", mask: bool = Fals
     names = {m.value for m in finder.names(as_words(title))}  # titles often come from file names
     name_columns = {(table, col) for table, cols in walker.header_columns.items()
                     for col, header in cols if header in rules.column_headers}
-    for seg in walker.segments:
+    named = [finder.names(seg.text) for seg in walker.segments]  # asked once: pass 2 needs them too
+    for seg, found in zip(walker.segments, named):
         text = seg.text
-        names.update(m.value for m in finder.names(text))
+        names.update(m.value for m in found)
         if seg.cell and (seg.cell[0], seg.cell[2]) in name_columns:
             whole = finder.whole_name(text)
             if whole:
@@ -241,9 +242,9 @@ def scan_ast(ast: dict, rules: PersonalRules, title: str = "", mask: bool = Fals
     findings: list[Finding] = []
     title_matches = detector.find(as_words(title))
     findings += [Finding(m.kind, m.value, "titeln", title) for m in title_matches]
-    for seg in walker.segments:
+    for seg, found in zip(walker.segments, named):
         text = seg.text
-        matches = detector.find(text)
+        matches = detector.find(text, found)
         findings += [Finding(m.kind, m.value, seg.place, _context(text, m)) for m in matches]
         if mask and matches:
             _mask_segment(seg, matches, rules)

@@ -68,14 +68,37 @@ def masked_ast_key(report, rules: PersonalRules) -> str:
 PARALLEL_SCAN_FROM = 400
 
 
-def scan_reports(out, reports: dict, rules: PersonalRules, saved: dict[str, dict]) -> PersonalScan:
+def scan_key(report, rules: PersonalRules) -> str:
+    """What a report's scan depends on: its content, converter, title and file names, and the rules."""
+    return hashlib.sha256(json.dumps([report.sha256, report.converter, report.title, report_keys(report),
+                                      rules.fingerprint]).encode()).hexdigest()[:24]
+
+
+def scan_report(out, report, rules: PersonalRules, ast_json: str | bytes) -> tuple[dict, str, dict]:
+    """Scan one report as soon as it is converted (``ast_json``: its AST) and keep its masked
+    AST. Returns what :func:`scan_reports` keeps for it (hand it over as ``early``), where its
+    masked AST is, and the masked AST itself (pandoc JSON, parsed)."""
+    ast = json.loads(ast_json)
+    findings, title, sources = _scan_parsed(ast, report.title, report_keys(report), rules)
+    summary = summarise(findings, rules)
+    masked_key = report.ast_key
+    if summary["total"]:
+        masked_key = masked_ast_key(replace(report, title=title), rules)
+        out.write(masked_key, json.dumps(ast, ensure_ascii=False).encode("utf-8"), "application/json")
+    return {"key": scan_key(report, rules), "summary": summary, "title": title, "sources": sources}, masked_key, ast
+
+
+def scan_reports(out, reports: dict, rules: PersonalRules, saved: dict[str, dict],
+                 early: dict[str, dict] | None = None) -> PersonalScan:
     """Scan each report's AST (``cache/ast``) once per (content, rules) and keep the masked
     AST (:func:`masked_ast_key`); results are kept in ``saved`` (the run state's personal
-    section: summaries only, never values)."""
+    section: summaries only, never values). ``early``: reports this run scanned already
+    (:func:`scan_report`), by slot."""
     scan = PersonalScan()
-    keys = {slot: hashlib.sha256(json.dumps([report.sha256, report.converter, report.title, report_keys(report),
-                                             rules.fingerprint]).encode()).hexdigest()[:24]
-            for slot, report in reports.items()}
+    keys = {slot: scan_key(report, rules) for slot, report in reports.items()}
+    for slot, record in (early or {}).items():
+        if slot in keys and record["key"] == keys[slot]:
+            saved[slot] = record
     todo = [slot for slot in sorted(reports) if saved.get(slot, {}).get("key") != keys[slot]]
 
     def store(slot: str, summary: dict, title: str, masked: bytes, sources: dict[str, str]) -> None:
@@ -123,10 +146,16 @@ def _scan_one(ast_bytes: bytes, title: str, keys: list[str],
     (the AST as it came when nothing was found), and its file names as shown to others (masked
     with the names found in its text too)."""
     ast = json.loads(ast_bytes)
-    findings, title = scan_ast(ast, rules, title, mask=True)
+    findings, title, sources = _scan_parsed(ast, title, keys, rules)
     masked = json.dumps(ast, ensure_ascii=False).encode("utf-8") if findings else ast_bytes
-    detector = Detector(rules, {f.value for f in findings if f.kind == "namn"})
-    return summarise(findings, rules), title, masked, {key: mask_key(key, rules, detector) for key in keys}
+    return summarise(findings, rules), title, masked, sources
+
+
+def _scan_parsed(ast: dict, title: str, keys: list[str], rules: PersonalRules) -> tuple[list[Finding], str, dict]:
+    """Findings in a parsed AST (masked in place), the masked title, and the file names as shown."""
+    findings, title = scan_ast(ast, rules, title, mask=True)
+    detector = Detector.for_rules(rules, {f.value for f in findings if f.kind == "namn"})
+    return findings, title, {key: mask_key(key, rules, detector) for key in keys}
 
 
 _worker_rules: PersonalRules | None = None

@@ -16,18 +16,24 @@ import time
 from tasks.core.config import Config
 from tasks.core.templating import html_env, swedish_datetime
 from tasks.intake.normalise import Report
-from tasks.review.text import blocks_from_pandoc
-from tasks.review.variants import TermList, find_variants, load_terms, report_occurrences
-from tasks.storage.base import Storage
+from tasks.review.text import block_texts
+from tasks.review.variants import Contribution, TermList, contribution, group_variants, load_terms, report_occurrences
+from tasks.storage.base import Storage, read_present, write_all
 
 
 def sprak_keys(version: str) -> dict[str, str]:
     return {"json": f"drafts/{version}/sprak.json", "html": f"drafts/{version}/sprak.html"}
 
 
-# What :func:`report_found` keeps in cache/sprak/ changes with this (and with the masked text
+# What :func:`note_report` keeps in cache/sprak/ changes with this (and with the masked text
 # and the term list).
-FOUND_FORMAT = "2"
+FOUND_FORMAT = "5"
+
+
+def found_key(masked_key: str, terms: TermList) -> str:
+    """Where what a report contributes to the page is kept: by its masked text and the term list."""
+    digest = hashlib.sha256(f"{FOUND_FORMAT}\0{masked_key}\0{terms.fingerprint}".encode()).hexdigest()
+    return f"cache/sprak/{digest[:32]}.json"
 
 
 def _masked_blocks(out: Storage, report: Report, rules) -> list[str] | None:
@@ -43,48 +49,71 @@ def _masked_blocks(out: Storage, report: Report, rules) -> list[str] | None:
         return None
     if report.masked_key is None:
         scan_ast(ast, rules, report.title, mask=True)
-    return [b.text for b in blocks_from_pandoc(ast)]
+    return block_texts(ast)
 
 
-def report_found(out: Storage, report: Report, rules, terms: TermList) -> dict | None:
-    """What a report contributes to the page (:func:`report_occurrences` of its masked
-    paragraphs), kept in ``cache/sprak/`` by the masked text and the term list, so a report
-    that did not change costs one small read; None when the report is gone."""
-    cached = None
-    if report.masked_key:
-        digest = hashlib.sha256(f"{FOUND_FORMAT}\0{report.masked_key}\0{terms.fingerprint}".encode()).hexdigest()
-        cached = f"cache/sprak/{digest[:32]}.json"
-        try:
-            return json.loads(out.read(cached))
-        except FileNotFoundError:
-            pass
-    blocks = _masked_blocks(out, report, rules)
-    if blocks is None:
-        return None
-    found = report_occurrences(blocks, terms)
-    if cached:
-        out.write(cached, json.dumps(found, ensure_ascii=False).encode("utf-8"), "application/json")
+def note_report(out: Storage, masked_key: str, ast: dict, terms: TermList) -> None:
+    """Keep what a report contributes to the page (:func:`report_occurrences` of the paragraphs
+    of its masked AST ``ast``): found as soon as its masked text is known, while the run goes
+    on, so the page only groups."""
+    _keep_found(out, masked_key, terms, block_texts(ast))
+
+
+def _keep_found(out: Storage, masked_key: str, terms: TermList, blocks: list[str]) -> dict:
+    """Keep two objects: the listed terms, the words (as JSON text, read when needed) and the
+    keys of the runs of words (:func:`found_key`); beside it the masked paragraphs, from which
+    a report's runs of words are found again when one is one word somewhere (seldom)."""
+    found = report_occurrences(blocks, terms, phrases=False)
+    key = found_key(masked_key, terms)
+    main = {"listed": found["listed"], "w": json.dumps(found["w"], ensure_ascii=False), "pk": " ".join(found["pk"])}
+    write_all(out, [(_blocks_key(key), json.dumps(blocks, ensure_ascii=False).encode("utf-8"), "application/json"),
+                    (key, json.dumps(main, ensure_ascii=False).encode("utf-8"), "application/json")])
     return found
 
 
-def report_texts(out: Storage, reports: list[Report], config: Config, terms: TermList) -> list[dict]:
-    """Each report's partner, piece and what it contributes to the page (:func:`report_found`)."""
+def _blocks_key(key: str) -> str:
+    return key.removesuffix(".json") + ".blocks.json"
+
+
+def _kept_contribution(out: Storage, report: Report, name: str, key: str, kept: bytes,
+                       terms: TermList) -> Contribution:
+    """A report's :class:`Contribution` as kept at ``key``: only the listed terms and two
+    strings stay in memory."""
+    main = json.loads(kept)
+    words, phrase_keys = main["w"], main["pk"]
+    return Contribution(report.partner, name, report.piece, main["listed"], lambda: json.loads(words),
+                        lambda: set(phrase_keys.split()),
+                        lambda: report_occurrences(json.loads(out.read(_blocks_key(key))), terms)["p"])
+
+
+def report_contributions(out: Storage, reports: list[Report], config: Config, terms: TermList) -> list[Contribution]:
+    """What each report contributes to the page: as kept (:func:`note_report`), else found now
+    from its masked text and kept; a report whose text is gone contributes nothing."""
     from tasks.personal.rules import load_rules
 
     rules = load_rules(config.templates, config.registry)
-    texts = []
-    for r in sorted(reports, key=lambda r: (r.piece, r.partner)):
-        found = report_found(out, r, rules, terms)
-        if found is not None:
-            texts.append({"partner": r.partner, "partner_name": config.registry.by_slug(r.partner).short,
-                          "piece": r.piece, "occurrences": found})
-    return texts
+    ordered = sorted(reports, key=lambda r: (r.piece, r.partner))
+    keys = [found_key(r.masked_key, terms) if r.masked_key else None for r in ordered]
+    present = [k for k in keys if k]
+    kept = dict(zip(present, read_present(out, present)))
+    found = []
+    for r, key in zip(ordered, keys):
+        name = config.registry.by_slug(r.partner).short
+        if key and kept.get(key) is not None:
+            found.append(_kept_contribution(out, r, name, key, kept.pop(key), terms))
+            continue
+        blocks = _masked_blocks(out, r, rules)
+        if blocks is not None:
+            if key:
+                _keep_found(out, r.masked_key, terms, blocks)
+            found.append(contribution(r.partner, name, r.piece, report_occurrences(blocks, terms)))
+    return found
 
 
 def write_sprak(out: Storage, config: Config, reports: list[Report], version: str) -> dict:
     """Write ``sprak.json`` and ``sprak.html`` of draft ``version``; return what was written."""
     terms = load_terms(config.templates)
-    groups = find_variants(report_texts(out, reports, config, terms), terms)
+    groups = group_variants(report_contributions(out, reports, config, terms))
     created = time.time()
     keys = sprak_keys(version)
     body = {"version": version, "created": created, "groups": groups}

@@ -26,6 +26,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 from tasks.core.config import Array, Table, Text, read_config
 from tasks.review.checker import Finding
@@ -78,10 +79,9 @@ class TermList:
         self.terms = terms
         self.patterns = [(t, t.pattern()) for t in terms]
         self.fingerprint = hashlib.sha256(repr([(t.preferred, t.variants) for t in terms]).encode()).hexdigest()[:16]
-        # A quick first look (one expression) before the per-term ones: most paragraphs have no term.
-        words = sorted({w.lower() for t in terms for f in (t.preferred, *t.variants) for w in f.split()[:1]}, key=len,
-                       reverse=True)
-        self.quick = re.compile("|".join(re.escape(w) for w in words), re.I) if words else None
+        # A quick first look before the per-term expressions: a term can be in a paragraph only
+        # if the first word of one of its forms is (in lower case), and most paragraphs have none.
+        self.first_words = [{w.lower() for f in (t.preferred, *t.variants) for w in f.split()[:1]} for t in terms]
 
     @property
     def words(self) -> frozenset[str]:
@@ -91,9 +91,10 @@ class TermList:
     def matches(self, text: str):
         """(term, start, end, form as written, ending) for each form of a term in ``text``."""
         taken = []
-        if self.quick is None or not self.quick.search(text):
-            return
-        for term, pattern in self.patterns:
+        lowered = text.lower()
+        for (term, pattern), first in zip(self.patterns, self.first_words):
+            if not any(w in lowered for w in first):
+                continue
             for m in pattern.finditer(text):
                 if any(a < m.end() and m.start() < b for a, b in taken):
                     continue
@@ -139,53 +140,101 @@ def load_terms(templates: Path | str) -> TermList:
 
 # --- groups across the reports ------------------------------------------------------------------
 
-@dataclass
-class Occurrence:
-    form: str
-    partner: str
-    piece: str
-    block: int
-    offset: int
+# Runs of words with one space between them: within a run no word but the first can be at the
+# start of a sentence, and every two or three neighbours are a run of words written apart.
+RUN = re.compile(WORD.pattern + r"(?: " + WORD.pattern + r")*")
 
 
-def report_occurrences(blocks: list[str], terms: TermList | None = None) -> dict:
+def report_occurrences(blocks: list[str], terms: TermList | None = None, phrases: bool = True) -> dict:
     """What one report contributes to :func:`find_variants`, found without the other reports
     (so it can be kept per report), each as ``{key: {form as written: [paragraph, ...]}}``
     (a paragraph once per occurrence): ``listed``, the forms of listed terms by preferred form;
     ``w``, the words of four letters or more; ``p``, the runs of two or three words written
-    apart or with hyphens whose letters make six or more. It depends on the term list too
-    (:attr:`TermList.fingerprint`)."""
+    apart whose letters make six or more. A form is written ``"\0" + form`` where a capital
+    only says that a sentence starts there (resolved across the reports in :func:`find_variants`).
+    With ``phrases=False``, ``pk`` (the keys of ``p``) instead of ``p``: a run of words
+    counts only where its letters are also one word somewhere, which is seldom, so its forms
+    can be found again when needed. It depends on the term list too (:attr:`TermList.fingerprint`)."""
     terms = terms or TermList([])
-    found: dict[str, dict[str, dict[str, list[int]]]] = {"listed": {}, "w": {}, "p": {}}
-
-    def add(kind: str, key: str, form: str, index: int) -> None:
-        found[kind].setdefault(key, {}).setdefault(form, []).append(index)
-
+    listed: dict[str, dict[str, list[int]]] = {}
+    words: dict[str, list[int]] = {}
+    found: dict[str, list[int]] = {}
+    keys: set[str] = set()
     for index, text in enumerate(blocks):
-        covered = []
-        for term, start, end, form, _ in terms.matches(text):
-            shown = " ".join(form.split())
-            if _same_form(form, term.preferred, text, start):
-                shown = term.preferred
-            add("listed", term.preferred, shown, index)
-            covered.append((start, end))
-        tokens = [(m.start(), m.end(), m.group()) for m in WORD.finditer(text)
-                  if not any(a <= m.start() < b for a, b in covered)]
-        for i, (start, end, token) in enumerate(tokens):
-            if len(token) >= 4:
-                add("w", _key(token), _case_form(token, text, start), index)
-            for n in (2, 3):  # the same letters written apart: "second hand butiken"
-                if i + n > len(tokens):
-                    break
-                span = tokens[i:i + n]
-                gaps = [text[span[k][1]:span[k + 1][0]] for k in range(n - 1)]
-                if not all(g in (" ", "-") for g in gaps):
-                    break
-                phrase = text[span[0][0]:span[-1][1]]
-                key = _key(phrase)
-                if len(key) >= 6:
-                    add("p", key, _case_form(phrase, text, start), index)
-    return found
+        covered = _listed_terms(text, terms, listed, index)
+        for start, tokens in _runs(text, covered):
+            # Only the run's first word can start a sentence (it is asked last: it looks back).
+            opens = tokens[0][:1].isupper() and at_sentence_start(text, start)
+            for i, token in enumerate(tokens):
+                if len(token) >= 4:
+                    words.setdefault(_case_form(token, opens and i == 0), []).append(index)
+            if len(tokens) < 2:
+                continue
+            if not phrases:
+                joined = [t.replace("-", "").lower() for t in tokens]
+                keys.update(a + b for a, b in zip(joined, joined[1:]))
+                keys.update(a + b + c for a, b, c in zip(joined, joined[1:], joined[2:]))
+                continue
+            for i in range(len(tokens) - 1):
+                pair = f"{tokens[i]} {tokens[i + 1]}"
+                found.setdefault(_case_form(pair, opens and i == 0), []).append(index)
+                if i + 2 < len(tokens):
+                    found.setdefault(_case_form(f"{pair} {tokens[i + 2]}", opens and i == 0), []).append(index)
+    if not phrases:
+        return {"listed": listed, "w": _by_key(words, 0), "pk": {k for k in keys if len(k) >= 6}}
+    return {"listed": listed, "w": _by_key(words, 0), "p": _by_key(found, 6)}
+
+
+def _listed_terms(text: str, terms: TermList, listed: dict, index: int) -> list[tuple[int, int]]:
+    """The listed terms' forms in one paragraph, added to ``listed``; where they are."""
+    covered = []
+    for term, start, end, form, _ in terms.matches(text):
+        shown = term.preferred if _same_form(form, term.preferred, text, start) else " ".join(form.split())
+        listed.setdefault(term.preferred, {}).setdefault(shown, []).append(index)
+        covered.append((start, end))
+    return covered
+
+
+def _runs(text: str, covered: list[tuple[int, int]]):
+    """(start, words) of each run of words with one space between them, outside the
+    ``covered`` spans (a run ends where one starts)."""
+    pos = 0
+    for a, b in sorted(covered) + [(len(text), len(text))]:
+        for m in RUN.finditer(text, pos, max(a, pos)):
+            yield m.start(), m.group().split(" ")
+        pos = max(pos, b)
+
+
+def _by_key(found: dict[str, list[int]], shortest: int) -> dict[str, dict[str, list[int]]]:
+    """``{form: paragraphs}`` as ``{key: {form: paragraphs}}``, keys of ``shortest`` letters or more."""
+    keyed: dict[str, dict[str, list[int]]] = {}
+    for form, paragraphs in found.items():
+        key = form.lstrip("\0").replace(" ", "").replace("-", "").lower()  # _key of a form of words and single spaces
+        if len(key) >= shortest:
+            keyed.setdefault(key, {})[form] = paragraphs
+    return keyed
+
+
+@dataclass
+class Contribution:
+    """What one report brings to the groups, read only when needed (kept per report by
+    :mod:`tasks.review.sprak`): ``words()`` and ``phrases()`` as :func:`report_occurrences`
+    gives ``w`` and ``p``, ``phrase_keys()`` the keys of ``p`` (only those that are also one
+    word somewhere are read whole)."""
+
+    partner: str
+    partner_name: str
+    piece: str
+    listed: dict
+    words: Callable[[], dict]
+    phrase_keys: Callable[[], set[str]]
+    phrases: Callable[[], dict]
+
+
+def contribution(partner: str, partner_name: str, piece: str, found: dict) -> Contribution:
+    """A :class:`Contribution` from :func:`report_occurrences`' result."""
+    return Contribution(partner, partner_name, piece, found["listed"], lambda: found["w"], lambda: set(found["p"]),
+                        lambda: found["p"])
 
 
 def find_variants(reports: list[dict], terms: TermList | None = None) -> list[dict]:
@@ -195,39 +244,48 @@ def find_variants(reports: list[dict], terms: TermList | None = None) -> list[di
     text, ...]`` or, already found, ``"occurrences"`` (:func:`report_occurrences`).
     Returns groups, most used first: ``{"term", "preferred", "source" ("termlista" or
     "vanligast"), "forms": [{"form", "count", "preferred", "places": [{"partner",
-    "partner_name", "piece", "paragraphs": [...]}]}]}``; only groups with two forms or more.
-    A run of words written apart counts only where the same letters are also one word somewhere.
+    "partner_name", "piece", "paragraphs": [...]}]}]}``; only groups of two forms or more, a
+    capital at the start of a sentence not counted as a form of its own. A run of words
+    written apart counts only where the same letters are also one word somewhere.
     """
-    names = {r["partner"]: r.get("partner_name", r["partner"]) for r in reports}
-    found_in = [r.get("occurrences") or report_occurrences(r["blocks"], terms) for r in reports]
-    singles = {key for found in found_in for key in found["w"]}
+    return group_variants([contribution(r["partner"], r.get("partner_name", r["partner"]), r["piece"],
+                                        r.get("occurrences") or report_occurrences(r["blocks"], terms))
+                           for r in reports])
+
+
+def group_variants(reports: list[Contribution]) -> list[dict]:
+    """:func:`find_variants` of the reports' contributions, holding little of them at once:
+    the forms of each word first (``words()`` of each), then the runs of words that are one
+    word somewhere (``phrases()`` of the reports that have one), then the places of the
+    groups' forms (``words()`` again)."""
+    names = {r.partner: r.partner_name for r in reports}
     listed: dict[str, list[tuple]] = defaultdict(list)
+    forms_of: dict[str, set[str]] = defaultdict(set)
+    for r in reports:
+        for preferred, forms in r.listed.items():
+            listed[preferred] += [(form, (r.partner, r.piece), blocks) for form, blocks in forms.items()]
+        for key, forms in r.words().items():
+            forms_of[key].update(forms)
+    singles = set(forms_of)
+    apart: dict[int, dict[str, dict]] = {}  # report -> its runs of words that are one word somewhere
+    for i, r in enumerate(reports):
+        hits = r.phrase_keys() & singles
+        if hits:
+            phrases = r.phrases()
+            apart[i] = {key: phrases[key] for key in hits}
+            for key in hits:
+                forms_of[key].update(phrases[key])
+    wanted = {key for key, forms in forms_of.items() if len(forms) > 1 and _resolved(forms)}
     by_key: dict[str, list[tuple]] = defaultdict(list)
-    for report, found in zip(reports, found_in):
-        where = (report["partner"], report["piece"])
-        for preferred, forms in found["listed"].items():
-            listed[preferred] += [(form, where, blocks) for form, blocks in forms.items()]
-        for kind in ("w", "p"):
-            for key, forms in found[kind].items():
-                if kind == "w" or key in singles:
-                    by_key[key] += [(form, where, blocks) for form, blocks in forms.items()]
-
-    def occurrences(entries: list[tuple]) -> list[Occurrence]:
-        return [Occurrence(form, partner, piece, block, 0)
-                for form, (partner, piece), blocks in entries for block in blocks]
-
-    groups = []
-    for preferred, entries in listed.items():
-        if len({form for form, _, _ in entries}) > 1:
-            groups.append(_group(preferred, "termlista", occurrences(entries), names))
-    for key, entries in by_key.items():
-        if len({form for form, _, _ in entries}) < 2:
-            continue
-        found = occurrences(entries)
-        forms = Counter(o.form for o in found)
-        partners_per_form = {f: len({o.partner for o in found if o.form == f}) for f in forms}
-        preferred = max(forms, key=lambda f: (forms[f], partners_per_form[f], -len(f.split()), f))
-        groups.append(_group(preferred, "vanligast", found, names))
+    for i, r in enumerate(reports):
+        where = (r.partner, r.piece)
+        words = r.words()
+        for part in (words, apart.get(i, {})):
+            for key in wanted.intersection(part):
+                by_key[key] += [(form, where, blocks) for form, blocks in part[key].items()]
+    groups = [_group(preferred, "termlista", entries, names, preferred)
+              for preferred, entries in listed.items() if len({form for form, _, _ in entries}) > 1]
+    groups += [_group(None, "vanligast", entries, names) for entries in by_key.values()]
     groups.sort(key=lambda g: (-sum(f["count"] for f in g["forms"]), g["preferred"]))
     return groups
 
@@ -240,34 +298,47 @@ def _key(text: str) -> str:
     return JOINTS.sub("", text).lower()
 
 
-def _case_form(form: str, text: str, start: int) -> str:
+def _case_form(form: str, opens_sentence: bool) -> str:
     """The form as written; at the start of a sentence, with the capital the sentence gave it
-    taken away (it says nothing about how the word is written)."""
-    form = " ".join(form.split())
-    # Where the sentence starts is asked last: it looks back through the paragraph.
-    if form[:1].isupper() and not form.isupper() and not form[1:2].isupper() and at_sentence_start(text, start):
-        return "\0" + form  # case unknown: resolved in _group
+    marked as saying nothing about how the word is written (``"\0" + form``)."""
+    if opens_sentence and not form.isupper() and not form[1:2].isupper():
+        return "\0" + form  # case unknown: resolved in _resolved
     return form
 
 
-def _group(preferred: str, source: str, found: list[Occurrence], names: dict[str, str]) -> dict:
-    known = {o.form for o in found if not o.form.startswith("\0")}
-    for o in found:
-        if o.form.startswith("\0"):
-            bare = o.form[1:]
-            lower = bare[:1].lower() + bare[1:]
-            o.form = bare if bare in known else lower
-    if preferred.startswith("\0"):
-        preferred = preferred[1:]
-    forms = Counter(o.form for o in found)
-    result = []
-    for form, count in forms.most_common():
-        places: dict[tuple[str, str], list[int]] = defaultdict(list)
-        for o in found:
-            if o.form == form:
-                places[(o.partner, o.piece)].append(o.block + 1)
-        result.append({"form": form, "count": count, "preferred": form == preferred,
-                       "places": [{"partner": p, "partner_name": names.get(p, p), "piece": piece,
-                                   "paragraphs": sorted(set(paras))}
-                                  for (p, piece), paras in sorted(places.items(), key=lambda kv: (kv[0][1], kv[0][0]))]})
-    return {"term": preferred, "preferred": preferred, "source": source, "forms": result}
+def _resolved(forms: set[str]) -> dict[str, str]:
+    """Each form as the group shows it: a form with a capital only from the start of a sentence
+    is the form with that capital where it is also written so elsewhere, else in lower case."""
+    known = {f for f in forms if not f.startswith("\0")}
+    resolved = {}
+    for form in forms:
+        if form.startswith("\0"):
+            bare = form[1:]
+            resolved[form] = bare if bare in known else bare[:1].lower() + bare[1:]
+        else:
+            resolved[form] = form
+    return resolved if len(set(resolved.values())) > 1 or not forms else {}
+
+
+def _group(preferred: str | None, source: str, entries: list[tuple], names: dict[str, str],
+           listed: str | None = None) -> dict:
+    """A group from (form, (partner, piece), paragraphs) entries; ``preferred``: the term
+    list's form, else (None) the most common (then the one more partners use)."""
+    forms = {form for form, _, _ in entries}
+    resolved = _resolved(forms) or {f: f for f in forms}
+    counts: Counter = Counter()
+    partners: dict[str, set[str]] = defaultdict(set)
+    places: dict[str, dict[tuple[str, str], set[int]]] = defaultdict(lambda: defaultdict(set))
+    for form, where, blocks in entries:
+        shown = resolved[form]
+        counts[shown] += len(blocks)
+        partners[shown].add(where[0])
+        places[shown][where].update(blocks)
+    if preferred is None:
+        preferred = max(counts, key=lambda f: (counts[f], len(partners[f]), -len(f.split()), f))
+    result = [{"form": form, "count": count, "preferred": form == preferred,
+               "places": [{"partner": p, "partner_name": names.get(p, p), "piece": piece,
+                           "paragraphs": sorted(b + 1 for b in paras)}
+                          for (p, piece), paras in sorted(places[form].items(), key=lambda kv: (kv[0][1], kv[0][0]))]}
+              for form, count in counts.most_common()]
+    return {"term": listed or preferred, "preferred": preferred, "source": source, "forms": result}

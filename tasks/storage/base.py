@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 import tempfile
+import threading
 import unicodedata
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
@@ -171,6 +172,21 @@ class Storage(ABC):
         return f"{self.url.rstrip('/')}/{key}" if key else self.url
 
 
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _side_by_side() -> ThreadPoolExecutor:
+    """The threads that read and write objects side by side, made once per process (making
+    threads for each report's two or three writes cost more than the writes). Only single
+    reads and writes run on it, never something that waits for it."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(8, thread_name_prefix="utkast-io")
+        return _POOL
+
+
 def write_all(store: Storage, items: list[tuple[str, bytes, str | None]]) -> None:
     """Write several objects side by side, each as :meth:`Storage.write` does (a local
     write waits for the disk, an S3 one for the service: one at a time that adds up).
@@ -179,9 +195,8 @@ def write_all(store: Storage, items: list[tuple[str, bytes, str | None]]) -> Non
         for key, data, content_type in items:
             store.write(key, data, content_type)
         return
-    with ThreadPoolExecutor(min(8, len(items))) as pool:
-        for _ in pool.map(lambda item: store.write(*item), items):
-            pass
+    for future in [_side_by_side().submit(store.write, *item) for item in items]:
+        future.result()
 
 
 def read_all(store: Storage, keys: list[str]) -> list[bytes]:
@@ -189,8 +204,20 @@ def read_all(store: Storage, keys: list[str]) -> list[bytes]:
     in the order of ``keys``."""
     if len(keys) <= 1:
         return [store.read(k) for k in keys]
-    with ThreadPoolExecutor(min(8, len(keys))) as pool:
-        return list(pool.map(store.read, keys))
+    return [f.result() for f in [_side_by_side().submit(store.read, k) for k in keys]]
+
+
+def read_present(store: Storage, keys: list[str]) -> list[bytes | None]:
+    """:func:`read_all`, with None for each object that does not exist."""
+    def read(key: str) -> bytes | None:
+        try:
+            return store.read(key)
+        except FileNotFoundError:
+            return None
+
+    if len(keys) <= 1:
+        return [read(k) for k in keys]
+    return [f.result() for f in [_side_by_side().submit(read, k) for k in keys]]
 
 
 def scratch_dir(prefix: str = "utkast-") -> tempfile.TemporaryDirectory:

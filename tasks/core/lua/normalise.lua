@@ -178,23 +178,29 @@ local function slim_styles(styles, used)
 end
 
 local STYLE_PARTS = { ['word/styles.xml'] = true, ['word/stylesWithEffects.xml'] = true }
+-- Below this size pandoc reads the styles part quicker than it is made smaller (a short
+-- document as a word processor saves it: about 16 KB, latent styles included).
+local SLIM_FROM_BYTES = 65536
 
 -- The Word document `data` as pandoc should read it (see above); `data` itself when it
--- cannot be made smaller.
+-- cannot be made smaller, or need not be.
 local function slim_docx(data)
   local ok, result = pcall(function()
     local archive = pandoc.zip.Archive(data)
-    local styles_entry, used = nil, {}
+    local styles_entry, styles, used = nil, nil, {}
+    for _, entry in ipairs(archive.entries) do
+      if entry.path == 'word/styles.xml' then styles_entry = entry end
+    end
+    if not styles_entry then return data end
+    styles = styles_entry:contents()
+    if #styles < SLIM_FROM_BYTES then return data end
     for _, entry in ipairs(archive.entries) do
       local path = entry.path
-      if path == 'word/styles.xml' then
-        styles_entry = entry
-      elseif not STYLE_PARTS[path] and (path:lower():match('%.xml$') or path:lower():match('%.rels$')) then
+      if not STYLE_PARTS[path] and (path:lower():match('%.xml$') or path:lower():match('%.rels$')) then
         attribute_values(entry:contents(), used)
       end
     end
-    if not styles_entry then return data end
-    local slim = slim_styles(styles_entry:contents(), used)
+    local slim = slim_styles(styles, used)
     if not slim then return data end
     local entries = {}
     for _, entry in ipairs(archive.entries) do
