@@ -290,7 +290,7 @@ def test_each_image_without_a_description_is_one_finding_and_one_line_on_the_par
         assert len(headings) == (0 if key.endswith(".odt") else 1), key
         view = partner_view(LocalStorage(inbox), LocalStorage(out), config, partner)
         shown = Page()
-        shown.feed(render_page(config, "partner.html.j2", css_href="", received=None, error=None, chosen=None,
+        shown.feed(render_page(config, "partner.html.j2", received=None, error=None, chosen=None,
                                **view))
         lines = [line for line in "".join(shown.text).splitlines() if "saknar beskrivning" in line]
         assert lines == ["Bild 2 av 2 saknar beskrivning (alternativtext). Lägg till en (i Word: högerklicka på "

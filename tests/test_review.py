@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 
 import pytest
@@ -239,6 +240,8 @@ def test_html_and_json_reports_are_in_swedish_and_complete(config, checker, sett
     assert "<td>Typografi</td><td class=\"n\">2</td>" in html
     assert "Deltagarna sorterar kläder i <mark>butikenn</mark>." in html
     assert '<span class="suggestion">butiken</span>' in html
+    shown = re.sub(r"<[^>]+>", " ", html.split("<body", 1)[1])  # what the partner reads: no rule ids
+    assert "regel " not in shown and not re.search(r"\b[A-Z]{2,}(?:_[A-Z0-9]+)+\b", shown)
     body = review_json(reviewed, META, checker, 0)
     assert json.loads(json.dumps(body))["counts"]["by_category"] == {"Typografi": 2, "Möjligt skrivfel": 1,
                                                                      "Upprepningar": 1}

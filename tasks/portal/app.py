@@ -106,8 +106,7 @@ def portal_of(request: Request) -> Portal:
 def page(request: Request, template: str, status: int = 200, headers: dict | None = None, **context) -> HTMLResponse:
     """One of ``templates/portal/`` as the answer."""
     root = request.scope.get("root_path", "").rstrip("/")
-    html = render_page(portal_of(request).config, template, css_href=f"{root}/stil.css",
-                       script_href=f"{root}/skript.js", **context)
+    html = render_page(portal_of(request).config, template, root, **context)
     return HTMLResponse(html, status_code=status, headers=headers)
 
 

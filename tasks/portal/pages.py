@@ -327,11 +327,12 @@ ACCEPT = ",".join(BY_EXTENSION)  # the accepted formats: one table, tasks/core/f
 ACCEPTED_OTHERS = others_sv()
 
 
-def render_page(config: Config, template: str, **context) -> str:
-    """One of ``templates/portal/*.html.j2`` (autoescaped), with the form's field names."""
+def render_page(config: Config, template: str, root: str = "", **context) -> str:
+    """One of ``templates/portal/*.html.j2`` (autoescaped), with the form's field names and the
+    style sheet and script of the service mounted at ``root``."""
     return html_env(config.templates).get_template(f"portal/{template}").render(
         outline=config.outline, file_field=FILE_FIELD, piece_field=PIECE_FIELD, accept=ACCEPT,
-        accepted_others=ACCEPTED_OTHERS, **context)
+        accepted_others=ACCEPTED_OTHERS, css_href=f"{root}/stil.css", script_href=f"{root}/skript.js", **context)
 
 
 def received_banner(view: dict, ref: str | None) -> dict | None:
