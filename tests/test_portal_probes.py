@@ -86,7 +86,7 @@ def test_a_name_the_storage_refuses_is_a_swedish_400(site, monkeypatch):
 
 
 @pytest.mark.parametrize("headers", [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"},
-                                     {"Origin": "null"}])
+                                     {"Origin": "null", "Sec-Fetch-Site": "cross-site"}])
 def test_a_form_posted_from_another_site_is_refused_and_nothing_stored(site, headers):
     body, ctype = form({}, "1.3 Smuggel.docx", b"x")
     answer = request("POST", site["url"] + "lamna", body, {"Content-Type": ctype, **headers})
@@ -98,6 +98,8 @@ def test_the_same_site_decision():
     assert not from_another_site({"host": "utkast.example.se", "origin": "https://utkast.example.se",
                                   "sec-fetch-site": "same-origin"})
     assert not from_another_site({"host": "127.0.0.1:8080"})  # a script: no browser was tricked
+    # Chromium's own form under Referrer-Policy: no-referrer: Origin null, but same-origin.
+    assert not from_another_site({"host": "127.0.0.1:8080", "origin": "null", "sec-fetch-site": "same-origin"})
     assert from_another_site({"host": "utkast.example.se", "origin": "https://utkast.example.se.evil.example"})
     assert from_another_site({"host": "utkast.example.se", "sec-fetch-site": "same-site"})
 

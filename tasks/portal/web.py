@@ -28,19 +28,19 @@ DOCUMENT_CSP = "sandbox allow-downloads allow-popups; default-src 'none'; style-
 
 
 def from_another_site(headers) -> bool:
-    """Did a browser send this form from another site? ``Sec-Fetch-Site`` other than
-    same-origin (or none: typed or bookmarked), or an ``Origin`` whose host is not the
-    ``Host`` the request came to, or the opaque ``Origin: null``. A client that sends neither
-    (curl, a script) is not a browser tricked by another page."""
+    """Did a browser send this form from another site? A browser's own word comes first:
+    ``Sec-Fetch-Site`` other than same-origin (or none: typed or bookmarked). Without it, an
+    ``Origin`` whose host is not the ``Host`` the request came to. ``Origin: null`` alone says
+    nothing: a browser sends it for its own forms under ``Referrer-Policy: no-referrer``, which
+    these pages set. A client that sends neither (curl, a script) is no browser tricked by
+    another page."""
     site = (headers.get("sec-fetch-site") or "").lower()
-    if site and site not in ("same-origin", "none"):
-        return True
-    origin = headers.get("origin")
-    if origin is None:
+    if site:
+        return site not in ("same-origin", "none")
+    origin = (headers.get("origin") or "").strip()
+    if not origin or origin.lower() == "null":
         return False
-    if origin.strip().lower() == "null":
-        return True
-    return urlsplit(origin.strip()).netloc.lower() != (headers.get("host") or "").lower()
+    return urlsplit(origin).netloc.lower() != (headers.get("host") or "").lower()
 
 
 class SecurityHeaders:
