@@ -1,0 +1,126 @@
+"""Journeys through the pages with the portal's script, as a partner and a reviewer take them:
+Playwright (PyPI) driving Debian's Chromium, on a laptop (1280 x 800) and a phone (390 x 844),
+axe-core on every page they pass, screenshots kept in docs/screenshots/ for the docs.
+
+The partner, with two pieces commissioned, drops two files and a PDF on the form at once:
+the PDF is stopped in the browser, the two are sent with a progress bar each, and when the
+intake has run, both verdicts and the language review appear on the page without a reload.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from tasks.portal.links import PARTNER, issue_link
+from tasks.storage.local import LocalStorage
+from tests.builders import make_docx
+from tests.conftest import ROOT, axe_violations
+from tests.page_states import PartnerState, with_state_config
+from tests.portal_server import running_portal
+from tests.test_browser import CHROMIUM_FLAGS
+
+SIZES = {"laptop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+KEY = "nyckel-för-resorna-genom-sidorna-" + "r" * 12
+
+
+def drop(page, selector: str, files: list[Path]) -> None:
+    """Drop ``files`` on the element, as a person dragging them from the desktop does."""
+    payload = [{"name": f.name, "data": base64.b64encode(f.read_bytes()).decode("ascii")} for f in files]
+    transfer = page.evaluate_handle("""(files) => {
+        const transfer = new DataTransfer();
+        for (const f of files) {
+            const bytes = Uint8Array.from(atob(f.data), c => c.charCodeAt(0));
+            transfer.items.add(new File([bytes], f.name));
+        }
+        return transfer;
+    }""", payload)
+    page.dispatch_event(selector, "dragover", {"dataTransfer": transfer})
+    page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
+
+
+def text_of_row(page, name: str) -> str:
+    return page.locator("#lage li", has=page.locator("span.namn", has_text=name)).inner_text()
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_a_partner_drops_two_files_and_sees_both_verdicts_and_the_review_without_a_reload(
+        prefect_harness, chromium, axe_script, tmp_path, config, monkeypatch, size):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from flows.intake import intake
+
+    monkeypatch.setenv("UTKAST_PORTAL_KEY", KEY)
+    inbox, out = tmp_path / "inbox", tmp_path / "outputs"
+    inbox.mkdir()
+    desk = tmp_path / "skrivbord"
+    desk.mkdir()
+    good = desk / "1.3 Kvalitet i butikerna.docx"
+    good.write_bytes(make_docx(["Myrorna arbetar med kvalitetssäkring i alla butikerna.",
+                                "Kvaliteten följs upp varje månad av handledarna och deltagarna."], heading="Kvalitet"))
+    broken = desk / "1.4 Roller och struktur.docx"
+    broken.write_bytes(b"this is no Word file at all")
+    pdf = desk / "bilaga.pdf"
+    pdf.write_bytes(b"%PDF-1.4 not for us")
+    state = PartnerState(commissioned=["1.3", "1.4"], today=date(2026, 7, 2), files=[],
+                         coordinator_email="heidi.sandberg@samordning.test")
+    cfg = with_state_config(config, state)
+    token, _ = issue_link(LocalStorage(out), PARTNER, "myrorna", KEY.encode())
+    passed: dict[str, list[str]] = {}
+
+    def axe(page, name: str) -> None:
+        passed[name] = axe_violations(page, axe_script)
+        assert passed[name] == [], f"{name}: {passed[name]}"
+        assert page.evaluate("document.documentElement.scrollWidth") <= SIZES[size]["width"], name
+
+    with running_portal(inbox, out, cfg) as base, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[f for f in CHROMIUM_FLAGS if f != "--headless"])
+        try:
+            page = browser.new_context(viewport=SIZES[size], bypass_csp=True, locale="sv-SE").new_page()
+            page.goto(f"{base}/l/{token}/")
+            main = page.locator("main")
+            assert "Sista dag: 30 juni 2026" in main.inner_text()  # the earliest of their pieces not in
+            for piece in ("1.3", "1.4"):
+                article = page.locator("article", has=page.get_by_role("heading", name=f"{piece} Utmaningar"))
+                assert "skulle ha lämnats 30 juni 2026" in article.inner_text() or \
+                       "ska lämnas senast 30 juni 2026" in article.inner_text()
+            assert "Frågor? Kontakta Heidi Sandberg, heidi.sandberg@samordning.test." in main.inner_text()
+            assert "Du kan välja flera filer, eller dra dem hit" in main.inner_text()  # the script is there
+            axe(page, "the partner's page")
+            page.evaluate("window.sammaSida = true")  # gone if the page were loaded again
+
+            drop(page, "form[data-uppladdning]", [good, broken, pdf])
+            page.wait_for_function("""() => [...document.querySelectorAll('#skickas li')]
+                .filter(li => li.className === 'mottagen').length === 2""", timeout=60_000)
+            sent = page.locator("#skickas").inner_text()
+            assert "bilaga.pdf" in sent and "skickas inte: Den här filtypen tas inte emot." in sent
+            assert sorted(f.name for f in (inbox / "myrorna").iterdir()) == [good.name, broken.name]
+            assert (inbox / "myrorna" / good.name).read_bytes() == good.read_bytes()
+            axe(page, "the partner's page while the files wait")
+
+            intake(inbox=str(inbox), out=str(out), review=True)  # what the stack's worker does on arrival
+
+            page.wait_for_function("""() => {
+                const text = document.querySelector('#lage').innerText;
+                return text.includes('mottagen som delrapport 1.3') && text.includes('avvisad:')
+                    && text.includes('Språkgranskning klar');
+            }""", timeout=60_000)
+            assert page.evaluate("window.sammaSida === true")  # no reload
+            assert "mottagen som delrapport 1.3" in text_of_row(page, good.name)
+            assert "avvisad: Filnamnet slutar på .docx men filen innehåller" in text_of_row(page, broken.name)
+            review = page.locator("article", has=page.get_by_role("heading", name="1.3 Utmaningar"))
+            assert "Språkgranskning klar" in review.inner_text()
+            assert "Status: mottagen (1.3 Kvalitet i butikerna.docx)" in review.inner_text()
+            axe(page, "the partner's page with the verdicts")
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / f"partner-{size}.png"), full_page=True)
+            with page.expect_download() as download:
+                page.get_by_role("link", name="Ert dokument med kommentarer för 1.3 (Word)").click()
+            assert download.value.suggested_filename == "1.3 Kvalitet i butikerna – språkgranskning.docx"
+        finally:
+            browser.close()
+    assert list(passed) == ["the partner's page", "the partner's page while the files wait",
+                            "the partner's page with the verdicts"]
