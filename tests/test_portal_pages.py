@@ -200,3 +200,62 @@ def write_draft(store: LocalStorage, with_changes: bool) -> None:
             {"from": "20260802-1", "summary": "delrapporter: 1 ny", "paket": [
                 {"number": 1, "title": "Verksamheter", "lines": ["Ny: 1.3 Kvalitet (Myrorna, version 1)"]}],
              "other": {}}).encode())
+
+
+def test_axe_finds_no_violation_on_any_state_of_any_page(chromium, axe_script, config, tmp_path, monkeypatch):
+    """axe-core in Chromium over generated partner states, the reviewer's page, and the 404,
+    500 and 503 pages (a browser, a portal and one folder reused for every state)."""
+    import shutil
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from tests.conftest import axe_violations
+    from tests.portal_server import running_portal
+    from tests.test_browser import CHROMIUM_FLAGS
+
+    inbox, out = tmp_path / "inbox", tmp_path / "outputs"
+    checked: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[f for f in CHROMIUM_FLAGS if f != "--headless"])
+        page = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True).new_page()
+
+        def check(url: str, name: str, status: int = 200) -> None:
+            answer = page.goto(url)
+            assert answer.status == status, name
+            found = axe_violations(page, axe_script)
+            assert found == [], f"{name}: {found}"
+            checked.append(name)
+
+        @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @given(st.data())
+        def partner_pages(data):
+            state = data.draw(partner_states(config))
+            for folder in (inbox, out):
+                shutil.rmtree(folder, ignore_errors=True)
+            inbox.mkdir()
+            cfg = with_state_config(config, state)
+            write_partner_state(state, cfg, inbox, out)
+            token, _ = issue_link(LocalStorage(out), PARTNER, SLUG, KEY)
+            with running_portal(inbox, out, cfg) as base:
+                check(f"{base}/l/{token}/", f"partner page {len(checked)}")
+
+        try:
+            partner_pages()
+            shutil.rmtree(out, ignore_errors=True)
+            write_draft(LocalStorage(out), True)
+            reviewer, _ = issue_link(LocalStorage(out), REVIEWER, "Anna Svensson", KEY)
+            with running_portal(inbox, out, config) as base:
+                check(f"{base}/l/{reviewer}/", "the reviewer's page")
+                check(f"{base}/l/{'x' * 43}/", "the 404 page", 404)
+                check(f"{base}/", "the start page")
+                (out / "portal" / "links.json").write_text("{ damaged", encoding="utf-8")
+                check(f"{base}/l/{reviewer}/", "the 503 page", 503)
+            import tasks.portal.app
+
+            monkeypatch.setattr(tasks.portal.app, "partner_view", lambda *a, **k: 1 / 0)
+            (out / "portal" / "links.json").unlink()
+            token, _ = issue_link(LocalStorage(out), PARTNER, SLUG, KEY)
+            with running_portal(inbox, out, config) as base:
+                check(f"{base}/l/{token}/", "the 500 page", 500)
+        finally:
+            browser.close()
+    assert len(checked) >= 12 + 5
