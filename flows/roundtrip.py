@@ -15,12 +15,12 @@ from flows.notify import after_harvest_task, link_maker, notify_failed_run, say_
 from flows.policies import IO_TASK
 from flows.progress import progress
 from flows.recovery import refuse_endless_restarts
+from flows.storage import open_storage
 from tasks.core.config import load_config
 from tasks.review.settings import check_templates
 from tasks.roundtrip.changes import changes_markdown, publish_changes
 from tasks.roundtrip.feedback import harvest_feedback
 from tasks.roundtrip.points import feedback_markdown
-from tasks.storage import open_storage
 from tasks.storage.base import DEFAULT_LINK_SECONDS, Storage
 
 harvest_feedback_task = task(harvest_feedback, name="harvest_feedback", cache_policy=NONE, **IO_TASK)
@@ -51,7 +51,7 @@ def publish_feedback_artifact(out: Storage, feedback: dict, link_seconds: int = 
 
 
 @flow(name="harvest_comments", on_failure=[notify_failed_run], on_crashed=[notify_failed_run])
-def harvest_comments(inbox: str = "inbox", out: str = "outputs") -> dict:
+def harvest_comments(inbox: str = "inbox", out: str = "outputs", templates: str | None = None) -> dict:
     """Read the reviewers' returned files now (not at the next build): their comments and
     changes go to the partners whose text they touch, on their pages and by e-mail (one
     message per partner with new comments).
@@ -59,9 +59,10 @@ def harvest_comments(inbox: str = "inbox", out: str = "outputs") -> dict:
     Args:
         inbox: The inbox (reviewers' files under feedback/<reviewer>/): a folder or s3://bucket/prefix.
         out: Where outputs go: a folder or s3://bucket/prefix.
+        templates: The configuration folder; empty means templates/ of the utkast checkout.
     """
     refuse_endless_restarts()
-    config = load_config()
+    config = load_config(templates)
     check_templates(config)
     inbox_store, out_store = open_storage(inbox), open_storage(out)
     with out_store.lock():
