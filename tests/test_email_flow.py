@@ -479,19 +479,19 @@ def test_no_working_link_is_kept_anywhere_while_email_waits_or_after_it_went(
 
 
 def test_a_review_that_outlasts_the_hold_follows_the_receipt_in_a_message_of_its_own(
-        prefect_harness, tmp_path, monkeypatch, smtp):
+        prefect_harness, tmp_path, smtp):
     templates = mail_templates(tmp_path)
     settings = templates / "settings.toml"
     settings.write_text(settings.read_text(encoding="utf-8").replace("hold_receipt_seconds = 60",
                                                                      "hold_receipt_seconds = 0"), encoding="utf-8")
-    use(monkeypatch, templates, date(2026, 5, 4))
+    run = at(templates, date(2026, 5, 4))
     inbox, out = tmp_path / "inbox", tmp_path / "outputs"
     put(inbox, "forum/5.1 April.md", "# Avstämning\n\nMötet i april enades om kriterier.\n")
-    build(inbox, out, review=True)  # the first run with e-mail on sends everything at its end
+    build(inbox, out, run, review=True)  # the first run with e-mail on sends everything at its end
     assert [r.rcpt_tos for r in smtp.take()] == [ADDRESSES["forum"]]
     put(inbox, "verdandi/4.2 Motiv.md", "# Motiv\n\nVerksamheten bygger på gemenskap och arbete.\n")
 
-    result = build(inbox, out, review=True)
+    result = build(inbox, out, run, review=True)
 
     receipt, review = smtp.take()  # in this order: the receipt did not wait
     assert receipt.subject == "Mottagen: delrapport 4.2 från Verdandi"
@@ -501,7 +501,7 @@ def test_a_review_that_outlasts_the_hold_follows_the_receipt_in_a_message_of_its
     assert result["email"]["sent"] == 2
 
 
-def test_reviewers_comments_reach_each_partner_once_when_harvested(prefect_harness, tmp_path, monkeypatch, smtp):
+def test_reviewers_comments_reach_each_partner_once_when_harvested(prefect_harness, tmp_path, smtp):
     """The flow an upload on a reviewer's page starts (deployment comments-harvest): one
     message to each partner whose text got comments, none again, none from the next build."""
     from docx import Document
@@ -509,12 +509,12 @@ def test_reviewers_comments_reach_each_partner_once_when_harvested(prefect_harne
     from flows.roundtrip import harvest_comments
     from tests.builders import comment_on_words, track_insertion
 
-    use(monkeypatch, mail_templates(tmp_path), date(2026, 7, 20))
+    run = at(mail_templates(tmp_path), date(2026, 7, 20))
     inbox, out = tmp_path / "inbox", tmp_path / "outputs"
     put(inbox, "myrorna/1.3 Kvalitet.md", "# Kvalitet i butiken\n\nMyrorna arbetar med kvalitetssäkring i alla "
                                           "butiker.\n\nVi mäter varje månad.\n")
     put(inbox, "verdandi/4.2 Motiv.md", "# Motiv\n\nVerksamheten bygger på gemenskap och arbete.\n")
-    first = build(inbox, out)
+    first = build(inbox, out, run)
     smtp.take()  # the receipts
     doc = Document(first["draft"]["docx"])
     comment_on_words(doc, "kvalitetssäkring i alla butiker", "Vad menas här?", "Maja Sund")
@@ -523,7 +523,7 @@ def test_reviewers_comments_reach_each_partner_once_when_harvested(prefect_harne
     (inbox / "feedback/maja").mkdir(parents=True)
     doc.save(inbox / "feedback/maja/utkast med kommentarer.docx")
 
-    done = harvest_comments(inbox=str(inbox), out=str(out))
+    done = harvest_comments(inbox=str(inbox), out=str(out), templates=run["templates"])
 
     assert done["counts"]["points"] == 3 and done["email"]["sent"] == 2
     got = by_recipient(smtp.take())
@@ -535,6 +535,6 @@ def test_reviewers_comments_reach_each_partner_once_when_harvested(prefect_harne
     assert "Vad menas här?" not in myrorna.text  # what they say is on the partner's page, not in e-mail
     (verdandi,) = got[ADDRESSES["verdandi"][0]]
     assert verdandi.subject == "Synpunkter från granskarna: 1 ny synpunkt på er text"
-    assert harvest_comments(inbox=str(inbox), out=str(out))["email"]["sent"] == 0
-    build(inbox, out)
+    assert harvest_comments(inbox=str(inbox), out=str(out), templates=run["templates"])["email"]["sent"] == 0
+    build(inbox, out, run)
     assert smtp.take() == []
