@@ -92,7 +92,8 @@ def build_draft(
     with out_store.lock():
         forget_stamp(out_store)  # until this build has ended
         feedback = harvest_feedback_task(inbox_store, out_store, config)  # before the tracker counts it
-        result = intake_steps(inbox_store, out_store, config, today, bar, (0.0, 70.0), review=review)
+        result = intake_steps(inbox_store, out_store, config, today, bar, (0.0, 70.0), review=review,
+                              points=feedback["points"])
         latest = read_latest(out_store)
         plan = plan_build(config, result.reports, result.pending_reviews, result.personal, formats, packages,
                           latest)
@@ -171,7 +172,7 @@ def stop_build(out, config, result: IntakeResult, plan: BuildPlan, feedback: dic
 
 def tell_reviewers(out, config, today: date, intake_email: Delivery | None) -> Delivery | None:
     """The latest draft to the reviewers (once each); the run's e-mail so far and now."""
-    email = after_build_task(out, config, today, link_maker(out))
+    email = after_build_task(out, config, today, link_maker(out, config))
     say_delivery(email)
     if intake_email and email:
         return intake_email.then(email)

@@ -85,8 +85,8 @@ def parser() -> argparse.ArgumentParser:
     n.add_argument("slug", nargs="?", metavar="SLUG", help="the partner (a slug of templates/partners.toml)")
     n.add_argument("--reviewer", metavar="NAME", help='a reviewer instead, by name: --reviewer "Anna Svensson"')
     storage_args(n, inbox=False)
-    n.add_argument("--base-url", default=os.environ.get("UTKAST_PORTAL_URL", "http://127.0.0.1:8080"),
-                   help="where `utkast serve` is reached (default: $UTKAST_PORTAL_URL or http://127.0.0.1:8080)")
+    n.add_argument("--base-url", help="where `utkast serve` is reached (default: $UTKAST_PORTAL_URL, else [portal] url "
+                                      "of settings.toml, else the running stack's portal, else http://127.0.0.1:8080)")
     n.add_argument("--rotate", action="store_true", help="make a new link; the old one stops working at once")
     return p
 
@@ -260,11 +260,15 @@ def cmd_review(args) -> int:
 
 
 def cmd_status(args) -> int:
+    from flows.prefect_api import upload_processing
     from flows.storage import open_storage
     from tasks.intake.tracker import tracker_table
 
     out = open_storage(args.out)
     text = out.read_text("status.json")
+    processing = upload_processing()  # the server this terminal's commands would use
+    print(f"{'Uploads' if processing.ok else 'Warning'}: {processing.line}.", file=sys.stdout if processing.ok
+          else sys.stderr)
     if text is None:
         print(f"No tracker yet in {out.describe()}: run 'utkast intake' or 'utkast build' first.", file=sys.stderr)
         return 1
@@ -325,6 +329,7 @@ def cmd_serve(args) -> int:
 def cmd_invite(args) -> int:
     from flows.storage import open_storage
     from tasks.core.config import load_config
+    from flows.prefect_api import portal_url
     from tasks.portal.links import PARTNER, REVIEWER, issue_link, load_key, partner_slug, personal_url, reviewer_name
 
     if bool(args.slug) == bool(args.reviewer):
@@ -340,7 +345,7 @@ def cmd_invite(args) -> int:
     out = open_storage(args.out)
     token, link = issue_link(out, kind, name, load_key(create=True), rotate=args.rotate)
     print(f"Personal link for {who}, generation {link.generation}:")
-    print(personal_url(args.base_url, token))
+    print(personal_url(args.base_url or portal_url(config.settings.portal.url), token))
     if args.rotate and link.generation > 1:
         print("The previous link no longer works.")
     return 0

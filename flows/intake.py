@@ -12,7 +12,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from flows.artifacts import RunProgress, publish_artifacts
-from flows.notify import after_intake_task, link_maker, notify_failed_run, say_delivery
+from flows.notify import PartnerMail, notify_failed_run, say_delivery
 from flows.policies import IO_TASK
 from flows.progress import progress
 from flows.recovery import refuse_endless_restarts
@@ -69,14 +69,17 @@ class IntakeResult:
 
 
 def intake_steps(inbox: Storage, out: Storage, config: Config, today: date, bar: RunProgress | None = None,
-                 span: tuple[float, float] = (0.0, 100.0), review: bool = True) -> IntakeResult:
+                 span: tuple[float, float] = (0.0, 100.0), review: bool = True,
+                 points: list[dict] = ()) -> IntakeResult:
     """The intake as a sequence of tasks (used by both flows) on the day ``today``. ``bar`` shows
     the conversions in the ``span`` part of a progress artifact; ``review=False`` skips new
-    language reviews."""
+    language reviews; ``points``: reviewers' points just harvested (a build), told in the
+    partners' e-mail."""
     state = load_state(out)
     loaded = dump_state(state)
     # What was here before this run: a partner's first e-mail is never about old files.
     known_before = {(key, seen.get("etag")) for key, seen in state.screening.files.items()}
+    mail = PartnerMail(out, config, known_before, today, points)
     files = scan_inbox_task(inbox, config, quote(state.screening))
     rejected = sum(f.verdict == "rejected" for f in files)
     progress("Inkorgen: %d filer, %d godtagna, %d avvisade", len(files),
@@ -117,6 +120,7 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, today: date, bar:
     shown = shown_keys([f.key for f in files], rules, personal.sources)
     write_rejections(out, files, config, state.notes, shown)
     if review and reports:
+        mail.hold(files, reports, personal.summaries, shown)  # the receipts wait for the review, a while
         # Every file's verdict is known now: the tracker shows it before the (longer) language
         # review; the reviews appear in it when the run ends.
         write_tracker_task(out, quote(build_tracker(files, reports, config, feedback_open=open_review_counts(out),
@@ -130,9 +134,7 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, today: date, bar:
                             feedback_open=open_review_counts(out), personal=personal.summaries, shown=shown,
                             today=today)
     write_tracker_task(out, quote(tracker), config)
-    email = after_intake_task(out, config, quote(files), quote(reports), quote(reviews.summaries),
-                              quote(personal.summaries), quote(shown), quote(known_before), today,
-                              link_maker(out))
+    email = mail.send(files, reports, reviews.summaries, personal.summaries, shown)
     say_delivery(email)
     return IntakeResult(files, reports, converted, tracker, reused, reviews.summaries, reviews.pending,
                         personal.summaries, shown, email)

@@ -11,18 +11,23 @@ the SMTP password in a Prefect block on the server and a running server to fire 
 
 from __future__ import annotations
 
+import threading
+from datetime import date
 from pathlib import Path
 from typing import Callable
 
 from prefect import task
 from prefect.cache_policies import NONE
+from prefect.utilities.annotations import quote
 
 from flows.policies import IO_TASK
+from flows.prefect_api import portal_url
 from flows.progress import log, progress
+from tasks.core.config import Config
 from tasks.core.errors import StorageError
 from tasks.notify.outbox import Delivery
-from tasks.notify.run import after_build, after_failure, after_intake
-from tasks.portal.links import current_link, portal_base_url
+from tasks.notify.run import after_build, after_failure, after_harvest, after_intake
+from tasks.portal.links import current_link
 from tasks.storage.base import Storage
 
 
@@ -39,6 +44,12 @@ def after_build_task(*args, **kwargs) -> Delivery | None:
     return _carry_on(after_build, *args, **kwargs)
 
 
+@task(name="after_harvest", cache_policy=NONE, **IO_TASK)
+def after_harvest_task(*args, **kwargs) -> Delivery | None:
+    """:func:`tasks.notify.run.after_harvest`, like :func:`after_intake_task`."""
+    return _carry_on(after_harvest, *args, **kwargs)
+
+
 def _carry_on(step, *args, **kwargs) -> Delivery | None:
     try:
         return step(*args, **kwargs)
@@ -49,12 +60,12 @@ def _carry_on(step, *args, **kwargs) -> Delivery | None:
         return None
 
 
-def link_maker(out: Storage) -> Callable[[str, str], str | None]:
+def link_maker(out: Storage, config: Config) -> Callable[[str, str], str | None]:
     """How messages get a person's current link to their own page (``kind`` "partner" with
     a slug, or "reviewer" with a name): re-derived by :func:`tasks.portal.links.current_link`
     where this machine has the links' key, else None (the message then points to the
-    personal link of the invitation)."""
-    base = portal_base_url()
+    personal link of the invitation). The address is :func:`flows.prefect_api.portal_url`'s."""
+    base = portal_url(config.settings.portal.url)
 
     def personal_link(kind: str, who: str) -> str | None:
         if kind == "partner":
@@ -62,6 +73,60 @@ def link_maker(out: Storage) -> Callable[[str, str], str | None]:
         return current_link(out, base, reviewer=who)
 
     return personal_link
+
+
+class PartnerMail:
+    """The partners' e-mail of one intake: one message per partner. The receipts wait while
+    the language review runs, so that a file's receipt and its review come in one message;
+    when the review takes longer than ``[email] hold_receipt_seconds`` after the verdicts,
+    the receipts go then (from a timer thread, as plain functions) and the reviews follow."""
+
+    def __init__(self, out: Storage, config: Config, known_before: set, today: date, points: list[dict] = ()):
+        self.out, self.config, self.known_before, self.today, self.points = out, config, known_before, today, points
+        self.link_for = link_maker(out, config)
+        self.lock = threading.Lock()
+        self.closed, self.timer, self.early, self.verdicts = False, None, None, None
+
+    def hold(self, files, reports, personal: dict, shown: dict) -> None:
+        """Every file has its verdict and the review starts: send the receipts when the hold
+        ends, unless :meth:`send` came first."""
+        self.verdicts = (files, reports, personal, shown)
+        seconds = self.config.settings.email.hold_receipt_seconds
+        if seconds <= 0:
+            self._send_receipts()
+            return
+        self.timer = threading.Timer(seconds, self._send_receipts)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _send_receipts(self) -> None:
+        with self.lock:
+            if self.closed:
+                return
+            files, reports, personal, shown = self.verdicts
+            try:  # never begins the outbox: the first run with e-mail on sends all at the end
+                self.early = after_intake(self.out, self.config, files, reports, {}, personal, shown,
+                                          self.known_before, self.today, self.link_for, begin=False)
+            except Exception:
+                log.exception("e-mail: the receipts could not be sent before the review ended; they go with it")
+
+    def stop_holding(self) -> Delivery | None:
+        """No early receipts from now on; what went out early, if anything."""
+        with self.lock:  # waits for a send under way
+            self.closed = True
+            if self.timer is not None:
+                self.timer.cancel()
+            return self.early
+
+    def send(self, files, reports, reviews: dict, personal: dict, shown: dict) -> Delivery | None:
+        """Everything new, the reviews included (what went out early is known by now)."""
+        early = self.stop_holding()
+        final = after_intake_task(self.out, self.config, quote(files), quote(reports), quote(reviews),
+                                  quote(personal), quote(shown), quote(self.known_before), self.today,
+                                  self.link_for, points=quote(list(self.points)))
+        if early and final:
+            return early.then(final)
+        return final or early
 
 
 def say_delivery(delivery: Delivery | None) -> None:

@@ -1,7 +1,8 @@
 """Which Prefect server a command runs its flow against.
 
 ``PREFECT_API_URL``, when set, decides. Else the stack of this checkout
-(``python3 dev.py stack up``: ``.local/stack.json`` names its server) when its server
+(``python3 dev.py stack up``: ``.local/stack.json``, or the state file ``UTKAST_STACK_STATE``
+names, which the stack sets for its own processes, names its server) when its server
 process runs and answers ``/api/health``; the stack's ``prefect.env`` (named in its state
 file; ``.local/prefect.env``), when present, holds the API's auth string (read, never shown). Else there is none, and Prefect starts a
 temporary server for the run (about ten seconds), which the command says in one line.
@@ -15,6 +16,7 @@ import base64
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,18 +100,40 @@ def _running(pid) -> bool:
     return True
 
 
+STATE_VARIABLE = "UTKAST_STACK_STATE"
+
+
+def running_stack(env: Mapping[str, str] | None = None, checkout: Path | None = None) -> dict | None:
+    """The state of this checkout's stack while its server process runs, else None: the file
+    ``UTKAST_STACK_STATE`` names, else ``.local/stack.json`` of the checkout
+    (``UTKAST_HOME``, else the one this code is in)."""
+    env = os.environ if env is None else env
+    home = Path(checkout or env.get("UTKAST_HOME") or CHECKOUT)
+    path = Path(env.get(STATE_VARIABLE) or home / ".local" / "stack.json")
+    try:
+        stack = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(stack, dict) or not _running((stack.get("pids") or {}).get("server")):
+        return None  # a state file left behind by a stack that is gone
+    return stack
+
+
+def portal_url(configured: str = "", env: Mapping[str, str] | None = None) -> str:
+    """The address of the partners' and reviewers' pages for links in e-mail and from
+    ``utkast invite``: :func:`tasks.portal.links.portal_base_url` with the portal of this
+    checkout's running stack (its state notes the port it got)."""
+    from tasks.portal.links import portal_base_url
+
+    env = os.environ if env is None else env
+    return portal_base_url(configured, (running_stack(env) or {}).get("portal_url"), env)
+
+
 def find_server(env: Mapping[str, str] | None = None, checkout: Path | None = None) -> ServerChoice:
     """:func:`choose_server` for this checkout (``UTKAST_HOME``, else the one this code is in)."""
     env = os.environ if env is None else env
     home = Path(checkout or env.get("UTKAST_HOME") or CHECKOUT)
-    stack = None
-    if not env.get("PREFECT_API_URL"):
-        try:
-            stack = json.loads((home / ".local" / "stack.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            stack = None
-        if not isinstance(stack, dict) or not _running((stack.get("pids") or {}).get("server")):
-            stack = None  # a state file left behind by a stack that is gone
+    stack = None if env.get("PREFECT_API_URL") else running_stack(env, checkout)
     # The stack notes where it keeps its clients' settings (next to its state file).
     env_file = Path((stack or {}).get("env_file") or home / ".local" / "prefect.env")
     try:
@@ -117,3 +141,81 @@ def find_server(env: Mapping[str, str] | None = None, checkout: Path | None = No
     except OSError:
         stack_env = {}
     return choose_server(env, stack, stack_env, answers)
+
+
+# --- who processes uploads ------------------------------------------------------------------
+
+# The deployments that read what people upload on their pages (prefect.yaml), by what they read.
+UPLOAD_DEPLOYMENTS = {"intake/inbox-watch": "partners' files", "harvest_comments/comments-harvest": "reviewers' files"}
+NO_SERVER_LINE = ("no Prefect server: uploads are stored, but nothing reads them until someone runs `utkast intake` "
+                  "or `utkast build` (start one with `python3 dev.py stack up`, or set PREFECT_API_URL)")
+
+
+@dataclass(frozen=True)
+class Processing:
+    """Whether uploads get read as they arrive, and one line that says so (no secret in it)."""
+
+    ok: bool
+    line: str
+
+
+def describe_processing(api_url: str | None, reachable: bool, deployments: Mapping[str, dict | None],
+                        pools: Mapping[str, dict | None]) -> Processing:
+    """The decision: ``deployments`` by ``flow/deployment`` name (None: not deployed) and the
+    work ``pools`` they use (None: no such pool), as the Prefect API gave them."""
+    if not api_url:
+        return Processing(False, NO_SERVER_LINE)
+    if not reachable:
+        return Processing(False, f"the Prefect server at {api_url} does not answer: uploads are stored, but nothing "
+                                 "reads them until it runs again (`python3 dev.py stack status`)")
+    problems, fine = [], []
+    for name, what in UPLOAD_DEPLOYMENTS.items():
+        deployment = deployments.get(name)
+        pool_name = (deployment or {}).get("work_pool_name")
+        pool = pools.get(pool_name) if pool_name else None
+        if deployment is None:
+            problems.append(f"{what}: {name} is not deployed (`prefect --no-prompt deploy --all`)")
+        elif deployment.get("paused"):
+            problems.append(f"{what}: {name} is paused")
+        elif pool is None or pool.get("status") != "READY":
+            state = "paused" if pool and pool.get("status") == "PAUSED" else "has no worker running"
+            problems.append(f"{what}: the work pool {pool_name!r} of {name} {state}")
+        else:
+            fine.append(name)
+    if problems:
+        return Processing(False, f"uploads are stored but not read as they arrive ({'; '.join(problems)}); "
+                                 f"the Prefect server is {api_url}")
+    return Processing(True, f"uploads are read as they arrive ({', '.join(fine)} on {api_url})")
+
+
+def probe_processing(api_url: str | None, auth: str | None, timeout: float = 3.0) -> Processing:
+    """:func:`describe_processing` for the server at ``api_url`` (None: no server), asked now."""
+    if not api_url:
+        return describe_processing(None, False, {}, {})
+
+    def get(path: str) -> dict | None:
+        request = urllib.request.Request(f"{api_url.rstrip('/')}/{path}")
+        if auth:
+            request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                found = json.loads(response.read().decode("utf-8"))
+                return found if isinstance(found, dict) else None
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+
+    if not answers(api_url, auth, timeout):
+        return describe_processing(api_url, False, {}, {})
+    deployments = {name: get(f"deployments/name/{urllib.parse.quote(name)}") for name in UPLOAD_DEPLOYMENTS}
+    pools = {p: get(f"work_pools/{urllib.parse.quote(p)}")
+             for p in {(d or {}).get("work_pool_name") for d in deployments.values()} if isinstance(p, str)}
+    return describe_processing(api_url, True, deployments, pools)
+
+
+def upload_processing(env: Mapping[str, str] | None = None, checkout: Path | None = None) -> Processing:
+    """Whether uploads are read as they arrive, for the server this environment uses
+    (:func:`find_server`: PREFECT_API_URL, else this checkout's running stack)."""
+    env = os.environ if env is None else env
+    choice = find_server(env, checkout)
+    auth = choice.settings.get(AUTH) or env.get(AUTH)
+    return probe_processing(choice.api_url, auth)

@@ -2,14 +2,19 @@
 
 Wiring only: the application over the inbox and outputs, told to send ``inbox.file.arrived``
 to Prefect (as ``utkast watch`` does) when an upload is stored and a Prefect API is configured.
+It says in its log, at the start and whenever it changes (checked every minute), whether a
+Prefect server will read the uploads as they arrive (:func:`flows.prefect_api.upload_processing`).
 Run it on 127.0.0.1 behind a TLS proxy (docs).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 
+from flows.progress import log
 from tasks.core.config import Config, load_config
+from flows.prefect_api import Processing, upload_processing
 from tasks.portal.app import create_app
 from tasks.portal.web import HideTokens
 from flows.storage import open_storage
@@ -35,6 +40,39 @@ def make_app(inbox: str, out: str, config: Config | None = None):
                       on_arrival=arrival_notifier(inbox_store.url, out_store.url))
 
 
+class ProcessingWatch:
+    """Whether uploads are read as they arrive, asked every ``every`` seconds in a daemon
+    thread; a warning in the log when they are not (once per change), a line when they are
+    again. ``latest`` is the last answer."""
+
+    def __init__(self, check=upload_processing, every: float = 60.0):
+        self.check, self.every = check, every
+        self.latest: Processing | None = None
+        self.stop = threading.Event()
+
+    def look(self) -> Processing:
+        found = self.check()
+        if self.latest is None or found != self.latest:
+            if found.ok:
+                log.info("portal: %s", found.line)
+            else:
+                log.warning("portal: %s", found.line)
+        self.latest = found
+        return found
+
+    def start(self) -> None:
+        self.look()
+
+        def again() -> None:
+            while not self.stop.wait(self.every):
+                try:
+                    self.look()
+                except Exception:  # never stops the portal
+                    log.exception("portal: could not ask whether uploads are processed")
+
+        threading.Thread(target=again, name="processing-watch", daemon=True).start()
+
+
 def serve(inbox: str, out: str, host: str = "127.0.0.1", port: int = 8080, *, ready=None) -> None:
     """Run the service until interrupted (uvicorn; X-Forwarded-* trusted from 127.0.0.1 only)."""
     import uvicorn
@@ -45,4 +83,9 @@ def serve(inbox: str, out: str, host: str = "127.0.0.1", port: int = 8080, *, re
         logging.getLogger(name).addFilter(HideTokens())
     if ready:
         ready(f"http://{host}:{port}")
-    uvicorn.Server(config).run()
+    watch = ProcessingWatch()
+    watch.start()
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        watch.stop.set()

@@ -49,6 +49,7 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: the checkout's own (standard-library only) helpers
     sys.path.insert(0, str(ROOT))
+from flows.prefect_api import probe_processing  # noqa: E402
 from flows.prefect_api import read_env_file as parse_env_file  # noqa: E402
 
 POOL = "utkast"
@@ -71,7 +72,8 @@ def prefect_command() -> list[str]:
     return [found]
 
 
-def stack_env(port: int, prefect_home: Path, home: Path, auth: str | None = None) -> dict[str, str]:
+def stack_env(port: int, prefect_home: Path, home: Path, auth: str | None = None,
+              state: Path | None = None) -> dict[str, str]:
     """The environment of the stack's Prefect clients: workers (and the flow runs they start),
     the CLI calls of `up`. The server gets its own additions (see :func:`server_env`)."""
     env = dict(os.environ)
@@ -88,6 +90,10 @@ def stack_env(port: int, prefect_home: Path, home: Path, auth: str | None = None
         "UTKAST_HOME": str(home),
         "PYTHONUNBUFFERED": "1",  # logs are written as they happen (a worker's log says which runs it took)
     })
+    if state is not None:
+        # Where this stack's state is (the portal's address: flows/prefect_api.py), also when
+        # it is not the checkout's .local/stack.json (--state).
+        env["UTKAST_STACK_STATE"] = str(Path(state).resolve())
     env.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", str(HEARTBEAT_SECONDS))
     env.pop("PREFECT_API_KEY", None)  # never send a Prefect Cloud key to the local server
     env.pop("PREFECT_PROFILE", None)
@@ -406,7 +412,7 @@ def up(args) -> int:
     api_url, ui_url = f"http://127.0.0.1:{args.port}/api", f"http://127.0.0.1:{args.port}"
     client_env_file = local / "prefect.env"
     auth = api_auth(client_env_file)
-    env = stack_env(args.port, prefect_home, home, auth)
+    env = stack_env(args.port, prefect_home, home, auth, state_path)
     logs = local / "logs"
     prefect = prefect_command()
     pids: dict[str, int] = {}
@@ -465,12 +471,14 @@ def up(args) -> int:
         run([str(python if python.exists() else sys.executable), "-m", "flows.recovery"], env, home, setup_log,
             what="python -m flows.recovery")
         port = portal_port(args.portal_port)
-        # E-mails the workers' runs send link to the partners' pages here (unless a public
-        # address behind a TLS proxy is already set).
-        env.setdefault("UTKAST_PORTAL_URL", f"http://127.0.0.1:{port}")
+        # Links in e-mail, from the workers' runs and from `utkast build` in a terminal alike,
+        # point here unless [portal] url or UTKAST_PORTAL_URL names a public address: every
+        # sender reads the state file (tasks/portal/links.py:portal_base_url).
+        portal_url = f"http://127.0.0.1:{port}"
+        save()
         for process in workers(args, env):
             launch(process, home)
-        portal_url = f"http://127.0.0.1:{port}"
+        wait_for_workers(api_url, auth, pids, logs)
         launch(Process("portal", [*utkast_command(), "serve", "--host", "127.0.0.1", "--port", str(port)], env),
                home)
         wait_for_portal(portal_url, pids["portal"], logs / "portal.log")
@@ -482,10 +490,23 @@ def up(args) -> int:
     print(f"\nPrefect UI:  {ui_url}   (database: {database}; {args.workers} worker(s) on pool {POOL!r})")
     print(f"API:         {api_url}   (`. {client_env_file}` sets PREFECT_API_URL and the API auth string "
           "for the prefect CLI and utkast)")
-    print(f"Portal:      {portal_url}   (partners' and reviewers' pages; links: utkast invite SLUG --base-url {portal_url})")
+    print(f"Portal:      {portal_url}   (partners' and reviewers' pages; personal links: utkast invite SLUG)")
     print(f"Logs:        {logs}")
     print("Stop with:   python3 dev.py stack down")
     return 0
+
+
+def wait_for_workers(api_url: str, auth: str, pids: dict[str, int], logs: Path) -> None:
+    """Wait until the deployments that read uploads have a worker polling their pool (so the
+    portal, started next, finds uploads read from its first look)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while not (found := probe_processing(api_url, auth)).ok:
+        stopped = [name for name, pid in pids.items() if name.startswith("worker") and not alive(pid)]
+        if stopped:
+            raise SystemExit(f"stack: {stopped[0]} stopped; see {logs / (stopped[0] + '.log')}")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"stack: {found.line}")
+        time.sleep(1)
 
 
 def wait_for_portal(url: str, pid: int, log: Path) -> None:
@@ -526,7 +547,10 @@ def status(args) -> int:
     if state.get("portal_url"):
         answers = healthy(state["portal_url"])
         print(f"Portal:     {state['portal_url']}  ({'answers' if answers else 'does not answer'})")
-    return 0 if all(running.values()) else 1
+    auth = read_env_file(Path(state.get("env_file") or Path(args.state).parent / "prefect.env"))
+    processing = probe_processing(state["api_url"], auth.get("PREFECT_API_AUTH_STRING"))
+    print(f"Uploads:    {'' if processing.ok else 'NOT READ: '}{processing.line}")
+    return 0 if all(running.values()) and processing.ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -70,9 +70,11 @@ def copy_checkout(home: Path) -> Path:
 
 
 @contextlib.contextmanager
-def running_stack(base: Path, *, workers: int = 2, postgres: bool = True, env_extra: dict | None = None):
-    """`stack up` in ``base`` (its own port, state, logs, secrets and PostgreSQL), yielding what a
-    test needs; `stack down` afterwards, whatever happened."""
+def running_stack(base: Path, *, workers: int = 2, postgres: bool = True, env_extra: dict | None = None,
+                  portal_port: int | None = None):
+    """`stack up` in ``base`` (its own port, state, logs, secrets and PostgreSQL; the portal on
+    ``portal_port`` when given), yielding what a test needs; `stack down` afterwards, whatever
+    happened."""
     home = copy_checkout(base / "utkast")
     state = base / "stack.json"
     port = free_port()
@@ -81,7 +83,8 @@ def running_stack(base: Path, *, workers: int = 2, postgres: bool = True, env_ex
     (base / "tmp").mkdir(exist_ok=True)
     command = [sys.executable, str(STACK), "--port", str(port), "--home", str(home), "--state", str(state),
                "--prefect-home", str(base / "prefect"), "--postgres-dir", str(base / "postgres")]
-    flags = [*(["--postgres"] if postgres else []), "--workers", str(workers)]
+    flags = [*(["--postgres"] if postgres else []), "--workers", str(workers),
+             *(["--portal-port", str(portal_port)] if portal_port else [])]
     up = subprocess.run([*command, "up", *flags], env=env, capture_output=True, text=True, timeout=900)
     try:
         assert up.returncode == 0, up.stdout + up.stderr

@@ -34,6 +34,12 @@ def mail_templates(root: Path, *, commissioned: dict[str, list[str]] | None = No
     and the given commissions (piece -> slugs)."""
     target = root / "templates"
     shutil.copytree(TEMPLATES, target)
+    return with_addresses(target, commissioned=commissioned, reviewers=reviewers, action=action)
+
+
+def with_addresses(target: Path, *, commissioned: dict[str, list[str]] | None = None, reviewers: bool = True,
+                   action: str = "mask") -> Path:
+    """``mail_templates``'s changes made to the templates folder ``target`` itself."""
     partners = (target / "partners.toml").read_text(encoding="utf-8")
     for slug, addresses in ADDRESSES.items():
         partners = partners.replace(f'slug = "{slug}"\n', f'slug = "{slug}"\nemail = {json.dumps(addresses)}\n', 1)
@@ -108,7 +114,8 @@ def test_a_rejected_file_gives_its_partner_one_swedish_email_and_nobody_else_any
     assert got.message["To"] == ", ".join(ADDRESSES["myrorna"])
     assert got.subject == "Kunde inte tas emot: 3.2 Länken.pdf"
     assert got.message["Content-Language"] == "sv"
-    assert "Filen ”3.2 Länken.pdf” i mappen för Myrorna för delrapport 3.2 kunde inte tas emot." in got.text
+    assert "Filen ”3.2 Länken.pdf” från Myrorna (delrapport 3.2) kunde inte tas emot." in got.text
+    assert got.message["Reply-To"] == COORDINATOR  # a reply reaches the coordinator
     assert "Varför: PDF-filer kan inte läsas in i det gemensamma utkastet" in got.text
     assert "Skicka rapporten som Word-dokument (.docx)" in got.text  # what to send instead
     assert "använd den personliga länken i inbjudan" in got.text
@@ -205,22 +212,20 @@ def test_receipt_review_ready_and_reminders_each_partner_only_their_own(prefect_
     build(inbox, out, run, review=True)
     got = by_recipient(smtp.take())
     assert set(got) == set(ADDRESSES["myrorna"]) | set(ADDRESSES["stadsmissionen"]) | set(ADDRESSES["verdandi"])
-    myrorna = {r.subject: r for r in got["kansli@myrorna.test"]}
-    assert set(myrorna) == {"Mottagen: delrapport 1.3 från Myrorna",
-                            next(s for s in myrorna if s.startswith("Språkgranskning klar: delrapport 1.3 ("))}
-    receipt = myrorna["Mottagen: delrapport 1.3 från Myrorna"].text
-    assert ("Vi har tagit emot filen ”1.3 Kvalitet.docx” från Myrorna. Den används som delrapport 1.3 "
-            "”Utmaningar och förbättringsförslag för kvalitetssäkring”.") in receipt
-    review = next(r for s, r in myrorna.items() if s.startswith("Språkgranskning"))
+    # One message per partner: the receipt and the review, done within the hold, together.
+    (both,) = got["kansli@myrorna.test"]
     findings = json.loads((out / "review/myrorna/1.3.json").read_text(encoding="utf-8"))["counts"]["total"]
-    assert findings >= 1 and f"({findings} påpekande" in review.subject
-    assert "Word-fil med påpekandena som kommentarer" in review.text
+    assert findings >= 1
+    assert both.subject == f"Mottagen och granskad: delrapport 1.3 ({findings} påpekande{'n' if findings > 1 else ''})"
+    assert ("Vi har tagit emot filen ”1.3 Kvalitet.docx” från Myrorna. Den används som delrapport 1.3 "
+            "”Utmaningar och förbättringsförslag för kvalitetssäkring”.") in both.text
+    assert "Word-fil med påpekandena som kommentarer" in both.text
+    assert "Ni får ett meddelande när språkgranskningen" not in both.text
     (reminded,) = got["raoul.hansson@verdandi.test"]
     assert reminded.subject == "Påminnelse: delrapport 4.2 ska lämnas senast 30 juni 2026"
     assert "Den ska lämnas senast 30 juni 2026, alltså om 5 dagar." in reminded.text
-    assert sorted(r.subject for r in got["linus.bergstrom@stadsmissionen.test"]) == [
-        "Mottagen: delrapport 4.2 från Riksföreningen Sveriges Stadsmissioner",
-        "Språkgranskning klar: delrapport 4.2 (inga påpekanden)"]
+    assert [r.subject for r in got["linus.bergstrom@stadsmissionen.test"]] == [
+        "Mottagen och granskad: delrapport 4.2 (inga påpekanden)"]
     for address, messages in got.items():
         own = next(slug for slug, addresses in ADDRESSES.items() if address in addresses)
         for r in messages:
@@ -368,8 +373,11 @@ def test_a_personal_identity_number_in_a_file_name_and_a_name_in_capitals_reach_
     assert "DELTAGAREN [namn borttaget] började hos oss i mars och arbetar nu i kassan." in text
     assert "[namn borttaget] säger att det har gått bra. ESF och SKL följer arbetet." in text
     assert "Myrorna: Översikt [personnummer borttaget]" in text
-    receipt = next(r for r in mail if r.subject == "Mottagen: delrapport 1.1 från Myrorna")
-    assert "Översikt [personnummer borttaget].docx" in receipt.text and "Filnamnet innehåller personuppgifter" in receipt.text
+    (receipt,) = [r for r in mail if r.rcpt_tos == ADDRESSES["myrorna"]]  # one message: both files and the review
+    assert receipt.subject.startswith("Mottagen och granskad: delrapport 1.1 (")
+    assert "; Kunde inte tas emot: 2.1 Intervju_[personnummer borttaget].pdf" in receipt.subject
+    assert "Översikt [personnummer borttaget].docx" in receipt.text
+    assert "Filnamnet innehåller personuppgifter" in receipt.text
 
 
 def test_the_smtp_password_is_used_and_never_shown(prefect_harness, tmp_path, monkeypatch):
@@ -465,3 +473,68 @@ def test_no_working_link_is_kept_anywhere_while_email_waits_or_after_it_went(
         assert all(t not in mail.text for s, t in tokens.items() if s != slug)  # only their own link
     assert files_holding_a_token() == []
     capsys.readouterr()
+
+
+# --- one message per partner and moment ----------------------------------------------------------
+
+
+def test_a_review_that_outlasts_the_hold_follows_the_receipt_in_a_message_of_its_own(
+        prefect_harness, tmp_path, smtp):
+    templates = mail_templates(tmp_path)
+    settings = templates / "settings.toml"
+    settings.write_text(settings.read_text(encoding="utf-8").replace("hold_receipt_seconds = 60",
+                                                                     "hold_receipt_seconds = 0"), encoding="utf-8")
+    run = at(templates, date(2026, 5, 4))
+    inbox, out = tmp_path / "inbox", tmp_path / "outputs"
+    put(inbox, "forum/5.1 April.md", "# Avstämning\n\nMötet i april enades om kriterier.\n")
+    build(inbox, out, run, review=True)  # the first run with e-mail on sends everything at its end
+    assert [r.rcpt_tos for r in smtp.take()] == [ADDRESSES["forum"]]
+    put(inbox, "verdandi/4.2 Motiv.md", "# Motiv\n\nVerksamheten bygger på gemenskap och arbete.\n")
+
+    result = build(inbox, out, run, review=True)
+
+    receipt, review = smtp.take()  # in this order: the receipt did not wait
+    assert receipt.subject == "Mottagen: delrapport 4.2 från Verdandi"
+    assert "Ni får ett meddelande när språkgranskningen av rapporten är klar." in receipt.text
+    assert review.subject.startswith("Språkgranskning klar: delrapport 4.2 (")
+    assert receipt.rcpt_tos == review.rcpt_tos == ADDRESSES["verdandi"]
+    assert result["email"]["sent"] == 2
+
+
+def test_reviewers_comments_reach_each_partner_once_when_harvested(prefect_harness, tmp_path, smtp):
+    """The flow an upload on a reviewer's page starts (deployment comments-harvest): one
+    message to each partner whose text got comments, none again, none from the next build."""
+    from docx import Document
+
+    from flows.roundtrip import harvest_comments
+    from tests.builders import comment_on_words, track_insertion
+
+    run = at(mail_templates(tmp_path), date(2026, 7, 20))
+    inbox, out = tmp_path / "inbox", tmp_path / "outputs"
+    put(inbox, "myrorna/1.3 Kvalitet.md", "# Kvalitet i butiken\n\nMyrorna arbetar med kvalitetssäkring i alla "
+                                          "butiker.\n\nVi mäter varje månad.\n")
+    put(inbox, "verdandi/4.2 Motiv.md", "# Motiv\n\nVerksamheten bygger på gemenskap och arbete.\n")
+    first = build(inbox, out, run)
+    smtp.take()  # the receipts
+    doc = Document(first["draft"]["docx"])
+    comment_on_words(doc, "kvalitetssäkring i alla butiker", "Vad menas här?", "Maja Sund")
+    comment_on_words(doc, "Vi mäter varje månad", "Hur då?", "Maja Sund")
+    track_insertion(doc, "Verksamheten bygger", " främst", "Maja Sund")
+    (inbox / "feedback/maja").mkdir(parents=True)
+    doc.save(inbox / "feedback/maja/utkast med kommentarer.docx")
+
+    done = harvest_comments(inbox=str(inbox), out=str(out), templates=run["templates"])
+
+    assert done["counts"]["points"] == 3 and done["email"]["sent"] == 2
+    got = by_recipient(smtp.take())
+    assert set(got) == set(ADDRESSES["myrorna"]) | set(ADDRESSES["verdandi"])
+    (myrorna,) = got["kansli@myrorna.test"]
+    assert myrorna.subject == "Synpunkter från granskarna: 2 nya synpunkter på er text"
+    assert ("De externa granskarna har lämnat 2 nya synpunkter på er text i utkastet: 2 synpunkter på delrapport "
+            "1.3 ”Utmaningar och förbättringsförslag för kvalitetssäkring”.") in myrorna.text
+    assert "Vad menas här?" not in myrorna.text  # what they say is on the partner's page, not in e-mail
+    (verdandi,) = got[ADDRESSES["verdandi"][0]]
+    assert verdandi.subject == "Synpunkter från granskarna: 1 ny synpunkt på er text"
+    assert harvest_comments(inbox=str(inbox), out=str(out), templates=run["templates"])["email"]["sent"] == 0
+    build(inbox, out, run)
+    assert smtp.take() == []

@@ -87,7 +87,7 @@ def test_the_server_keeps_its_data_in_the_stacks_own_postgresql(postgres_stack):
          "select name from deployment order by name", "prefect"],
         env={"PATH": os.environ["PATH"], "PGPASSWORD": password}, capture_output=True, text=True, timeout=60)
     assert psql.returncode == 0, psql.stderr
-    assert psql.stdout.split() == ["draft-on-demand", "inbox-watch", "nightly-draft"]
+    assert psql.stdout.split() == ["comments-harvest", "draft-on-demand", "inbox-watch", "nightly-draft"]
     assert not list((stack["base"] / "prefect").rglob("*.db"))  # no SQLite database anywhere
     pg = stack["pids"]["postgres"]
     if os.geteuid() == 0:

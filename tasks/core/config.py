@@ -492,23 +492,21 @@ class PersonalDataSettings(Table):
 
 class EmailSettings(Table):
     """``[email]``: the SMTP server (``UTKAST_SMTP_URL`` overrides it; the password only ever
-    comes from ``UTKAST_SMTP_PASSWORD``), the sender, on/off, reminders."""
+    comes from ``UTKAST_SMTP_PASSWORD``), the sender, on/off, reminders, how long a receipt
+    waits for the language review of its file."""
 
     enabled: bool = True
     server: str = ""
     sender: Text = "Utkast <utkast@localhost>"
     remind_days_before: int = Field(7, ge=0)
     timeout_seconds: Positive = 20
+    hold_receipt_seconds: int = Field(60, ge=0, le=3600)
 
     @field_validator("server")
     @classmethod
     def _smtp_url(cls, value: str) -> str:
-        if not value:
-            return value
-        parts = urlsplit(value)
-        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise Invalid(f"'{value}' must look like smtp://host:port or smtps://host:port")
-        if parts.password is not None:
+        parts = _url(value, ("smtp", "smtps"), "smtp://host:port or smtps://host:port")
+        if parts and parts.password is not None:
             raise Invalid("must not hold a password: it comes from the environment (UTKAST_SMTP_PASSWORD)")
         return value
 
@@ -517,6 +515,36 @@ class EmailSettings(Table):
     def _sender(cls, value: str) -> str:
         _is_address(parseaddr(value)[1] or value)
         return value
+
+
+class PortalSettings(Table):
+    """``[portal]``: the address people open the partners' and reviewers' pages at (behind a
+    TLS proxy in production); empty: the running stack's portal, else http://127.0.0.1:8080.
+    ``UTKAST_PORTAL_URL`` overrides it."""
+
+    url: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _web_address(cls, value: str) -> str:
+        parts = _url(value, ("http", "https"), "https://host or http://host:port")
+        if parts and (parts.username is not None or parts.query or parts.fragment):
+            raise Invalid(f"'{value}' must be a plain address: no user name, no ?query, no #part")
+        return value.rstrip("/")
+
+
+def _url(value: str, schemes: tuple[str, ...], looks: str):
+    """``value`` split (None when empty): one of ``schemes``, a host and a numeric port if any."""
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise Invalid(f"'{value}' must look like {looks}")
+    try:
+        parts.port
+    except ValueError:
+        raise Invalid(f"'{value}' has a port that is not a number") from None
+    return parts
 
 
 class Settings(Table):
@@ -528,6 +556,7 @@ class Settings(Table):
     links: LinkSettings = LinkSettings()
     personal_data: PersonalDataSettings = PersonalDataSettings()
     email: EmailSettings = EmailSettings()
+    portal: PortalSettings = PortalSettings()
 
     @property
     def limits(self) -> Limits:
@@ -589,14 +618,14 @@ class People(Table):
 # --- everything -----------------------------------------------------------------------------
 
 # The files read into Config. Its fingerprint leaves out what only e-mail uses (addresses,
-# due dates, commissions, reviewers, [email]), so configuring e-mail neither screens the
+# due dates, commissions, reviewers, [email], [portal]), so configuring e-mail neither screens the
 # inbox again nor publishes a new draft.
 CONFIG_FILES = ("outline.toml", "partners.toml", "settings.toml", "people.toml")
 _NOT_IN_FINGERPRINT = {
     "outline": {"schedule": True, "paket": {"__all__": {"due": True, "commissioned": True,
                                                         "pieces": {"__all__": {"due", "commissioned"}}}}},
     "registry": {"partners": {"__all__": {"email"}}},
-    "settings": {"email": True},
+    "settings": {"email": True, "portal": True},
 }
 
 

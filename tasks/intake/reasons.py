@@ -34,10 +34,11 @@ def explain(err: Rejected, *, valid_pieces: list[str] | None = None, partners: l
     f = err.facts
     code = err.code
     if code == "empty_file":
-        return "Filen är tom (0 byte). Spara rapporten igen och lägg in den på nytt."
+        return "Filen är tom (0 byte). Spara rapporten igen och ladda upp den på nytt."
     if code == "too_large":
         return (f"Filen är för stor ({_mb(f['size'])}; gränsen är {_mb(f['limit'])}). "
-                "Minska bilderna (till exempel med Komprimera bilder i Word) eller dela upp rapporten.")
+                "Minska bildernas storlek (i Word: markera en bild och välj Komprimera bilder) och ladda upp "
+                "filen igen.")
     if code == "unsupported_format":
         kind = f.get("kind", "extension")
         if kind == "mismatch":
@@ -45,14 +46,14 @@ def explain(err: Rejected, *, valid_pieces: list[str] | None = None, partners: l
                     "Öppna rapporten i sitt program och välj Spara som med rätt filtyp. " + SEND_INSTEAD)
         if kind == "doc":
             return ("Filen är i Words gamla format (.doc). Öppna den i Word och välj Spara som → "
-                    "Word-dokument (.docx), och lägg in den nya filen.")
+                    "Word-dokument (.docx), och ladda upp den nya filen.")
         if kind == "pdf":
             return ("PDF-filer kan inte läsas in i det gemensamma utkastet eftersom texten inte går att "
                     "redigera. " + SEND_INSTEAD)
         return f"Filen är {KIND_SV.get(kind, KIND_SV['extension'])}, som vi inte kan läsa in. " + SEND_INSTEAD
     if code == "encrypted":
         return ("Filen är lösenordsskyddad eller krypterad och kan inte öppnas. Ta bort lösenordet "
-                "(i Word: Arkiv → Information → Skydda dokument) och lägg in filen igen.")
+                "(i Word: Arkiv → Information → Skydda dokument) och ladda upp filen igen.")
     if code == "macro":
         return ("Filen innehåller makron (.docm eller inbäddad VBA-kod) och tas inte emot av "
                 "säkerhetsskäl. Spara den som vanligt Word-dokument (.docx) utan makron.")
@@ -65,13 +66,13 @@ def explain(err: Rejected, *, valid_pieces: list[str] | None = None, partners: l
                 "att det är rätt fil; spara om rapporten som ett vanligt Word-dokument (.docx).")
     if code == "corrupt":
         return ("Filen är skadad eller ofullständig och kan inte öppnas (den kanske inte laddades upp "
-                "helt). Spara rapporten igen och lägg in den på nytt.")
+                "helt). Spara rapporten igen och ladda upp den på nytt.")
     if code == "unsafe_content":
         return ("Filen innehåller delar som vi inte läser av säkerhetsskäl (till exempel inbäddade objekt "
                 "eller externa XML-referenser). Spara rapporten som ett vanligt Word-dokument (.docx).")
     if code == "conversion_failed":
         return ("Filen kunde inte omvandlas till text. Öppna den och spara den som ett vanligt "
-                "Word-dokument (.docx), och lägg in den igen.")
+                "Word-dokument (.docx), och ladda upp den igen.")
     if code == "changed_during_run":
         return ("Filen ändrades eller togs bort medan den lästes in. Den läses in igen inom kort; "
                 "du behöver inte göra något.")
@@ -92,9 +93,9 @@ def explain(err: Rejected, *, valid_pieces: list[str] | None = None, partners: l
         return ("Filnamnet börjar med punkt eller ~$ (en dold eller tillfällig fil, till exempel en "
                 "låsfil från Word) och läses inte in. Spara rapporten under ett vanligt namn.")
     if code == "unsafe_name":
-        return ("Filens namn eller sökväg innehåller otillåtna delar (till exempel \"..\", tomma "
-                "delar, styrtecken eller en genväg till en fil någon annanstans). Ladda upp själva "
-                "filen under ett vanligt namn, t.ex. \"1.3 Kvalitetssäkring.docx\".")
+        return ("Filens namn innehåller otillåtna delar (till exempel \"..\", snedstreck, styrtecken eller "
+                "en genväg till en annan fil). Spara rapporten under ett vanligt namn, till exempel "
+                "\"1.3 Kvalitetssäkring.docx\", och ladda upp den igen.")
     if code == "no_reviewer_folder":
         return ("Filen ligger direkt i mappen feedback. Lägg den i en egen mapp med ditt namn, till "
                 "exempel feedback/anna-svensson/utkast med kommentarer.docx.")

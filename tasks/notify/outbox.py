@@ -9,6 +9,7 @@ reading it and no two writers touch the same object:
 - ``notify/sent/<id>.json``: who it went to, the subject and when (the text is not kept);
 - ``notify/failed/<id>.json``: refused for good by the server (a 5xx answer), with why;
 - ``notify/skipped/<id>.json``: not sent and never to be (no address, e-mail switched off);
+- ``notify/merged/<id>.json``: told inside another message (``into``: its id), so known;
 - ``notify/started.json``: when the outbox began, and the ids of messages about what was
   there before (a partner's old files get no receipts when e-mail is switched on).
 
@@ -34,7 +35,7 @@ from tasks.notify.smtp import SendProblem
 from tasks.storage.base import Storage
 
 PREFIX = "notify/"
-STATES = ("sent", "waiting", "failed", "skipped")
+STATES = ("sent", "waiting", "failed", "skipped", "merged")
 STARTED = f"{PREFIX}started.json"
 
 
@@ -128,15 +129,25 @@ class Outbox:
         self.states.get(message_id, set()).discard(state)
 
     def put(self, message: Message, now: float | None = None) -> None:
-        """Record a new message as waiting to be sent."""
+        """Record a new message as waiting to be sent (and the messages it covers as told in it)."""
         self._write("waiting", {**message.to_json(), "state": "waiting", "created": _stamp(now or time.time()),
                                 "attempts": 0, "last_error": None, "attempt_started": None})
+        self._cover(message, now)
 
     def skip(self, message: Message, why: str, now: float | None = None) -> None:
-        """Record a message that is never to be sent (the text is not kept)."""
+        """Record a message that is never to be sent (the text is not kept), and what it covers."""
         self._write("skipped", {"id": message.id, "kind": message.kind, "about": message.about, "to": message.to,
                                 "subject": message.subject, "state": "skipped", "why": why,
                                 "recorded": _stamp(now or time.time())})
+        self._cover(message, now)
+
+    def _cover(self, message: Message, now: float | None) -> None:
+        """The messages ``message`` stands for are known from now on. Written after the message:
+        a run killed in between makes the same message of them again next time (same id, so
+        known) rather than losing them."""
+        for covered in message.covers:
+            if not self.knows(covered):
+                self._write("merged", {"id": covered, "into": message.id, "recorded": _stamp(now or time.time())})
 
     def waiting(self) -> list[dict]:
         """The waiting messages, oldest first (a message also recorded as sent is tidied away)."""

@@ -1,8 +1,9 @@
 """What a run sends, and when: the three moments the flows call.
 
 - :func:`after_intake`: receipts for files that got their verdict, "language review
-  ready", reminders of commissioned pieces not delivered (to each partner, about its own
-  files and pieces only);
+  ready", reminders of commissioned pieces not delivered, reviewers' new comments on their
+  text (to each partner, about its own files, pieces and text only; one message per partner);
+- :func:`after_harvest`: reviewers' new comments, one message per partner whose text got any;
 - :func:`after_build`: the latest draft to each reviewer, once per draft (from
   ``[schedule] review_from`` on);
 - :func:`after_failure`: a failed or crashed run to the coordinator.
@@ -35,7 +36,10 @@ from tasks.notify.messages import (
     Contact,
     Message,
     accepted_receipt,
+    bundle,
+    comments_arrived,
     failed_run,
+    message_id,
     new_draft,
     rejected_receipt,
     reminder,
@@ -78,14 +82,15 @@ def contact(people: People, project: str) -> Contact:
 
 
 def record_and_send(outbox: Outbox, messages: list[Message], email: EmailSettings, environ=os.environ,
-                    now: float | None = None, link_for: LinkFor = _no_link) -> Delivery:
+                    now: float | None = None, link_for: LinkFor = _no_link,
+                    bundle_as: Contact | None = None) -> Delivery:
     """Record the messages the outbox does not know (skipped: e-mail off or no address),
+    with ``bundle_as`` made into one per partner first (:func:`tasks.notify.messages.bundle`),
     then send everything waiting, each with the person's link put in as it goes out."""
     on, target, problem = mail_switch(email, environ)
     done = Delivery()
-    for message in messages:
-        if outbox.knows(message.id):
-            continue
+    new = [m for m in messages if not outbox.knows(m.id)]
+    for message in bundle(new, bundle_as) if bundle_as else new:
         if not on or not message.to:
             outbox.skip(message, "e-post avstängd" if not on else "ingen e-postadress", now)
             done.skipped += 1
@@ -148,21 +153,62 @@ def partner_messages(config: Config, files: list[InboxFile], reports: dict[str, 
     return found
 
 
+def comment_messages(config: Config, points: list[dict], outbox: Outbox) -> list[Message]:
+    """One message per partner whose text got open review points the outbox has not told
+    (each point once: the message covers an id per point)."""
+    who = contact(config.people, config.outline.project)
+    order = {piece: i for i, piece in enumerate(config.outline.pieces)}
+    found = []
+    for partner in config.registry.partners:
+        new = [p for p in points if p.get("partner") == partner.slug and p.get("status", "open") == "open"
+               and not outbox.knows(comment_id(p))]
+        if not new:
+            continue
+        counts: dict[str, int] = {}
+        for p in new:
+            counts[p.get("piece") or ""] = counts.get(p.get("piece") or "", 0) + 1
+        pieces = [(piece, config.outline.pieces[piece].title if piece in config.outline.pieces else "", n)
+                  for piece, n in sorted(counts.items(), key=lambda kv: order.get(kv[0], len(order)))]
+        found.append(comments_arrived(partner=partner.slug, partner_name=partner.name, to=list(partner.email),
+                                      pieces=pieces, covers=[comment_id(p) for p in new], contact=who))
+    return found
+
+
+def comment_id(point: dict) -> str:
+    """The outbox's id for telling a partner of one review point."""
+    return message_id("comment", point.get("partner"), point["id"])
+
+
 def after_intake(out: Storage, config: Config, files: list[InboxFile], reports: dict[str, Report],
                  reviews: dict[str, dict], personal: dict[str, dict], shown: dict[str, str],
                  known_before: set[tuple[str, str]], today: date, link_for: LinkFor = _no_link,
-                 environ=os.environ, now: float | None = None) -> Delivery | None:
-    """Receipts, review notices and reminders for the partners; None when e-mail has never
-    been on for these outputs."""
+                 environ=os.environ, now: float | None = None, points: list[dict] = (),
+                 begin: bool = True) -> Delivery | None:
+    """Receipts, review notices, reminders and the reviewers' new ``points`` for the
+    partners, one message per partner; None when e-mail has never been on for these outputs
+    (or, ``begin`` False, when this would begin the outbox)."""
     email = config.settings.email
     outbox = Outbox(out)
     on, target, _ = mail_switch(email, environ)
-    if not outbox.started and not (on and target):
+    if not outbox.started and not (on and target and begin):
         return None
     messages = partner_messages(config, files, reports, reviews, personal, shown, known_before, today)
-    if not outbox.started:
-        outbox.start([m.id for m, old in messages if old], now)
-    return record_and_send(outbox, [m for m, _ in messages], email, environ, now, link_for)
+    if not outbox.started:  # what was there before e-mail was on is never told
+        outbox.start([m.id for m, old in messages if old] + [comment_id(p) for p in points], now)
+    messages = [m for m, _ in messages] + comment_messages(config, list(points), outbox)
+    return record_and_send(outbox, messages, email, environ, now, link_for,
+                           bundle_as=contact(config.people, config.outline.project))
+
+
+def after_harvest(out: Storage, config: Config, feedback: dict, link_for: LinkFor = _no_link,
+                  environ=os.environ, now: float | None = None) -> Delivery | None:
+    """After reviewers' comments were read: one message to each partner whose text got new
+    open points; None when e-mail has never been on for these outputs."""
+    outbox = Outbox(out)
+    if not outbox.started:  # e-mail never on: the intake would have begun the outbox
+        return None
+    return record_and_send(outbox, comment_messages(config, feedback.get("points", []), outbox),
+                           config.settings.email, environ, now, link_for)
 
 
 # --- after a build --------------------------------------------------------------------------

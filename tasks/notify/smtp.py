@@ -84,7 +84,8 @@ class SendProblem(Exception):
 
 
 def email_message(message: Message, sender: str) -> EmailMessage:
-    """``message`` as an e-mail: UTF-8 text, Swedish, its stable id as the Message-ID."""
+    """``message`` as an e-mail: UTF-8 text, Swedish, its stable id as the Message-ID, replies
+    to the coordinator."""
     domain = parseaddr(sender)[1].rpartition("@")[2] or "utkast.invalid"
     mail = EmailMessage()
     mail["From"] = sender
@@ -92,6 +93,8 @@ def email_message(message: Message, sender: str) -> EmailMessage:
     mail["Subject"] = message.subject
     mail["Date"] = formatdate(localtime=True)
     mail["Message-ID"] = f"<{message.id}@{domain}>"
+    if message.reply_to:  # the coordinator: a reply reaches a person, not the sending address
+        mail["Reply-To"] = ", ".join(message.reply_to)
     mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
     mail.set_content(message.body, charset="utf-8")
     mail["Content-Language"] = "sv"  # after set_content, which replaces Content-* headers

@@ -190,10 +190,17 @@ def find_link(out: Storage, token: str) -> Link | None:
     return None
 
 
-def portal_base_url() -> str:
-    """Where the partners' pages answer: ``UTKAST_PORTAL_URL`` (the public address behind a
-    TLS proxy; the stack sets its own), else ``http://127.0.0.1:8080``."""
-    return os.environ.get(BASE_URL_ENV, "").strip() or DEFAULT_BASE_URL
+def portal_base_url(configured: str = "", stack_url: str | None = None, environ=None) -> str:
+    """Where the partners' and reviewers' pages answer, the one order every sender of links
+    follows: ``UTKAST_PORTAL_URL`` when set, else ``configured`` (``[portal] url`` of
+    settings.toml: the public address behind a TLS proxy), else ``stack_url`` (the portal of
+    the stack running on this machine; :func:`flows.prefect_api.portal_url` finds it), else
+    ``http://127.0.0.1:8080``."""
+    environ = os.environ if environ is None else environ
+    chosen = environ.get(BASE_URL_ENV, "").strip() or configured.strip()
+    if not chosen and isinstance(stack_url, str) and stack_url.startswith(("http://", "https://")):
+        chosen = stack_url
+    return (chosen or DEFAULT_BASE_URL).rstrip("/")
 
 
 def personal_url(base_url: str, token: str) -> str:

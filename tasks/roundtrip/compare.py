@@ -208,6 +208,14 @@ def count_words(segments: list[Segment], op: str) -> int:
 # --- which reports changed ------------------------------------------------------------------
 
 
+def piece_label(piece: str, title: str) -> str:
+    """``1.3 Utmaningar …``: the piece and the report's title, once, also when the title
+    begins with the piece (a heading "1.3 Utmaningar …", "Delrapport 1.3: …")."""
+    rest = re.sub(rf"^\s*(?:(?:del)?rapport\s+|paket\s+|p)?{re.escape(piece)}(?![0-9])[\s.:–—-]*", "", title,
+                  flags=re.I)
+    return f"{piece} {rest}".rstrip()
+
+
 def changelog(old_manifest: dict | None, new_manifest: dict, config: Config) -> dict:
     """Reports new, updated, withdrawn and files rejected from one draft to the other
     (:func:`tasks.draft.manifest.compute_changes`), grouped per paket, with Swedish lines
@@ -220,7 +228,8 @@ def changelog(old_manifest: dict | None, new_manifest: dict, config: Config) -> 
 
     def item(r: dict, with_version: bool = True) -> dict:
         short = names.get(r["partner"], r["partner"])
-        label = f"{r['piece']} {r['title']} ({short}" + (f", version {r['version']})" if with_version else ")")
+        label = f"{piece_label(r['piece'], r['title'])} ({short}" + (f", version {r['version']})" if with_version
+                                                                       else ")")
         return {"partner": r["partner"], "partner_short": short, "piece": r["piece"], "title": r["title"],
                 "version": r.get("version"), "label": label}
 
