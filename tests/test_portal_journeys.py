@@ -124,3 +124,80 @@ def test_a_partner_drops_two_files_and_sees_both_verdicts_and_the_review_without
             browser.close()
     assert list(passed) == ["the partner's page", "the partner's page while the files wait",
                             "the partner's page with the verdicts"]
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_a_reviewers_comments_reach_the_partners_page_and_inbox(prefect_harness, chromium, axe_script, tmp_path,
+                                                               monkeypatch, size):
+    """The reviewer downloads the draft from their page, comments in Word and uploads it on
+    the page; the harvest the upload starts (on the stack: the comments-harvest deployment)
+    tells the partner by e-mail, and the e-mail's link opens the partner's page with the comment."""
+    import io
+    import re
+
+    from docx import Document
+
+    from flows.roundtrip import harvest_comments
+    from tasks.core.config import load_config
+    from tasks.portal.links import REVIEWER
+    from tests.builders import comment_on_words, put
+    from tests.smtp_server import SmtpServer
+    from tests.test_email_flow import ADDRESSES, at, build, by_recipient, mail_templates
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    monkeypatch.setenv("UTKAST_PORTAL_KEY", KEY)
+    run = at(mail_templates(tmp_path), date(2026, 8, 3))
+    config = load_config(run["templates"])
+    inbox, out = tmp_path / "inbox", tmp_path / "outputs"
+    put(inbox, "myrorna/1.3 Kvalitet.md", "# Kvalitet i butiken\n\nMyrorna arbetar med kvalitetssäkring i alla "
+                                          "butiker.\n")
+    reviewer, _ = issue_link(LocalStorage(out), REVIEWER, "Maja Sund", KEY.encode())
+    issue_link(LocalStorage(out), PARTNER, "myrorna", KEY.encode())
+    with SmtpServer() as smtp, running_portal(inbox, out, config) as base, sync_api.sync_playwright() as p:
+        monkeypatch.setenv("UTKAST_SMTP_URL", smtp.url)
+        monkeypatch.setenv("UTKAST_PORTAL_URL", base)
+        build(inbox, out, run, formats=["docx", "html"])
+        smtp.take()  # the receipt
+        browser = p.chromium.launch(executable_path=chromium, args=[f for f in CHROMIUM_FLAGS if f != "--headless"])
+        try:
+            page = browser.new_context(viewport=SIZES[size], bypass_csp=True, locale="sv-SE",
+                                       accept_downloads=True).new_page()
+            page.goto(f"{base}/l/{reviewer}/")
+            assert page.get_by_role("heading", level=1).inner_text() == "Granskning av utkastet"
+            assert violations(page, axe_script) == []
+            with page.expect_download() as download:
+                page.get_by_role("link", name="Ladda ner utkastet som Word-fil").click()
+            draft = Document(download.value.path())
+            comment_on_words(draft, "kvalitetssäkring i alla butiker", "Vad menas med kvalitetssäkring här?",
+                             "Maja Sund")
+            commented = tmp_path / "utkast med kommentarer.docx"
+            buffer = io.BytesIO()
+            draft.save(buffer)
+            commented.write_bytes(buffer.getvalue())
+            page.get_by_label("Word-fil med dina kommentarer").set_input_files(str(commented))
+            page.get_by_role("button", name="Skicka filen").click()
+            page.wait_for_function("() => document.querySelector('#skickas li.mottagen') !== null", timeout=60_000)
+
+            harvest_comments(inbox=str(inbox), out=str(out), templates=run["templates"])  # what the upload starts
+
+            page.wait_for_function("() => document.querySelector('#lage').innerText.includes('läst: 1 synpunkt')",
+                                   timeout=60_000)
+            assert violations(page, axe_script) == []
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / f"reviewer-{size}.png"), full_page=True)
+            (mail,) = by_recipient(smtp.take())[ADDRESSES["myrorna"][0]]
+            assert mail.subject == "Synpunkter från granskarna: 1 ny synpunkt på er text"
+            link = re.search(rf"{re.escape(base)}/l/[A-Za-z0-9_-]{{43}}/", mail.text).group(0)
+            page.goto(link)
+            comments = page.locator("article", has=page.get_by_role("heading", name="1.3 Utmaningar")).inner_text()
+            assert "Granskarnas synpunkter" in comments and "Vad menas med kvalitetssäkring här?" in comments
+            assert "kommentar från Maja Sund" in comments
+            assert violations(page, axe_script) == []
+        finally:
+            browser.close()
+
+
+def violations(page, axe_script) -> list[str]:
+    found = axe_violations(page, axe_script)
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
+    return found
