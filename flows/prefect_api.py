@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
+from tasks.core.parallel import process_running
+
 CHECKOUT = Path(__file__).resolve().parents[1]
 TEMPORARY_HINT = ("utkast: no Prefect server running here (python3 dev.py stack up starts one); "
                   "using a temporary server for this run")
@@ -88,18 +90,6 @@ def answers(api_url: str, auth: str | None, timeout: float = 2.0) -> bool:
         return False
 
 
-def _running(pid) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 STATE_VARIABLE = "UTKAST_STACK_STATE"
 
 
@@ -114,7 +104,7 @@ def running_stack(env: Mapping[str, str] | None = None, checkout: Path | None = 
         stack = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(stack, dict) or not _running((stack.get("pids") or {}).get("server")):
+    if not isinstance(stack, dict) or not process_running((stack.get("pids") or {}).get("server")):
         return None  # a state file left behind by a stack that is gone
     return stack
 

@@ -1,4 +1,4 @@
-"""How much runs side by side on this machine."""
+"""How much runs side by side on this machine, and whether a process still runs."""
 
 from __future__ import annotations
 
@@ -17,3 +17,16 @@ def interleaved(items: list, parts: int) -> list[list]:
     times. No empty batch."""
     n = max(1, min(parts, len(items)))
     return [items[i::n] for i in range(n)] if items else []
+
+
+def process_running(pid) -> bool:
+    """Whether a process with this PID runs on this machine (a PID of another user's counts)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

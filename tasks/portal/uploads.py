@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from tasks.core.errors import UtkastError
 from tasks.core.formats import hidden
+from tasks.core.parallel import process_running
 from tasks.intake.screening import piece_from_name
 from tasks.storage.base import Entry, KeyTaken, NameTooLong, Storage, safe_name
 
@@ -173,20 +174,10 @@ def clear_stale_uploads(folder: Path | None = None) -> list[str]:
     removed = []
     for path in (folder or upload_dir()).iterdir():
         pid = path.name.split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not process_running(int(pid)):
             path.unlink(missing_ok=True)
             removed.append(path.name)
     return removed
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass

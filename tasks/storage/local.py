@@ -61,66 +61,54 @@ class LocalStorage(Storage):
             raise UnsafeKey(f"{key} leads outside {self.root}")
         return open(path, "rb")
 
-    def _temporary(self, path: Path) -> Path:
-        """A new temporary name beside ``path`` (short, whatever the length of ``path``'s name)."""
-        return path.parent / f".utkast.{secrets.token_hex(4)}.tmp"
-
-    def _fail(self, path: Path, exc: OSError) -> Exception:
-        if exc.errno == errno.ENAMETOOLONG:
-            return NameTooLong(f"{path.name!r} is too long for the file system")
-        return StorageError(f"could not write {path}: {exc}")
+    @contextlib.contextmanager
+    def _staged(self, path: Path):
+        """A new temporary file beside ``path`` (a short name, whatever the length of
+        ``path``'s) to write and then move or link into place; whatever is left of it is
+        removed at the end, and a failure of the file system becomes a storage error."""
+        tmp = path.parent / f".utkast.{secrets.token_hex(4)}.tmp"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            yield tmp
+        except FileExistsError:
+            raise
+        except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:
+                raise NameTooLong(f"{path.name!r} is too long for the file system") from exc
+            raise StorageError(f"could not write {path}: {exc}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def write(self, key: str, data: bytes, content_type: str | None = None) -> None:
         path = self._path(key)
-        tmp = None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._temporary(path)
+        with self._staged(path) as tmp:
             with open(tmp, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
-        except OSError as exc:
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
-            raise self._fail(path, exc) from exc
 
     def write_file(self, key: str, source: Path, content_type: str | None = None) -> None:
         """Copy a local file in atomically (used for rendered drafts)."""
         path = self._path(key)
-        tmp = None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._temporary(path)
+        with self._staged(path) as tmp:
             shutil.copyfile(source, tmp)
             os.replace(tmp, path)
-        except OSError as exc:
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
-            raise self._fail(path, exc) from exc
 
     def create_file(self, key: str, source: Path, content_type: str | None = None) -> Entry:
         """Copy in under a temporary name, then ``link`` it to ``key``: the link fails when
         the name exists, so of two writers exactly one gets the name."""
         path = self._path(key)
-        tmp = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._temporary(path)
-            shutil.copyfile(source, tmp)
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.link(tmp, path)
-            st = path.stat()
-            return Entry(key, st.st_size, st.st_mtime, f"{st.st_size}-{st.st_mtime_ns}")
+            with self._staged(path) as tmp:
+                shutil.copyfile(source, tmp)
+                with open(tmp, "rb+") as fh:
+                    os.fsync(fh.fileno())
+                os.link(tmp, path)
         except FileExistsError:
             raise KeyTaken(key) from None
-        except OSError as exc:
-            raise self._fail(path, exc) from exc
-        finally:
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
+        st = path.stat()
+        return Entry(key, st.st_size, st.st_mtime, f"{st.st_size}-{st.st_mtime_ns}")
 
     def update(self, key: str, change, content_type: str | None = None) -> bytes:
         """Under an exclusive lock (``fcntl.flock`` on ``.locks/<key digest>``): read, change,
