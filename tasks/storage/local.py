@@ -77,7 +77,10 @@ class LocalStorage(Storage):
                 raise NameTooLong(f"{path.name!r} is too long for the file system") from exc
             raise StorageError(f"could not write {path}: {exc}") from exc
         finally:
-            tmp.unlink(missing_ok=True)
+            # When the folder itself could not be made there is nothing to clear, and the
+            # clean-up must not hide the error above.
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
 
     def write(self, key: str, data: bytes, content_type: str | None = None) -> None:
         path = self._path(key)
