@@ -20,10 +20,9 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from tasks.core.formats import draft_label
 from tasks.core.templating import md_escape
 from tasks.draft.summary import STATE_LABEL
-
-FORMAT_LABEL = {"docx": "Word", "pdf": "PDF", "html": "webbsida"}
 
 
 def link_url(href: str) -> str:
@@ -45,7 +44,7 @@ def artifact_content(summary: dict) -> dict:
     links = []
     for fmt, href in (summary.get("draft") or {}).items():
         links.append({"key": f"utkast-draft-{fmt}", "url": link_url(href),
-                      "text": f"Utkast {summary['version']} ({FORMAT_LABEL.get(fmt, fmt)})"})
+                      "text": f"Utkast {summary['version']} ({draft_label(fmt)})"})
     if summary.get("index"):
         links.append({"key": "utkast-reviewers-page", "url": link_url(summary["index"]),
                       "text": "Granskarsidan: alla utkast"})

@@ -33,6 +33,7 @@ from flows.roundtrip import (
 from flows.storage import open_storage
 from tasks.core.config import load_config
 from tasks.core.errors import PersonalDataFound
+from tasks.core.formats import DraftFormat
 from tasks.core.parallel import workers
 from tasks.core.templating import stockholm_today
 from tasks.draft.catalogue import publish, read_latest, read_manifest
@@ -53,7 +54,7 @@ publish_task = task(publish, name="publish", cache_policy=NONE, **IO_TASK)
 write_index_task = task(write_index, name="write_index", cache_policy=NONE, **IO_TASK)
 
 # The choices the Prefect UI offers in the run form (the outline in templates/ is still checked).
-Format = Literal["docx", "pdf", "html"]
+Format = DraftFormat
 PaketNumber = Literal[1, 2, 3, 4, 5]
 
 

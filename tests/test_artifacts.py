@@ -75,7 +75,7 @@ def test_a_build_shows_tracker_links_progress_and_summary(prefect_harness, inbox
     assert "## Det första utkastet\n\n- 1\\.3 Myrorna (ny)\n- 4\\.2 Verdandi (ny)\n" in text
     assert "3\\.2 Länken\\.pdf: " in text and "PDF" in text  # each rejected file with its reason
     assert "<b>" not in text and "\\<b\\>fet" in text  # a partner's file name cannot inject markup
-    assert f"\\(Word\\)]({docx.as_uri()})" in text
+    assert f"\\(Word\\-fil\\)]({docx.as_uri()})" in text
 
 
 def test_the_summary_says_what_is_new_since_the_last_draft(prefect_harness, inbox, tmp_path):

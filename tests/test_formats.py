@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from tasks.core.formats import ACCEPTED, accepted_format, accepted_sv, hidden, named_extensions, others_sv
+from tasks.core.formats import (ACCEPTED, DRAFT_FORMATS, accepted_format, accepted_sv, draft_label, hidden,
+                                named_extensions, others_sv)
 from tasks.core.pandoc import pandoc_path
 from tests.builders import make_docx
 
@@ -82,3 +83,9 @@ def test_screening_takes_every_extension_of_the_table(config, name, data, kind):
 ])
 def test_hidden_names_are_never_read(parts, expected):
     assert hidden(parts) is expected
+
+
+def test_a_draft_format_has_one_swedish_name():
+    assert [draft_label(f) for f in DRAFT_FORMATS] == ["Word-fil", "PDF", "webbsida"]
+    assert draft_label("html", capital=True) == "Webbsida"  # at the start of an e-mail line
+    # The settings refuse any other (tests/test_config.py: "draft.formats[1]" in settings.toml).

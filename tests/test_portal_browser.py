@@ -86,7 +86,8 @@ def test_a_partner_uploads_through_the_page_and_sees_the_verdict(prefect_harness
             alert = page.get_by_role("alert")
             assert "Filen är större än 1 MB, som är gränsen." in alert.inner_text()
             assert page.title().startswith("Fel: Myrorna: delrapporter")
-            assert page.evaluate("document.activeElement.id") == "felruta"  # focus on the error summary
+            # Focus on the error summary. Chromium applies autofocus at its next frame, so wait for it as a user would.
+            sync_api.expect(page.locator("#felruta")).to_be_focused()
             assert page.get_by_label("Fil", exact=True).get_attribute("aria-invalid") == "true"
             axe(page, "the refusal of a file that is too large")
 

@@ -38,6 +38,7 @@ from pydantic import (
 )
 
 from tasks.core.errors import ConfigError
+from tasks.core.formats import DraftFormat
 
 TEMPLATES = Path(os.environ.get("UTKAST_TEMPLATES", Path(__file__).resolve().parents[2] / "templates"))
 
@@ -468,7 +469,7 @@ class ConvertSettings(Table):
 class DraftSettings(Table):
     """``[draft]``: the formats published, in order."""
 
-    formats: Array[Literal["docx", "pdf", "html"]] = Field(min_length=1)
+    formats: Array[DraftFormat] = Field(min_length=1)
 
 
 class LinkSettings(Table):

@@ -1,5 +1,6 @@
 """Which files utkast takes from partners: the one table of accepted formats, and the one
-check of names that are never read (hidden files, Word's lock files).
+check of names that are never read (hidden files, Word's lock files); and the formats a draft
+is published in, with their Swedish names.
 
 Everything that names or checks an accepted format reads :data:`ACCEPTED`: screening (the
 extension and what its bytes must hold), the conversion (pandoc's reader, handed to
@@ -11,7 +12,7 @@ A new format is a new row here, when pandoc has a reader for it (docs/extending.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Literal, Sequence
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,19 @@ def accepted_sv() -> str:
         ext = row.extensions[0] + (", helst" if row.kind == PREFERRED else "")
         names.append(f"{row.name_sv} ({ext})" if row.name_sv else ext)
     return swedish_list(names)
+
+
+# The formats a draft is published in, in order, each with what partners and reviewers call
+# it ("Ladda ner utkastet som Word-fil"): the one list the settings, the build, the pages, the
+# e-mails and the flow's artifacts read.
+DRAFT_FORMATS: dict[str, str] = {"docx": "Word-fil", "pdf": "PDF", "html": "webbsida"}
+DraftFormat = Literal[tuple(DRAFT_FORMATS)]  # for settings and flow parameters
+
+
+def draft_label(fmt: str, *, capital: bool = False) -> str:
+    """What a draft format is called in Swedish (``Word-fil``), capitalised for the start of a line."""
+    label = DRAFT_FORMATS.get(fmt, fmt.upper())
+    return label[:1].upper() + label[1:] if capital else label
 
 
 def hidden(parts: Sequence[str]) -> bool:

@@ -27,6 +27,7 @@ from datetime import date
 from typing import Callable
 
 from tasks.core.config import Config, EmailSettings, People
+from tasks.core.formats import draft_label
 from tasks.core.slots import slot_key
 from tasks.core.templating import swedish_datetime
 from tasks.draft.catalogue import read_latest, read_manifest
@@ -213,14 +214,11 @@ def after_harvest(out: Storage, config: Config, feedback: dict, link_for: LinkFo
 
 # --- after a build --------------------------------------------------------------------------
 
-FORMAT_LABELS = {"docx": "Word", "pdf": "PDF", "html": "Webbsida"}
-
-
 def draft_links(out: Storage, manifest: dict, expires: int) -> dict[str, str]:
     """Label -> URL of the draft's downloads, its changes page and the reviewers' page, when
     the outputs give links anyone can open (presigned URLs); local paths are left out."""
     version = manifest["version"]
-    links = {FORMAT_LABELS.get(fmt, fmt): out.href(key, filename=f"utkast-{version}.{fmt}", expires=expires)
+    links = {draft_label(fmt, capital=True): out.href(key, filename=f"utkast-{version}.{fmt}", expires=expires)
              for fmt, key in manifest["formats"].items()}
     links["Ändringarna i texten"] = out.href(f"drafts/{version}/andringar.html", expires=expires)
     links["Alla utkast (granskarsidan)"] = out.href("drafts/index.html", expires=expires)

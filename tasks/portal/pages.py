@@ -17,7 +17,7 @@ from datetime import date, datetime
 from pathlib import PurePosixPath
 
 from tasks.core.config import Config
-from tasks.core.formats import BY_EXTENSION, others_sv
+from tasks.core.formats import BY_EXTENSION, draft_label, others_sv
 from tasks.core.slots import slot_key
 from tasks.core.templating import MONTHS, STOCKHOLM, html_env, stockholm_today, swedish_date, swedish_datetime
 from tasks.draft.catalogue import list_versions, read_latest, read_manifest
@@ -30,7 +30,6 @@ from tasks.roundtrip.points import DATA_KEY as FEEDBACK_KEY
 from tasks.roundtrip.points import read_statuses
 from tasks.storage.base import Storage, safe_name
 
-FORMAT_SV = {"docx": "Word-fil", "pdf": "PDF", "html": "webbsida"}
 REVIEW_FILE = re.compile(r"([1-9]\.[1-9])\.(html|docx)")
 DRAFT_FILES = {"utkast.docx", "utkast.pdf", "utkast.html", "andringar.html", "andringar.docx"}
 VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,80}")
@@ -255,7 +254,7 @@ def reviewer_view(inbox: Storage, out: Storage, config: Config, link: Link) -> d
         base = f"utkast/{version}/"
         draft = {
             "version": version, "created": manifest.get("created_sv") or latest.get("created", ""),
-            "downloads": [{"format": FORMAT_SV.get(fmt, fmt.upper()), "href": base + f"utkast.{fmt}"}
+            "downloads": [{"format": draft_label(fmt), "href": base + f"utkast.{fmt}"}
                           for fmt in latest.get("formats", {}) if f"utkast.{fmt}" in DRAFT_FILES],
             "reports": len(manifest.get("reports", [])), "missing": manifest.get("missing", []),
             "pieces_total": len(config.outline.pieces),
