@@ -53,8 +53,8 @@ render_draft_task = task(render_draft, name="render_draft", cache_policy=NONE, *
 publish_task = task(publish, name="publish", cache_policy=NONE, **IO_TASK)
 write_index_task = task(write_index, name="write_index", cache_policy=NONE, **IO_TASK)
 
-# The choices the Prefect UI offers in the run form (the outline in templates/ is still checked).
-Format = DraftFormat
+# The choices the Prefect UI offers in the run form (the outline in templates/ is still checked),
+# with the draft formats of tasks/core/formats.py.
 PaketNumber = Literal[1, 2, 3, 4, 5]
 
 
@@ -64,7 +64,7 @@ def build_draft(
     inbox: str = "inbox",
     out: str = "outputs",
     review: bool = True,
-    formats: list[Format] | None = None,
+    formats: list[DraftFormat] | None = None,
     packages: list[PaketNumber] | None = None,
     templates: str | None = None,
     today: date | None = None,

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from tasks.core.formats import (ACCEPTED, DRAFT_FORMATS, accepted_format, accepted_sv, draft_label, hidden,
-                                named_extensions, others_sv)
+from tasks.core.formats import (ACCEPTED, DRAFT_FORMATS, accepted_format, accepted_sv, draft_label, draft_mime,
+                                hidden, named_extensions, others_sv)
 from tasks.core.pandoc import pandoc_path
 from tests.builders import make_docx
 
@@ -88,4 +88,6 @@ def test_hidden_names_are_never_read(parts, expected):
 def test_a_draft_format_has_one_swedish_name():
     assert [draft_label(f) for f in DRAFT_FORMATS] == ["Word-fil", "PDF", "webbsida"]
     assert draft_label("html", capital=True) == "Webbsida"  # at the start of an e-mail line
+    assert draft_mime("pdf") == "application/pdf"  # as stored and as the portal serves it
+    assert draft_mime("zip") == "application/octet-stream"  # anything else is only downloaded
     # The settings refuse any other (tests/test_config.py: "draft.formats[1]" in settings.toml).

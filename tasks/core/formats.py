@@ -73,17 +73,33 @@ def accepted_sv() -> str:
     return swedish_list(names)
 
 
-# The formats a draft is published in, in order, each with what partners and reviewers call
-# it ("Ladda ner utkastet som Word-fil"): the one list the settings, the build, the pages, the
-# e-mails and the flow's artifacts read.
-DRAFT_FORMATS: dict[str, str] = {"docx": "Word-fil", "pdf": "PDF", "html": "webbsida"}
+@dataclass(frozen=True)
+class Draft:
+    """One format a draft is published in."""
+
+    label: str  # what partners and reviewers call it ("Ladda ner utkastet som Word-fil")
+    mime: str  # its media type, when stored and when the portal serves it
+
+
+# The formats a draft is published in, in order: the one table the settings, the build, the
+# catalogue, the pages, the portal, the e-mails and the flow's artifacts read.
+DRAFT_FORMATS: dict[str, Draft] = {
+    "docx": Draft("Word-fil", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+    "pdf": Draft("PDF", "application/pdf"),
+    "html": Draft("webbsida", "text/html; charset=utf-8"),
+}
 DraftFormat = Literal[tuple(DRAFT_FORMATS)]  # for settings and flow parameters
 
 
 def draft_label(fmt: str, *, capital: bool = False) -> str:
     """What a draft format is called in Swedish (``Word-fil``), capitalised for the start of a line."""
-    label = DRAFT_FORMATS.get(fmt, fmt.upper())
+    label = DRAFT_FORMATS[fmt].label if fmt in DRAFT_FORMATS else fmt.upper()
     return label[:1].upper() + label[1:] if capital else label
+
+
+def draft_mime(fmt: str) -> str:
+    """The media type of a file of one of the draft's formats (by its extension), else a plain download."""
+    return DRAFT_FORMATS[fmt].mime if fmt in DRAFT_FORMATS else "application/octet-stream"
 
 
 def hidden(parts: Sequence[str]) -> bool:

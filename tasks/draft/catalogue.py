@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import re
 
-from tasks.draft.render import MIME, Rendered
+from tasks.core.formats import draft_mime
+from tasks.draft.render import Rendered
 from tasks.storage.base import Storage
 
 LATEST = "drafts/latest.json"
@@ -30,7 +31,7 @@ def publish(out: Storage, rendered: Rendered, manifest: dict) -> dict:
     """Upload the formats, then the manifest, then point ``latest.json`` at them."""
     base = f"drafts/{rendered.version}/"
     for fmt, path in rendered.files.items():
-        out.write_file(f"{base}utkast.{fmt}", path, MIME[fmt])
+        out.write_file(f"{base}utkast.{fmt}", path, draft_mime(fmt))
     out.write(f"{base}manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8"),
               "application/json")
     latest = {"version": rendered.version, "created": manifest["created"], "fingerprint": manifest["fingerprint"],

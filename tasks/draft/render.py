@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tasks.core.config import Config
 from tasks.core.errors import UtkastError
+from tasks.core.formats import DRAFT_FORMATS
 from tasks.core.pandoc import run_lua
 from tasks.core.templating import markdown_env, swedish_date, swedish_datetime
 from tasks.core.wordtext import read_draft_text, with_owners
@@ -28,8 +29,6 @@ from tasks.draft.wordjoin import join_docx
 from tasks.intake.normalise import Report, over_length
 from tasks.storage.base import Storage, read_all
 
-MIME = {"docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "pdf": "application/pdf", "html": "text/html; charset=utf-8"}
 IMAGE_MIME = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif",
               "svg": "image/svg+xml", "webp": "image/webp", "bmp": "image/bmp"}
 
@@ -252,9 +251,9 @@ def without_unshown(source: str, message: str, everything_astral: bool = False) 
 
 
 def ensure_formats(formats: list[str]) -> list[str]:
-    unknown = [f for f in formats if f not in MIME]
+    unknown = [f for f in formats if f not in DRAFT_FORMATS]
     if unknown:
-        raise UtkastError(f"unknown format(s) {unknown}; choose from docx, pdf, html")
+        raise UtkastError(f"unknown format(s) {unknown}; choose from {', '.join(DRAFT_FORMATS)}")
     if not formats:
         raise UtkastError("no output format chosen")
     return formats

@@ -34,12 +34,12 @@ from starlette.routing import Route
 
 from tasks.core.config import Config
 from tasks.core.errors import StorageError
+from tasks.core.formats import draft_mime
 from tasks.intake.tracker import file_ref
 from tasks.personal.filenames import mask_key
 from tasks.personal.rules import PersonalRules, load_rules
 from tasks.portal.links import LINKS_KEY, PARTNER, Link, LinksUnreadable, find_link, read_links
 from tasks.portal.pages import (
-    MIME,
     RECEIVED,
     draft_file_key,
     partner_view,
@@ -286,7 +286,7 @@ def download(out: Storage, key: str | None, filename: str | None = None) -> Resp
     headers = {"Content-Security-Policy": DOCUMENT_CSP}
     if filename:
         headers["Content-Disposition"] = content_disposition(filename)
-    return StreamingResponse(iterate_in_threadpool(chunks()), media_type=MIME.get(kind, "application/octet-stream"),
+    return StreamingResponse(iterate_in_threadpool(chunks()), media_type=draft_mime(kind),
                              headers=headers)
 
 

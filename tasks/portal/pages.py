@@ -17,10 +17,10 @@ from datetime import date, datetime
 from pathlib import PurePosixPath
 
 from tasks.core.config import Config
-from tasks.core.formats import BY_EXTENSION, draft_label, others_sv
+from tasks.core.formats import BY_EXTENSION, DRAFT_FORMATS, draft_label, others_sv
 from tasks.core.slots import slot_key
 from tasks.core.templating import MONTHS, STOCKHOLM, html_env, stockholm_today, swedish_date, swedish_datetime
-from tasks.draft.catalogue import list_versions, read_latest, read_manifest
+from tasks.draft.catalogue import CHANGES, list_versions, read_latest, read_manifest
 from tasks.intake.tracker import STATE_SV, file_ref
 from tasks.personal.scan import counts_phrase
 from tasks.portal.links import Link
@@ -31,11 +31,10 @@ from tasks.roundtrip.points import read_statuses
 from tasks.storage.base import Storage, safe_name
 
 REVIEW_FILE = re.compile(r"([1-9]\.[1-9])\.(html|docx)")
-DRAFT_FILES = {"utkast.docx", "utkast.pdf", "utkast.html", "andringar.html", "andringar.docx"}
+# What the reviewers' page links to next to a draft: the draft in each format, and its changes.
+DRAFT_FILES = {f"utkast.{fmt}" for fmt in DRAFT_FORMATS} | {f"{CHANGES}.html", f"{CHANGES}.docx"}
 VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,80}")
 RECEIVED = "mottagen"  # the query parameter after an upload: the stored file's ref, never its name
-MIME = {"html": "text/html; charset=utf-8", "pdf": "application/pdf",
-        "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
 
 
 def _json(store: Storage, key: str) -> dict | None:
@@ -255,7 +254,7 @@ def reviewer_view(inbox: Storage, out: Storage, config: Config, link: Link) -> d
         draft = {
             "version": version, "created": manifest.get("created_sv") or latest.get("created", ""),
             "downloads": [{"format": draft_label(fmt), "href": base + f"utkast.{fmt}"}
-                          for fmt in latest.get("formats", {}) if f"utkast.{fmt}" in DRAFT_FILES],
+                          for fmt in latest.get("formats", {}) if fmt in DRAFT_FORMATS],
             "reports": len(manifest.get("reports", [])), "missing": manifest.get("missing", []),
             "pieces_total": len(config.outline.pieces),
             "changes": _changes(changes, out, version, base),
