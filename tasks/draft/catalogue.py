@@ -17,6 +17,11 @@ CHANGES = "andringar"
 COMPARISON = "jamforelse-"
 
 
+def changes_key(version: str, ext: str) -> str:
+    """Where a draft's changes since the previous draft are (``json``, ``html``, ``docx``)."""
+    return f"drafts/{version}/{CHANGES}.{ext}"
+
+
 def read_latest(out: Storage) -> dict | None:
     text = out.read_text(LATEST)
     return json.loads(text) if text else None

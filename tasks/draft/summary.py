@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from tasks.core.config import Config
 from tasks.core.slots import Slot, slot_key, slot_label
+from tasks.draft.catalogue import changes_key
 from tasks.intake.tracker import readability_rows, tracker_table
 from tasks.personal.scan import counts_phrase
 from tasks.storage.base import DEFAULT_LINK_SECONDS, Storage
@@ -54,7 +55,7 @@ def run_summary(out: Storage, config: Config, tracker: dict, *, converted: int, 
         "draft": {fmt: out.href(key, filename=f"utkast-{version}.{fmt}", expires=links)
                   for fmt, key in latest["formats"].items()},
         "index": out.href("drafts/index.html", expires=links),
-        "changes_page": out.href(f"drafts/{version}/andringar.html", expires=links),
+        "changes_page": out.href(changes_key(version, "html"), expires=links),
         "feedback_page": out.href("feedback/index.html", expires=links),
         **common,
         "changes": change_labels(changes, partner_names(tracker)),

@@ -30,7 +30,7 @@ from tasks.core.config import Config, EmailSettings, People
 from tasks.core.formats import draft_label
 from tasks.core.slots import slot_key
 from tasks.core.templating import swedish_datetime
-from tasks.draft.catalogue import read_latest, read_manifest
+from tasks.draft.catalogue import changes_key, read_latest, read_manifest
 from tasks.intake.inbox import InboxFile
 from tasks.intake.normalise import Report, over_length
 from tasks.notify.messages import (
@@ -220,7 +220,7 @@ def draft_links(out: Storage, manifest: dict, expires: int) -> dict[str, str]:
     version = manifest["version"]
     links = {draft_label(fmt, capital=True): out.href(key, filename=f"utkast-{version}.{fmt}", expires=expires)
              for fmt, key in manifest["formats"].items()}
-    links["Ändringarna i texten"] = out.href(f"drafts/{version}/andringar.html", expires=expires)
+    links["Ändringarna i texten"] = out.href(changes_key(version, "html"), expires=expires)
     links["Alla utkast (granskarsidan)"] = out.href("drafts/index.html", expires=expires)
     return {label: url for label, url in links.items() if url.startswith(("https://", "http://"))}
 

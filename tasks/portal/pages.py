@@ -20,7 +20,7 @@ from tasks.core.config import Config
 from tasks.core.formats import BY_EXTENSION, DRAFT_FORMATS, draft_label, others_sv
 from tasks.core.slots import slot_key
 from tasks.core.templating import MONTHS, STOCKHOLM, html_env, stockholm_today, swedish_date, swedish_datetime
-from tasks.draft.catalogue import CHANGES, list_versions, read_latest, read_manifest
+from tasks.draft.catalogue import CHANGES, changes_key, list_versions, read_latest, read_manifest
 from tasks.intake.tracker import STATE_SV, file_ref
 from tasks.personal.scan import counts_phrase
 from tasks.portal.links import Link
@@ -249,7 +249,7 @@ def reviewer_view(inbox: Storage, out: Storage, config: Config, link: Link) -> d
     if latest:
         version = latest["version"]
         manifest = read_manifest(out, version) or {}
-        changes = _json(out, f"drafts/{version}/andringar.json")
+        changes = _json(out, changes_key(version, "json"))
         base = f"utkast/{version}/"
         draft = {
             "version": version, "created": manifest.get("created_sv") or latest.get("created", ""),
@@ -301,9 +301,9 @@ def _changes(changes: dict | None, out: Storage, version: str, base: str) -> dic
         if lines:
             title = f"Paket {g['number']}. {g['title']}" if g.get("number") else g.get("title", "")
             groups.append({"title": title, "lines": lines})
-    links = [{"label": "Ändringarna på webben", "href": base + "andringar.html"}]
-    if out.exists(f"drafts/{version}/andringar.docx"):
-        links.append({"label": "Ändringarna i Word (spårade ändringar)", "href": base + "andringar.docx"})
+    links = [{"label": "Ändringarna på webben", "href": f"{base}{CHANGES}.html"}]
+    if out.exists(changes_key(version, "docx")):
+        links.append({"label": "Ändringarna i Word (spårade ändringar)", "href": f"{base}{CHANGES}.docx"})
     return {"previous": changes.get("from"), "summary": changes.get("summary", ""), "groups": groups,
             "note": changes.get("text_note"), "links": links}
 

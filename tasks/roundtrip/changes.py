@@ -30,7 +30,7 @@ from tasks.core.errors import UtkastError
 from tasks.core.templating import html_env, swedish_datetime
 from tasks.core.wordml import OBJECT
 from tasks.core.wordtext import read_draft_text
-from tasks.draft.catalogue import CHANGES, COMPARISON, list_versions, read_latest
+from tasks.draft.catalogue import CHANGES, COMPARISON, changes_key, list_versions, read_latest
 from tasks.draft.render import word_sequence
 from tasks.draft.wordjoin import join_docx
 from tasks.personal.mask import mask_record
@@ -326,7 +326,7 @@ def compare_versions(out: Storage, config: Config, version_a: str, version_b: st
         raise UtkastError(f"both versions are {a}: choose two different drafts")
     newer = load_draft(out, b, config)
     if newer.manifest.get("changes", {}).get("previous") == a:
-        existing = out.read_text(f"drafts/{b}/{CHANGES}.json")
+        existing = out.read_text(changes_key(b, "json"))
         if existing:
             return json.loads(existing)
     return write_comparison(out, config, load_draft(out, a, config), newer, f"drafts/{b}/{COMPARISON}{a}")
