@@ -1,6 +1,8 @@
 """Journeys through the pages with the portal's script, as a partner and a reviewer take them:
 Playwright (PyPI) driving Debian's Chromium, on a laptop (1280 x 800) and a phone (390 x 844),
-axe-core on every page they pass, screenshots kept in docs/screenshots/ for the docs.
+axe-core on every page they pass, a full-page screenshot of each. The screenshots go to the
+test's own folder; to refresh the ones in the docs, run the journeys with
+``UTKAST_SCREENSHOTS=docs/screenshots`` (a test run leaves the checkout as it was).
 
 The partner, with two pieces commissioned, drops two files and a PDF on the form at once:
 the PDF is stopped in the browser, the two are sent with a progress bar each, and when the
@@ -10,6 +12,7 @@ intake has run, both verdicts and the language review appear on the page without
 from __future__ import annotations
 
 import base64
+import os
 from datetime import date
 from pathlib import Path
 
@@ -24,7 +27,6 @@ from tests.portal_server import running_portal
 from tests.test_browser import CHROMIUM_FLAGS
 
 SIZES = {"laptop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
-SCREENSHOTS = ROOT / "docs" / "screenshots"
 KEY = "nyckel-för-resorna-genom-sidorna-" + "r" * 12
 
 
@@ -41,6 +43,15 @@ def drop(page, selector: str, files: list[Path]) -> None:
     }""", payload)
     page.dispatch_event(selector, "dragover", {"dataTransfer": transfer})
     page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
+
+
+def screenshot(page, name: str, tmp_path: Path) -> Path:
+    """A full-page screenshot, in ``UTKAST_SCREENSHOTS`` (relative to the checkout) when set, else
+    in the test's folder."""
+    folder = ROOT / os.environ["UTKAST_SCREENSHOTS"] if os.environ.get("UTKAST_SCREENSHOTS") else tmp_path / "bilder"
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+    return folder / f"{name}.png"
 
 
 def text_of_row(page, name: str) -> str:
@@ -115,8 +126,7 @@ def test_a_partner_drops_two_files_and_sees_both_verdicts_and_the_review_without
             assert "Språkgranskning klar" in review.inner_text()
             assert "Status: mottagen (1.3 Kvalitet i butikerna.docx)" in review.inner_text()
             axe(page, "the partner's page with the verdicts")
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / f"partner-{size}.png"), full_page=True)
+            screenshot(page, f"partner-{size}", tmp_path)
             with page.expect_download() as download:
                 page.get_by_role("link", name="Ert dokument med kommentarer för 1.3 (Word)").click()
             assert download.value.suggested_filename == "1.3 Kvalitet i butikerna – språkgranskning.docx"
@@ -183,8 +193,7 @@ def test_a_reviewers_comments_reach_the_partners_page_and_inbox(prefect_harness,
             page.wait_for_function("() => document.querySelector('#lage').innerText.includes('läst: 1 synpunkt')",
                                    timeout=60_000)
             assert violations(page, axe_script) == []
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / f"reviewer-{size}.png"), full_page=True)
+            screenshot(page, f"reviewer-{size}", tmp_path)
             (mail,) = by_recipient(smtp.take())[ADDRESSES["myrorna"][0]]
             assert mail.subject == "Synpunkter från granskarna: 1 ny synpunkt på er text"
             link = re.search(rf"{re.escape(base)}/l/[A-Za-z0-9_-]{{43}}/", mail.text).group(0)
