@@ -42,7 +42,7 @@ from tasks.draft.manifest import build_manifest, new_version
 from tasks.draft.merge import merge_sections, selected_paket
 from tasks.draft.plan import BuildPlan, plan_build
 from tasks.draft.render import ensure_formats, render_draft
-from tasks.draft.stamp import build_options, forget_stamp, save_stamp, settled
+from tasks.draft.stamp import build_options, forget_stamp, inbox_inputs, save_stamp, settled
 from tasks.draft.summary import run_summary
 from tasks.notify.outbox import Delivery
 from tasks.review.settings import check_templates
@@ -92,6 +92,7 @@ def build_draft(
     options = build_options(formats, packages, review, today)
     with out_store.lock():
         forget_stamp(out_store)  # until this build has ended
+        seen = inbox_inputs(inbox_store)  # what the stamp may say this build read
         feedback = harvest_feedback_task(inbox_store, out_store, config)  # before the tracker counts it
         result = intake_steps(inbox_store, out_store, config, today, bar, (0.0, 70.0), review=review,
                               points=feedback["points"])
@@ -108,14 +109,14 @@ def build_draft(
             done = run_summary(out_store, config, result.tracker, latest=latest, converted=result.converted,
                                pending=plan.pending, personal=plan.personal, email=email)
             if settled(result.files, plan.pending, feedback, email):
-                save_stamp(inbox_store, out_store, config, options, done)
+                save_stamp(seen, out_store, config, options, done)
             publish_artifacts(done)
             bar.set(100.0)
             return done
         done, changes, rendered, email = publish_draft(out_store, config, today, result, plan, latest, bar,
                                                        formats=formats, packages=packages, review=review)
         if settled(result.files, plan.pending, feedback, email, rendered.problems):
-            save_stamp(inbox_store, out_store, config, options, done)
+            save_stamp(seen, out_store, config, options, done)
     publish_changes_artifact(out_store, changes, links)
     publish_feedback_artifact(out_store, feedback, links)
     for fmt, problem in rendered.problems.items():

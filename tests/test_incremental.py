@@ -194,6 +194,52 @@ def test_nothing_changed_means_nothing_to_do_and_any_change_means_a_build(prefec
     assert unchanged_build(inbox_store, out_store, config, options) is None
 
 
+def test_a_file_delivered_while_a_build_runs_is_not_called_nothing_new(prefect_harness, inbox, tmp_path):
+    """A partner drops a report into the inbox while a build merges the paket (after the build
+    read the inbox): that build did not read it, so the next build must not say "nothing new"
+    but take the report into the draft."""
+    import logging
+    from datetime import date
+
+    from flows.build import build_draft
+    from tasks.core.config import load_config
+    from tasks.draft.stamp import build_options, unchanged_build
+    from tasks.storage.local import LocalStorage
+
+    out = tmp_path / "outputs"
+    today = date(2026, 5, 4)
+    late = "myrorna/2.1 Matchning.md"
+
+    class PartnerDelivers(logging.Handler):
+        """Puts the late report into the inbox when the run says it starts merging."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("Slår ihop") and not (inbox / late).exists():
+                put(inbox, late, "# Matchning\n\nMyrorna matchar deltagare mot praktikplatser.\n")
+
+    handler, runs = PartnerDelivers(), logging.getLogger("prefect.flow_runs")
+    level = runs.level
+    runs.addHandler(handler)
+    runs.setLevel(logging.INFO)  # the tests keep Prefect's logs at WARNING
+    try:
+        first = build_draft(inbox=str(inbox), out=str(out), review=False, formats=["docx"], today=today)
+    finally:
+        runs.removeHandler(handler)
+        runs.setLevel(level)
+    assert (inbox / late).exists(), "the late report was not delivered during the build"
+
+    def text_of(summary: dict) -> str:
+        return "\n".join(p.text for p in Document(_draft(out, summary["version"]) / "utkast.docx").paragraphs)
+
+    assert "Myrorna matchar deltagare" not in text_of(first)  # read the inbox before it came
+
+    options = build_options(["docx"], None, False, today)
+    assert unchanged_build(LocalStorage(inbox), LocalStorage(out), load_config(), options) is None
+    second = build_draft(inbox=str(inbox), out=str(out), review=False, formats=["docx"], today=today)
+    assert second["published"] and second["version"] != first["version"]
+    assert "Myrorna matchar deltagare mot praktikplatser." in text_of(second)
+
+
 def _marks(docx: bytes) -> dict[str, list[bytes]]:
     """The redline's tracked changes by "utkast": inserted and deleted text, in order."""
     xml = zipfile.ZipFile(io.BytesIO(docx)).read("word/document.xml")

@@ -6,7 +6,10 @@ The inputs are: the build's options (formats, paket, review), the day (in Stockh
 personal-data libraries), the settings in the environment that change a review, and every
 file of the inbox (reviewers' returned files too) and of the outputs (the run state, the
 drafts, the coordinator's statuses of review points, everything derived) as listed: size
-and change token. The flow writes the stamp under the build lock, after all its outputs and
+and change token. The inbox is taken as the build found it when it started
+(:func:`inbox_inputs`), not as it is when the build ends: a file a partner delivers while a
+build runs is not one the build read, so the stamp must not say it was, or the next build would
+call it "nothing new". The flow writes the stamp under the build lock, after all its outputs and
 only when a build left nothing for the next one to do (:func:`settled`: no review pending, no
 file that changed while it was read, no stopped build, no e-mail waiting); the command line
 compares before it starts anything (:func:`unchanged_build`). Outputs whose links expire (S3)
@@ -60,8 +63,15 @@ def code_digest() -> str:
     return digest.hexdigest()
 
 
-def build_inputs(inbox: Storage, out: Storage, config: Config, options: dict) -> str:
-    """A digest of everything a build's outcome depends on (see the module docstring)."""
+def inbox_inputs(inbox: Storage) -> list[tuple[str, int, str]]:
+    """Every file of the inbox (reviewers' returned files too) as listed now: key, size and
+    change token, in key order. Taken when a build starts reading the inbox."""
+    return sorted((entry.key, entry.size, entry.etag) for entry in inbox.list())
+
+
+def build_inputs(inbox: list[tuple[str, int, str]], out: Storage, config: Config, options: dict) -> str:
+    """A digest of everything a build's outcome depends on (see the module docstring), with the
+    inbox as ``inbox`` (:func:`inbox_inputs`) lists it."""
     digest = hashlib.sha256()
 
     def add(*parts) -> None:
@@ -72,8 +82,8 @@ def build_inputs(inbox: Storage, out: Storage, config: Config, options: dict) ->
     add("code", code_digest())
     add("environment", [os.environ.get(k) for k in ENVIRONMENT],
         [hashlib.sha256(os.environ.get(k, "").encode()).hexdigest() for k in SECRETS])
-    for entry in sorted(inbox.list(), key=lambda e: e.key):
-        add("inbox", entry.key, entry.size, entry.etag)
+    for key, size, etag in inbox:
+        add("inbox", key, size, etag)
     for entry in sorted(out.list(), key=lambda e: e.key):
         if not entry.key.startswith(NOT_INPUTS):
             add("out", entry.key, entry.size, entry.etag)
@@ -98,9 +108,11 @@ def settled(files: Iterable, pending: Iterable[str], feedback: dict, email=None,
         and not list(problems)
 
 
-def save_stamp(inbox: Storage, out: Storage, config: Config, options: dict, summary: dict) -> None:
-    """Note that a build with ``options`` (:func:`build_options`) ended with ``summary`` on the
-    inputs as they are now. Call under the build lock, after the build's last write."""
+def save_stamp(inbox: list[tuple[str, int, str]], out: Storage, config: Config, options: dict,
+               summary: dict) -> None:
+    """Note that a build with ``options`` (:func:`build_options`) that found the inbox as
+    ``inbox`` (:func:`inbox_inputs`, taken when it started) ended with ``summary``, on the
+    outputs as they are now. Call under the build lock, after the build's last write."""
     if out.links_expire:
         return
     stamp = {"inputs": build_inputs(inbox, out, config, options), "summary": summary}
@@ -124,6 +136,6 @@ def unchanged_build(inbox: Storage, out: Storage, config: Config, options: dict)
         return None
     if not isinstance(stamp, dict) or not isinstance(stamp.get("summary"), dict):
         return None
-    if stamp.get("inputs") != build_inputs(inbox, out, config, options):
+    if stamp.get("inputs") != build_inputs(inbox_inputs(inbox), out, config, options):
         return None
     return {**stamp["summary"], "published": False, "converted": 0, "changes": None}
