@@ -8,6 +8,7 @@ import hashlib
 import os
 import secrets
 import shutil
+import stat
 import time
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -26,6 +27,30 @@ from tasks.storage.base import (
 )
 
 
+def _walk(folder: str, key_prefix: str) -> Iterator[Entry]:
+    """The files under ``folder`` (a file linked to counts, a linked folder is not entered), in
+    name order, a folder's files before its folders. One ``stat`` a file: listing the outputs of
+    a large build is done several times a run."""
+    try:
+        with os.scandir(folder) as found:
+            entries = sorted(found, key=lambda e: e.name)
+    except OSError:  # gone or unreadable, as os.walk passes over it
+        return
+    folders = []
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                folders.append(entry)
+                continue
+            st = entry.stat()
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            yield Entry(key_prefix + entry.name, st.st_size, st.st_mtime, f"{st.st_size}-{st.st_mtime_ns}")
+    for entry in folders:
+        yield from _walk(entry.path, f"{key_prefix}{entry.name}/")
+
+
 class LocalStorage(Storage):
     """A folder on this machine."""
 
@@ -40,19 +65,8 @@ class LocalStorage(Storage):
         base = self.root / prefix if prefix else self.root
         if not base.is_dir():
             return
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames.sort()
-            rel = Path(dirpath).relative_to(self.root)
-            for name in sorted(filenames):
-                path = Path(dirpath) / name
-                try:
-                    st = path.stat()
-                except OSError:
-                    continue
-                if not path.is_file():
-                    continue
-                key = name if rel == Path(".") else f"{rel.as_posix()}/{name}"
-                yield Entry(key, st.st_size, st.st_mtime, f"{st.st_size}-{st.st_mtime_ns}")
+        rel = base.relative_to(self.root).as_posix()
+        yield from _walk(str(base), "" if rel == "." else rel + "/")
 
     def open(self, key: str) -> BinaryIO:
         # A symbolic link in a shared folder must not pull in a file from elsewhere.
