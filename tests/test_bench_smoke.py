@@ -33,13 +33,15 @@ def test_benchmark_smoke_run_writes_every_measurement(tmp_path):
     assert len(result["prefect"]["flow"]) == len(result["prefect"]["direct"]) == 1
     assert set(result["review"]["results"]) == {"engine", "pipeline-1", "pipeline", "server"}
     per_profile = {f"{k}[{p}]" for k in ("cold_vs_baseline", "cold3_vs_baseline3", "one_changed_extra_vs_cold",
-                                         "nothing_changed_vs_cold", "stack_nothing_changed_s")
+                                         "nothing_changed_vs_cold", "stack_nothing_changed_s", "peak_docx_mb",
+                                         "peak_three_formats_mb")
                    for p in ("standard", "plain")}
     assert set(result["targets"]) == per_profile | {"idle_poll_local_flow_s", "idle_poll_s3_flow_s",
                                                     "prefect_overhead", "peak_rss_mb", "review_vs_engine",
                                                     "review_words_per_second"}
     assert result["machine"]["cpus"] >= 1 and len(result["machine"]["load_before"]) == 3
     assert "utkast build, cold" in done.stdout and "x baseline" in done.stdout and "conversion" in done.stdout
+    assert "peak RSS, cold build: docx / docx, pdf and html" in done.stdout
     # The documentation's figures page: the same table and every target, met or missed.
     figures = page.read_text(encoding="utf-8")
     assert figures.startswith("# Performance figures\n") and "| utkast build, cold | " in figures
