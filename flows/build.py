@@ -42,9 +42,10 @@ from tasks.draft.manifest import build_manifest, new_version
 from tasks.draft.merge import merge_sections, selected_paket
 from tasks.draft.plan import BuildPlan, plan_build
 from tasks.draft.render import ensure_formats, render_draft
-from tasks.draft.stamp import build_options, forget_stamp, inbox_inputs, save_stamp, settled
+from tasks.draft.stamp import build_options, forget_stamp, inputs_found, save_stamp, settled
 from tasks.draft.summary import run_summary
 from tasks.notify.outbox import Delivery
+from tasks.roundtrip.points import STATUS_KEY
 from tasks.review.settings import check_templates
 from tasks.storage.base import scratch_dir
 
@@ -92,7 +93,7 @@ def build_draft(
     options = build_options(formats, packages, review, today)
     with out_store.lock():
         forget_stamp(out_store)  # until this build has ended
-        seen = inbox_inputs(inbox_store)  # what the stamp may say this build read
+        seen = inputs_found(inbox_store, out_store, edited=[STATUS_KEY])  # what the stamp may say it read
         feedback = harvest_feedback_task(inbox_store, out_store, config)  # before the tracker counts it
         result = intake_steps(inbox_store, out_store, config, today, bar, (0.0, 70.0), review=review,
                               points=feedback["points"])

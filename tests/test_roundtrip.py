@@ -4,6 +4,7 @@ real edits, and a reviewer's commented copy coming back to the partners it conce
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -280,3 +281,59 @@ def test_a_reviewers_file_name_with_personal_data_is_shown_masked(tmp_path, conf
     assert shown and not any("19850101-2382" in str(p) or "19850101-2382" in p.read_text(encoding="utf-8")
                              for p in shown)
     assert (out / entry["note"]).is_file() and "19850101-2382" not in entry["note"]
+
+
+def test_a_status_set_while_a_build_runs_is_not_called_nothing_new(prefect_harness, inbox, tmp_path):
+    """The coordinator marks a review point "klar" in feedback/status.toml while a build runs,
+    after the build read the statuses: that build did not read it, so the next build must not
+    say "nothing new" but show the point as klar on the feedback page."""
+    import logging
+    from datetime import date
+
+    from flows.build import build_draft
+    from tasks.core.config import load_config
+    from tasks.draft.stamp import build_options, unchanged_build
+    from tasks.storage.local import LocalStorage
+
+    out, today = tmp_path / "outputs", date(2026, 8, 20)
+
+    def build() -> dict:
+        return build_draft(inbox=str(inbox), out=str(out), review=False, formats=["docx"], today=today)
+
+    doc = Document(build()["draft"]["docx"])
+    comment_on_words(doc, "kvalitetssäkring i alla butiker", "Vad menas med kvalitetssäkring här?", "Anna Ek")
+    (inbox / "feedback/anna").mkdir(parents=True)
+    doc.save(inbox / "feedback/anna/utkast med kommentarer.docx")
+    build()  # the point comes in; feedback/status.toml is written for the coordinator
+    point = json.loads((out / "feedback.json").read_text(encoding="utf-8"))["points"][0]["id"]
+    status_file = out / "feedback/status.toml"
+
+    def shown() -> str:
+        page = (out / "feedback/index.html").read_text(encoding="utf-8")
+        return re.search(rf'<code>{point}</code> · <span class="status">([^<]*)</span>', page).group(1)
+
+    class CoordinatorMarks(logging.Handler):
+        """Sets the point's status when the run says there is nothing new to publish."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("Inget nytt sedan utkast") and point not in status_file.read_text():
+                with open(status_file, "a", encoding="utf-8") as fh:
+                    fh.write(f'{point} = "klar"\n')
+
+    handler, runs = CoordinatorMarks(), logging.getLogger("prefect.flow_runs")
+    level = runs.level
+    runs.addHandler(handler)
+    runs.setLevel(logging.INFO)  # the tests keep Prefect's logs at WARNING
+    try:
+        build()
+    finally:
+        runs.removeHandler(handler)
+        runs.setLevel(level)
+    assert point in status_file.read_text(encoding="utf-8"), "the coordinator did not set the status during the build"
+    assert shown() == "öppen"  # the build had read the statuses before the coordinator's change
+
+    options = build_options(["docx"], None, False, today)
+    assert unchanged_build(LocalStorage(inbox), LocalStorage(out), load_config(), options) is None
+    build()
+    assert shown() == "klar"
+    assert unchanged_build(LocalStorage(inbox), LocalStorage(out), load_config(), options) is not None

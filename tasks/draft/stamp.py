@@ -6,10 +6,11 @@ The inputs are: the build's options (formats, paket, review), the day (in Stockh
 personal-data libraries), the settings in the environment that change a review, and every
 file of the inbox (reviewers' returned files too) and of the outputs (the run state, the
 drafts, the coordinator's statuses of review points, everything derived) as listed: size
-and change token. The inbox is taken as the build found it when it started
-(:func:`inbox_inputs`), not as it is when the build ends: a file a partner delivers while a
-build runs is not one the build read, so the stamp must not say it was, or the next build would
-call it "nothing new". The flow writes the stamp under the build lock, after all its outputs and
+and change token. The inbox, and the files of the outputs that people edit (the coordinator's
+statuses of review points), are taken as the build found them when it started
+(:func:`inputs_found`), not as they are when the build ends: a file a partner delivers or a
+status the coordinator sets while a build runs is not one the build read, so the stamp must not
+say it was, or the next build would call it "nothing new". The flow writes the stamp under the build lock, after all its outputs and
 only when a build left nothing for the next one to do (:func:`settled`: no review pending, no
 file that changed while it was read, no stopped build, no e-mail waiting); the command line
 compares before it starts anything (:func:`unchanged_build`). Outputs whose links expire (S3)
@@ -24,6 +25,7 @@ import os
 import site
 import sys
 from datetime import date
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Iterable
@@ -63,15 +65,30 @@ def code_digest() -> str:
     return digest.hexdigest()
 
 
-def inbox_inputs(inbox: Storage) -> list[tuple[str, int, str]]:
-    """Every file of the inbox (reviewers' returned files too) as listed now: key, size and
-    change token, in key order. Taken when a build starts reading the inbox."""
-    return sorted((entry.key, entry.size, entry.etag) for entry in inbox.list())
+@dataclass(frozen=True)
+class Found:
+    """What a build starts from, as listed when it starts: the inbox's files (key, size and
+    change token, in key order) and the outputs' files people edit (key: (size, change token),
+    or None where there was no such file)."""
+
+    inbox: list[tuple[str, int, str]]
+    edited: dict[str, tuple[int, str] | None] = field(default_factory=dict)
 
 
-def build_inputs(inbox: list[tuple[str, int, str]], out: Storage, config: Config, options: dict) -> str:
+def inputs_found(inbox: Storage, out: Storage, edited: Iterable[str] = ()) -> Found:
+    """Every file of the inbox (reviewers' returned files too) and the outputs' files in
+    ``edited`` (keys of files people write while builds run), as listed now. Taken when a build
+    starts, under the build lock, before anything reads them."""
+    def entry(key: str) -> tuple[int, str] | None:  # listing its folder: a folder's prefix is one in both storages
+        return next(((e.size, e.etag) for e in out.list(key.rpartition("/")[0]) if e.key == key), None)
+
+    return Found(sorted((e.key, e.size, e.etag) for e in inbox.list()), {key: entry(key) for key in edited})
+
+
+def build_inputs(found: Found, out: Storage, config: Config, options: dict) -> str:
     """A digest of everything a build's outcome depends on (see the module docstring), with the
-    inbox as ``inbox`` (:func:`inbox_inputs`) lists it."""
+    inbox and the files people edit as ``found`` (:func:`inputs_found`) lists them and the rest
+    of the outputs as they are now."""
     digest = hashlib.sha256()
 
     def add(*parts) -> None:
@@ -82,11 +99,13 @@ def build_inputs(inbox: list[tuple[str, int, str]], out: Storage, config: Config
     add("code", code_digest())
     add("environment", [os.environ.get(k) for k in ENVIRONMENT],
         [hashlib.sha256(os.environ.get(k, "").encode()).hexdigest() for k in SECRETS])
-    for key, size, etag in inbox:
+    for key, size, etag in found.inbox:
         add("inbox", key, size, etag)
-    for entry in sorted(out.list(), key=lambda e: e.key):
-        if not entry.key.startswith(NOT_INPUTS):
-            add("out", entry.key, entry.size, entry.etag)
+    outputs = {e.key: (e.size, e.etag) for e in out.list() if not e.key.startswith(NOT_INPUTS)}
+    outputs.update(found.edited)
+    for key in sorted(outputs):
+        if outputs[key] is not None:
+            add("out", key, *outputs[key])
     return digest.hexdigest()
 
 
@@ -108,14 +127,13 @@ def settled(files: Iterable, pending: Iterable[str], feedback: dict, email=None,
         and not list(problems)
 
 
-def save_stamp(inbox: list[tuple[str, int, str]], out: Storage, config: Config, options: dict,
-               summary: dict) -> None:
-    """Note that a build with ``options`` (:func:`build_options`) that found the inbox as
-    ``inbox`` (:func:`inbox_inputs`, taken when it started) ended with ``summary``, on the
-    outputs as they are now. Call under the build lock, after the build's last write."""
+def save_stamp(found: Found, out: Storage, config: Config, options: dict, summary: dict) -> None:
+    """Note that a build with ``options`` (:func:`build_options`) that started from ``found``
+    (:func:`inputs_found`) ended with ``summary``, on the outputs as they are now. Call under
+    the build lock, after the build's last write."""
     if out.links_expire:
         return
-    stamp = {"inputs": build_inputs(inbox, out, config, options), "summary": summary}
+    stamp = {"inputs": build_inputs(found, out, config, options), "summary": summary}
     out.write(STAMP, json.dumps(stamp, ensure_ascii=False).encode("utf-8"), "application/json")
 
 
@@ -136,6 +154,6 @@ def unchanged_build(inbox: Storage, out: Storage, config: Config, options: dict)
         return None
     if not isinstance(stamp, dict) or not isinstance(stamp.get("summary"), dict):
         return None
-    if stamp.get("inputs") != build_inputs(inbox_inputs(inbox), out, config, options):
+    if stamp.get("inputs") != build_inputs(inputs_found(inbox, out), out, config, options):
         return None
     return {**stamp["summary"], "published": False, "converted": 0, "changes": None}
