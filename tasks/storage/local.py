@@ -62,9 +62,7 @@ class LocalStorage(Storage):
         return self.root / check_key(key)
 
     def list(self, prefix: str = "") -> Iterator[Entry]:
-        base = self.root / prefix if prefix else self.root
-        if not base.is_dir():
-            return
+        base = self.root / prefix if prefix else self.root  # not a folder: _walk finds nothing
         rel = base.relative_to(self.root).as_posix()
         yield from _walk(str(base), "" if rel == "." else rel + "/")
 
