@@ -51,12 +51,12 @@ if str(ROOT) not in sys.path:  # run as a script: the checkout's own (standard-l
     sys.path.insert(0, str(ROOT))
 from flows.prefect_api import probe_processing  # noqa: E402
 from flows.prefect_api import read_env_file as parse_env_file  # noqa: E402
+from flows.recovery import HEARTBEAT_SECONDS  # noqa: E402  (a run silent for two periods is crashed, then started again)
 
 POOL = "utkast"
 # Tag of the language-review task; at most this many checker calls run at once (all runs, all workers).
 CHECKER_TAG, CHECKER_LIMIT = "language-checker", 2
 START_TIMEOUT = 180  # a cold server takes ~20 s on two cores; much longer when the machine is busy
-HEARTBEAT_SECONDS = 30  # flows/recovery.py: a run silent for 90 s is crashed, then started again
 TAG_SLOT_WAIT_SECONDS, DEPLOYMENT_SLOT_WAIT_SECONDS = 1, 5  # see server_env
 WORKER_LIMIT = 2  # flow runs one worker runs at once (each may start pandoc on every core)
 PG_USER, PG_DATABASE, PG_PORT = "utkast", "prefect", 5432  # PG_PORT only names the socket file

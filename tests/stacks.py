@@ -18,6 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
 
 from tests.conftest import ROOT
@@ -125,6 +126,36 @@ def request(stack: dict, method: str, path: str, body: object = None, auth: str 
             return resp.status
     except urllib.error.HTTPError as err:
         return err.code
+
+
+def read_events(stack: dict, name: str, since: datetime) -> list[dict]:
+    """Every event called ``name`` the stack's server holds since ``since`` (POST
+    /api/events/filter, then its next pages)."""
+    def call(req: urllib.request.Request) -> dict:
+        req.add_header("Authorization", "Basic " + base64.b64encode(stack["auth"].encode()).decode())
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.load(resp)
+
+    body = {"filter": {"event": {"name": [name]}, "occurred": {"since": since.isoformat(),
+                                                               "until": datetime.now(timezone.utc).isoformat()}},
+            "limit": 50}
+    page = call(urllib.request.Request(f"{stack['api_url']}/events/filter", data=json.dumps(body).encode(),
+                                       method="POST", headers={"Content-Type": "application/json"}))
+    events = page["events"]
+    while page.get("next_page"):
+        page = call(urllib.request.Request(page["next_page"]))
+        events += page["events"]
+    return events
+
+
+def heartbeat_gaps(events: list[dict]) -> dict[str, float]:
+    """Per flow run (its id), the longest time in seconds between two of its heartbeat events."""
+    times: dict[str, list[datetime]] = {}
+    for event in events:
+        run = event["resource"]["prefect.resource.id"].removeprefix("prefect.flow-run.")
+        times.setdefault(run, []).append(datetime.fromisoformat(event["occurred"].replace("Z", "+00:00")))
+    return {run: max((b - a).total_seconds() for a, b in zip(sorted(t), sorted(t)[1:]))
+            for run, t in times.items() if len(t) > 1}
 
 
 def post_events(stack: dict, events: list[dict]) -> int:

@@ -34,10 +34,12 @@ from tests.conftest import ROOT
 from tests.faults import inconsistencies, torn_files
 from tests.stacks import (
     api_settings,
+    heartbeat_gaps,
     kill_worker,
     post_events,
     postgres_installed,
     private_base,
+    read_events,
     running_stack,
     worker_of,
 )
@@ -191,6 +193,10 @@ def run_load(stack: dict, bucket, config, name: str, kill_halfway: bool = False)
                 time.sleep(2)
             killed["final"] = run.state.name
             killed["states"] = [s.name for s in client.read_flow_run_states(run.id)]
+    # How late heartbeats came under this load (a live run silent for SILENCE_SECONDS is crashed):
+    # the killed run's own gap across its kill is not one of them.
+    gaps = {run: gap for run, gap in heartbeat_gaps(read_events(stack, "prefect.flow-run.heartbeat", wall_start)).items()
+            if not (killed and run == killed["run"])}
 
     latencies = sorted(watcher.first_seen[k] - uploaded[k] for k in uploaded if k in watcher.first_seen)
     converted_by_run: dict[str, list[str]] = {}
@@ -209,6 +215,8 @@ def run_load(stack: dict, bucket, config, name: str, kill_halfway: bool = False)
         "intake_runs": sum(1 for r in ours if r.deployment_id == watch_id),
         "conversions": sum(converted.values()),
         "converted_again": sum(1 for n in converted.values() if n > 1),
+        "heartbeat_gap_max_seconds": round(max(gaps.values()), 1) if gaps else None,
+        "heartbeat_runs": len(gaps),
         # Each inbox-watch run: when it started after the first upload, how long it ran, its end state.
         "intake_run_timeline": sorted(
             [round((r.start_time - wall_start).total_seconds()) if r.start_time else None,
@@ -263,6 +271,9 @@ def check_outcome(result: dict, may_convert_again: set[str] = frozenset()) -> No
     twice = sorted(k for k, n in result["converted"].items() if n > 1 and k not in may_convert_again)
     assert twice == [], f"converted more than once: {twice[:5]}"
     assert result["nightly"].state.is_completed(), result["nightly"].state
+    killed = (result["killed"] or {}).get("run")
+    crashed_alive = sorted(run for run, names in result["states"].items() if "Crashed" in names and run != killed)
+    assert crashed_alive == [], f"runs nobody killed were crashed (heartbeats too late?): {crashed_alive}"
     latest = json.loads(out.read_text("drafts/latest.json"))
     manifest = json.loads(out.read_text(latest["manifest"]))
     accepted = {k for k, v in expected.items() if v == "accepted"}

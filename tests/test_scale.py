@@ -235,7 +235,8 @@ def test_the_recovery_automations_crash_silent_runs_and_start_crashed_ones_again
     assert stuck.trigger.after == {"prefect.flow-run.Pending"} and "prefect.flow-run.Running" in stuck.trigger.expect
     assert stuck.actions[0].state == StateType.CRASHED
     assert {"prefect.flow-run.heartbeat", "prefect.flow-run.Completed"} <= crash.trigger.expect
-    assert crash.trigger.within == timedelta(seconds=SILENCE_SECONDS) >= timedelta(seconds=3 * HEARTBEAT_SECONDS)
+    # One lost or late heartbeat never crashes a live run; a dead one is crashed within two periods.
+    assert crash.trigger.within == timedelta(seconds=SILENCE_SECONDS) == timedelta(seconds=2 * HEARTBEAT_SECONDS)
     assert crash.actions[0].state == StateType.CRASHED
     assert restart.trigger.expect == {"prefect.flow-run.Crashed"} and restart.trigger.posture == Posture.Reactive
     assert (restart.actions[0].state, restart.actions[0].name) == (StateType.SCHEDULED, "AwaitingRetry")
