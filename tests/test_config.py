@@ -167,6 +167,8 @@ def test_every_committed_file_loads(tmp_path):
      "partner[3].aliases", "'Feedback' is a reserved folder of the inbox"),
     ("partners.toml", 'slug = "forum"', 'slug = "feedback"', "partner[12].slug", "'feedback' is a reserved folder"),
     ("settings.toml", "max_file_mb = 20", "max_file_mb = 100000", "intake.max_file_mb", "1024"),
+    ("settings.toml", "max_folder_mb = 500", "max_folder_mb = 5", "intake.max_folder_mb",
+     "must be at least max_file_mb (20): no file would fit"),
     ("settings.toml", 'formats = ["docx", "pdf", "html"]', 'formats = ["docx", "odt"]', "draft.formats[1]",
      "must be 'docx', 'pdf' or 'html', got 'odt'"),
     ("settings.toml", 'formats = ["docx", "pdf", "html"]', "formats = []", "draft.formats", "must not be empty"),

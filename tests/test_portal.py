@@ -24,10 +24,12 @@ from tasks.portal.links import (
     reviewer_name,
 )
 from tasks.portal.uploads import (
+    MB,
     FormReader,
     UploadRefused,
     check_declared_length,
     check_file_name,
+    check_room,
     name_with_piece,
     refusal_message,
     store_new,
@@ -189,6 +191,26 @@ def test_declared_size_over_the_limit_is_refused_before_reading():
     assert refusal_message(info.value).startswith("Filen är större än 20 MB")
 
 
+def test_a_file_that_would_fill_the_folder_past_its_limit_is_refused():
+    check_room(used=0, size=500, limit=500)  # exactly full is allowed
+    check_room(used=400 * MB, size=100 * MB, limit=500 * MB)
+    with pytest.raises(UploadRefused) as info:
+        check_room(used=int(499.2 * MB), size=MB, limit=500 * MB)
+    assert info.value.status == 413 and info.value.field == "fil"
+    assert refusal_message(info.value) == (
+        "Filen får inte plats: du har redan lämnat 500 MB och gränsen är 500 MB. Kontakta samordnaren, "
+        "som kan ta bort gamla versioner eller höja gränsen.")
+
+
+def test_no_refusal_speaks_of_folders_inboxes_or_runs():
+    """What a partner or reviewer reads when a file is refused: their words, not the system's."""
+    from tasks.portal.uploads import REFUSALS
+
+    from tests.test_portal_pages import jargon_in
+
+    assert {code: jargon_in(text) for code, text in REFUSALS.items() if jargon_in(text)} == {}
+
+
 # --- the form as it streams in ------------------------------------------------------------------
 
 
@@ -213,7 +235,7 @@ def test_the_form_is_read_in_small_pieces_into_a_private_file(tmp_path):
     inbox = LocalStorage(tmp_path)
     reader = FormReader(ctype, 10_000)
     reader.feed(body)
-    key = store_upload(inbox, "myrorna", reader.finish(), "1.3", PIECES).key
+    key = store_upload(inbox, "myrorna", reader.finish(), "1.3", PIECES, 10_000).key
     reader.close()
     assert key == "myrorna/1.3 Kvalitet i butiken.docx" and inbox.read(key) == data
     assert not received.path.exists() and not reader.received.path.exists()  # temporary files removed

@@ -93,6 +93,36 @@ def test_concurrent_uploads_of_one_name_into_the_bucket_are_all_kept(s3_env, con
     check_nothing_lost(open_storage(f"{root}/inbox"), bodies, statuses)
 
 
+@pytest.mark.parametrize("where", ["folder", "bucket"])
+def test_concurrent_uploads_never_fill_a_folder_past_its_limit(where, tmp_path, config, monkeypatch, request):
+    """Twelve uploads of 400 kB at once through two portals into a folder that may hold 2 MB:
+    five are stored, the other seven hear why in Swedish, and the folder holds exactly what
+    the five were told was received."""
+    monkeypatch.setenv(KEY_ENV, "nyckel-för-kapplöpningen-" + "k" * 20)
+    if where == "bucket":
+        root = f"s3://{request.getfixturevalue('s3_env').bucket}/full-{secrets.token_hex(4)}"
+    else:
+        root = str(tmp_path)
+    intake = config.settings.intake.model_copy(update={"max_file_mb": 1, "max_folder_mb": 2})
+    small = dataclasses.replace(config, settings=config.settings.model_copy(update={"intake": intake}))
+    token, _ = issue_link(open_storage(f"{root}/outputs"), PARTNER, "myrorna", load_key())
+    bodies = bodies_of(400_000, 12)
+    with running_portal(f"{root}/inbox", f"{root}/outputs", small) as one, \
+            running_portal(f"{root}/inbox", f"{root}/outputs", small) as two:
+        urls = [f"{one}/l/{token}/", f"{two}/l/{token}/"]
+        with ThreadPoolExecutor(len(bodies)) as pool:
+            answers = list(pool.map(lambda i: upload(urls[i % 2], f"1.3 Del {i}.docx", bodies[i]), range(len(bodies))))
+    statuses = [a.status for a in answers]
+    assert sorted(statuses) == [303] * 5 + [413] * 7, statuses
+    for answer in answers:
+        if answer.status == 413:
+            assert "Filen får inte plats: du har redan lämnat 2 MB och gränsen är 2 MB." in answer.text
+    files = stored(open_storage(f"{root}/inbox"))
+    received = {f"myrorna/1.3 Del {i}.docx": bodies[i] for i, a in enumerate(answers) if a.status == 303}
+    assert files == received
+    assert sum(len(b) for b in files.values()) <= 2 * 1024 * 1024
+
+
 def test_concurrent_creates_of_one_key_in_the_bucket_let_exactly_one_win(s3_env, tmp_path):
     """The storage's own guarantee, many writers on one key: one gets it, the rest hear KeyTaken."""
     from tasks.storage.base import KeyTaken

@@ -439,6 +439,7 @@ class Limits:
     """The intake and conversion limits, in the units the code uses (bytes, seconds)."""
 
     max_file_bytes: int
+    max_folder_bytes: int
     max_expanded_bytes: int
     max_archive_entries: int
     words_per_page: int
@@ -457,6 +458,13 @@ class IntakeSettings(Table):
     words_per_page: Annotated[int, Field(gt=0, le=5000)]
     max_pages: Annotated[int, Field(gt=0, le=100_000)]
     max_upload_seconds: Annotated[int, Field(gt=0, le=7200)] = 600
+    max_folder_mb: Annotated[int, Field(gt=0, le=1_000_000)] = 500
+
+    @model_validator(mode="after")
+    def _folder_holds_a_file(self) -> IntakeSettings:
+        if self.max_folder_mb < self.max_file_mb:
+            raise Invalid(f"must be at least max_file_mb ({self.max_file_mb}): no file would fit", "max_folder_mb")
+        return self
 
 
 class ConvertSettings(Table):
@@ -565,6 +573,7 @@ class Settings(Table):
         mb = 1024 * 1024
         return Limits(
             max_file_bytes=self.intake.max_file_mb * mb,
+            max_folder_bytes=self.intake.max_folder_mb * mb,
             max_expanded_bytes=self.intake.max_expanded_mb * mb,
             max_archive_entries=self.intake.max_archive_entries,
             words_per_page=self.intake.words_per_page,

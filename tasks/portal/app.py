@@ -214,7 +214,8 @@ async def upload(request: Request) -> Response:
         received = reader.finish()
         chosen = received.fields.get(PIECE_FIELD, "").strip() if link.kind == PARTNER else None
         stored = await run_in_threadpool(store_upload, portal.inbox, link.folder, received, chosen,
-                                         tuple(portal.config.outline.pieces))
+                                         tuple(portal.config.outline.pieces),
+                                         portal.config.settings.limits.max_folder_bytes)
     except UploadRefused as err:
         if received is None:  # let the browser finish sending, so it reads the answer
             await drain(request, portal.limit)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import threading
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -47,6 +48,8 @@ REFUSALS = {
     "unknown_piece": "Det finns ingen delrapport {piece} i dispositionen. Välj en delrapport i listan.",
     "piece_conflict": "Filnamnet börjar med delrapport {named}, men du valde {piece}. Välj samma delrapport som i "
                       "filnamnet, eller lämna valet tomt.",
+    "folder_full": "Filen får inte plats: du har redan lämnat {used} MB och gränsen är {limit} MB. "
+                   "Kontakta samordnaren, som kan ta bort gamla versioner eller höja gränsen.",
     "too_many_files": "Ladda upp en fil i taget.",
     "broken_form": "Uppladdningen kom inte fram hel. Försök igen.",
 }
@@ -62,7 +65,7 @@ class UploadRefused(UtkastError):
 
     @property
     def status(self) -> int:
-        return 413 if self.code == "too_large" else 400
+        return 413 if self.code in ("too_large", "folder_full") else 400
 
     @property
     def field(self) -> str:
@@ -75,6 +78,8 @@ def refusal_message(err: UploadRefused) -> str:
     facts = dict(err.facts)
     if "limit" in facts:
         facts["limit"] = facts["limit"] // MB
+    if "used" in facts:
+        facts["used"] = -(-facts["used"] // MB)  # a part of a megabyte counts as one
     return REFUSALS[err.code].format(**facts)
 
 
@@ -143,6 +148,13 @@ def store_new(store: Storage, folder: str, name: str, source: Path) -> Entry:
         except NameTooLong:
             raise UploadRefused("name_too_long") from None
     raise UploadRefused("too_many_versions", n=MAX_VERSIONS)
+
+
+def check_room(used: int, size: int, limit: int) -> None:
+    """Refuse a file of ``size`` bytes into a folder that holds ``used`` bytes already when
+    together they pass ``limit`` (``intake.max_folder_mb``)."""
+    if used + size > limit:
+        raise UploadRefused("folder_full", used=used, limit=limit)
 
 
 def check_declared_length(content_length: str | None, max_file_bytes: int) -> None:
@@ -324,8 +336,24 @@ def _disposition(header: bytes) -> tuple[str, str | None]:
 # --- storing --------------------------------------------------------------------------------
 
 
-def store_upload(store: Storage, folder: str, received: Received, piece: str | None = None,
-                 pieces=()) -> Entry:
-    """Store a complete, checked upload in ``folder`` of the inbox; returns its entry."""
+_FOLDERS: dict[str, threading.Lock] = {}
+_FOLDERS_LOCK = threading.Lock()
+
+
+def _folder_lock(store: Storage, folder: str) -> threading.Lock:
+    with _FOLDERS_LOCK:
+        return _FOLDERS.setdefault(store.describe(folder), threading.Lock())
+
+
+def store_upload(store: Storage, folder: str, received: Received, piece: str | None, pieces,
+                 max_folder_bytes: int) -> Entry:
+    """Store a complete, checked upload in ``folder`` of the inbox; returns its entry.
+
+    A file that would take the folder past ``max_folder_bytes`` is refused. Counting
+    and storing take turns per folder in this process, so uploads arriving together cannot
+    both pass the count; portals in several processes over one inbox can each let one file
+    past the limit at the same moment (a bound, not a leak: each file is limited too)."""
     name = name_with_piece(check_file_name(received.filename), piece or None, pieces)
-    return store_new(store, folder, name, received.path)
+    with _folder_lock(store, folder):
+        check_room(sum(e.size for e in store.list(f"{folder}/")), received.size, max_folder_bytes)
+        return store_new(store, folder, name, received.path)
