@@ -33,7 +33,8 @@ def test_benchmark_smoke_run_writes_every_measurement(tmp_path):
     assert len(result["prefect"]["flow"]) == len(result["prefect"]["direct"]) == 1
     assert set(result["review"]["results"]) == {"engine", "pipeline-1", "pipeline", "server"}
     per_profile = {f"{k}[{p}]" for k in ("cold_vs_baseline", "cold3_vs_baseline3", "one_changed_extra_vs_cold",
-                                         "nothing_changed_vs_cold", "stack_nothing_changed_s", "peak_docx_mb",
+                                         "nothing_changed_vs_cold", "stack_nothing_changed_s", "stack_one_changed_s",
+                                         "peak_docx_mb",
                                          "peak_three_formats_mb")
                    for p in ("standard", "plain")}
     assert set(result["targets"]) == per_profile | {"idle_poll_local_flow_s", "idle_poll_s3_flow_s",
