@@ -45,8 +45,8 @@ from tasks.draft.render import ensure_formats, render_draft
 from tasks.draft.stamp import build_options, forget_stamp, inputs_found, save_stamp, settled
 from tasks.draft.summary import run_summary
 from tasks.notify.outbox import Delivery
-from tasks.roundtrip.points import STATUS_KEY
 from tasks.review.settings import check_templates
+from tasks.roundtrip.points import STATUS_KEY
 from tasks.storage.base import scratch_dir
 
 merge_sections_task = task(merge_sections, name="merge_sections", cache_policy=NONE, **IO_TASK)

@@ -10,10 +10,10 @@ and change token. The inbox, and the files of the outputs that people edit (the 
 statuses of review points), are taken as the build found them when it started
 (:func:`inputs_found`), not as they are when the build ends: a file a partner delivers or a
 status the coordinator sets while a build runs is not one the build read, so the stamp must not
-say it was, or the next build would call it "nothing new". The flow writes the stamp under the build lock, after all its outputs and
-only when a build left nothing for the next one to do (:func:`settled`: no review pending, no
-file that changed while it was read, no stopped build, no e-mail waiting); the command line
-compares before it starts anything (:func:`unchanged_build`). Outputs whose links expire (S3)
+say it was, or the next build would call it "nothing new". The flow writes the stamp under the
+build lock, after all its outputs and only when a build left nothing for the next one to do
+(:func:`settled`: no review pending, no file that changed while it was read, no stopped build,
+no e-mail waiting); the command line compares before it starts anything (:func:`unchanged_build`). Outputs whose links expire (S3)
 always get a full build, which writes the reviewers' page with fresh links.
 """
 
