@@ -7,6 +7,7 @@ configuration and infrastructure problems exit non-zero with a clear message.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import sys
@@ -354,5 +355,28 @@ def cmd_invite(args) -> int:
 COMMANDS = {"build": cmd_build, "intake": cmd_intake, "review": cmd_review, "status": cmd_status,
             "diff": cmd_diff, "watch": cmd_watch, "serve": cmd_serve, "invite": cmd_invite}
 
+_EXIT_CODE: list[int] = []
+
+
+def run() -> None:
+    """The ``utkast`` command: :func:`main` in a process of its own, left at once when it is done."""
+    atexit.register(_leave_at_once)  # registered first, so it runs after every other exit handler
+    code = main() or 0
+    _EXIT_CODE.append(code)
+    sys.exit(code)
+
+
+def _leave_at_once() -> None:
+    """End the process once a command has returned and every exit handler has run (Prefect's
+    flushes of logs and events, logging's), without Python's teardown of each loaded module:
+    with Prefect loaded that took 0.27-0.32 s of every command, and nothing in it is for the
+    user (files are written whole and closed by then). An exception or Ctrl-C leaves the
+    ordinary way."""
+    if _EXIT_CODE:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_EXIT_CODE[0])
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
