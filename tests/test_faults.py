@@ -145,26 +145,51 @@ def test_a_file_that_kills_pandoc_only_takes_itself_down(tmp_path, config):
     assert "Efter den stora filen." in results["myrorna/1.3 Efter.docx"].markdown
 
 
-def test_interrupted_writes_leave_only_temporary_names_and_stale_ones_are_cleared(tmp_path):
-    """A write is a temporary file renamed into place; one killed half-way leaves a dotted
-    ``.tmp`` name that nothing lists as a draft, and the next locked run removes it once it
-    is old enough not to belong to a write in progress."""
+_STUCK_WRITER = """
+import os, sys, time
+os.fsync = lambda fd: time.sleep(3600)  # the write stops half-way, its temporary file open
+from tasks.storage.local import LocalStorage
+LocalStorage(sys.argv[1]).write("drafts/v2/manifest.json", b'{"half')
+"""
+
+
+def _stuck_writer(root):
+    """A real process writing into ``root`` that stops half-way through a write."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", _STUCK_WRITER, str(root)], cwd=os.getcwd(),
+                            start_new_session=True)
+    folder = root / "drafts/v2"
+    assert wait_for(lambda: folder.is_dir() and any(folder.glob(".utkast.*.tmp")), proc, 60)
+    return proc, next(folder.glob(".utkast.*.tmp"))
+
+
+def test_a_killed_write_leaves_a_temporary_name_the_next_run_clears_at_once(tmp_path):
+    """A write is a temporary file renamed into place. One whose writer is killed half-way
+    leaves a dotted ``.tmp`` name that nothing lists as a draft, and the next locked run
+    removes it at once (the rerun a coordinator starts right after a crash leaves nothing
+    behind); one whose writer is still at work is left alone."""
     from tasks.draft.catalogue import list_versions
 
     out = LocalStorage(tmp_path / "out")
     out.write("drafts/v1/manifest.json", b"{}")
-    stale = tmp_path / "out/drafts/v2/.manifest.json.0a1b2c3d.tmp"
-    fresh = tmp_path / "out/drafts/v2/.utkast.docx.4e5f6a7b.tmp"
-    for path in (stale, fresh):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b'{"half')
-    old = time.time() - 7200
-    os.utime(stale, (old, old))
-    assert list_versions(out) == ["v1"]
+    proc, half = _stuck_writer(tmp_path / "out")
+    try:
+        assert list_versions(out) == ["v1"]
+        with out.lock():
+            pass
+        assert half.exists()  # its writer is alive: the write may still finish
+    finally:
+        kill_group(proc)
+    assert proc.returncode == -9
+    assert torn_files(out) == ["drafts/v2/" + half.name + ": temporary file left behind"]
     with out.lock():
         pass
-    assert not stale.exists() and fresh.exists()
+    assert not half.exists() and torn_files(out) == []
     assert list_versions(out) == ["v1"]
+    out.write("drafts/v2/manifest.json", b"{}")  # a write after the clean-up is whole
+    assert list_versions(out) == ["v2", "v1"] and torn_files(out) == []
 
 
 @pytest.mark.parametrize("key", ["status.json", "drafts/latest.json"])

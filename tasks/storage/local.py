@@ -9,7 +9,6 @@ import os
 import secrets
 import shutil
 import stat
-import time
 from pathlib import Path
 from typing import BinaryIO, Iterator
 from urllib.parse import quote
@@ -76,12 +75,30 @@ class LocalStorage(Storage):
     @contextlib.contextmanager
     def _staged(self, path: Path):
         """A new temporary file beside ``path`` (a short name, whatever the length of
-        ``path``'s) to write and then move or link into place; whatever is left of it is
-        removed at the end, and a failure of the file system becomes a storage error."""
-        tmp = path.parent / f".utkast.{secrets.token_hex(4)}.tmp"
+        ``path``'s), open for writing and locked (``flock``) until it has been moved or linked
+        into place: a lock the kernel drops when the writer dies, which is how
+        :meth:`remove_stale_temporaries` tells a killed write from one in progress. Whatever
+        is left of it is removed at the end, and a failure of the file system becomes a
+        storage error."""
+        import fcntl
+
+        tmp = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            yield tmp
+            while True:
+                name = path.parent / f".utkast.{secrets.token_hex(4)}.tmp"
+                try:
+                    fh = open(name, "xb")
+                except FileExistsError:
+                    continue  # another write's name
+                tmp = name
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                if os.fstat(fh.fileno()).st_nlink:
+                    break
+                fh.close()  # taken for a dead write's between open and lock: a new name
+                tmp = None
+            with fh:
+                yield tmp, fh
         except FileExistsError:
             raise
         except OSError as exc:
@@ -91,23 +108,32 @@ class LocalStorage(Storage):
         finally:
             # When the folder itself could not be made there is nothing to clear, and the
             # clean-up must not hide the error above.
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    tmp.unlink(missing_ok=True)
+
+    @staticmethod
+    def _fill(fh: BinaryIO, data: bytes | None = None, source: Path | None = None) -> None:
+        """Write ``data`` or the contents of ``source`` into ``fh`` and make them durable."""
+        if source is None:
+            fh.write(data)
+        else:
+            with open(source, "rb") as src:
+                shutil.copyfileobj(src, fh, 1 << 20)
+        fh.flush()
+        os.fsync(fh.fileno())
 
     def write(self, key: str, data: bytes, content_type: str | None = None) -> None:
         path = self._path(key)
-        with self._staged(path) as tmp:
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+        with self._staged(path) as (tmp, fh):
+            self._fill(fh, data)
             os.replace(tmp, path)
 
     def write_file(self, key: str, source: Path, content_type: str | None = None) -> None:
         """Copy a local file in atomically (used for rendered drafts)."""
         path = self._path(key)
-        with self._staged(path) as tmp:
-            shutil.copyfile(source, tmp)
+        with self._staged(path) as (tmp, fh):
+            self._fill(fh, source=source)
             os.replace(tmp, path)
 
     def create_file(self, key: str, source: Path, content_type: str | None = None) -> Entry:
@@ -115,10 +141,8 @@ class LocalStorage(Storage):
         the name exists, so of two writers exactly one gets the name."""
         path = self._path(key)
         try:
-            with self._staged(path) as tmp:
-                shutil.copyfile(source, tmp)
-                with open(tmp, "rb+") as fh:
-                    os.fsync(fh.fileno())
+            with self._staged(path) as (tmp, fh):
+                self._fill(fh, source=source)
                 os.link(tmp, path)
         except FileExistsError:
             raise KeyTaken(key) from None
@@ -163,20 +187,27 @@ class LocalStorage(Storage):
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    def remove_stale_temporaries(self, older_than: float = 3600) -> list[str]:
-        """Delete temporary files of writes that were killed half-way (``.<name>.<hex>.tmp``,
-        older than ``older_than`` seconds so no write in progress is touched)."""
-        removed, cutoff = [], time.time() - older_than
+    def remove_stale_temporaries(self) -> list[str]:
+        """Delete temporary files of writes that were killed half-way (``.<name>.<hex>.tmp``
+        whose writer no longer holds its lock), at once; a write in progress keeps its lock
+        and its file. Names are taken only under the lock just won, so a write that starts
+        with the same name meanwhile is never hit."""
+        import fcntl
+
+        removed = []
         for dirpath, _dirnames, filenames in os.walk(self.root):
             for name in filenames:
-                if TEMPORARY.fullmatch(name):
-                    path = Path(dirpath) / name
-                    try:
-                        if path.lstat().st_mtime < cutoff:
+                if not TEMPORARY.fullmatch(name):
+                    continue
+                path = Path(dirpath) / name
+                try:
+                    with open(path, "rb") as fh:
+                        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError: in use
+                        if os.path.samestat(os.fstat(fh.fileno()), path.lstat()):
                             path.unlink()
                             removed.append(path.relative_to(self.root).as_posix())
-                    except OSError:
-                        continue
+                except OSError:
+                    continue
         return removed
 
     def exists(self, key: str) -> bool:
