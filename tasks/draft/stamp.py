@@ -13,8 +13,9 @@ status the coordinator sets while a build runs is not one the build read, so the
 say it was, or the next build would call it "nothing new". The flow writes the stamp under the
 build lock, after all its outputs and only when a build left nothing for the next one to do
 (:func:`settled`: no review pending, no file that changed while it was read, no stopped build,
-no e-mail waiting); the command line compares before it starts anything (:func:`unchanged_build`). Outputs whose links expire (S3)
-always get a full build, which writes the reviewers' page with fresh links.
+no e-mail waiting); the command line compares before it starts anything
+(:func:`unchanged_build`). Outputs whose links expire (S3) always get a full build, which
+writes the reviewers' page with fresh links.
 """
 
 from __future__ import annotations
