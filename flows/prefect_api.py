@@ -4,8 +4,11 @@
 (``python3 dev.py stack up``: ``.local/stack.json``, or the state file ``UTKAST_STACK_STATE``
 names, which the stack sets for its own processes, names its server) when its server
 process runs and answers ``/api/health``; the stack's ``prefect.env`` (named in its state
-file; ``.local/prefect.env``), when present, holds the API's auth string (read, never shown). Else there is none, and Prefect starts a
-temporary server for the run (about ten seconds), which the command says in one line.
+file; ``.local/prefect.env``), when present, holds the API's auth string (read, never shown).
+Else there is none, and Prefect starts a temporary server for the run, which the command says
+in one line. That server is given as long to start as the stack's (:data:`START_SECONDS`):
+Prefect's own 20 s were not enough for its first start on a fresh machine (making its
+database) on two busy cores, and the README's first command failed there.
 
 Standard library only, so the command decides before Prefect is imported.
 """
@@ -31,6 +34,10 @@ TEMPORARY_HINT = ("utkast: no Prefect server running here (python3 dev.py stack 
 # own setting, PREFECT_SERVER_API_AUTH_STRING, holds the same value).
 AUTH = "PREFECT_API_AUTH_STRING"
 SERVER_AUTH = "PREFECT_SERVER_API_AUTH_STRING"
+# How long a Prefect server (the stack's or a temporary one), and the stack's other services,
+# may take to start: a cold server takes ~20 s on two cores; much longer when the machine is busy.
+START_SECONDS = 180
+STARTUP = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"  # Prefect's wait for a temporary server
 
 
 @dataclass
@@ -75,7 +82,7 @@ def choose_server(env: Mapping[str, str], stack: dict | None, stack_env: Mapping
             if auth and not env.get(AUTH):
                 settings[AUTH] = auth
             return ServerChoice("stack", api_url, settings)
-    return ServerChoice("temporary")
+    return ServerChoice("temporary", settings={} if env.get(STARTUP) else {STARTUP: str(START_SECONDS)})
 
 
 def answers(api_url: str, auth: str | None, timeout: float = 2.0) -> bool:

@@ -49,14 +49,13 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: the checkout's own (standard-library only) helpers
     sys.path.insert(0, str(ROOT))
-from flows.prefect_api import probe_processing  # noqa: E402
+from flows.prefect_api import START_SECONDS, probe_processing  # noqa: E402
 from flows.prefect_api import read_env_file as parse_env_file  # noqa: E402
 from flows.recovery import HEARTBEAT_SECONDS  # noqa: E402  (a run silent for two periods is crashed, then started again)
 
 POOL = "utkast"
 # Tag of the language-review task; at most this many checker calls run at once (all runs, all workers).
 CHECKER_TAG, CHECKER_LIMIT = "language-checker", 2
-START_TIMEOUT = 180  # a cold server takes ~20 s on two cores; much longer when the machine is busy
 TAG_SLOT_WAIT_SECONDS, DEPLOYMENT_SLOT_WAIT_SECONDS = 1, 5  # see server_env
 WORKER_LIMIT = 2  # flow runs one worker runs at once (each may start pandoc on every core)
 PG_USER, PG_DATABASE, PG_PORT = "utkast", "prefect", 5432  # PG_PORT only names the socket file
@@ -371,12 +370,12 @@ def prepare_postgres(pgdir: Path, bindir: Path, user: str | None, log: Path) -> 
 
 
 def wait_for_postgres(bindir: Path, pid: int, sock: str, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
+    deadline = time.monotonic() + START_SECONDS
     while subprocess.run([str(bindir / "pg_isready"), "-q", "-h", sock, "-p", str(PG_PORT)]).returncode != 0:
         if not alive(pid):
             raise SystemExit(f"stack: PostgreSQL stopped; see {log}")
         if time.monotonic() > deadline:
-            raise SystemExit(f"stack: PostgreSQL did not answer within {START_TIMEOUT} s; see {log}")
+            raise SystemExit(f"stack: PostgreSQL did not answer within {START_SECONDS} s; see {log}")
         time.sleep(0.5)
 
 
@@ -455,12 +454,12 @@ def up(args) -> int:
               f"PREFECT_HOME={prefect_home}) ...", flush=True)
         launch(Process("server", [*prefect, "server", "start", "--host", "127.0.0.1", "--port", str(args.port),
                                   "--analytics-off"], server_env(env, auth, database_url)), home)
-        deadline = time.monotonic() + START_TIMEOUT
+        deadline = time.monotonic() + START_SECONDS
         while not healthy(api_url):
             if not alive(pids["server"]):
                 raise SystemExit(f"stack: the server stopped; see {logs / 'server.log'}")
             if time.monotonic() > deadline:
-                raise SystemExit(f"stack: the server did not answer within {START_TIMEOUT} s; see {logs / 'server.log'}")
+                raise SystemExit(f"stack: the server did not answer within {START_SECONDS} s; see {logs / 'server.log'}")
             time.sleep(1)
         print("Creating the work pool, deploying prefect.yaml and the recovery automations ...", flush=True)
         setup_log = logs / "setup.log"
@@ -499,7 +498,7 @@ def up(args) -> int:
 def wait_for_workers(api_url: str, auth: str, pids: dict[str, int], logs: Path) -> None:
     """Wait until the deployments that read uploads have a worker polling their pool (so the
     portal, started next, finds uploads read from its first look)."""
-    deadline = time.monotonic() + START_TIMEOUT
+    deadline = time.monotonic() + START_SECONDS
     while not (found := probe_processing(api_url, auth)).ok:
         stopped = [name for name, pid in pids.items() if name.startswith("worker") and not alive(pid)]
         if stopped:
@@ -511,12 +510,12 @@ def wait_for_workers(api_url: str, auth: str, pids: dict[str, int], logs: Path) 
 
 def wait_for_portal(url: str, pid: int, log: Path) -> None:
     """Wait until `utkast serve` answers at ``url``."""
-    deadline = time.monotonic() + START_TIMEOUT
+    deadline = time.monotonic() + START_SECONDS
     while not healthy(url):
         if not alive(pid):
             raise SystemExit(f"stack: the portal stopped; see {log}")
         if time.monotonic() > deadline:
-            raise SystemExit(f"stack: the portal did not answer within {START_TIMEOUT} s; see {log}")
+            raise SystemExit(f"stack: the portal did not answer within {START_SECONDS} s; see {log}")
         time.sleep(0.5)
 
 
