@@ -187,7 +187,7 @@ def run_load(stack: dict, bucket, config, name: str, kill_halfway: bool = False)
                                     limit=200, offset=len(logs))
             logs += page
         states = {str(r.id): [s.name for s in client.read_flow_run_states(r.id)] for r in ours}
-        if killed:  # started again by Prefect; it may still wait for its turn (inbox-watch runs one at a time)
+        if killed:  # started again by Prefect; it may still wait for its turn (one inbox-watch run reads at a time)
             end = time.monotonic() + 300
             while not (run := client.read_flow_run(uuid.UUID(killed["run"]))).state.is_final() and time.monotonic() < end:
                 time.sleep(2)

@@ -88,7 +88,7 @@ def test_the_three_deployments_are_there_as_designed(api):
         on_demand = _deployment(client, "build_draft/draft-on-demand")
         automations = client.read_automations_by_name("inbox-watch on inbox.file.arrived")
 
-    assert watch.global_concurrency_limit.limit == 1
+    assert watch.global_concurrency_limit.limit == 2  # one reads, the next waits for the lock
     assert [s.schedule.interval for s in watch.schedules] == [timedelta(minutes=5)]
     assert [(s.schedule.cron, s.schedule.timezone) for s in nightly.schedules] == [("0 2 * * *", "Europe/Stockholm")]
     assert on_demand.schedules == []
