@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import os
 import secrets
@@ -80,8 +81,6 @@ class LocalStorage(Storage):
         :meth:`remove_stale_temporaries` tells a killed write from one in progress. Whatever
         is left of it is removed at the end, and a failure of the file system becomes a
         storage error."""
-        import fcntl
-
         tmp = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,8 +151,6 @@ class LocalStorage(Storage):
     def update(self, key: str, change, content_type: str | None = None) -> bytes:
         """Under an exclusive lock (``fcntl.flock`` on ``.locks/<key digest>``): read, change,
         write atomically."""
-        import fcntl
-
         locks = self.root / ".locks"
         locks.mkdir(parents=True, exist_ok=True)
         name = hashlib.sha256(check_key(key).encode("utf-8")).hexdigest()[:32]
@@ -176,8 +173,6 @@ class LocalStorage(Storage):
     @contextlib.contextmanager
     def lock(self, name: str = "build"):
         """An exclusive lock file in the root: a second build waits for the first."""
-        import fcntl
-
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / f".{name}.lock", "a+") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
@@ -192,8 +187,6 @@ class LocalStorage(Storage):
         whose writer no longer holds its lock), at once; a write in progress keeps its lock
         and its file. Names are taken only under the lock just won, so a write that starts
         with the same name meanwhile is never hit."""
-        import fcntl
-
         removed = []
         for dirpath, _dirnames, filenames in os.walk(self.root):
             for name in filenames:
