@@ -33,6 +33,8 @@ class LanguageToolStandIn(ThreadingHTTPServer):
     def __init__(self, port: int = 0):
         super().__init__(("127.0.0.1", port), _Handler)
         self.requests: list[dict] = []
+        # Every request as (method, path, Authorization header or None), in order of arrival.
+        self.seen: list[tuple[str, str, str | None]] = []
         self.fail_next = 0  # answer this many /v2/check requests with a dropped connection
         self.refuse_next = 0  # answer this many with HTTP 413 (text too long), as a real server does
         self.delay = 0.0  # seconds to hold each /v2/check answer (to see how many run at once)
@@ -56,6 +58,11 @@ class LanguageToolStandIn(ThreadingHTTPServer):
         self._thread = threading.Thread(target=self.serve_forever, name="lt-stand-in", daemon=True)
         self._thread.start()
         return self
+
+    def handle_error(self, request, client_address) -> None:
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return  # the client stopped waiting (a timeout test): nothing to report
+        super().handle_error(request, client_address)
 
     def stop(self) -> None:
         self.shutdown()
@@ -106,7 +113,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _note(self) -> None:
+        with self.server._lock:
+            self.server.seen.append((self.command, urlparse(self.path).path, self.headers.get("Authorization")))
+
     def do_GET(self):
+        self._note()
         path = urlparse(self.path).path
         if path.rstrip("/").endswith("/v2/languages"):
             self._send(200, [{"name": "Swedish", "code": "sv", "longCode": "sv-SE"}])
@@ -118,6 +130,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, "not found")
 
     def do_POST(self):
+        self._note()
         if not urlparse(self.path).path.rstrip("/").endswith("/v2/check"):
             self._send(404, "not found")
             return

@@ -95,6 +95,27 @@ def test_an_unreachable_server_makes_the_checker_unavailable(settings):
         server.check(PLANTED)
 
 
+def test_an_answer_slower_than_the_timeout_counts_as_no_answer(lt_server, settings):
+    lt_server.delay = 2.0  # the library's own timeout is 300 s; review.toml's is used
+    server = ServerChecker(lt_server.url, replace(settings.tuning, timeout_seconds=0.3, retries=1,
+                                                  retry_delay_seconds=0))
+    with pytest.raises(CheckerUnavailable, match="did not answer .check.: .*Timeout"):
+        server.check([PLANTED[0]])
+    assert len(lt_server.requests) == 2  # tried, and tried once more
+
+
+def test_a_server_under_a_path_with_a_password_in_its_address(lt_server, settings):
+    import base64
+
+    url = lt_server.url.replace("http://", "http://ombud:hemligt@") + "granskning/"
+    server = ServerChecker(url, settings.tuning)
+    found = server.check([PLANTED[0]])
+    assert "WORD_REPEAT_RULE" in [f.rule_id for f in found[0]]
+    basic = "Basic " + base64.b64encode(b"ombud:hemligt").decode()
+    assert lt_server.seen == [("GET", "/granskning/v2/languages", basic), ("POST", "/granskning/v2/check", basic)]
+    assert "hemligt" not in server.description + server.engine_id
+
+
 def test_the_server_is_used_only_when_configured(settings):
     assert isinstance(open_checker(settings.tuning, env={}), EmbeddedChecker)
     chosen = open_checker(settings.tuning, env={"LANGUAGETOOL_URL": "http://127.0.0.1:8081",

@@ -3,7 +3,7 @@
 - :class:`EmbeddedChecker` (the default): LanguageTool's Swedish rules in-process through
   LingoTweaker (``lt_py``); no Java, no network. Long work is spread over worker processes,
   one engine each (the engine releases the GIL only partly, so threads do not scale).
-- :class:`ServerChecker`: a LanguageTool HTTP server through its ``/v2`` API (httpx), for
+- :class:`ServerChecker`: a LanguageTool HTTP server through language-tool-python, for
   organisations that run their own (or pay for the LanguageTool API).
 
 :func:`open_checker` is the one place that picks between them: the server only when
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import http.client
 import json
 import logging
 import os
@@ -397,18 +398,52 @@ class ServerIOError(Exception):
     """A request to the server failed on the network (worth retrying)."""
 
 
+def _remote_client(url: str, tuning: CheckerTuning, account: dict[str, str]):
+    """language-tool-python's remote-server client for the server at ``url`` (the address before
+    ``v2/``, ending in ``/``: the library adds ``v2/``), connected (its languages read).
+
+    Imported here, not at the top: only a run with ``LANGUAGETOOL_URL`` set needs it. The
+    subclass adds what the library has no public setting for; each is one of its request hooks,
+    so the version is pinned (pyproject.toml) and tests/test_review_server.py runs every one
+    against a server that speaks LanguageTool's protocol:
+
+    - a paid account's ``username`` and ``apiKey`` in every request (``_create_params``);
+    - the request timeout of ``review.toml`` (``_TIMEOUT``; the library's is 300 s);
+    - the whole ``/v2/check`` answer, with the server's version, tried once (``_query_server``
+      with ``num_tries=1``): retries are utkast's, so a refusal is not sent again and a server
+      found down fails fast.
+    """
+    import language_tool_python
+
+    # The library logs each request's address at debug level; an address may carry a password.
+    logging.getLogger("language_tool_python").setLevel(logging.INFO)
+
+    class RemoteLanguageTool(language_tool_python.LanguageTool):
+        _TIMEOUT = tuning.timeout_seconds
+
+        def _create_params(self, text: str) -> dict[str, str]:
+            return {**super()._create_params(text), **account}
+
+        def answer(self, text: str) -> dict:
+            """The server's JSON answer to ``POST /v2/check`` for ``text``."""
+            return self._query_server(urllib.parse.urljoin(self._url, "check"), self._create_params(text),
+                                      num_tries=1, method="post")
+
+    client = RemoteLanguageTool(tuning.language, remote_server=url)
+    client.disabled_rules = set(tuning.disabled_rules)
+    return client
+
+
 class ServerChecker(Checker):
-    """A LanguageTool server, through its HTTP API (``GET /v2/languages``, ``POST /v2/check``).
+    """A LanguageTool server, through language-tool-python's remote-server client.
 
-    A small client of its own on httpx rather than language-tool-python: that library's public
-    ``LanguageTool.check`` cannot send an account's ``username``/``apiKey``, set the request
-    timeout, leave retries to the caller, tell a network failure from a refusal, or give the
-    server's version, all of which utkast needs (it only reached them through private methods).
-
-    Paragraphs are sent together in requests of up to ``max_request_chars``; at most
-    ``max_parallel_requests`` are in flight at once (for all documents of this checker).
-    Network failures are retried; once the server is found unreachable every later call
-    fails fast with ``CheckerUnavailable`` instead of waiting again.
+    The library connects (``GET /v2/languages``: the server must offer our language, or no
+    text is sent), builds each request and sends it (``POST /v2/check``); see
+    :func:`_remote_client` for what utkast adds to it. Paragraphs are sent together in requests
+    of up to ``max_request_chars``; at most ``max_parallel_requests`` are in flight at once
+    (for all documents of this checker). Network failures are retried; a refusal is not; once
+    the server is found unreachable every later call fails fast with ``CheckerUnavailable``.
+    Offsets in the answer (UTF-16 code units) are converted here (:func:`split_matches`).
     """
 
     def __init__(self, url: str, tuning: CheckerTuning = CheckerTuning(), username: str | None = None,
@@ -418,9 +453,10 @@ class ServerChecker(Checker):
         # (a server behind a proxy with basic authentication) or the API key.
         self.shown = url_without_credentials(url)
         parts = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
-        self._basic_auth = (urllib.parse.unquote(parts.username or ""), urllib.parse.unquote(parts.password or "")) \
-            if parts.username or parts.password else None
         self.api_url = api_base(url_without_credentials(parts.geturl()))
+        # What the library is given: the address before v2/, with any credentials in it (sent as
+        # basic authentication).
+        self._address = api_base(parts.geturl()).removesuffix("v2/")
         self._secrets = [s for s in (parts.netloc.rpartition("@")[0], parts.password, api_key) if s]
         self.tuning = tuning
         self.username, self.api_key = username, api_key
@@ -452,62 +488,42 @@ class ServerChecker(Checker):
                 time.sleep(delay)
 
     def client(self):
-        """The HTTP client, made once, after the server has said it checks our language."""
+        """The library's client, made once, after the server has said it checks our language."""
         with self._lock:
             if self._client is None:
                 self._client = self._retrying("connect", self._connect)
             return self._client
 
     def _connect(self):
-        import httpx
-
-        client = httpx.Client(base_url=self.api_url, auth=self._basic_auth, timeout=self.tuning.timeout_seconds,
-                              limits=httpx.Limits(max_connections=self.tuning.max_parallel_requests),
-                              headers={"Accept": "application/json"})
         try:
-            languages = self._answer(client, "GET", "languages", "connect")
-            offered = {str(entry.get(key, "")).lower() for entry in languages if isinstance(entry, dict)
-                       for key in ("code", "longCode")}
-        except BaseException:
-            client.close()
-            raise
-        if self.tuning.language.lower() not in offered:
-            client.close()
-            raise CheckerUnavailable(f"LanguageTool server {self.shown} does not check {self.tuning.language}")
-        return client
+            return self._asking("connect", lambda: _remote_client(self._address, self.tuning, self._account))
+        except ValueError as exc:  # the library's word for a language the server does not offer
+            raise CheckerUnavailable(f"LanguageTool server {self.shown} does not check {self.tuning.language}") from exc
 
-    def _answer(self, client, method: str, path: str, what: str, form: dict | None = None):
-        """One request; its JSON answer. ServerIOError on the network, CheckerUnavailable otherwise."""
-        import httpx
+    def _asking(self, what: str, request):
+        """``request()``, its library errors sorted: ServerIOError on the network, else CheckerUnavailable."""
+        from language_tool_python.exceptions import LanguageToolError
 
         try:
-            response = client.request(method, path, data=form)
-        except httpx.TransportError as exc:  # refused, timed out, dropped, name not found
-            raise ServerIOError(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from exc
-        if response.status_code != 200:
-            if response.is_redirect:
-                moved = url_without_credentials(response.headers.get("location", ""))
-                raise CheckerUnavailable(f"LanguageTool server {self.shown} answered HTTP {response.status_code} "
-                                         f"(moved to {moved}): set {ENV_URL} to the new address")
-            doing = "refused the text" if what == "check" else f"refused the request ({what})"
-            raise CheckerUnavailable(f"LanguageTool server {self.shown} {doing} (HTTP {response.status_code}: "
-                                     f"{self._clean(response.text.strip()[:200])})")
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise CheckerUnavailable(f"LanguageTool server {self.shown} did not answer with LanguageTool's JSON "
-                                     f"({what}): {self._clean(response.text.strip()[:200])}") from exc
+            return request()
+        except LanguageToolError as exc:
+            cause = exc.__cause__
+            # An answer that is not JSON (a refusal: "Error: Your text exceeds …", a proxy's
+            # page) comes as a JSONDecodeError, which requests also makes an OSError: test it first.
+            if isinstance(cause, json.JSONDecodeError) or not isinstance(cause, (OSError, http.client.HTTPException)):
+                doing = "refused the text" if what == "check" else f"refused the request ({what})"
+                raise CheckerUnavailable(f"LanguageTool server {self.shown} {doing}: "
+                                         f"{self._clean(str(exc).strip()[:200])}") from exc
+            raise ServerIOError(self._clean(f"{type(cause).__name__}: {cause}")) from exc
 
     def _post(self, text: str) -> dict:
         """The /v2/check answer for ``text``: what the README says is sent, and nothing else."""
-        form = {"text": text, "language": self.tuning.language, **self._account}
-        if self.tuning.disabled_rules:
-            form["disabledRules"] = ",".join(self.tuning.disabled_rules)
         client = self.client()
         with self._gate:
-            answer = self._answer(client, "POST", "check", "check", form)
-        if not isinstance(answer, dict):
-            raise CheckerUnavailable(f"LanguageTool server {self.shown} did not answer with LanguageTool's JSON (check)")
+            answer = self._asking("check", lambda: client.answer(text))
+        if not isinstance(answer, dict) or not isinstance(answer.get("matches"), list):
+            raise CheckerUnavailable(f"LanguageTool server {self.shown} did not answer with LanguageTool's JSON "
+                                     f"(check): {self._clean(str(answer)[:200])}")
         return answer
 
     def _clean(self, exc: BaseException | str) -> str:
@@ -529,7 +545,7 @@ class ServerChecker(Checker):
             software = answer.get("software") or {}
             if software.get("version"):
                 self.server_version = f"{software.get('name', 'LanguageTool')} {software['version']}"
-            for index, finding in split_matches(texts, indices, joined, answer.get("matches", [])):
+            for index, finding in split_matches(texts, indices, joined, answer["matches"]):
                 results[index].append(finding)
         return results
 
