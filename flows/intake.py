@@ -22,7 +22,7 @@ from tasks.core.config import Config, load_config
 from tasks.core.parallel import interleaved, workers
 from tasks.core.templating import stockholm_today
 from tasks.draft.summary import run_summary
-from tasks.intake.inbox import InboxFile, scan_inbox, write_rejections
+from tasks.intake.inbox import Arrivals, InboxFile, scan_inbox, write_rejections
 from tasks.intake.normalise import (
     Report,
     apply_conversions,
@@ -70,11 +70,12 @@ class IntakeResult:
 
 def intake_steps(inbox: Storage, out: Storage, config: Config, today: date, bar: RunProgress | None = None,
                  span: tuple[float, float] = (0.0, 100.0), review: bool = True,
-                 points: list[dict] = ()) -> IntakeResult:
+                 points: list[dict] = (), hand_over: bool = False) -> IntakeResult:
     """The intake as a sequence of tasks (used by both flows) on the day ``today``. ``bar`` shows
     the conversions in the ``span`` part of a progress artifact; ``review=False`` skips new
     language reviews; ``points``: reviewers' points just harvested (a build), told in the
-    partners' e-mail."""
+    partners' e-mail; ``hand_over``: stop reviewing when new files arrive (the run they
+    started reviews the rest)."""
     state = load_state(out)
     loaded = dump_state(state)
     # What was here before this run: a partner's first e-mail is never about old files.
@@ -126,7 +127,10 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, today: date, bar:
         write_tracker_task(out, quote(build_tracker(files, reports, config, feedback_open=open_review_counts(out),
                                                     personal=personal.summaries, shown=shown,
                                                     today=today)), config)
-    reviews = review_steps(inbox, out, config, reports, state.reviews, enabled=review)
+    reviews = review_steps(inbox, out, config, reports, state.reviews, enabled=review,
+                           hand_over=Arrivals(inbox, files) if hand_over else None)
+    if reviews.handed_over:
+        progress("Nya filer har kommit: nästa körning språkgranskar %d delrapporter", reviews.handed_over)
     if bar:
         bar.set(span[1])
     save_state(out, state, loaded)
@@ -143,7 +147,7 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, today: date, bar:
 @flow(name="intake", task_runner=ThreadPoolTaskRunner(max_workers=workers()),
       on_failure=[notify_failed_run], on_crashed=[notify_failed_run])
 def intake(inbox: str = "inbox", out: str = "outputs", review: bool = True, templates: str | None = None,
-           today: date | None = None) -> dict:
+           today: date | None = None, hand_over: bool = False) -> dict:
     """Normalise (and review) everything new in the inbox; write rejections and the tracker.
 
     Args:
@@ -152,6 +156,9 @@ def intake(inbox: str = "inbox", out: str = "outputs", review: bool = True, temp
         review: Run the Swedish language review on new reports.
         templates: The configuration folder; empty means templates/ of the utkast checkout.
         today: The day the run takes as today (due dates, reminders); empty means today in Stockholm.
+        hand_over: Stop the language review when new files arrive in the inbox, leaving the rest
+            for the run they start, so that their verdicts do not wait for other reports'
+            reviews (the inbox-watch deployment's runs). Off for runs nothing follows.
     """
     refuse_endless_restarts()  # a run that crashed again and again is not started once more
     config = load_config(templates)
@@ -160,7 +167,7 @@ def intake(inbox: str = "inbox", out: str = "outputs", review: bool = True, temp
     bar = RunProgress("Inkorgen läses in")
     with out_store.lock():
         result = intake_steps(inbox_store, out_store, config, today or stockholm_today(), bar, (0.0, 95.0),
-                              review=review)
+                              review=review, hand_over=hand_over)
     progress("Klart: %d konverterade, %d delrapporter inne", result.converted, len(result.reports))
     summary = run_summary(out_store, config, result.tracker, converted=result.converted, reports=len(result.reports),
                           reused=result.reused, pending=result.pending_reviews.values(), personal=result.personal,

@@ -34,6 +34,9 @@ from tasks.review.settings import ReviewSettings, load_review_settings
 from tasks.review.sprak import write_sprak
 from tasks.storage.base import Storage
 
+# Why a review waits when a run stops reviewing because new files arrived (run summaries, logs).
+HANDED_OVER = "new files arrived in the inbox: the next run reviews this report"
+
 # The draft's language page (drafts/<version>/sprak.json|html): terms written in more than one way.
 write_sprak_task = task(write_sprak, name="write_sprak", cache_policy=NONE, **IO_TASK)
 
@@ -60,8 +63,12 @@ def review_one(inbox: Storage, out: Storage, todo: tuple[str, Report, str], chec
 
 @task(name="review_reports", cache_policy=NONE, tags=[CHECKER_TAG], **IO_TASK)
 def review_reports_task(inbox: Storage, out: Storage, todo: list[tuple[str, Report, str]], checker: Checker,
-                        settings: ReviewSettings, config: Config) -> list[dict]:
+                        settings: ReviewSettings, config: Config, hand_over=None) -> list[dict]:
     """Review a batch of reports (slot, report, review key), one after the other (:func:`review_one` each).
+
+    ``hand_over`` (optional, asked before each report but the first) says when to stop: the
+    rest of the batch is left pending (:data:`HANDED_OVER`) for the next run, which is already
+    on its way. The first report is always reviewed, so every run moves the reviews on.
 
     The tag lets a Prefect concurrency limit bound checker calls across runs and workers: a
     batch holds one slot while it runs, so a burst of reports waits for a free slot once per
@@ -69,13 +76,20 @@ def review_reports_task(inbox: Storage, out: Storage, todo: list[tuple[str, Repo
     and the next task asks again after the server's retry interval). Storage failures are
     retried like every I/O task (the batch again: its writes are whole files). The checker
     retries its own network calls, so an unreachable server is not waited for again here."""
-    return [review_one(inbox, out, item, checker, settings, config) for item in todo]
+    summaries = []
+    for n, item in enumerate(todo):
+        if n and hand_over is not None and hand_over():
+            summaries += [pending_summary(HANDED_OVER)] * (len(todo) - n)
+            break
+        summaries.append(review_one(inbox, out, item, checker, settings, config))
+    return summaries
 
 
 def review_steps(inbox: Storage, out: Storage, config: Config, reports: dict[str, Report],
-                 saved: dict[str, dict], enabled: bool = True) -> ReviewOutcome:
+                 saved: dict[str, dict], enabled: bool = True, hand_over=None) -> ReviewOutcome:
     """Review the reports whose review is missing or stale, side by side; reuse the rest
-    (``saved``: the run state's reviews section, see :mod:`tasks.review.plan`)."""
+    (``saved``: the run state's reviews section, see :mod:`tasks.review.plan`). ``hand_over``:
+    see :func:`review_reports_task`."""
     settings = load_review_settings(config.templates, config.registry)
     checker = open_checker(settings.tuning)
     plan = plan_reviews(reports, saved, lambda report: review_key(report, checker, settings), enabled)
@@ -95,7 +109,7 @@ def review_steps(inbox: Storage, out: Storage, config: Config, reports: dict[str
             # As many batches as cores (the checker's own worker processes use them all), dealt
             # round-robin so that they end together.
             batches = interleaved(plan.todo, workers())
-            futures = [(batch, review_reports_task.submit(inbox, out, batch, checker, settings, config))
+            futures = [(batch, review_reports_task.submit(inbox, out, batch, checker, settings, config, hand_over))
                        for batch in batches]
             done = {}
             for batch, future in futures:
@@ -105,6 +119,7 @@ def review_steps(inbox: Storage, out: Storage, config: Config, reports: dict[str
                 outcome.summaries[slot] = summary
                 if record_review(out, saved, slot, report, key, summary):
                     outcome.pending[slot] = pending_label(report, config)
+                    outcome.handed_over += summary.get("reason") == HANDED_OVER
                 else:
                     outcome.reviewed += 1
         except CheckerUnavailable as exc:  # could not even start

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from tasks.intake.inbox import rejection_key, rejection_text, scan_inbox
+from tasks.intake.inbox import Arrivals, arrived_since, rejection_key, rejection_text, scan_inbox
 from tasks.storage.local import LocalStorage
 from tasks.storage.state import ScreeningMemory
 from tests.builders import make_docx, put
@@ -69,3 +69,31 @@ def test_unchanged_files_are_not_read_again(tmp_path, config, monkeypatch):
     monkeypatch.setattr(storage, "open", lambda key: reads.append(key) or open(inbox / key, "rb"))
     (f,) = scan_inbox(storage, config, state)
     assert f.verdict == "accepted" and reads == []
+
+
+def test_files_arrived_since_a_scan_are_the_new_and_the_changed_ones(tmp_path, config):
+    inbox = tmp_path / "inbox"
+    put(inbox, "myrorna/1.3 Kvalitet.md", "# Kvalitet\n\nText.\n")
+    put(inbox, "forum/5.1 April.txt", "Mötet i april.")
+    store = LocalStorage(inbox)
+    files = scan_inbox(store, config, ScreeningMemory())
+    assert arrived_since(files, store.list()) == []
+    put(inbox, "verdandi/4.2 Motiv.md", "# Motiv\n\nNy text.\n")  # new
+    put(inbox, "forum/5.1 April.txt", "Mötet i april, rättat protokoll.")  # changed
+    put(inbox, "feedback/granskare/kommentarer.docx", make_docx(["En kommentar."]))  # not a partner file
+    (inbox / "myrorna/1.3 Kvalitet.md").unlink()  # removed: nothing to read
+    assert arrived_since(files, store.list()) == ["forum/5.1 April.txt", "verdandi/4.2 Motiv.md"]
+
+
+def test_arrivals_list_the_inbox_at_most_every_few_seconds_and_stay_yes(tmp_path, config):
+    inbox = tmp_path / "inbox"
+    put(inbox, "myrorna/1.3 Kvalitet.md", "# Kvalitet\n\nText.\n")
+    store = LocalStorage(inbox)
+    now = [100.0]
+    arrivals = Arrivals(store, scan_inbox(store, config, ScreeningMemory()), every=5, clock=lambda: now[0])
+    put(inbox, "verdandi/4.2 Motiv.md", "# Motiv\n\nNy text.\n")
+    assert not arrivals()  # asked too soon after the scan: the inbox is not listed again yet
+    now[0] += 5
+    assert arrivals() and arrivals.keys == ["verdandi/4.2 Motiv.md"]
+    (inbox / "verdandi/4.2 Motiv.md").unlink()
+    assert arrivals()  # once yes, yes: the next run is on its way

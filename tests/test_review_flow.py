@@ -188,3 +188,50 @@ def test_reviewing_the_hostile_inbox_fetches_nothing_and_leaks_nothing(prefect_h
     for page in pages:
         assert active_html(page.read_text(encoding="utf-8")) == [], page
     assert find_token(out / "review", canary.token) == []
+
+
+def test_a_file_uploaded_during_the_review_gets_its_verdict_from_the_next_run(prefect_harness, inbox, tmp_path,
+                                                                              monkeypatch):
+    """An inbox-watch run (``hand_over``) that sees a new file while it reviews stops after the
+    report in hand; the run the file started gives it its verdict at once and reviews the rest.
+    No report is reviewed twice and none is left without a review."""
+    import threading
+    from functools import partial
+
+    import flows.intake
+    import flows.review
+    from flows.intake import intake
+    from tasks.intake.inbox import Arrivals
+
+    monkeypatch.delenv("LANGUAGETOOL_URL", raising=False)
+    put(inbox, "myrorna/1.1 Översikt.md", "# Översikt\n\nMyrorna har butiker i hela landet landet.\n")
+    monkeypatch.setattr(flows.intake, "Arrivals", partial(Arrivals, every=0))  # list the inbox at every ask
+    real, lock, reviewed = flows.review.review_one, threading.Lock(), []
+
+    def a_partner_uploads_meanwhile(inbox_store, out_store, todo, *rest):
+        with lock:
+            if not reviewed:
+                put(inbox, "verdandi/2.1 Samverkan.txt", "Verdandi samverkar med kommunen kring praktik.")
+            reviewed.append(todo[0])
+        return real(inbox_store, out_store, todo, *rest)
+
+    monkeypatch.setattr(flows.review, "review_one", a_partner_uploads_meanwhile)
+    out = tmp_path / "outputs"
+    first = intake(inbox=str(inbox), out=str(out), hand_over=True)
+    status = _json(out / "status.json")
+    assert first["reports"] == 4 and "verdandi/2.1" not in status["cells"]  # listed before it came
+    left = sorted(first["pending_reviews"])
+    assert 1 <= len(left) <= 3 and len(reviewed) == 4 - len(left)  # at least one report reviewed per batch
+    for label in left:
+        piece, name = label.split(" ", 1)
+        slug = {"Myrorna": "myrorna", "Verdandi": "verdandi", "Forum": "forum"}[name]
+        assert status["cells"][f"{slug}/{piece}"]["review"]["pending"] is True
+    assert "granskning väntar" in (out / "status.html").read_text(encoding="utf-8")
+
+    second = intake(inbox=str(inbox), out=str(out), hand_over=True)
+    status = _json(out / "status.json")
+    assert second["reports"] == 5 and second["pending_reviews"] == []
+    assert status["cells"]["verdandi/2.1"]["state"] == "received"
+    assert status["cells"]["verdandi/2.1"]["review"]["findings"] == 0
+    assert status["cells"]["myrorna/1.1"]["review"]["findings"] == 1  # "landet landet"
+    assert sorted(reviewed) == sorted(set(reviewed)) and len(reviewed) == 5  # each report once

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 
@@ -131,6 +133,35 @@ def scan_inbox(inbox: Storage, config: Config, memory: ScreeningMemory) -> list[
             del known[key]
     choose_newest(files)
     return sorted(files, key=lambda f: f.key)
+
+
+def arrived_since(files: list[InboxFile], entries) -> list[str]:
+    """Keys of partner files listed in ``entries`` that the scan giving ``files`` did not see
+    as they are now: new, or changed since (another change token)."""
+    seen = {f.key: f.etag for f in files}
+    return sorted(e.key for e in entries
+                  if e.key.split("/", 1)[0] not in RESERVED_FOLDERS and seen.get(e.key) != e.etag)
+
+
+class Arrivals:
+    """Whether files arrived in the inbox after ``files`` were listed: a run that reviews asks
+    between reports, so that a new file's verdict need not wait for other reports' reviews.
+
+    The inbox is listed at most every ``every`` seconds (one LIST request on S3); once files
+    have arrived the answer stays yes.
+    """
+
+    def __init__(self, inbox: Storage, files: list[InboxFile], every: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.inbox, self.files, self.every, self.clock = inbox, files, every, clock
+        self.keys: list[str] = []
+        self._asked = clock()
+
+    def __call__(self) -> bool:
+        if not self.keys and self.clock() - self._asked >= self.every:
+            self._asked = self.clock()
+            self.keys = arrived_since(self.files, self.inbox.list())
+        return bool(self.keys)
 
 
 def screen_entry(inbox: Storage, entry: Entry, config: Config, known: dict) -> InboxFile:

@@ -41,6 +41,7 @@ class ReviewOutcome:
     summaries: dict[str, dict] = field(default_factory=dict)  # slot key -> summary (or pending)
     pending: dict[str, str] = field(default_factory=dict)  # slot key -> label for the draft
     reviewed: int = 0
+    handed_over: int = 0  # left for the next run because new files arrived
 
 
 def plan_reviews(reports: dict[str, Report], saved: dict[str, dict], key_of: Callable[[Report], str],
