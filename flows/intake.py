@@ -70,12 +70,12 @@ class IntakeResult:
 
 def intake_steps(inbox: Storage, out: Storage, config: Config, today: date, bar: RunProgress | None = None,
                  span: tuple[float, float] = (0.0, 100.0), review: bool = True,
-                 points: list[dict] = (), hand_over: bool = False) -> IntakeResult:
+                 points: list[dict] = (), hand_over: float | None = None) -> IntakeResult:
     """The intake as a sequence of tasks (used by both flows) on the day ``today``. ``bar`` shows
     the conversions in the ``span`` part of a progress artifact; ``review=False`` skips new
     language reviews; ``points``: reviewers' points just harvested (a build), told in the
-    partners' e-mail; ``hand_over``: stop reviewing when new files arrive (the run they
-    started reviews the rest)."""
+    partners' e-mail; ``hand_over``: stop reviewing when a new file has waited this many
+    seconds (the run it started reviews the rest; see :class:`~tasks.intake.inbox.Arrivals`)."""
     state = load_state(out)
     loaded = dump_state(state)
     # What was here before this run: a partner's first e-mail is never about old files.
@@ -128,7 +128,7 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, today: date, bar:
                                                     personal=personal.summaries, shown=shown,
                                                     today=today)), config)
     reviews = review_steps(inbox, out, config, reports, state.reviews, enabled=review,
-                           hand_over=Arrivals(inbox, files) if hand_over else None)
+                           hand_over=None if hand_over is None else Arrivals(inbox, files, after=hand_over))
     if reviews.handed_over:
         progress("Nya filer har kommit: nästa körning språkgranskar %d delrapporter", reviews.handed_over)
     if bar:
@@ -147,7 +147,7 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, today: date, bar:
 @flow(name="intake", task_runner=ThreadPoolTaskRunner(max_workers=workers()),
       on_failure=[notify_failed_run], on_crashed=[notify_failed_run])
 def intake(inbox: str = "inbox", out: str = "outputs", review: bool = True, templates: str | None = None,
-           today: date | None = None, hand_over: bool = False) -> dict:
+           today: date | None = None, hand_over: float | None = None) -> dict:
     """Normalise (and review) everything new in the inbox; write rejections and the tracker.
 
     Args:
@@ -156,9 +156,10 @@ def intake(inbox: str = "inbox", out: str = "outputs", review: bool = True, temp
         review: Run the Swedish language review on new reports.
         templates: The configuration folder; empty means templates/ of the utkast checkout.
         today: The day the run takes as today (due dates, reminders); empty means today in Stockholm.
-        hand_over: Stop the language review when new files arrive in the inbox, leaving the rest
-            for the run they start, so that their verdicts do not wait for other reports'
-            reviews (the inbox-watch deployment's runs). Off for runs nothing follows.
+        hand_over: Seconds a file that arrives during the language review waits before this
+            run stops reviewing and leaves the rest to the run the file started (the event
+            trigger's schedule_after), so that its verdict does not wait for other reports'
+            reviews. Empty: review everything (runs nothing follows).
     """
     refuse_endless_restarts()  # a run that crashed again and again is not started once more
     config = load_config(templates)

@@ -82,18 +82,29 @@ def test_files_arrived_since_a_scan_are_the_new_and_the_changed_ones(tmp_path, c
     put(inbox, "forum/5.1 April.txt", "Mötet i april, rättat protokoll.")  # changed
     put(inbox, "feedback/granskare/kommentarer.docx", make_docx(["En kommentar."]))  # not a partner file
     (inbox / "myrorna/1.3 Kvalitet.md").unlink()  # removed: nothing to read
-    assert arrived_since(files, store.list()) == ["forum/5.1 April.txt", "verdandi/4.2 Motiv.md"]
+    assert [e.key for e in arrived_since(files, store.list())] == ["forum/5.1 April.txt", "verdandi/4.2 Motiv.md"]
 
 
-def test_arrivals_list_the_inbox_at_most_every_few_seconds_and_stay_yes(tmp_path, config):
+def test_the_review_hands_over_once_a_new_file_has_waited_for_the_next_run(tmp_path, config):
+    import os
+
     inbox = tmp_path / "inbox"
     put(inbox, "myrorna/1.3 Kvalitet.md", "# Kvalitet\n\nText.\n")
     store = LocalStorage(inbox)
-    now = [100.0]
-    arrivals = Arrivals(store, scan_inbox(store, config, ScreeningMemory()), every=5, clock=lambda: now[0])
-    put(inbox, "verdandi/4.2 Motiv.md", "# Motiv\n\nNy text.\n")
-    assert not arrivals()  # asked too soon after the scan: the inbox is not listed again yet
+    now = [1_000_000.0]
+    arrivals = Arrivals(store, scan_inbox(store, config, ScreeningMemory()), after=20, every=2,
+                        clock=lambda: now[0])
     now[0] += 5
-    assert arrivals() and arrivals.keys == ["verdandi/4.2 Motiv.md"]
-    (inbox / "verdandi/4.2 Motiv.md").unlink()
-    assert arrivals()  # once yes, yes: the next run is on its way
+    assert not arrivals()  # nothing new
+    put(inbox, "verdandi/4.2 Motiv.md", "# Motiv\n\nNy text.\n")
+    stored = now[0]
+    os.utime(inbox / "verdandi/4.2 Motiv.md", (stored, stored))
+    now[0] += 1
+    assert not arrivals()  # listed 1 s ago: not listed again yet
+    now[0] += 1
+    assert not arrivals() and arrivals.first == stored  # seen; the run it starts is not on its way yet
+    (inbox / "verdandi/4.2 Motiv.md").unlink()  # from now on only the clock counts
+    now[0] = stored + 19.9
+    assert not arrivals()
+    now[0] = stored + 20
+    assert arrivals()  # waited 20 s: hand over

@@ -193,7 +193,8 @@ def test_reviewing_the_hostile_inbox_fetches_nothing_and_leaks_nothing(prefect_h
 def test_a_file_uploaded_during_the_review_gets_its_verdict_from_the_next_run(prefect_harness, inbox, tmp_path,
                                                                               monkeypatch):
     """An inbox-watch run (``hand_over``) that sees a new file while it reviews stops after the
-    report in hand; the run the file started gives it its verdict at once and reviews the rest.
+    report in hand once the file has waited ``hand_over`` seconds (0 here); the run the file
+    started gives it its verdict at once and reviews the rest.
     No report is reviewed twice and none is left without a review."""
     import threading
     from functools import partial
@@ -217,7 +218,7 @@ def test_a_file_uploaded_during_the_review_gets_its_verdict_from_the_next_run(pr
 
     monkeypatch.setattr(flows.review, "review_one", a_partner_uploads_meanwhile)
     out = tmp_path / "outputs"
-    first = intake(inbox=str(inbox), out=str(out), hand_over=True)
+    first = intake(inbox=str(inbox), out=str(out), hand_over=0)  # the next run: there at once
     status = _json(out / "status.json")
     assert first["reports"] == 4 and "verdandi/2.1" not in status["cells"]  # listed before it came
     left = sorted(first["pending_reviews"])
@@ -228,7 +229,7 @@ def test_a_file_uploaded_during_the_review_gets_its_verdict_from_the_next_run(pr
         assert status["cells"][f"{slug}/{piece}"]["review"]["pending"] is True
     assert "granskning väntar" in (out / "status.html").read_text(encoding="utf-8")
 
-    second = intake(inbox=str(inbox), out=str(out), hand_over=True)
+    second = intake(inbox=str(inbox), out=str(out), hand_over=0)
     status = _json(out / "status.json")
     assert second["reports"] == 5 and second["pending_reviews"] == []
     assert status["cells"]["verdandi/2.1"]["state"] == "received"

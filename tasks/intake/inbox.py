@@ -135,33 +135,40 @@ def scan_inbox(inbox: Storage, config: Config, memory: ScreeningMemory) -> list[
     return sorted(files, key=lambda f: f.key)
 
 
-def arrived_since(files: list[InboxFile], entries) -> list[str]:
-    """Keys of partner files listed in ``entries`` that the scan giving ``files`` did not see
-    as they are now: new, or changed since (another change token)."""
+def arrived_since(files: list[InboxFile], entries) -> list[Entry]:
+    """Partner files listed in ``entries`` that the scan giving ``files`` did not see as they
+    are now (new, or changed since: another change token), by key."""
     seen = {f.key: f.etag for f in files}
-    return sorted(e.key for e in entries
-                  if e.key.split("/", 1)[0] not in RESERVED_FOLDERS and seen.get(e.key) != e.etag)
+    return sorted((e for e in entries if e.key.split("/", 1)[0] not in RESERVED_FOLDERS and seen.get(e.key) != e.etag),
+                  key=lambda e: e.key)
 
 
 class Arrivals:
-    """Whether files arrived in the inbox after ``files`` were listed: a run that reviews asks
-    between reports, so that a new file's verdict need not wait for other reports' reviews.
+    """Whether a run that reviews should hand over to the next one: a file arrived in the inbox
+    after ``files`` were listed and has waited ``after`` seconds, by when the run it started is
+    on its way (the event trigger starts it ``schedule_after`` seconds after the file). Asked
+    between reports, so that a new file's verdict need not wait for other reports' reviews, while
+    the review goes on until then.
 
-    The inbox is listed at most every ``every`` seconds (one LIST request on S3); once files
-    have arrived the answer stays yes.
+    The inbox is listed at most every ``every`` seconds (one LIST request on S3) until a file
+    has arrived; from then on only the clock is read. ``clock`` is the wall clock the stored
+    files' times are in.
     """
 
-    def __init__(self, inbox: Storage, files: list[InboxFile], every: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic):
-        self.inbox, self.files, self.every, self.clock = inbox, files, every, clock
-        self.keys: list[str] = []
-        self._asked = clock()
+    def __init__(self, inbox: Storage, files: list[InboxFile], after: float = 20.0, every: float = 2.0,
+                 clock: Callable[[], float] = time.time):
+        self.inbox, self.files, self.after, self.every, self.clock = inbox, files, after, every, clock
+        self.first: float | None = None  # when the earliest arrived file was stored
+        self._listed = clock()
 
     def __call__(self) -> bool:
-        if not self.keys and self.clock() - self._asked >= self.every:
-            self._asked = self.clock()
-            self.keys = arrived_since(self.files, self.inbox.list())
-        return bool(self.keys)
+        now = self.clock()
+        if self.first is None and now - self._listed >= self.every:
+            self._listed = now
+            arrived = arrived_since(self.files, self.inbox.list())
+            if arrived:
+                self.first = min(e.modified for e in arrived)
+        return self.first is not None and now - self.first >= self.after
 
 
 def screen_entry(inbox: Storage, entry: Entry, config: Config, known: dict) -> InboxFile:
