@@ -96,3 +96,63 @@ def test_the_setting_turns_the_model_off_and_a_typo_is_an_error(config, tmp_path
     path.write_text(text.replace("veto = 0.0", "veto = 2"), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"review\.toml.*veto"):
         load_review_settings(templates, config.registry)
+
+
+def test_the_rules_finding_density_counts_the_paragraphs_around():
+    # words and rule findings per paragraph; window 1: itself and one either side
+    words, hits = [100, 100, 100, 100], [0, 0, 6, 0]
+    assert detector.rule_density(words, hits, 0) == [0.0, 0.0, 6.0, 0.0]
+    assert detector.rule_density(words, hits, 1) == [0.0, 2.0, 2.0, 3.0]
+    assert detector.rule_density(words, hits, 10) == [1.5] * 4
+    assert detector.rule_density([0], [0], 3) == [0.0]  # an empty paragraph divides by nothing
+    assert detector.rule_density([], [], 3) == []
+
+
+def test_error_dense_text_is_told_from_fluent_prose_by_the_rules_findings_around():
+    words, hits = [100, 100, 100, 100], [0, 0, 6, 0]
+    assert detector.dense_paragraphs(words, hits, 2.5, 0) == [False, False, True, False]
+    assert detector.dense_paragraphs(words, hits, 2.0, 1) == [False, True, True, True]
+    assert detector.dense_paragraphs(words, hits, 2.5, 10) == [False] * 4
+
+
+def test_the_threshold_of_one_paragraph_can_be_given():
+    found = detector.Detector(threshold=0.999)
+    sentence = "Hon tycker om att läsa bok."
+    assert found.find(sentence, [])[0] == []
+    assert [sentence[f.start:f.end] for f in found.find(sentence, [], threshold=0.5)[0]] == ["bok"]
+
+
+def test_the_model_is_eager_only_where_the_rules_find_many_errors(checker, settings):
+    learner = "Hon tycker om att läsa bok."
+    on = replace(settings, detector=True, detector_threshold=0.999, detector_dense_threshold=0.5,
+                 detector_dense_from=2.5, detector_dense_window=1)
+    mine = lambda blocks: [f["text"] for f in review_blocks(blocks, checker, on) if f["rule_id"] == detector.RULE_ID]
+    assert mine([Block(learner)]) == []  # no rule finds anything around it: the strict threshold
+    messy = Block("Jag har myket att gjöra och jag vet inte vad jag skal göra i morgon.")
+    assert "bok" in mine([messy, Block(learner)])  # a neighbour full of misspellings: the eager one
+    item = Block("en punkt om att läsa bok.", kind="item")  # a list item may start in lower case
+    marked = [f for f in review_blocks([messy, item], checker, on) if f["rule_id"] == detector.RULE_ID
+              and f["block"] == 1]
+    assert marked and all(f["block_offset"] > 0 for f in marked)
+    off = replace(on, detector_dense_threshold=None)
+    assert [f for f in review_blocks([messy, Block(learner)], checker, off) if f["rule_id"] == detector.RULE_ID] == []
+
+
+def test_the_dense_settings_are_validated(config, tmp_path):
+    templates = tmp_path / "templates"
+    shutil.copytree(config.templates, templates)
+    path = templates / "review.toml"
+    text = path.read_text(encoding="utf-8")
+    settings = load_review_settings(templates, config.registry)
+    assert settings.detector_dense_threshold == 0.9 and settings.detector_dense_from == 2.5
+    assert settings.detector_dense_window == 20
+    for old, new, key in (("dense_threshold = 0.9", "dense_threshold = 1.5", "dense_threshold"),
+                          ("dense_from = 2.5", "dense_from = -1", "dense_from"),
+                          ("dense_window = 20", "dense_window = -2", "dense_window"),
+                          ("dense_threshold = 0.9", "dense_thresold = 0.9", "dense_thresold")):
+        assert "\n" + old in text
+        path.write_text(text.replace("\n" + old, "\n" + new), encoding="utf-8")
+        with pytest.raises(ConfigError, match=r"review\.toml.*" + key):
+            load_review_settings(templates, config.registry)
+    path.write_text(text.replace("\ndense_threshold = 0.9", ""), encoding="utf-8")
+    assert load_review_settings(templates, config.registry).detector_dense_threshold is None

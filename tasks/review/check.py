@@ -9,7 +9,7 @@ from tasks.core.errors import UtkastError
 from tasks.intake.screening import decode_text
 from tasks.personal.mask import Finding as PersonalFinding
 from tasks.review.checker import Checker, Finding
-from tasks.review.detector import CATEGORY_ID, CATEGORY_NAME, RULE_ID, load_detector
+from tasks.review.detector import CATEGORY_ID, CATEGORY_NAME, RULE_ID, load_detector, dense_paragraphs
 from tasks.review.comments import DocxParagraph, docx_paragraphs, open_docx
 from tasks.review.personal import personal_findings
 from tasks.review.readability import readability
@@ -129,11 +129,22 @@ def detected(blocks: list[Block], findings: list[dict], settings: ReviewSettings
     for f in findings:
         per_block.setdefault(f["block"], []).append(f)
     out, base = [f for f in findings if f["block"] not in per_block or blocks[f["block"]].kind not in DETECTED_KINDS], 0
+    judged = [i for i, b in enumerate(blocks) if b.kind in DETECTED_KINDS and b.text.strip() and "\t" not in b.text]
+    # How eager the model is, per paragraph: the rules' finding density around it (docs/language-review.md).
+    dense = [False] * len(judged) if settings.detector_dense_threshold is None else dense_paragraphs(
+        [len(blocks[i].text.split()) for i in judged], [len(per_block.get(i, [])) for i in judged],
+        settings.detector_dense_from, settings.detector_dense_window)
+    eager = dict(zip(judged, dense))
     for index, block in enumerate(blocks):
         mine = per_block.get(index, [])
-        if block.kind in DETECTED_KINDS and block.text.strip() and "\t" not in block.text:
+        if index in eager:
             spans = [(f["block_offset"], f["block_offset"] + f["length"], f["rule_id"]) for f in mine]
-            flags, overruled = detector.find(block.text, spans, block.masked, settings.detector_veto)
+            skip = list(block.masked)
+            if block.kind == "item" and block.text[:1].islower():
+                # A list item that continues a sentence starts in lower case (as allowed_at_item_start).
+                skip.append((0, len(block.text.split(maxsplit=1)[0])))
+            flags, overruled = detector.find(block.text, spans, skip, settings.detector_veto,
+                                             settings.detector_dense_threshold if eager[index] else None)
             out += [f for n, f in enumerate(mine) if n not in overruled]
             for flag in flags:
                 found = Finding(offset=flag.start, length=flag.end - flag.start, message=flag.message, rule_id=RULE_ID,

@@ -278,6 +278,30 @@ def describe(vocab: Vocabulary, words: list[str], first: bool) -> str:
     return f"”{word}” ser ut att stå på fel plats eller inte passa i meningen. Läs meningen igen."
 
 
+# --- how eager the model is: the neighbourhood's error density ----------------------------------
+
+
+def rule_density(words: list[int], hits: list[int], window: int) -> list[float]:
+    """Per paragraph: the rules' findings per 100 words in the paragraphs at most ``window``
+    places before or after it (itself included), from each paragraph's word and finding counts."""
+    sums_w, sums_h = [0], [0]
+    for w, h in zip(words, hits):
+        sums_w.append(sums_w[-1] + w)
+        sums_h.append(sums_h[-1] + h)
+    out = []
+    for i in range(len(words)):
+        lo, hi = max(0, i - window), min(len(words), i + window + 1)
+        out.append(100 * (sums_h[hi] - sums_h[lo]) / max(1, sums_w[hi] - sums_w[lo]))
+    return out
+
+
+def dense_paragraphs(words: list[int], hits: list[int], dense_from: float, window: int) -> list[bool]:
+    """Which paragraphs are in text written with many errors (a learner's essay): those where the
+    rules find at least ``dense_from`` findings per 100 words around them (``window`` paragraphs
+    either side). Elsewhere (fluent prose) the model's marks are mostly false alarms."""
+    return [d >= dense_from for d in rule_density(words, hits, window)]
+
+
 # --- the detector ------------------------------------------------------------------------------
 
 SENTENCE_END = frozenset(".!?")
@@ -331,10 +355,12 @@ class Detector:
         return [self._tagger.marginal("i", k) for k in range(len(sentence))]
 
     def find(self, text: str, rule_spans: list[tuple[int, int, str]], skip: list[tuple[int, int]] = (),
-             veto: float = 0.0) -> tuple[list[Flag], set[int]]:
+             veto: float = 0.0, threshold: float | None = None) -> tuple[list[Flag], set[int]]:
         """What the model marks in one paragraph that no rule already reports (nothing in ``skip``),
         and which of ``rule_spans`` it overrules: a grammar rule's finding (``UTK_``) on words
-        the model gives less than ``veto`` chance of being wrong."""
+        the model gives less than ``veto`` chance of being wrong. ``threshold``: this paragraph's
+        (in error-dense text, :func:`dense_paragraphs`), else the detector's own."""
+        threshold = self.threshold if threshold is None else threshold
         flags, doubted = [], {}
         covered = [(a, max(b, a + 1)) for a, b, _ in rule_spans] + list(skip)
         for sentence in sentences(tokenize(text)):
@@ -346,13 +372,13 @@ class Detector:
                         doubted[n] = max(doubted.get(n, 0.0), max(inside))
             run: list[int] = []
             for k in range(len(sentence) + 1):
-                marked = k < len(sentence) and probs[k] >= self.threshold and self.reportable(sentence, k) \
+                marked = k < len(sentence) and probs[k] >= threshold and self.reportable(sentence, k) \
                     and not any(a < sentence[k].end and sentence[k].start < b for a, b in covered)
                 if marked:
                     run.append(k)
                     continue
                 if run:
-                    flags.append(self._flag(sentence, run, probs, rule_spans))
+                    flags.append(self._flag(sentence, run, probs, rule_spans, threshold))
                     run = []
         return flags, {n for n, p in doubted.items() if p < veto}
 
@@ -366,16 +392,16 @@ class Detector:
         return "unknown" not in self.vocab.word_features(word)
 
     def _flag(self, sentence: list[Token], run: list[int], probs: list[float],
-              rule_spans: list[tuple[int, int, str]]) -> Flag:
+              rule_spans: list[tuple[int, int, str]], threshold: float) -> Flag:
         words = [sentence[k].text for k in run]
-        suggestions = self._suggest(sentence, run[0], probs[run[0]], rule_spans) if len(run) == 1 else []
+        suggestions = self._suggest(sentence, run[0], probs[run[0]], rule_spans, threshold) if len(run) == 1 else []
         return Flag(sentence[run[0]].start, sentence[run[-1]].end, describe(self.vocab, words, run[0] == 0),
                     suggestions)
 
-    def _suggest(self, sentence: list[Token], k: int, prob: float, rule_spans) -> list[str]:
+    def _suggest(self, sentence: list[Token], k: int, prob: float, rule_spans, threshold: float) -> list[str]:
         """Another form of the word the model itself finds much less likely to be wrong, if any."""
         tok = sentence[k]
-        best, best_p = None, min(prob / 2, self.threshold / 2)
+        best, best_p = None, min(prob / 2, threshold / 2)
         for cand in candidates(self.vocab, self.synth, tok.text):
             changed = sentence[:k] + [Token(cand, tok.start, tok.end)] + sentence[k + 1:]
             p = self.probabilities(changed, rule_spans)[k]
@@ -405,9 +431,14 @@ class SharedDetector:
     def __init__(self, detector: Detector):
         self.detector = detector
 
-    def find(self, text: str, rule_spans, skip=(), veto: float = 0.0) -> tuple[list[Flag], set[int]]:
+    @property
+    def threshold(self) -> float:
+        return self.detector.threshold
+
+    def find(self, text: str, rule_spans, skip=(), veto: float = 0.0,
+             threshold: float | None = None) -> tuple[list[Flag], set[int]]:
         with _LOCK:
-            return self.detector.find(text, rule_spans, skip, veto)
+            return self.detector.find(text, rule_spans, skip, veto, threshold)
 
 
 @functools.lru_cache(maxsize=4)

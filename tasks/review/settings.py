@@ -92,6 +92,13 @@ class ModelTable(Table):
     # A grammar rule's finding (templates/regler/) is dropped when the model gives its words less
     # than this chance of being wrong (0: never).
     veto: float = Field(0.0, ge=0, lt=1)
+    # In text written with many errors (the rules find at least dense_from findings per 100 words
+    # within dense_window paragraphs either side) the model reports from dense_threshold instead
+    # (docs/language-review.md).
+    # Left out: the threshold above everywhere.
+    dense_threshold: float | None = Field(None, gt=0, lt=1)
+    dense_from: float = Field(2.5, gt=0)
+    dense_window: int = Field(20, ge=0)
 
 
 class ReviewFile(Table):
@@ -134,6 +141,9 @@ class ReviewSettings:
     detector: bool = False  # model.enabled: the learned detector adds its findings
     detector_threshold: float | None = None  # model.threshold (None: the model's own)
     detector_veto: float = 0.0  # model.veto: grammar-rule findings the model overrules
+    detector_dense_threshold: float | None = None  # model.dense_threshold: in error-dense text (None: off)
+    detector_dense_from: float = 2.5  # model.dense_from: rule findings per 100 words that make text dense
+    detector_dense_window: int = 20  # model.dense_window: paragraphs either side counted
 
     def severity(self, rule_id: str, issue_type: str) -> str:
         return self.severity_rules.get(rule_id) or self.severity_issue_types.get(issue_type) or self.severity_default
@@ -191,6 +201,8 @@ def load_review_settings(templates: Path | str, registry: Registry) -> ReviewSet
         long_sentence_words=data.readability.long_sentence_words,
         only_in_paragraphs=data.rules.only_in_paragraphs,
         detector=data.model.enabled, detector_threshold=data.model.threshold, detector_veto=data.model.veto,
+        detector_dense_threshold=data.model.dense_threshold, detector_dense_from=data.model.dense_from,
+        detector_dense_window=data.model.dense_window,
     )
 
 
