@@ -136,6 +136,11 @@ def test_the_model_is_eager_only_where_the_rules_find_many_errors(checker, setti
     assert marked and all(f["block_offset"] > 0 for f in marked)
     off = replace(on, detector_dense_threshold=None)
     assert [f for f in review_blocks([messy, Block(learner)], checker, off) if f["rule_id"] == detector.RULE_ID] == []
+    # The house style's findings are conventions, not errors: a neighbour full of them is no learner's.
+    styled = Block("Vi fick t ex 10000 kronor, dvs 5% mer än bl a väntat.")
+    assert {f["issue_type"] for f in review_blocks([styled], checker, on)} == {"style"}
+    assert len(review_blocks([styled], checker, on)) >= 4
+    assert mine([styled, Block(learner)]) == []
 
 
 def test_the_dense_settings_are_validated(config, tmp_path):

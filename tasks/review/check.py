@@ -130,9 +130,12 @@ def detected(blocks: list[Block], findings: list[dict], settings: ReviewSettings
         per_block.setdefault(f["block"], []).append(f)
     out, base = [f for f in findings if f["block"] not in per_block or blocks[f["block"]].kind not in DETECTED_KINDS], 0
     judged = [i for i, b in enumerate(blocks) if b.kind in DETECTED_KINDS and b.text.strip() and "\t" not in b.text]
-    # How eager the model is, per paragraph: the rules' finding density around it (docs/language-review.md).
+    # How eager the model is, per paragraph: the density of the rules' findings of errors around it
+    # (docs/language-review.md). Style (the house style, the term list, LanguageTool's style rules)
+    # is the project's conventions, not errors: a paragraph full of "dvs." is not a learner's.
+    errors = {i: sum(f["issue_type"] != "style" for f in per_block.get(i, [])) for i in judged}
     dense = [False] * len(judged) if settings.detector_dense_threshold is None else dense_paragraphs(
-        [len(blocks[i].text.split()) for i in judged], [len(per_block.get(i, [])) for i in judged],
+        [len(blocks[i].text.split()) for i in judged], [errors[i] for i in judged],
         settings.detector_dense_from, settings.detector_dense_window)
     eager = dict(zip(judged, dense))
     for index, block in enumerate(blocks):
