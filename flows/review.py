@@ -4,6 +4,8 @@ pending ("granskning väntar") instead of failing the run, and the next run revi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prefect import task
 from prefect.cache_policies import NONE
 
@@ -63,7 +65,8 @@ def review_one(inbox: Storage, out: Storage, todo: tuple[str, Report, str], chec
 
 @task(name="review_reports", cache_policy=NONE, tags=[CHECKER_TAG], **IO_TASK)
 def review_reports_task(inbox: Storage, out: Storage, todo: list[tuple[str, Report, str]], checker: Checker,
-                        settings: ReviewSettings, config: Config, hand_over=None) -> list[dict]:
+                        settings: ReviewSettings, config: Config,
+                        hand_over: Callable[[], bool] | None = None) -> list[dict]:
     """Review a batch of reports (slot, report, review key), one after the other (:func:`review_one` each).
 
     ``hand_over`` (optional, asked before each report but the first) says when to stop: the
@@ -86,7 +89,8 @@ def review_reports_task(inbox: Storage, out: Storage, todo: list[tuple[str, Repo
 
 
 def review_steps(inbox: Storage, out: Storage, config: Config, reports: dict[str, Report],
-                 saved: dict[str, dict], enabled: bool = True, hand_over=None) -> ReviewOutcome:
+                 saved: dict[str, dict], enabled: bool = True,
+                 hand_over: Callable[[], bool] | None = None) -> ReviewOutcome:
     """Review the reports whose review is missing or stale, side by side; reuse the rest
     (``saved``: the run state's reviews section, see :mod:`tasks.review.plan`). ``hand_over``:
     see :func:`review_reports_task`."""
