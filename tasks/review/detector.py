@@ -431,10 +431,6 @@ class SharedDetector:
     def __init__(self, detector: Detector):
         self.detector = detector
 
-    @property
-    def threshold(self) -> float:
-        return self.detector.threshold
-
     def find(self, text: str, rule_spans, skip=(), veto: float = 0.0,
              threshold: float | None = None) -> tuple[list[Flag], set[int]]:
         with _LOCK:
