@@ -128,7 +128,7 @@ def test_the_advice_fits_the_program_the_report_came_from():
 
 
 def test_typst_refuses_an_image_without_a_description_under_pdf_ua(tmp_path):
-    from tasks.draft.render import compile_pdf
+    from tasks.draft.pdf import compile_pdf
     from tests.builders import PNG
 
     (tmp_path / "bild.png").write_bytes(PNG)
@@ -144,7 +144,7 @@ def test_typst_refuses_an_image_without_a_description_under_pdf_ua(tmp_path):
 def test_a_character_no_font_has_becomes_a_question_mark_and_the_pdf_stays_pdf_ua(tmp_path):
     from pypdf import PdfReader
 
-    from tasks.draft.render import compile_pdf
+    from tasks.draft.pdf import compile_pdf
     from tests.builders import PNG
 
     (tmp_path / "bild.png").write_bytes(PNG)
@@ -207,12 +207,10 @@ CORPUS = {"myrorna/1.4 Tillgänglighet.docx": make_accessibility_docx,
           "coompanion/4.1 Bilder.md": accessibility_markdown}
 
 
-@pytest.fixture(scope="module")
-def built(prefect_harness, tmp_path_factory):
-    """A build (language review on) over the sample inbox plus the hard cases."""
+def _build(tmp_path_factory, name: str):
     from flows.build import build_draft
 
-    tmp = tmp_path_factory.mktemp("a11y")
+    tmp = tmp_path_factory.mktemp(name)
     inbox, out = tmp / "inbox", tmp / "outputs"
     shutil.copytree(ROOT / "inbox", inbox)
     for key, make in CORPUS.items():
@@ -222,10 +220,26 @@ def built(prefect_harness, tmp_path_factory):
     return inbox, out, out / "drafts" / result["version"]
 
 
-def test_the_published_pdf_is_pdf_ua_with_descriptions_headings_tables_and_bookmarks(built):
+@pytest.fixture(scope="module")
+def built(prefect_harness, tmp_path_factory):
+    """A build (language review on) over the sample inbox plus the hard cases."""
+    return _build(tmp_path_factory, "a11y")
+
+
+@pytest.fixture(scope="module")
+def built_in_parts(prefect_harness, tmp_path_factory):
+    """The same build with its PDF laid out in parts, as a draft at national scale is
+    (tasks/draft/pdf.py): a part every few reports."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("tasks.draft.pdf.PART_CHARS", 4_000)
+        return _build(tmp_path_factory, "a11y-parts")
+
+
+@pytest.mark.parametrize("draft_of", ["built", "built_in_parts"])
+def test_the_published_pdf_is_pdf_ua_with_descriptions_headings_tables_and_bookmarks(draft_of, request):
     from pypdf import PdfReader
 
-    _, _, draft = built
+    _, _, draft = request.getfixturevalue(draft_of)
     manifest = json.loads((draft / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["problems"] == {} and "pdf" in manifest["formats"]
     pdf = (draft / "utkast.pdf").read_bytes()
@@ -249,6 +263,8 @@ def test_the_published_pdf_is_pdf_ua_with_descriptions_headings_tables_and_bookm
         "Paket 5. Gemensamma kriterier (kvalitetssäkring och certifiering)"]
     text = " ".join(" ".join(page.extract_text() for page in reader.pages).split())
     assert text.count(PLACEHOLDER_SHOWN) == 3
+    # laid out in parts, a part that begins inside a paket repeats its headings at the top
+    assert ("(forts.)" in text) == (draft_of == "built_in_parts")
 
 
 def test_the_html_and_word_drafts_carry_descriptions_and_header_rows(built):

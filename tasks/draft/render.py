@@ -25,10 +25,12 @@ from tasks.core.pandoc import run_lua
 from tasks.core.templating import markdown_env, swedish_date, swedish_datetime
 from tasks.core.wordtext import read_draft_text, with_owners
 from tasks.draft.merge import Section, piece_key, selected_paket
+from tasks.draft.pdf import fill, write_pdf
 from tasks.draft.wordjoin import join_docx
 from tasks.intake.normalise import Report, over_length
 from tasks.storage.base import Storage, read_all
 
+TYPST_SHELLS = ("typst", "typst_front", "typst_part")  # tasks.draft.pdf.write_pdf
 IMAGE_MIME = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif",
               "svg": "image/svg+xml", "webp": "image/webp", "bmp": "image/bmp"}
 
@@ -97,15 +99,17 @@ def render_draft(out: Storage, sections: list[Section], reports: list[Report], c
     if "html" in formats:
         shells["html"] = workdir / "front.html"
     if "pdf" in formats:
-        shells["typst"] = workdir / "front.typ"
+        for kind in TYPST_SHELLS:
+            shells[kind] = workdir / f"{kind}.typ"
     headings = []
     if "html" in formats:
         for section in sections:
             headings.append(str(workdir / f"headings-{section.number}.json"))
             Path(headings[-1]).write_text(words[section.frame]["headings"], encoding="utf-8")
     marker = f"UTKASTPAKET{secrets.token_hex(12)}"  # where the paket go in the html and typst
+    toc_marker = f"UTKASTINNEHALL{secrets.token_hex(12)}"  # where a PDF laid out in parts has its contents
     spec = {
-        "front": str(front), "headings": headings, "marker": marker,
+        "front": str(front), "headings": headings, "marker": marker, "toc_marker": toc_marker,
         "meta": {"title": config.outline.title, "subtitle": f"{config.outline.project} – utkast {version}",
                  "date": swedish_date(created), "lang": "sv-SE", "toc-title": "Innehåll"},
         "reference_doc": str(config.templates / "reference.docx"),
@@ -137,39 +141,33 @@ def render_draft(out: Storage, sections: list[Section], reports: list[Report], c
             (media_dir / name).write_bytes(out.read(f"normalised/media/{name}"))
     if "html" in formats:
         html = workdir / "utkast.html"
-        html.write_text(scrollable_tables(_fill(shells["html"].read_text(encoding="utf-8"), f"<p>{marker}</p>",
-                                                _in_order(out, sections, "html"), "\n")), encoding="utf-8")
+        pieces = "\n".join(p.strip("\n") for p, _ in _in_order(out, sections, "html") if p.strip())
+        html.write_text(scrollable_tables(fill(shells["html"].read_text(encoding="utf-8"), f"<p>{marker}</p>", pieces)),
+                        encoding="utf-8")
         inline_images(html, media_dir)
         rendered.files["html"] = html
     if "pdf" in formats:
-        typst = workdir / "utkast.typ"
-        typst.write_text(_fill(shells["typst"].read_text(encoding="utf-8"), marker,
-                               _in_order(out, sections, "typst"), "\n\n"), encoding="utf-8")
-        try:
-            rendered.files["pdf"] = compile_pdf(typst, workdir)
-        except Exception as exc:  # a PDF problem must not stop docx/html from publishing
+        try:  # a PDF problem must not stop docx/html from publishing
+            rendered.files["pdf"] = write_pdf({kind: shells[kind].read_text(encoding="utf-8") for kind in TYPST_SHELLS},
+                                              marker, toc_marker, _in_order(out, sections, "typst"),
+                                              config.outline.title, workdir)
+        except Exception as exc:
             rendered.problems["pdf"] = f"PDF could not be rendered: {exc}"[:1000]
     return rendered
 
 
-def _in_order(out: Storage, sections: list[Section], kind: str) -> list[str]:
-    """The html or typst pieces in the draft's order: each frame's chunks with its reports between."""
+def _in_order(out: Storage, sections: list[Section], kind: str) -> list[tuple[str, bool]]:
+    """The html or typst pieces in the draft's order: each frame's chunks with its reports
+    between, as (text, whether it is a frame's chunk)."""
     units = [u for s in sections for u in s.units]
     pieces = {u: json.loads(data) for u, data in zip(units, read_all(out, [piece_key(u, kind) for u in units]))}
     found = []
     for section in sections:
         frame = pieces[section.frame]
-        found.append(frame[0])
+        found.append((frame[0], True))
         for k, unit in enumerate(section.reports, start=1):
-            found += [pieces[unit], frame[k]]
+            found += [(pieces[unit], False), (frame[k], True)]
     return found
-
-
-def _fill(shell: str, marker: str, pieces: list[str], between: str) -> str:
-    """The page or source with the paket's pieces where the opening left ``marker``."""
-    if shell.count(marker) != 1:
-        raise UtkastError("the draft's opening lost the place of the paket")
-    return shell.replace(marker, between.join(p.strip("\n") for p in pieces if p.strip()))
 
 
 def scrollable_tables(html: str) -> str:
@@ -199,55 +197,6 @@ def inline_images(html_path: Path, media_dir: Path) -> None:
 
     html = re.sub(r'src="media/([0-9a-f]{40}\.[A-Za-z0-9]+)"', data_uri, html)
     html_path.write_text(html, encoding="utf-8")
-
-
-# The standard every published PDF conforms to: Typst checks it while it compiles (an image
-# or equation without a description, a skipped heading level, no title or language, a
-# character no font can show stop the PDF) and declares it in the PDF's metadata
-# (pdfuaid:part 1). docs/accessibility.md.
-PDF_STANDARD = "ua-1"
-UNSHOWN = re.compile(r'could not be displayed with font')
-UNSHOWN_TEXT = re.compile(r'the text `"((?:[^"\\]|\\.)*)"`')
-# In place of a character no font has (an emoji, say): a "?" means the same in Typst markup,
-# strings and math (brackets could become a function's argument).
-SHOWN_INSTEAD = "?"
-GLYPH_RETRIES = 8
-
-
-def compile_pdf(typ_path: Path, root: Path) -> Path:
-    """Compile the Typst source under PDF/UA-1. Characters that no available font can show
-    (which PDF/UA forbids: a reader would get an empty box) are written as "?": on the
-    first such error every character outside the Basic Multilingual Plane (emoji and the
-    like), then those Typst names, a few times at most."""
-    import typst
-
-    pdf = typ_path.with_suffix(".pdf")
-    source = typ_path.read_text(encoding="utf-8")
-    for attempt in range(GLYPH_RETRIES + 1):
-        try:
-            data = typst.compile(source.encode("utf-8"), root=str(root), ignore_system_fonts=False,
-                                 pdf_standards=[PDF_STANDARD])
-            break
-        except typst.TypstError as exc:
-            if attempt == GLYPH_RETRIES or not UNSHOWN.search(exc.message):
-                raise
-            source = without_unshown(source, exc.message, everything_astral=attempt == 0)
-    pdf.write_bytes(data)
-    return pdf
-
-
-def without_unshown(source: str, message: str, everything_astral: bool = False) -> str:
-    """``source`` with the characters Typst's ``message`` says no font can show (never ASCII
-    or Latin letters) written as "?", and with ``everything_astral`` every character
-    outside the Basic Multilingual Plane too."""
-    found = UNSHOWN_TEXT.search(message)
-    text = re.sub(r"\\(.)", r"\1", found.group(1)) if found else ""
-    chars = {c for c in text if ord(c) > 0x24F}
-    if everything_astral:
-        chars |= {c for c in source if ord(c) > 0xFFFF}
-    if not chars:
-        raise UtkastError(f"a character no font can show, not found in the source: {message[:200]}")
-    return re.sub("|".join(map(re.escape, sorted(chars, key=len, reverse=True))), SHOWN_INSTEAD, source)
 
 
 def ensure_formats(formats: list[str]) -> list[str]:

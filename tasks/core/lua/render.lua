@@ -2,7 +2,8 @@
 --
 -- Usage: pandoc lua render.lua SPEC.json
 -- SPEC: {front, meta = {...}, reference_doc, css, headings = [paths], marker,
---        outputs = {docx = path, html = path, typst = path}}
+--        toc_marker, outputs = {docx = path, html = path, typst = path, typst_front = path,
+--        typst_part = path}}
 -- The paket are rendered on their own (paket.lua) and joined in by tasks/draft/render.py:
 -- the Word document is the opening (title block, table of contents, front matter) that
 -- the paket's Word parts are appended to; the HTML page and the Typst source hold a
@@ -46,12 +47,32 @@ if spec.outputs.html then
   write_file(spec.outputs.html, pandoc.write(shell, 'html5', opts))
 end
 
-if spec.outputs.typst then
+-- Typst: the opening with the table of contents Typst makes and the paket after it
+-- (`typst`); for a draft laid out in parts (tasks/draft/pdf.py), the opening alone with
+-- `toc_marker` where the table of contents made from the parts goes (`typst_front`), and a
+-- part's shell with no title block (`typst_part`). The opening's pages are numbered i, ii, …
+-- and the paket's from 1.
+local function typst_shell(doc, toc, numbering)
   local opts = pandoc.WriterOptions {
     template = pandoc.template.compile(pandoc.template.default('typst')),
-    table_of_contents = true,
+    table_of_contents = toc,
     -- pandoc puts tables in figures; let them break across pages instead of overflowing one.
-    variables = { ['header-includes'] = '#show figure: set block(breakable: true)' },
+    variables = { ['header-includes'] = '#show figure: set block(breakable: true)',
+                  ['page-numbering'] = numbering },
   }
-  write_file(spec.outputs.typst, pandoc.write(shell, 'typst', opts))
+  return pandoc.write(doc, 'typst', opts)
+end
+
+if spec.outputs.typst then
+  write_file(spec.outputs.typst, typst_shell(shell, true, 'i'))
+end
+if spec.outputs.typst_front then
+  local blocks = front:clone()
+  blocks:insert(1, pandoc.Para { pandoc.Str(spec.toc_marker) })
+  write_file(spec.outputs.typst_front, typst_shell(pandoc.Pandoc(blocks, meta), false, 'i'))
+end
+if spec.outputs.typst_part then
+  local part_meta = { lang = meta.lang }
+  write_file(spec.outputs.typst_part,
+             typst_shell(pandoc.Pandoc({ pandoc.Para { pandoc.Str(spec.marker) } }, part_meta), false, '1'))
 end
