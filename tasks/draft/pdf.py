@@ -144,7 +144,7 @@ def write_pdf(shells: dict[str, str], marker: str, toc_marker: str, pieces: list
         single.write_text(fill(shells["typst"], marker, opening + "\n\n".join(groups[0])), encoding="utf-8")
         lay_out(single, workdir, target)
         return target
-    end, laid_out, entries, places, stack = dict(EMPTY_END), [], [], [], []
+    end, laid_out, levels, entries, places, stack = dict(EMPTY_END), [], [], [], [], []
     for n, group in enumerate(groups, start=1):
         source = workdir / f"del-{n}.typ"
         preamble = f"#set document(title: {typst_string(title)})\n" + continued(end) + headed(group, stack)
@@ -153,6 +153,7 @@ def write_pdf(shells: dict[str, str], marker: str, toc_marker: str, pieces: list
                           encoding="utf-8")
         laid_out.append(source.with_suffix(".pdf"))
         end = lay_out(source, workdir, laid_out[-1], query=True)
+        levels.append([heading["level"] for heading in end["headings"]])
         for heading in end["headings"]:
             if heading["level"] <= TOC_DEPTH:
                 entries.append({k: heading[k] for k in ("level", "title", "number")})
@@ -161,7 +162,7 @@ def write_pdf(shells: dict[str, str], marker: str, toc_marker: str, pieces: list
     front = workdir / "oppning.typ"
     front.write_text(fill(shells["typst_front"], toc_marker, TOC), encoding="utf-8")
     lay_out(front, workdir, front.with_suffix(".pdf"))
-    join_pdfs(front.with_suffix(".pdf"), laid_out, places, target)
+    join_pdfs(front.with_suffix(".pdf"), list(zip(laid_out, levels)), places, target)
     return target
 
 
@@ -223,11 +224,13 @@ def without_unshown(source: str, message: str, everything_astral: bool = False) 
     return re.sub("|".join(map(re.escape, sorted(chars, key=len, reverse=True))), SHOWN_INSTEAD, source)
 
 
-def join_pdfs(front: Path, laid_out: list[Path], places: list[tuple[int, int, float, str]], target: Path) -> None:
+def join_pdfs(front: Path, laid_out: list[tuple[Path, list[int]]], places: list[tuple[int, int, float, str]],
+              target: Path) -> None:
     """Join the opening and the parts into ``target``: the parts' pages after the opening's,
     their structure elements in the opening's Document element (marked-content keys moved
-    past the opening's), their bookmarks, page labels and named destinations after the
-    opening's. The opening's table-of-contents links (:data:`TOC_LINK` ``i``) go to
+    past the opening's), their page labels and named destinations after the opening's, their
+    bookmarks (``laid_out``: each part with its bookmarked headings' levels, in order) each
+    under the last one of the level above. The opening's table-of-contents links (:data:`TOC_LINK` ``i``) go to
     ``places[i]``: (part, page in the part, distance from the top in pt, heading)."""
     import pikepdf
 
@@ -250,8 +253,8 @@ def join_pdfs(front: Path, laid_out: list[Path], places: list[tuple[int, int, fl
         root.Names.Dests = dests.obj
     role_map = tree.get("/RoleMap", pikepdf.Dictionary())
     starts = []
-    outline = root.get("/Outlines")
-    for path in laid_out:
+    bookmarks = Bookmarks(pdf)
+    for path, heading_levels in laid_out:
         src = pikepdf.open(path)
         sources.append(src)
         first = len(pdf.pages)
@@ -284,7 +287,9 @@ def join_pdfs(front: Path, laid_out: list[Path], places: list[tuple[int, int, fl
             for name, dest in pikepdf.NameTree(src.Root.Names.Dests).items():
                 if name not in dests:
                     dests[name] = _copy(pdf, dest)
-        outline = _join_outlines(pdf, outline, src)
+        if "/Outlines" in src.Root and "/First" in src.Root.Outlines:
+            bookmarks.append(pdf.copy_foreign(src.Root.Outlines), heading_levels)
+    bookmarks.count()
     tree.ParentTreeNextKey = next_key
     tree.RoleMap = role_map
     for page in pdf.pages[:starts[0] if starts else len(pdf.pages)]:
@@ -318,29 +323,76 @@ def _copy(pdf, obj):
     return obj
 
 
-def _join_outlines(pdf, outline, src):
-    """The opening's bookmarks (``outline``, or None) with the part's appended at the top
-    level."""
-    import pikepdf
+def _children(item):
+    child = item.get("/First")
+    while child is not None:
+        yield child
+        child = child.get("/Next")
 
-    theirs = src.Root.get("/Outlines")
-    if theirs is None or "/First" not in theirs:
-        return outline
-    copied = pdf.copy_foreign(theirs)
-    if outline is None or "/First" not in outline:
-        pdf.Root.Outlines = copied
-        return copied
-    item = copied.First
-    outline.Last.Next = item
-    item.Prev = outline.Last
-    while True:
-        item.Parent = outline
-        if "/Next" not in item:
-            break
-        item = item.Next
-    outline.Last = item
-    outline.Count = int(outline.get("/Count", 0)) + int(copied.get("/Count", 0))
-    return outline
+
+class Bookmarks:
+    """The joined document's bookmarks: a part's bookmark goes under the last bookmark of
+    the level above it, wherever in the draft that is (a part may begin inside a paket, and
+    Typst puts a part's first bookmarks at its top level)."""
+
+    def __init__(self, pdf):
+        import pikepdf
+
+        if "/Outlines" not in pdf.Root:
+            pdf.Root.Outlines = pdf.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Outlines))
+        self.root = pdf.Root.Outlines
+        self.last: dict[int, object] = {}  # level -> the last bookmark of that level so far
+        for item in _children(self.root):  # the opening's own (none as rendered)
+            self.last = {1: item}
+
+    def append(self, outline, levels: list[int]) -> None:
+        """The bookmarks of ``outline`` (a part's, copied into the document) in place;
+        ``levels``: their headings' levels in reading order."""
+        order = []
+
+        def walk(item, top):
+            order.append((item, top))
+            for child in _children(item):
+                walk(child, False)
+
+        for item in list(_children(outline)):
+            walk(item, True)
+        if len(order) != len(levels):  # not the headings read back: keep them, at the top
+            levels = [1] * len(order)
+        for (item, top), level in zip(order, levels):
+            if top:
+                parent = next((self.last[n] for n in range(level - 1, 0, -1) if n in self.last), self.root)
+                self._attach(item, parent)
+            self.last = {n: b for n, b in self.last.items() if n < level} | {level: item}
+
+    @staticmethod
+    def _attach(item, parent) -> None:
+        for key in ("/Prev", "/Next"):
+            if key in item:
+                del item[key]
+        item.Parent = parent
+        if "/Last" in parent:
+            parent.Last.Next = item
+            item.Prev = parent.Last
+        else:
+            parent.First = item
+        parent.Last = item
+
+    def count(self) -> None:
+        """Every bookmark's /Count again: the bookmarks shown under an open one, negative
+        under a closed one (as each part had them)."""
+
+        def shown(item) -> int:
+            total = 0
+            for child in _children(item):
+                below = shown(child)
+                total += 1 + (below if int(child.get("/Count", 1)) > 0 else 0)
+            if "/First" in item:
+                is_root = item.objgen == self.root.objgen
+                item.Count = total if is_root or int(item.get("/Count", 1)) > 0 else -total
+            return total
+
+        shown(self.root)
 
 
 def main(argv: list[str]) -> int:
