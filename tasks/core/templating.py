@@ -15,11 +15,21 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
+from tasks.core.errors import UtkastError
+
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 MONTHS = ["januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti", "september",
           "oktober", "november", "december"]
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~^$@:\"'&=%])")
+
+
+def fill(shell: str, marker: str, text: str) -> str:
+    """A rendered opening (``shell``) with ``text`` where it left ``marker`` (a paragraph of its
+    own): the draft's paket in its HTML page or Typst source."""
+    if shell.count(marker) != 1:
+        raise UtkastError("the draft's opening lost the place of the paket")
+    return shell.replace(marker, text)
 
 
 def md_escape(value) -> str:

@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from tasks.core.errors import UtkastError
+from tasks.core.templating import fill
 
 # The standard every published PDF conforms to: Typst checks it while it compiles (an image
 # or equation without a description, a skipped heading level, no title or language, a
@@ -164,13 +165,6 @@ def write_pdf(shells: dict[str, str], marker: str, toc_marker: str, pieces: list
     lay_out(front, workdir, front.with_suffix(".pdf"))
     join_pdfs(front.with_suffix(".pdf"), list(zip(laid_out, levels)), places, target)
     return target
-
-
-def fill(shell: str, marker: str, text: str) -> str:
-    """``shell`` with ``text`` where the opening left ``marker`` (a paragraph of its own)."""
-    if shell.count(marker) != 1:
-        raise UtkastError("the draft's opening lost the place of the paket")
-    return shell.replace(marker, text)
 
 
 def lay_out(source: Path, root: Path, target: Path, query: bool = False) -> dict:

@@ -5,7 +5,8 @@ The pieces come from :mod:`tasks.draft.merge` (rendered when what they are made 
 changed); here only the opening is rendered (title, date, version, table of contents,
 front matter: one small pandoc process) and the pieces are joined to it in order (each
 paket's frame with its reports in their places): the Word pieces by
-:mod:`tasks.draft.wordjoin`, the HTML and Typst pieces in place of a marker paragraph.
+:mod:`tasks.draft.wordjoin`, the HTML and Typst pieces in place of a marker paragraph (the
+Typst laid out by :mod:`tasks.draft.pdf`).
 Nothing is written under ``drafts/<version>/`` here; :mod:`tasks.draft.catalogue` publishes.
 """
 
@@ -22,10 +23,10 @@ from tasks.core.config import Config
 from tasks.core.errors import UtkastError
 from tasks.core.formats import DRAFT_FORMATS
 from tasks.core.pandoc import run_lua
-from tasks.core.templating import markdown_env, swedish_date, swedish_datetime
+from tasks.core.templating import fill, markdown_env, swedish_date, swedish_datetime
 from tasks.core.wordtext import read_draft_text, with_owners
 from tasks.draft.merge import Section, piece_key, selected_paket
-from tasks.draft.pdf import fill, write_pdf
+from tasks.draft.pdf import write_pdf
 from tasks.draft.wordjoin import join_docx
 from tasks.intake.normalise import Report, over_length
 from tasks.storage.base import Storage, read_all
