@@ -286,6 +286,18 @@ def join_pdfs(front: Path, laid_out: list[tuple[Path, list[int]]], places: list[
     bookmarks.count()
     tree.ParentTreeNextKey = next_key
     tree.RoleMap = role_map
+    _point_contents(pdf, starts, places)
+    pdf.save(target)
+    for src in sources:
+        src.close()
+    pdf.close()
+
+
+def _point_contents(pdf, starts: list[int], places: list[tuple[int, int, float, str]]) -> None:
+    """The opening's table-of-contents links (:data:`TOC_LINK` ``i``) to ``places[i]`` in the
+    joined document (``starts``: each part's first page), described by their headings."""
+    import pikepdf
+
     for page in pdf.pages[:starts[0] if starts else len(pdf.pages)]:
         for annot in page.get("/Annots", []):
             action = annot.get("/A")
@@ -297,10 +309,6 @@ def join_pdfs(front: Path, laid_out: list[tuple[Path, list[int]]], places: list[
                 height = float(goal.mediabox[3])
                 annot.Dest = pikepdf.Array([goal.obj, pikepdf.Name.XYZ, 0, height - y, 0])
                 del annot["/A"]
-    pdf.save(target)
-    for src in sources:
-        src.close()
-    pdf.close()
 
 
 def _copy(pdf, obj):
