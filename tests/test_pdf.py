@@ -124,3 +124,7 @@ def test_the_joined_pdf_reads_as_one_document(tmp_path, limit):
         keys = [int(page.StructParents) for page in joined.pages]
         assert len(set(keys)) == len(keys) and all(k in tree for k in keys)
         assert int(joined.Root.StructTreeRoot.ParentTreeNextKey) > max(keys)
+        # structure elements point at the document's own pages, not at copies left behind
+        pages = {page.objgen for page in joined.pages}
+        on = {o.Pg.objgen for o in joined.objects if isinstance(o, pikepdf.Dictionary) and "/S" in o and "/Pg" in o}
+        assert on and on <= pages
