@@ -47,8 +47,10 @@ def stack():
 
 
 def stop_the_schedule(stack: dict) -> None:
-    """No scheduled inbox-watch run on the stack's inbox while the tests work in it: the
-    terminal's build is the one that tells the partner."""
+    """No inbox-watch run on the stack's inbox while the tests work in it, scheduled or started
+    by a file's arrival (the stack's `utkast watch` sees the tests' files; its run, 20 s later,
+    told the partner first when the terminal's build was slow): the terminal's build is the
+    one that tells the partner. A run already under way is waited for."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter
     from prefect.client.schemas.filters import FlowRunFilterState, FlowRunFilterStateType
@@ -63,6 +65,18 @@ def stop_the_schedule(stack: dict) -> None:
                 flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
                     any_=[StateType.SCHEDULED])))):
             client.delete_flow_run(run.id)
+        automations = client.read_automations_by_name("inbox-watch on inbox.file.arrived")
+        assert automations, "the inbox-watch trigger (prefect.yaml) was not found on the stack"
+        for automation in automations:
+            client.pause_automation(automation.id)
+
+        def watch_runs_under_way() -> bool:
+            return not client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[watch.id])),
+                flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
+                    any_=[StateType.PENDING, StateType.RUNNING]))))
+
+        wait_for("the inbox-watch runs under way to end", watch_runs_under_way)
 
 
 @pytest.fixture(scope="module")
