@@ -145,7 +145,7 @@ def write_pdf(shells: dict[str, str], marker: str, toc_marker: str, pieces: list
         single.write_text(fill(shells["typst"], marker, opening + "\n\n".join(groups[0])), encoding="utf-8")
         lay_out(single, workdir, target)
         return target
-    end, laid_out, levels, entries, places, stack = dict(EMPTY_END), [], [], [], [], []
+    end, laid_out, levels, entries, stack = dict(EMPTY_END), [], [], [], []
     for n, group in enumerate(groups, start=1):
         source = workdir / f"del-{n}.typ"
         preamble = f"#set document(title: {typst_string(title)})\n" + continued(end) + headed(group, stack)
@@ -155,15 +155,12 @@ def write_pdf(shells: dict[str, str], marker: str, toc_marker: str, pieces: list
         laid_out.append(source.with_suffix(".pdf"))
         end = lay_out(source, workdir, laid_out[-1], query=True)
         levels.append([heading["level"] for heading in end["headings"]])
-        for heading in end["headings"]:
-            if heading["level"] <= TOC_DEPTH:
-                entries.append({k: heading[k] for k in ("level", "title", "number")})
-                places.append((len(laid_out) - 1, heading["page"] - 1, heading["y"], heading["title"]))
+        entries += [{**heading, "part": n - 1} for heading in end["headings"] if heading["level"] <= TOC_DEPTH]
     (workdir / "innehall.json").write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
     front = workdir / "oppning.typ"
     front.write_text(fill(shells["typst_front"], toc_marker, TOC), encoding="utf-8")
     lay_out(front, workdir, front.with_suffix(".pdf"))
-    join_pdfs(front.with_suffix(".pdf"), list(zip(laid_out, levels)), places, target)
+    join_pdfs(front.with_suffix(".pdf"), list(zip(laid_out, levels)), entries, target)
     return target
 
 
@@ -218,14 +215,14 @@ def without_unshown(source: str, message: str, everything_astral: bool = False) 
     return re.sub("|".join(map(re.escape, sorted(chars, key=len, reverse=True))), SHOWN_INSTEAD, source)
 
 
-def join_pdfs(front: Path, laid_out: list[tuple[Path, list[int]]], places: list[tuple[int, int, float, str]],
-              target: Path) -> None:
+def join_pdfs(front: Path, laid_out: list[tuple[Path, list[int]]], entries: list[dict], target: Path) -> None:
     """Join the opening and the parts into ``target``: the parts' pages after the opening's,
     their structure elements in the opening's Document element (marked-content keys moved
     past the opening's), their page labels and named destinations after the opening's, their
     bookmarks (``laid_out``: each part with its bookmarked headings' levels, in order) each
-    under the last one of the level above. The opening's table-of-contents links (:data:`TOC_LINK` ``i``) go to
-    ``places[i]``: (part, page in the part, distance from the top in pt, heading)."""
+    under the last one of the level above. The opening's table-of-contents links
+    (:data:`TOC_LINK` ``i``) go to the heading of ``entries[i]``: its ``part``, ``page`` in the
+    part (from 1), ``y`` from the top in pt and ``title``."""
     import pikepdf
 
     pdf = pikepdf.open(front)
@@ -286,16 +283,16 @@ def join_pdfs(front: Path, laid_out: list[tuple[Path, list[int]]], places: list[
     bookmarks.count()
     tree.ParentTreeNextKey = next_key
     tree.RoleMap = role_map
-    _point_contents(pdf, starts, places)
+    _point_contents(pdf, starts, entries)
     pdf.save(target)
     for src in sources:
         src.close()
     pdf.close()
 
 
-def _point_contents(pdf, starts: list[int], places: list[tuple[int, int, float, str]]) -> None:
-    """The opening's table-of-contents links (:data:`TOC_LINK` ``i``) to ``places[i]`` in the
-    joined document (``starts``: each part's first page), described by their headings."""
+def _point_contents(pdf, starts: list[int], entries: list[dict]) -> None:
+    """The opening's table-of-contents links (:data:`TOC_LINK` ``i``) to ``entries[i]``'s
+    heading in the joined document (``starts``: each part's first page), described by it."""
     import pikepdf
 
     for page in pdf.pages[:starts[0] if starts else len(pdf.pages)]:
@@ -303,11 +300,11 @@ def _point_contents(pdf, starts: list[int], places: list[tuple[int, int, float, 
             action = annot.get("/A")
             uri = str(action.get("/URI", "")) if action is not None else ""
             if uri.startswith(TOC_LINK):
-                part, page_in_part, y, title = places[int(uri.removeprefix(TOC_LINK))]
-                annot.Contents = pikepdf.String(title)  # what a screen reader says, not the link
-                goal = pdf.pages[starts[part] + page_in_part]
+                entry = entries[int(uri.removeprefix(TOC_LINK))]
+                annot.Contents = pikepdf.String(entry["title"])  # what a screen reader says, not the link
+                goal = pdf.pages[starts[entry["part"]] + entry["page"] - 1]
                 height = float(goal.mediabox[3])
-                annot.Dest = pikepdf.Array([goal.obj, pikepdf.Name.XYZ, 0, height - y, 0])
+                annot.Dest = pikepdf.Array([goal.obj, pikepdf.Name.XYZ, 0, height - entry["y"], 0])
                 del annot["/A"]
 
 
