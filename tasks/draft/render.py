@@ -16,6 +16,7 @@ import base64
 import json
 import re
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,39 +123,54 @@ def render_draft(out: Storage, sections: list[Section], reports: list[Report], c
     if done.returncode != 0:
         raise UtkastError(f"rendering the draft failed: {done.stderr.strip()[:2000]}")
 
+    media_dir = workdir / "media"
+    if "html" in formats or "pdf" in formats:
+        media_dir.mkdir(exist_ok=True)
+        for name in sorted({n for r in reports for n in r.images}):
+            (media_dir / name).write_bytes(out.read(f"normalised/media/{name}"))
+
+    def lay_out_pdf() -> Path:
+        shell_texts = {kind: shells[kind].read_text(encoding="utf-8") for kind in TYPST_SHELLS}
+        return write_pdf(shell_texts, marker, toc_marker, _in_order(out, sections, "typst"), config.outline.title,
+                         workdir)
+
+    with ThreadPoolExecutor(1) as beside:
+        # The PDF takes longest, and Typst lays it out in processes of its own: it begins
+        # first, and the Word document and the page are joined while it is laid out.
+        pdf = beside.submit(lay_out_pdf) if "pdf" in formats else None
+        rendered = _join_word(out, sections, words, shells["docx"], config, version, created, workdir)
+        if "docx" not in formats:
+            del rendered.files["docx"]
+        if "html" in formats:
+            html = workdir / "utkast.html"
+            pieces = "\n".join(p.strip("\n") for p, _ in _in_order(out, sections, "html") if p.strip())
+            html.write_text(scrollable_tables(fill(shells["html"].read_text(encoding="utf-8"), f"<p>{marker}</p>",
+                                                   pieces)), encoding="utf-8")
+            inline_images(html, media_dir)
+            rendered.files["html"] = html
+        if pdf:
+            try:  # a PDF problem must not stop docx/html from publishing
+                rendered.files["pdf"] = pdf.result()
+            except Exception as exc:
+                rendered.problems["pdf"] = f"PDF could not be rendered: {exc}"[:1000]
+    return rendered
+
+
+def _join_word(out: Storage, sections: list[Section], words: dict, front: Path, config: Config, version: str,
+               created: float, workdir: Path) -> Rendered:
+    """The Word document (made for every draft: the changes are made from it) and the draft's
+    text record, as a :class:`Rendered` with the docx among its files."""
     sequence = word_sequence(sections, words)
     names = sorted({n for w in words.values() for n in w["media"]})
     media = dict(zip(names, read_all(out, [f"normalised/media/{name}" for name in names])))
     docx = workdir / "utkast.docx"
-    docx.write_bytes(join_docx(shells["docx"].read_bytes(), sequence, media))
-    record = read_draft_text(shells["docx"].read_bytes(), config)
+    docx.write_bytes(join_docx(front.read_bytes(), sequence, media))
+    record = read_draft_text(front.read_bytes(), config)
     for section in sections:
         record += with_owners([p for piece, k in word_sequence([section], words) for p in piece["paragraphs"][k]],
                               config)
-    rendered = Rendered(version, created, {}, docx=docx, record=record, front=shells["docx"], sections=sections,
-                        words=words)
-    if "docx" in formats:
-        rendered.files["docx"] = docx
-    if "html" in formats or "pdf" in formats:
-        media_dir = workdir / "media"
-        media_dir.mkdir(exist_ok=True)
-        for name in sorted({n for r in reports for n in r.images}):
-            (media_dir / name).write_bytes(out.read(f"normalised/media/{name}"))
-    if "html" in formats:
-        html = workdir / "utkast.html"
-        pieces = "\n".join(p.strip("\n") for p, _ in _in_order(out, sections, "html") if p.strip())
-        html.write_text(scrollable_tables(fill(shells["html"].read_text(encoding="utf-8"), f"<p>{marker}</p>", pieces)),
-                        encoding="utf-8")
-        inline_images(html, media_dir)
-        rendered.files["html"] = html
-    if "pdf" in formats:
-        try:  # a PDF problem must not stop docx/html from publishing
-            rendered.files["pdf"] = write_pdf({kind: shells[kind].read_text(encoding="utf-8") for kind in TYPST_SHELLS},
-                                              marker, toc_marker, _in_order(out, sections, "typst"),
-                                              config.outline.title, workdir)
-        except Exception as exc:
-            rendered.problems["pdf"] = f"PDF could not be rendered: {exc}"[:1000]
-    return rendered
+    return Rendered(version, created, {"docx": docx}, docx=docx, record=record, front=front, sections=sections,
+                    words=words)
 
 
 def _in_order(out: Storage, sections: list[Section], kind: str) -> list[tuple[str, bool]]:
