@@ -12,13 +12,15 @@ from urllib.parse import unquote
 
 import pytest
 from docx import Document
+from hypothesis import given
+from hypothesis import strategies as st
 from docx.oxml.ns import qn
 
 from tasks.core.errors import UtkastError
 from tasks.draft.catalogue import change_links, publish
 from tasks.draft.render import Rendered
-from tasks.roundtrip.changes import compare_versions, load_draft, resolve_version, write_comparison
-from tasks.roundtrip.compare import changelog
+from tasks.roundtrip.changes import _steps_by_run, compare_versions, load_draft, resolve_version, write_comparison
+from tasks.roundtrip.compare import Change, changelog
 from tasks.storage.local import LocalStorage
 
 A, B, C = "20260725-100000-aaaaaa", "20260725-110000-bbbbbb", "20260726-090000-cccccc"
@@ -234,3 +236,32 @@ def test_change_links_point_each_draft_at_its_changes_and_comparisons(tmp_path, 
         "html": f"{B}/jamforelse-{A}.html", "docx": f"{B}/jamforelse-{A}.docx"}
     for href in (links[B]["changes"]["html"], comparison["html"], comparison["docx"]):
         assert (tmp_path / "out/drafts" / unquote(href)).is_file()
+
+
+@st.composite
+def _runs_and_steps(draw):
+    """Two records' runs as paket_runs gives them (an opening, maybe empty, then paket in
+    order), and steps that point anywhere, inside them or not."""
+    def runs(sizes):
+        out, at = [], 0
+        for paket, size in enumerate(sizes):
+            out.append((paket or None, at, at + size))
+            at += size
+        return out, at
+    count = draw(st.integers(1, 5))
+    old, n_old = runs([draw(st.integers(0, 4))] + [draw(st.integers(1, 6)) for _ in range(count)])
+    new, n_new = runs([draw(st.integers(0, 4))] + [draw(st.integers(1, 6)) for _ in range(count)])
+    steps = [Change(draw(st.sampled_from(["equal", "edit", "insert", "delete"])), o, n)
+             for o, n in draw(st.lists(st.tuples(st.one_of(st.none(), st.integers(-1, n_old + 1)),
+                                                 st.one_of(st.none(), st.integers(-1, n_new + 1))),
+                                       max_size=40))
+             if o is not None or n is not None]
+    return old, new, steps
+
+
+@given(_runs_and_steps())
+def test_steps_go_to_the_paket_whose_paragraph_they_change(case):
+    old, new, steps = case
+    expected = [[s for s in steps if (s.new is not None and b0 <= s.new < b1) or (s.new is None and a0 <= s.old < a1)]
+                for (_, a0, a1), (_, b0, b1) in zip(old, new)]
+    assert _steps_by_run(steps, old, new) == expected

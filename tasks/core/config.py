@@ -22,6 +22,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from email.utils import parseaddr
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
 from urllib.parse import urlsplit
@@ -417,9 +418,9 @@ class Registry(Table):
                 names.add(fold_name(name))
         return self
 
-    @property
+    @cached_property
     def folder_names(self) -> dict[str, Partner]:
-        """Every slug and alias, folded, to its partner."""
+        """Every slug and alias, folded, to its partner (made once: screening asks it for every file)."""
         return {fold_name(name): p for p in self.partners for name in (p.slug, *p.aliases)}
 
     def find(self, folder: str) -> Partner | None:

@@ -19,6 +19,7 @@ import io
 import json
 import re
 import zipfile
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -178,8 +179,7 @@ def _redline_parts(out: Storage, old: DraftText, new: DraftText, steps: list[Cha
     root = re.search(rb"<w:document\b[^>]*>", zipfile.ZipFile(io.BytesIO(front)).read("word/document.xml"))
     words = dict(rendered.words)
     marked_front = front
-    for (paket, a0, a1), (_, b0, b1) in zip(runs_old, runs_new):
-        mine = [s for s in steps if (s.new is not None and b0 <= s.new < b1) or (s.new is None and a0 <= s.old < a1)]
+    for (paket, a0, a1), (_, b0, b1), mine in zip(runs_old, runs_new, _steps_by_run(steps, runs_old, runs_new)):
         local = [Change(s.op, None if s.old is None else s.old - a0, None if s.new is None else s.new - b0,
                         s.segments) for s in mine]
         if paket is None:
@@ -202,6 +202,21 @@ def _redline_parts(out: Storage, old: DraftText, new: DraftText, steps: list[Cha
     names = sorted({n for w in words.values() for n in w["media"]})
     media = dict(zip(names, read_all(out, [f"normalised/media/{name}" for name in names])))
     return join_docx(marked_front, word_sequence(rendered.sections, words), media)
+
+
+def _steps_by_run(steps: list[Change], runs_old: list[tuple], runs_new: list[tuple]) -> list[list[Change]]:
+    """The steps of each run of the records (:func:`paket_runs`), in one pass over them: a
+    step is in the run its paragraph of the newer draft is in, a deleted paragraph's in the
+    run it was in; a step in no run is in none."""
+    groups: list[list[Change]] = [[] for _ in runs_new]
+    starts = {"new": [r[1] for r in runs_new], "old": [r[1] for r in runs_old]}
+    for step in steps:
+        side, at = ("new", step.new) if step.new is not None else ("old", step.old)
+        runs = runs_new if side == "new" else runs_old
+        i = bisect_right(starts[side], at) - 1  # the last run starting at or before it (an empty opening never)
+        if 0 <= i < len(runs) and runs[i][1] <= at < runs[i][2]:
+            groups[i].append(step)
+    return groups
 
 
 def _touched(sequence: list[tuple[dict, int]], steps: list[Change]) -> tuple[int, int, int, int]:
