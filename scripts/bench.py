@@ -17,7 +17,9 @@ commands, ``os.wait4`` for a process's peak memory). For each corpus profile
   changed, then after changing one file (ratios to the cold build); and the cold build
   with ``--formats docx,pdf,html`` (ratio to the three-format baseline);
 - where a cold build's time goes, stage by stage: the same steps as plain functions in one
-  process (``build_directly``), and what the command adds (Prefect, starting Python);
+  process (``build_directly``), and what the command adds (Prefect, starting Python); and
+  where a build after one more changed file goes, the same way (the command's own stages are
+  Prefect task runs: the plain functions show what the work itself costs);
 - the Prefect overhead: the same cold build in one process through the flow and through
   the plain functions called directly (first profile only);
 - an idle poll, ``utkast intake --no-review`` with nothing changed over ``--poll-n``
@@ -351,7 +353,7 @@ def review_throughput(env: dict, rounds: int) -> dict:
 
 def profile_run(profile: str, n: int, seed: int, work: Path, env: dict, formats3: bool) -> dict:
     """One corpus profile: baseline, cold, nothing changed, one changed (docx), the three
-    formats, and the cold build's stages."""
+    formats, and the stages of a cold build and of a build after one change."""
     from scripts.make_corpus import generate
 
     result: dict = {"n": n}
@@ -382,6 +384,10 @@ def profile_run(profile: str, n: int, seed: int, work: Path, env: dict, formats3
     print(f"[{profile}] where a cold build's time goes (plain functions, one process) ...", flush=True)
     result["stages"] = in_process(STAGES.format(root=str(ROOT), inbox=str(inbox), out=str(base / "stages"),
                                                 formats=["docx"]), env)
+    change_one_file(inbox)
+    print(f"[{profile}] where the time after one change goes (plain functions, one process) ...", flush=True)
+    result["stages_one_changed"] = in_process(STAGES.format(root=str(ROOT), inbox=str(inbox),
+                                                            out=str(base / "stages"), formats=["docx"]), env)
     if formats3:
         print(f"[{profile}] baseline: plain pandoc script, docx, pdf and html ...", flush=True)
         result["baseline3"] = baseline(inbox, base, ("docx", "pdf", "html"))
@@ -611,6 +617,11 @@ def table_rows(r: dict) -> list[tuple[str, str, str]]:
         extra = p["cold"]["seconds"] - total
         rows.append(("    Prefect, starting Python (command - plain functions)", f"{extra:.2f} s",
                      f"{extra / p['cold']['seconds']:.0%} of the cold build"))
+        if "stages_one_changed" in p:
+            stages, total = p["stages_one_changed"]["stages"], p["stages_one_changed"]["total"]
+            rows.append(("  1 file changed, by stage (plain functions, one process):", f"{total:.2f} s", ""))
+            rows += [(f"    {name}", f"{seconds:.2f} s", f"{seconds / p['one_changed']['seconds']:.0%} of the command")
+                     for name, seconds in stages.items() if seconds >= 0.005]
         rows.append(("peak RSS, cold build: docx" + (" / docx, pdf and html" if "cold3" in p else ""),
                      " / ".join(f"{p[k]['peak_rss_mb']:.0f}" for k in ("cold", "cold3") if k in p) + " MB",
                      "the largest process of the run"))

@@ -28,6 +28,9 @@ def test_benchmark_smoke_run_writes_every_measurement(tmp_path):
             assert profile[key]["seconds"] > 0 and profile[key]["peak_rss_mb"] > 0, key
         assert set(profile["stages"]["stages"]) == {"screening", "conversion", "personal data", "review", "merge",
                                                     "render", "language page", "tracker, changes, pages"}
+        # After one more file changed: the same stages, and that file converted again.
+        assert set(profile["stages_one_changed"]["stages"]) == set(profile["stages"]["stages"])
+        assert profile["stages_one_changed"]["stages"]["conversion"] > 0
     for key in ("cold_temporary_server", "poll_idle_local", "poll_idle_s3"):
         assert result[key]["seconds"] > 0 and result[key]["peak_rss_mb"] > 0, key
     assert len(result["prefect"]["flow"]) == len(result["prefect"]["direct"]) == 1
@@ -46,5 +49,6 @@ def test_benchmark_smoke_run_writes_every_measurement(tmp_path):
     # The documentation's figures page: the same table and every target, met or missed.
     figures = page.read_text(encoding="utf-8")
     assert figures.startswith("# Performance figures\n") and "| utkast build, cold | " in figures
+    assert "| 1 file changed, by stage (plain functions, one process): | " in figures
     for key, target in result["targets"].items():
         assert f"| `{key}` {target['target']} | {target['measured']} | " in figures, key
