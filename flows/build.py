@@ -20,7 +20,7 @@ from prefect.utilities.annotations import quote
 from flows.artifacts import RunProgress, publish_artifacts
 from flows.intake import IntakeResult, intake_steps
 from flows.notify import after_build_task, link_maker, notify_failed_run, say_delivery
-from flows.policies import IO_TASK
+from flows.policies import IO_TASK, collect_rarely
 from flows.progress import progress
 from flows.recovery import refuse_endless_restarts
 from flows.review import write_sprak_task
@@ -82,6 +82,7 @@ def build_draft(
         today: The day the run takes as today (due dates, reminders); empty means today in Stockholm.
     """
     refuse_endless_restarts()  # a run that crashed again and again is not started once more
+    collect_rarely()
     config = load_config(templates)
     check_templates(config)  # a typo anywhere in templates/ fails the run before any work
     today = today or stockholm_today()

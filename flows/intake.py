@@ -13,7 +13,7 @@ from prefect.utilities.annotations import quote
 
 from flows.artifacts import RunProgress, publish_artifacts
 from flows.notify import PartnerMail, notify_failed_run, say_delivery
-from flows.policies import IO_TASK
+from flows.policies import IO_TASK, collect_rarely
 from flows.progress import progress
 from flows.recovery import refuse_endless_restarts
 from flows.review import review_steps
@@ -162,6 +162,7 @@ def intake(inbox: str = "inbox", out: str = "outputs", review: bool = True, temp
             reviews. Empty: review everything (runs nothing follows).
     """
     refuse_endless_restarts()  # a run that crashed again and again is not started once more
+    collect_rarely()
     config = load_config(templates)
     check_templates(config)  # a typo anywhere in templates/ fails the run before any work
     inbox_store, out_store = open_storage(inbox), open_storage(out)

@@ -111,3 +111,28 @@ def test_a_draft_too_large_for_the_copying_collector_is_merged_and_rendered_the_
     html = (tmp_path / "o" / "drafts" / result["version"] / "utkast.html").read_text(encoding="utf-8")
     assert "Röda Korset matchar deltagare mot arbetsgivare." in html
     assert 'id="rubrik-1-1"' in html and 'href="#rubrik-1-1"' in html  # the heading and its entry in the contents
+
+
+def test_a_run_collects_garbage_rarely_and_still_frees_cycles():
+    """:func:`flows.policies.collect_rarely`, called as a build or intake run starts: the
+    collector's thresholds are raised once per process, what is loaded by then is left out of
+    its passes, and objects that only point at one another are still freed as a run goes on."""
+    import gc
+    import weakref
+
+    from flows.policies import GC_THRESHOLDS, collect_rarely
+
+    collect_rarely()
+    assert gc.get_threshold() == GC_THRESHOLDS and gc.get_freeze_count() > 0
+
+    class Node:
+        pass
+
+    sample = []
+    for i in range(300_000):
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # a cycle: reference counting alone never frees it
+        if i % 1000 == 0:
+            sample.append(weakref.ref(a))
+    del a, b
+    assert sum(ref() is not None for ref in sample) < len(sample) / 2

@@ -149,3 +149,25 @@ def test_the_reviewers_page_lists_drafts_newest_first_with_downloads_and_changes
     for _, href in downloads:  # relative to the page, and there
         assert (tmp_path / "out/drafts" / href).is_file()
     assert ("på webben", f"{second['version']}/andringar.html") in [(t, unquote(h)) for t, h in page.links]
+
+
+def test_the_reviewers_page_reads_a_few_lines_per_draft_and_keeps_them_for_older_drafts(tmp_path, config, two_drafts):
+    """Each build writes the page anew for every draft there is: it reads each draft's entry
+    (drafts/<version>/index-entry.json), not the manifest that lists every report. A draft
+    published before the entries were gets its entry from its manifest, once."""
+    out, first, second = two_drafts
+    write_index(out, config)
+    before = _Page(tmp_path / "out/drafts/index.html")
+    entries = {v: tmp_path / "out/drafts" / v / "index-entry.json" for v in (first["version"], second["version"])}
+    kept = {v: path.read_text(encoding="utf-8") for v, path in entries.items()}
+
+    entries[first["version"]].unlink()  # published by an older utkast
+    write_index(out, config)
+    assert entries[first["version"]].read_text(encoding="utf-8") == kept[first["version"]]
+    (tmp_path / "out/drafts" / first["version"] / "manifest.json").write_text("{ not read again", encoding="utf-8")
+    (tmp_path / "out/drafts" / second["version"] / "manifest.json").write_text("{ not read", encoding="utf-8")
+    write_index(out, config)
+
+    after = _Page(tmp_path / "out/drafts/index.html")
+    assert after.sections == before.sections and after.links == before.links
+    assert f"Version {first['version']} · 1 delrapporter" in " ".join(after.sections[1][1].split())

@@ -7,7 +7,7 @@ import time
 from tasks.core.config import Config
 from tasks.core.slots import slot_label
 from tasks.core.templating import html_env, swedish_datetime
-from tasks.draft.catalogue import change_links, list_versions, read_manifest
+from tasks.draft.catalogue import change_links, list_versions, read_entry
 from tasks.storage.base import DEFAULT_LINK_SECONDS, Storage
 
 INDEX = "drafts/index.html"
@@ -17,23 +17,16 @@ def write_index(out: Storage, config: Config, link_seconds: int | None = None) -
     drafts = []
     compared = change_links(out, INDEX, **({"expires": link_seconds} if link_seconds else {}))
     for version in list_versions(out):
-        manifest = read_manifest(out, version)
-        if not manifest:
+        entry = read_entry(out, version, keep=True)  # kept for a draft from before the entries
+        if not entry:
             continue
         kwargs = {"expires": link_seconds} if link_seconds else {}
         links = {fmt: out.href(key, from_key=INDEX, filename=f"utkast-{version}.{fmt}", **kwargs)
-                 for fmt, key in manifest["formats"].items()}
-        changes = manifest.get("changes", {})
-
+                 for fmt, key in entry["formats"].items()}
         drafts.append({
-            "version": version, "created": manifest.get("created_sv", manifest["created"]),
-            "links": links, "reports": len(manifest["reports"]), "missing": manifest["missing"],
-            "new": [slot_label(s, names) for s in changes.get("new", [])],
-            "updated": [slot_label(s, names) for s in changes.get("updated", [])],
-            "withdrawn": [slot_label(s, names) for s in changes.get("withdrawn", [])],
-            "rejected": len(changes.get("rejected", [])),
-            "previous": changes.get("previous"),
-            "problems": manifest.get("problems", {}),
+            **{k: entry[k] for k in ("created", "reports", "missing", "rejected", "previous", "problems")},
+            "version": version, "links": links,
+            **{kind: [slot_label(s, names) for s in entry[kind]] for kind in ("new", "updated", "withdrawn")},
             "compared": compared.get(version, {"changes": {}, "comparisons": []}),
         })
     now = time.time()

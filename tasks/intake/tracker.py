@@ -189,7 +189,7 @@ def readability_rows(tracker: dict) -> list[dict]:
 
 def write_tracker(out: Storage, tracker: dict, config: Config) -> None:
     """Write ``status.json`` and ``status.html``."""
-    out.write("status.json", json.dumps(tracker, ensure_ascii=False, indent=2).encode("utf-8"), "application/json")
+    out.write("status.json", json.dumps(tracker, ensure_ascii=False).encode("utf-8"), "application/json")
     out.write("status.html", render_tracker_html(tracker, config, out).encode("utf-8"), "text/html; charset=utf-8")
 
 

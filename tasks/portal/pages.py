@@ -20,7 +20,7 @@ from tasks.core.config import Config
 from tasks.core.formats import BY_EXTENSION, DRAFT_FORMATS, draft_label, others_sv
 from tasks.core.slots import slot_key
 from tasks.core.templating import MONTHS, STOCKHOLM, html_env, stockholm_today, swedish_date, swedish_datetime
-from tasks.draft.catalogue import CHANGES, changes_key, list_versions, read_latest, read_manifest
+from tasks.draft.catalogue import CHANGES, changes_key, list_versions, read_entry, read_latest
 from tasks.intake.tracker import STATE_SV, file_ref
 from tasks.personal.scan import counts_phrase
 from tasks.portal.links import Link
@@ -248,14 +248,14 @@ def reviewer_view(inbox: Storage, out: Storage, config: Config, link: Link) -> d
     draft = None
     if latest:
         version = latest["version"]
-        manifest = read_manifest(out, version) or {}
+        entry = read_entry(out, version) or {}  # a few lines, not the manifest of every report
         changes = _json(out, changes_key(version, "json"))
         base = f"utkast/{version}/"
         draft = {
-            "version": version, "created": manifest.get("created_sv") or latest.get("created", ""),
+            "version": version, "created": entry.get("created") or latest.get("created", ""),
             "downloads": [{"format": draft_label(fmt), "href": base + f"utkast.{fmt}"}
                           for fmt in latest.get("formats", {}) if fmt in DRAFT_FORMATS],
-            "reports": len(manifest.get("reports", [])), "missing": manifest.get("missing", []),
+            "reports": entry.get("reports", 0), "missing": entry.get("missing", []),
             "pieces_total": len(config.outline.pieces),
             "changes": _changes(changes, out, version, base),
         }

@@ -117,7 +117,7 @@ def write_sprak(out: Storage, config: Config, reports: list[Report], version: st
     created = time.time()
     keys = sprak_keys(version)
     body = {"version": version, "created": created, "groups": groups}
-    out.write(keys["json"], json.dumps(body, ensure_ascii=False, indent=2).encode("utf-8"), "application/json")
+    out.write(keys["json"], json.dumps(body, ensure_ascii=False).encode("utf-8"), "application/json")
     page = html_env(config.templates).get_template("sprak.html.j2").render(
         version=version, groups=groups, created=swedish_datetime(created), outline=config.outline)
     out.write(keys["html"], page.encode("utf-8"), "text/html; charset=utf-8")

@@ -245,7 +245,7 @@ def _touched(sequence: list[tuple[dict, int]], steps: list[Change]) -> tuple[int
 
 
 def _json(data) -> bytes:
-    return json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
+    return json.dumps(data, ensure_ascii=False).encode("utf-8")
 
 
 def _redline_note(log: dict) -> str:
