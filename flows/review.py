@@ -9,6 +9,7 @@ from collections.abc import Callable
 from prefect import task
 from prefect.cache_policies import NONE
 
+from flows.beside import write_sprak_beside
 from flows.policies import CHECKER_TAG, IO_TASK
 from flows.progress import log, progress
 from tasks.core.config import Config
@@ -33,14 +34,14 @@ from tasks.review.run import (
     review_report,
 )
 from tasks.review.settings import ReviewSettings, load_review_settings
-from tasks.review.sprak import write_sprak
 from tasks.storage.base import Storage
 
 # Why a review waits when a run stops reviewing because new files arrived (run summaries, logs).
 HANDED_OVER = "new files arrived in the inbox: the next run reviews this report"
 
-# The draft's language page (drafts/<version>/sprak.json|html): terms written in more than one way.
-write_sprak_task = task(write_sprak, name="write_sprak", cache_policy=NONE, **IO_TASK)
+# The draft's language page (drafts/<version>/sprak.json|html): terms written in more than one way,
+# found in a process of its own (flows/beside.py).
+write_sprak_task = task(write_sprak_beside, name="write_sprak", cache_policy=NONE, **IO_TASK)
 
 
 def review_one(inbox: Storage, out: Storage, todo: tuple[str, Report, str], checker: Checker,

@@ -289,6 +289,47 @@ def test_a_build_reports_house_style_readability_and_groups_the_variants(prefect
     assert "second hand butik" in page and "Erikshjälpen" in page and 'lang="sv"' in page
 
 
+def test_the_language_page_made_beside_the_run_is_the_page_made_in_it(tmp_path, config):
+    """A build writes the language page in a process of its own (flows/beside.py), which opens
+    the outputs and the configuration again: the page is the one the run would have written."""
+    from flows.beside import write_sprak_beside
+    from tasks.review.sprak import write_sprak
+    from tasks.storage.local import LocalStorage
+    from tests.builders import normalise_inbox
+
+    inbox = tmp_path / "inbox"
+    put(inbox, "myrorna/1.1 Drift.md", "# Drift\n\nVår second hand butik. Arbetsförmedlingen hjälper.\n")
+    put(inbox, "verdandi/4.2 Motiv.md", "# Motiv\n\nEn secondhandbutik och arbetsförmedlingen.\n")
+    _, reports = normalise_inbox(inbox, tmp_path / "out", config)
+    out, reports = LocalStorage(tmp_path / "out"), list(reports.values())
+
+    written = write_sprak_beside(out, config, reports, "beside")
+    write_sprak(out, config, reports, "here")
+
+    beside, here = (json.loads((tmp_path / "out/drafts" / v / "sprak.json").read_text(encoding="utf-8"))
+                    for v in ("beside", "here"))
+    assert written == {"groups": 2, "json": "drafts/beside/sprak.json", "html": "drafts/beside/sprak.html"}
+    assert beside["groups"] == here["groups"] and beside["version"] == "beside"
+    assert {g["preferred"] for g in beside["groups"]} == {"second hand-butik", "Arbetsförmedlingen"}
+    page = (tmp_path / "out/drafts/beside/sprak.html").read_text(encoding="utf-8")
+    assert "second hand butik" in page and "Verdandi" in page
+
+
+def test_a_language_page_that_cannot_be_made_beside_the_run_fails_with_its_reason(tmp_path, config):
+    """What stopped the process comes back as one line, not a traceback: here a configuration
+    folder gone since the run read it."""
+    from flows.beside import write_sprak_beside
+    from tasks.core.errors import UtkastError
+    from tasks.storage.local import LocalStorage
+
+    gone = replace(config, templates=tmp_path / "templates")
+    reason = r"^the language page could not be written: ConfigError: .*outline\.toml"
+    with pytest.raises(UtkastError, match=reason) as got:
+        write_sprak_beside(LocalStorage(tmp_path / "out"), gone, [], "v1")
+    assert "Traceback" not in str(got.value) and "\n" not in str(got.value)
+    assert not (tmp_path / "out/drafts/v1/sprak.json").exists()
+
+
 # --- the real corpus -------------------------------------------------------------------------
 
 def test_real_swedish_documents_few_findings_and_both_typos_found(corpus, config, checker, settings):

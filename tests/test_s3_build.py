@@ -89,6 +89,9 @@ def test_build_over_s3_prints_a_link_the_draft_downloads_from(prefect_harness, p
     assert "Myrorna arbetar med kvalitetssäkring i alla butiker." in text
     assert "Mötet i april enades om gemensamma kriterier." in text
     assert "Stadsmissionen ger stöd och matchning." in text
+    # The language page, written into the bucket by its process beside the run (flows/beside.py).
+    page = coordinator.get_object(Bucket=bucket, Key=f"outputs/drafts/{version}/sprak.html")["Body"].read().decode()
+    assert 'lang="sv"' in page and "Inga termer skrivs på olika sätt i det här utkastet." in page
 
     # The server checks the signature and the expiry.
     signature = link.rsplit("X-Amz-Signature=", 1)[1]
