@@ -248,6 +248,7 @@ def build_directly(inbox_url: str, out_url: str, formats: list[str], stages: Sta
     ``--no-review`` (flows/build.py and flows/intake.py), called as plain functions in the
     flow's order, with no Prefect at all. Keep it in step with the flows. Returns the version;
     ``stages`` gets the seconds per stage."""
+    from flows.policies import collect_rarely
     from tasks.core.config import load_config
     from tasks.draft.catalogue import publish, read_latest
     from tasks.draft.index import write_index
@@ -273,6 +274,7 @@ def build_directly(inbox_url: str, out_url: str, formats: list[str], stages: Sta
     from tasks.storage.base import scratch_dir
     from tasks.storage.state import load_state, save_state
 
+    collect_rarely()  # as the flows do when a run starts
     stage = stages or Stages()
     config = load_config()
     inbox, out = open_storage(inbox_url), open_storage(out_url)
