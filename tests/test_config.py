@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -383,3 +384,35 @@ def test_a_typo_fails_a_prefect_run_before_any_work_with_the_same_message(prefec
             in state.message)
     assert "\n" not in state.message
     assert not (tmp_path / "outputs" / "normalised").exists() and not (tmp_path / "outputs" / "status.json").exists()
+
+
+def test_an_edited_template_shows_its_new_text_in_the_next_run(tmp_path, monkeypatch):
+    """Compiled templates are kept between runs (Jinja's bytecode cache); a coordinator's edit
+    must still show in the very next run, and the Markdown and HTML environments, which make
+    different code of the same source, must not share what they keep."""
+    import jinja2
+
+    from tasks.core import templating
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # a cache of this test's own
+    (tmp_path / "tmp").mkdir()
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    page = folder / "sida.j2"
+
+    def render(text: str) -> tuple[str, str]:
+        page.write_text(text, encoding="utf-8")
+        templating.markdown_env.cache_clear()  # a new run: new environments, the same cache
+        templating.html_env.cache_clear()
+        return (templating.markdown_env(folder).get_template("sida.j2").render(namn="<b>Myrorna</b>"),
+                templating.html_env(folder).get_template("sida.j2").render(namn="<b>Myrorna</b>"))
+
+    assert render("Hej {{ namn }}!") == ("Hej <b>Myrorna</b>!", "Hej &lt;b&gt;Myrorna&lt;/b&gt;!")
+    kept = sorted(p.name for p in (tmp_path / "tmp").rglob("*.cache"))
+    assert len(kept) == 2 and any("_md_" in n for n in kept) and any("_html_" in n for n in kept)
+    assert render("Hej {{ namn }}!") == ("Hej <b>Myrorna</b>!", "Hej &lt;b&gt;Myrorna&lt;/b&gt;!")
+    assert render("Välkommen, {{ namn }}.") == ("Välkommen, <b>Myrorna</b>.", "Välkommen, &lt;b&gt;Myrorna&lt;/b&gt;.")
+    with pytest.raises(jinja2.UndefinedError):  # still strict about a misspelt name
+        page.write_text("Hej {{ nman }}!", encoding="utf-8")
+        templating.markdown_env.cache_clear()
+        templating.markdown_env(folder).get_template("sida.j2").render(namn="x")

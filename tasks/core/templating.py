@@ -59,10 +59,21 @@ def stockholm_today(ts: float | None = None) -> date:
     return datetime.fromtimestamp(time.time() if ts is None else ts, STOCKHOLM).date()
 
 
+def compiled_cache(kind: str) -> jinja2.FileSystemBytecodeCache:
+    """Where a template compiled once is kept for the next run: Jinja's own bytecode cache, in
+    a folder of this user's under the system's temporary folder that only the user may read
+    (Jinja checks that). Each run is a new process, and compiling a template takes 10-20 ms:
+    a build after one change compiled six, about 0.07 s of it. The cached code is used only
+    while the template's source is the same. ``kind`` keeps the two environments apart (their
+    settings make different code of the same source)."""
+    return jinja2.FileSystemBytecodeCache(pattern=f"__utkast_{kind}_%s.cache")
+
+
 @cache
 def markdown_env(templates: Path) -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates)), autoescape=False,
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             bytecode_cache=compiled_cache("md"))
     env.filters["md"] = md_escape
     return env
 
@@ -70,6 +81,6 @@ def markdown_env(templates: Path) -> jinja2.Environment:
 @cache
 def html_env(templates: Path) -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates)), autoescape=True,
-                             undefined=jinja2.StrictUndefined)
+                             undefined=jinja2.StrictUndefined, bytecode_cache=compiled_cache("html"))
     env.filters["datetime_sv"] = swedish_datetime
     return env
