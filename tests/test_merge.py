@@ -110,3 +110,41 @@ def test_section_context_lists_every_piece_and_its_reports_by_partner(config, re
     assert [r["version"] for r in pieces["1.3"]["reports"]] == [1, 2]
     assert {r["received"] for r in pieces["1.3"]["reports"]} == {"25 juli 2026"}
     assert pieces["1.3"]["reports"][1]["md_key"] == "normalised/myrorna/1.3.md"
+
+
+def test_the_draft_is_rendered_while_its_pieces_are_read_and_a_lost_piece_stops_the_opening(
+        tmp_path, config, reports, monkeypatch):
+    """The opening is rendered by pandoc while the reports' pieces are read: the draft still
+    holds the opening and every report in order, and when a piece cannot be read the render
+    fails with that reason and its pandoc process does not run on."""
+    import subprocess
+
+    from docx import Document
+
+    from tasks.draft import render as render_module
+    from tasks.draft.merge import piece_key
+
+    out = LocalStorage(tmp_path / "out")
+    sections = merge_sections(out, reports, config, [1], ["docx"])
+    started: list[subprocess.Popen] = []
+
+    def start_lua(*args, **kwargs):
+        started.append(real_start(*args, **kwargs))
+        return started[-1]
+
+    real_start = render_module.start_lua
+    monkeypatch.setattr(render_module, "start_lua", start_lua)
+    (tmp_path / "a").mkdir()
+    rendered = render_module.render_draft(out, sections, reports, config, "v1", JULY_25_2026, ["docx"], tmp_path / "a",
+                                          [1])
+    text = [p.text for p in Document(rendered.files["docx"]).paragraphs]
+    assert text[0] == config.outline.title and text[1].endswith("– utkast v1")  # the opening
+    assert text.index("Forum samordnar de idéburna verksamheterna.") < text.index("Vi mäter kvalitet med enkäter.")
+    assert started and started[0].returncode == 0
+
+    (tmp_path / "out" / piece_key(sections[0].reports[-1], "word")).unlink()
+    (tmp_path / "b").mkdir()
+    with pytest.raises(FileNotFoundError) as failed:
+        render_module.render_draft(out, sections, reports, config, "v2", JULY_25_2026, ["docx"], tmp_path / "b", [1])
+    assert failed.value.filename.endswith(".word.json")
+    assert len(started) == 2 and started[1].poll() is not None  # stopped, not left running

@@ -66,4 +66,24 @@ def one_document_rts(input_paths) -> dict:
 def run_lua(script: str, *args: str, timeout: float, **rts) -> subprocess.CompletedProcess:
     """Run a Lua script to completion; raises ``subprocess.TimeoutExpired`` on timeout.
     ``rts``: the memory options of :func:`lua_command`."""
-    return subprocess.run(lua_command(script, *args, **rts), capture_output=True, text=True, timeout=timeout)
+    return finish_lua(start_lua(script, *args, **rts), timeout=timeout)
+
+
+def start_lua(script: str, *args: str, **rts) -> subprocess.Popen:
+    """Start a Lua script and return at once, so the caller works while pandoc does; end it
+    with :func:`finish_lua` (which also stops it when the caller fails in between)."""
+    return subprocess.Popen(lua_command(script, *args, **rts), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def finish_lua(proc: subprocess.Popen, timeout: float) -> subprocess.CompletedProcess:
+    """Wait for a script :func:`start_lua` started, as :func:`subprocess.run` would: its output,
+    or ``subprocess.TimeoutExpired`` after ``timeout`` seconds (the process killed)."""
+    with proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)

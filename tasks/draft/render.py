@@ -23,7 +23,7 @@ from pathlib import Path
 from tasks.core.config import Config
 from tasks.core.errors import UtkastError
 from tasks.core.formats import DRAFT_FORMATS
-from tasks.core.pandoc import run_lua
+from tasks.core.pandoc import finish_lua, start_lua
 from tasks.core.templating import fill, markdown_env, swedish_date, swedish_datetime
 from tasks.core.wordtext import read_draft_text, with_owners
 from tasks.draft.merge import Section, piece_key, selected_paket
@@ -95,8 +95,8 @@ def render_draft(out: Storage, sections: list[Section], reports: list[Report], c
     front = workdir / "front.md"
     context = front_context(reports, config, version, created, packages, list(pending_reviews))
     front.write_text(markdown_env(config.templates).get_template("front.md.j2").render(context), encoding="utf-8")
-    units = [u for s in sections for u in s.units]
-    words = {u: json.loads(data) for u, data in zip(units, read_all(out, [piece_key(u, "word") for u in units]))}
+    frames = [s.frame for s in sections]  # the headings of the page's contents come from them
+    words = {u: json.loads(data) for u, data in zip(frames, read_all(out, [piece_key(u, "word") for u in frames]))}
     shells = {"docx": workdir / "front.docx"}
     if "html" in formats:
         shells["html"] = workdir / "front.html"
@@ -119,15 +119,22 @@ def render_draft(out: Storage, sections: list[Section], reports: list[Report], c
         "outputs": {kind: str(path) for kind, path in shells.items()},
     }
     (workdir / "render.json").write_text(json.dumps(spec), encoding="utf-8")
-    done = run_lua("render.lua", str(workdir / "render.json"), timeout=600)
+    opening = start_lua("render.lua", str(workdir / "render.json"))
+    try:  # read the reports' pieces while pandoc renders the opening
+        units = [u for s in sections for u in s.reports]
+        words.update(zip(units, map(json.loads, read_all(out, [piece_key(u, "word") for u in units]))))
+        media_dir = workdir / "media"
+        if "html" in formats or "pdf" in formats:
+            media_dir.mkdir(exist_ok=True)
+            for name in sorted({n for r in reports for n in r.images}):
+                (media_dir / name).write_bytes(out.read(f"normalised/media/{name}"))
+    except BaseException:
+        with opening:  # stopped, its pipes closed
+            opening.kill()
+        raise
+    done = finish_lua(opening, timeout=600)
     if done.returncode != 0:
         raise UtkastError(f"rendering the draft failed: {done.stderr.strip()[:2000]}")
-
-    media_dir = workdir / "media"
-    if "html" in formats or "pdf" in formats:
-        media_dir.mkdir(exist_ok=True)
-        for name in sorted({n for r in reports for n in r.images}):
-            (media_dir / name).write_bytes(out.read(f"normalised/media/{name}"))
 
     def lay_out_pdf() -> Path:
         shell_texts = {kind: shells[kind].read_text(encoding="utf-8") for kind in TYPST_SHELLS}
