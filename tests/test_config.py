@@ -416,3 +416,18 @@ def test_an_edited_template_shows_its_new_text_in_the_next_run(tmp_path, monkeyp
         page.write_text("Hej {{ nman }}!", encoding="utf-8")
         templating.markdown_env.cache_clear()
         templating.markdown_env(folder).get_template("sida.j2").render(namn="x")
+
+
+def test_the_large_json_files_read_back_as_json_would_have_written_them():
+    """tasks.core.jsonfast writes what json.dumps(..., ensure_ascii=False) would, apart from
+    spacing: Swedish letters as UTF-8, numbers as keys made strings (orjson alone refuses them)."""
+    import json
+
+    from tasks.core import jsonfast
+
+    data = {"paket": {1: ["Måndag", None, 2.5, True]}, "text": "Åsa sa: \"hej\" – \u2028 slut", "n": 10**15}
+    written = jsonfast.dumps(data)
+    assert isinstance(written, bytes) and "Måndag".encode("utf-8") in written
+    assert jsonfast.loads(written) == json.loads(json.dumps(data, ensure_ascii=False))
+    assert jsonfast.loads(written.decode("utf-8")) == {"paket": {"1": ["Måndag", None, 2.5, True]},
+                                                      "text": "Åsa sa: \"hej\" – \u2028 slut", "n": 10**15}

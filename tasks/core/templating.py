@@ -63,7 +63,7 @@ def compiled_cache(kind: str) -> jinja2.FileSystemBytecodeCache:
     """Where a template compiled once is kept for the next run: Jinja's own bytecode cache, in
     a folder of this user's under the system's temporary folder that only the user may read
     (Jinja checks that). Each run is a new process, and compiling a template takes 10-20 ms:
-    a build after one change compiled six, about 0.07 s of it. The cached code is used only
+    the steps of a build after one change compiled five, about 0.07 s. The cached code is used only
     while the template's source is the same. ``kind`` keeps the two environments apart (their
     settings make different code of the same source)."""
     return jinja2.FileSystemBytecodeCache(pattern=f"__utkast_{kind}_%s.cache")

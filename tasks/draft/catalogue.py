@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 import re
 
-import orjson
-
+from tasks.core import jsonfast
 from tasks.core.formats import draft_mime
 from tasks.draft.render import Rendered
 from tasks.storage.base import Storage
@@ -31,7 +30,7 @@ def read_latest(out: Storage) -> dict | None:
 
 def read_manifest(out: Storage, version: str) -> dict | None:
     text = out.read_text(f"drafts/{version}/manifest.json")
-    return orjson.loads(text) if text else None
+    return jsonfast.loads(text) if text else None
 
 
 def entry_key(version: str) -> str:
@@ -78,10 +77,9 @@ def publish(out: Storage, rendered: Rendered, manifest: dict) -> dict:
     for fmt, path in rendered.files.items():
         out.write_file(f"{base}utkast.{fmt}", path, draft_mime(fmt))
     _write_entry(out, rendered.version, index_entry(manifest))
-    # Compact, by orjson (with indent, json writes in Python, several times slower for a
-    # manifest of 1,500 reports). The same for sprak.json and the changes; status.json by json's
-    # C encoder.
-    out.write(f"{base}manifest.json", orjson.dumps(manifest), "application/json")
+    # Compact, by orjson (tasks/core/jsonfast.py; with indent, json writes in Python, several
+    # times slower for a manifest of 1,500 reports).
+    out.write(f"{base}manifest.json", jsonfast.dumps(manifest), "application/json")
     latest = {"version": rendered.version, "created": manifest["created"], "fingerprint": manifest["fingerprint"],
               "manifest": f"{base}manifest.json", "formats": manifest["formats"]}
     out.write(LATEST, json.dumps(latest, ensure_ascii=False, indent=2).encode("utf-8"), "application/json")

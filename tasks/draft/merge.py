@@ -27,9 +27,8 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
-import orjson
-
 from tasks import __version__
+from tasks.core import jsonfast
 from tasks.core.config import Config, Paket
 from tasks.core.errors import UtkastError
 from tasks.core.pandoc import one_document_rts, pandoc_version, run_lua, script_digest
@@ -183,7 +182,7 @@ def merge_sections(out: Storage, reports: list[Report], config: Config,
         entry = made.get(str(section.number))
         if isinstance(entry, dict) and entry.get("key") == section.key and out.exists(section_key(section.number)):
             continue
-        words = {u: orjson.loads(data) for u, data in zip(section.units, read_all(
+        words = {u: jsonfast.loads(data) for u, data in zip(section.units, read_all(
             out, [piece_key(u, "word") for u in section.units]))}
         markdown = section_markdown(words[section.frame]["md"], [words[u]["md"] for u in section.reports])
         out.write(section_key(section.number), markdown.encode("utf-8"), "text/markdown; charset=utf-8")
@@ -287,12 +286,10 @@ def _pieces(folder: Path, spec: dict, batch: list[str], todo: dict[str, dict], k
             word["headings"] = result["headings"]
             if len(word["chunks"]) != int(result["slots"]) + 1:
                 raise UtkastError("a paket's frame lost the places of its reports")
-        writes.append((piece_key(unit, "word"), orjson.dumps(word),
-                       "application/json"))
+        writes.append((piece_key(unit, "word"), jsonfast.dumps(word), "application/json"))
         for kind in kinds[1:]:
             value = _list(result[kind]) if frame else result[kind]
-            writes.append((piece_key(unit, kind), orjson.dumps(value),
-                           "application/json"))
+            writes.append((piece_key(unit, kind), jsonfast.dumps(value), "application/json"))
     return writes
 
 

@@ -20,8 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
-
+from tasks.core import jsonfast
 from tasks.core.config import Config
 from tasks.core.errors import UtkastError
 from tasks.core.formats import DRAFT_FORMATS
@@ -98,7 +97,7 @@ def render_draft(out: Storage, sections: list[Section], reports: list[Report], c
     context = front_context(reports, config, version, created, packages, list(pending_reviews))
     front.write_text(markdown_env(config.templates).get_template("front.md.j2").render(context), encoding="utf-8")
     frames = [s.frame for s in sections]  # the headings of the page's contents come from them
-    words = {u: orjson.loads(data) for u, data in zip(frames, read_all(out, [piece_key(u, "word") for u in frames]))}
+    words = {u: jsonfast.loads(data) for u, data in zip(frames, read_all(out, [piece_key(u, "word") for u in frames]))}
     shells = {"docx": workdir / "front.docx"}
     if "html" in formats:
         shells["html"] = workdir / "front.html"
@@ -124,7 +123,7 @@ def render_draft(out: Storage, sections: list[Section], reports: list[Report], c
     opening = start_lua("render.lua", str(workdir / "render.json"))
     try:  # read the reports' pieces while pandoc renders the opening
         units = [u for s in sections for u in s.reports]
-        words.update(zip(units, map(orjson.loads, read_all(out, [piece_key(u, "word") for u in units]))))
+        words.update(zip(units, map(jsonfast.loads, read_all(out, [piece_key(u, "word") for u in units]))))
         media_dir = workdir / "media"
         if "html" in formats or "pdf" in formats:
             media_dir.mkdir(exist_ok=True)
@@ -186,7 +185,7 @@ def _in_order(out: Storage, sections: list[Section], kind: str) -> list[tuple[st
     """The html or typst pieces in the draft's order: each frame's chunks with its reports
     between, as (text, whether it is a frame's chunk)."""
     units = [u for s in sections for u in s.units]
-    pieces = {u: orjson.loads(data) for u, data in zip(units, read_all(out, [piece_key(u, kind) for u in units]))}
+    pieces = {u: jsonfast.loads(data) for u, data in zip(units, read_all(out, [piece_key(u, kind) for u in units]))}
     found = []
     for section in sections:
         frame = pieces[section.frame]

@@ -12,8 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 
-import orjson
-
+from tasks.core import jsonfast
 from tasks.core.config import Config
 from tasks.core.templating import html_env, swedish_datetime
 from tasks.intake.normalise import Report
@@ -45,7 +44,7 @@ def _masked_blocks(out: Storage, report: Report, rules) -> list[str] | None:
     from tasks.personal.mask import scan_ast
 
     try:
-        ast = orjson.loads(out.read(report.masked_key or report.ast_key))
+        ast = jsonfast.loads(out.read(report.masked_key or report.ast_key))
     except FileNotFoundError:
         return None
     if report.masked_key is None:
@@ -66,9 +65,9 @@ def _keep_found(out: Storage, masked_key: str, terms: TermList, blocks: list[str
     a report's runs of words are found again when one is one word somewhere (seldom)."""
     found = report_occurrences(blocks, terms, phrases=False)
     key = found_key(masked_key, terms)
-    main = {"listed": found["listed"], "w": orjson.dumps(found["w"]).decode("utf-8"), "pk": " ".join(found["pk"])}
-    write_all(out, [(_blocks_key(key), orjson.dumps(blocks), "application/json"),
-                    (key, orjson.dumps(main), "application/json")])
+    main = {"listed": found["listed"], "w": jsonfast.dumps(found["w"]).decode("utf-8"), "pk": " ".join(found["pk"])}
+    write_all(out, [(_blocks_key(key), jsonfast.dumps(blocks), "application/json"),
+                    (key, jsonfast.dumps(main), "application/json")])
     return found
 
 
@@ -80,11 +79,11 @@ def _kept_contribution(out: Storage, report: Report, name: str, key: str, kept: 
                        terms: TermList) -> Contribution:
     """A report's :class:`Contribution` as kept at ``key``: only the listed terms and two
     strings stay in memory."""
-    main = orjson.loads(kept)
+    main = jsonfast.loads(kept)
     words, phrase_keys = main["w"], main["pk"]
-    return Contribution(report.partner, name, report.piece, main["listed"], lambda: orjson.loads(words),
+    return Contribution(report.partner, name, report.piece, main["listed"], lambda: jsonfast.loads(words),
                         lambda: set(phrase_keys.split()),
-                        lambda: report_occurrences(orjson.loads(out.read(_blocks_key(key))), terms)["p"])
+                        lambda: report_occurrences(jsonfast.loads(out.read(_blocks_key(key))), terms)["p"])
 
 
 def report_contributions(out: Storage, reports: list[Report], config: Config, terms: TermList) -> list[Contribution]:
@@ -118,7 +117,7 @@ def write_sprak(out: Storage, config: Config, reports: list[Report], version: st
     created = time.time()
     keys = sprak_keys(version)
     body = {"version": version, "created": created, "groups": groups}
-    out.write(keys["json"], orjson.dumps(body), "application/json")
+    out.write(keys["json"], jsonfast.dumps(body), "application/json")
     page = html_env(config.templates).get_template("sprak.html.j2").render(
         version=version, groups=groups, created=swedish_datetime(created), outline=config.outline)
     out.write(keys["html"], page.encode("utf-8"), "text/html; charset=utf-8")
