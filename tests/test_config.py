@@ -431,3 +431,24 @@ def test_the_large_json_files_read_back_as_json_would_have_written_them():
     assert jsonfast.loads(written) == json.loads(json.dumps(data, ensure_ascii=False))
     assert jsonfast.loads(written.decode("utf-8")) == {"paket": {"1": ["Måndag", None, 2.5, True]},
                                                       "text": "Åsa sa: \"hej\" – \u2028 slut", "n": 10**15}
+
+
+def test_templates_still_render_when_no_compiled_template_can_be_kept(tmp_path, monkeypatch):
+    """A temporary folder where the cache cannot be (here its place is taken by a file) or
+    cannot be written costs the compile, never the run."""
+    from tasks.core import templating
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    (tmp_path / f"_jinja2-cache-{os.getuid()}").write_text("not a folder", encoding="utf-8")
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "sida.j2").write_text("Hej {{ namn }}!", encoding="utf-8")
+    templating.markdown_env.cache_clear()
+    assert templating.markdown_env(folder).get_template("sida.j2").render(namn="Myrorna") == "Hej Myrorna!"
+
+    (tmp_path / f"_jinja2-cache-{os.getuid()}").unlink()
+    templating.markdown_env.cache_clear()
+    env = templating.markdown_env(folder)
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "full")))
+    assert env.get_template("sida.j2").render(namn="Myrorna") == "Hej Myrorna!"  # could not be kept
+    templating.markdown_env.cache_clear()

@@ -59,14 +59,29 @@ def stockholm_today(ts: float | None = None) -> date:
     return datetime.fromtimestamp(time.time() if ts is None else ts, STOCKHOLM).date()
 
 
-def compiled_cache(kind: str) -> jinja2.FileSystemBytecodeCache:
+class _KeptTemplates(jinja2.FileSystemBytecodeCache):
+    """Jinja's bytecode cache, where a template that cannot be kept is compiled again next run
+    (a full disk, a temporary folder that went away), never a failed run."""
+
+    def dump_bytecode(self, bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
+def compiled_cache(kind: str) -> jinja2.BytecodeCache | None:
     """Where a template compiled once is kept for the next run: Jinja's own bytecode cache, in
     a folder of this user's under the system's temporary folder that only the user may read
-    (Jinja checks that). Each run is a new process, and compiling a template takes 10-20 ms:
-    the steps of a build after one change compiled five, about 0.07 s. The cached code is used only
-    while the template's source is the same. ``kind`` keeps the two environments apart (their
-    settings make different code of the same source)."""
-    return jinja2.FileSystemBytecodeCache(pattern=f"__utkast_{kind}_%s.cache")
+    (Jinja checks that, and its writes are atomic). Each run is a new process, and compiling a
+    template takes 10-20 ms: the steps of a build after one change compiled five, about 0.07 s.
+    The cached code is used only while the template's source is the same. ``kind`` keeps the
+    two environments apart (their settings make different code of the same source). None (no
+    cache) when no such folder can be had."""
+    try:
+        return _KeptTemplates(pattern=f"__utkast_{kind}_%s.cache")
+    except (OSError, RuntimeError):  # Jinja's "Cannot determine safe temp directory"
+        return None
 
 
 @cache
