@@ -250,7 +250,7 @@ def build_directly(inbox_url: str, out_url: str, formats: list[str], stages: Sta
     ``stages`` gets the seconds per stage."""
     from flows.policies import collect_rarely
     from tasks.core.config import load_config
-    from tasks.draft.catalogue import publish, read_latest
+    from tasks.draft.catalogue import publish, read_latest, read_manifest
     from tasks.draft.index import write_index
     from tasks.draft.manifest import build_manifest, draft_fingerprint, new_version
     from tasks.draft.merge import merge_sections
@@ -311,9 +311,10 @@ def build_directly(inbox_url: str, out_url: str, formats: list[str], stages: Sta
             with stage("render"):
                 rendered = render_draft(out, sections, chosen, config, version, created, formats, Path(tmp), None, [])
             with stage("tracker, changes, pages"):
-                previous = read_latest(out)
+                latest = read_latest(out)  # as flows/build.py: the changes since the latest draft
+                previous = read_manifest(out, latest["version"]) if latest else None
                 manifest = build_manifest(rendered, fingerprint, files, chosen, config, previous, {})
-                publish_changes(out, config, rendered, manifest, None)
+                publish_changes(out, config, rendered, manifest, previous)
             with stage("language page"):
                 write_sprak(out, config, chosen, version)
             with stage("tracker, changes, pages"):
