@@ -145,7 +145,7 @@ def write_comparison(out: Storage, config: Config, old: DraftText | None, new: D
                                             for fmt, key in files.items() if fmt != "html"},
         generated=swedish_datetime(datetime.now().timestamp()))
     out.write(files["html"], html.encode("utf-8"), "text/html; charset=utf-8")
-    out.write(files["json"], _json(result), "application/json")
+    out.write(files["json"], jsonfast.dumps(result), "application/json")
     return result
 
 
@@ -243,10 +243,6 @@ def _touched(sequence: list[tuple[dict, int]], steps: list[Change]) -> tuple[int
         touched.append(last)
     lo, hi = min(touched), max(touched) + 1
     return lo, hi, starts[lo], starts[hi] if hi < len(starts) else len(owners)
-
-
-def _json(data) -> bytes:
-    return jsonfast.dumps(data)
 
 
 def _redline_note(log: dict) -> str:
