@@ -117,6 +117,7 @@ def test_the_draft_is_rendered_while_its_pieces_are_read_and_a_lost_piece_stops_
     """The opening is rendered by pandoc while the reports' pieces are read: the draft still
     holds the opening and every report in order, and when a piece cannot be read the render
     fails with that reason and its pandoc process does not run on."""
+    import contextlib
     import subprocess
 
     from docx import Document
@@ -128,12 +129,14 @@ def test_the_draft_is_rendered_while_its_pieces_are_read_and_a_lost_piece_stops_
     sections = merge_sections(out, reports, config, [1], ["docx"])
     started: list[subprocess.Popen] = []
 
-    def start_lua(*args, **kwargs):
-        started.append(real_start(*args, **kwargs))
-        return started[-1]
+    @contextlib.contextmanager
+    def started_lua(*args, **kwargs):
+        with real_started(*args, **kwargs) as proc:
+            started.append(proc)
+            yield proc
 
-    real_start = render_module.start_lua
-    monkeypatch.setattr(render_module, "start_lua", start_lua)
+    real_started = render_module.started_lua
+    monkeypatch.setattr(render_module, "started_lua", started_lua)
     (tmp_path / "a").mkdir()
     rendered = render_module.render_draft(out, sections, reports, config, "v1", JULY_25_2026, ["docx"], tmp_path / "a",
                                           [1])
@@ -148,3 +151,20 @@ def test_the_draft_is_rendered_while_its_pieces_are_read_and_a_lost_piece_stops_
         render_module.render_draft(out, sections, reports, config, "v2", JULY_25_2026, ["docx"], tmp_path / "b", [1])
     assert failed.value.filename.endswith(".word.json")
     assert len(started) == 2 and started[1].poll() is not None  # stopped, not left running
+
+
+def test_a_pandoc_script_that_runs_too_long_is_stopped_at_its_timeout(tmp_path, monkeypatch):
+    """run_lua (every merge, render and conversion batch) gives up after its timeout and leaves
+    no pandoc process running, as subprocess.run did."""
+    import subprocess
+
+    from tasks.core import pandoc
+
+    (tmp_path / "slow.lua").write_text("local t = os.time()\nwhile os.time() - t < 60 do end\n", encoding="utf-8")
+    monkeypatch.setattr(pandoc, "LUA", tmp_path)
+    started: list[subprocess.Popen] = []
+    real_popen = subprocess.Popen
+    monkeypatch.setattr(pandoc.subprocess, "Popen", lambda *a, **k: started.append(real_popen(*a, **k)) or started[-1])
+    with pytest.raises(subprocess.TimeoutExpired):
+        pandoc.run_lua("slow.lua", timeout=1)
+    assert len(started) == 1 and started[0].returncode is not None  # killed and reaped

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -66,24 +68,27 @@ def one_document_rts(input_paths) -> dict:
 def run_lua(script: str, *args: str, timeout: float, **rts) -> subprocess.CompletedProcess:
     """Run a Lua script to completion; raises ``subprocess.TimeoutExpired`` on timeout.
     ``rts``: the memory options of :func:`lua_command`."""
-    return finish_lua(start_lua(script, *args, **rts), timeout=timeout)
+    with started_lua(script, *args, **rts) as proc:
+        return finish_lua(proc, timeout=timeout)
 
 
-def start_lua(script: str, *args: str, **rts) -> subprocess.Popen:
-    """Start a Lua script and return at once, so the caller works while pandoc does; end it
-    with :func:`finish_lua` (which also stops it when the caller fails in between)."""
-    return subprocess.Popen(lua_command(script, *args, **rts), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+@contextmanager
+def started_lua(script: str, *args: str, **rts) -> Iterator[subprocess.Popen]:
+    """Start a Lua script, so the caller works while pandoc does; end it with
+    :func:`finish_lua` inside the block. When the block fails, the process is killed."""
+    proc = subprocess.Popen(lua_command(script, *args, **rts), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
+    try:
+        yield proc
+    except BaseException:
+        with proc:  # killed, its pipes closed
+            proc.kill()
+        raise
 
 
 def finish_lua(proc: subprocess.Popen, timeout: float) -> subprocess.CompletedProcess:
-    """Wait for a script :func:`start_lua` started, as :func:`subprocess.run` would: its output,
-    or ``subprocess.TimeoutExpired`` after ``timeout`` seconds (the process killed)."""
-    with proc:
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
+    """Wait for a script :func:`started_lua` started, as :func:`subprocess.run` would: its
+    output, or ``subprocess.TimeoutExpired`` after ``timeout`` seconds (then the block fails
+    and the process is killed)."""
+    out, err = proc.communicate(timeout=timeout)  # closes the pipes once pandoc has ended
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)

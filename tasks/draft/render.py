@@ -24,7 +24,7 @@ from tasks.core import jsonfast
 from tasks.core.config import Config
 from tasks.core.errors import UtkastError
 from tasks.core.formats import DRAFT_FORMATS
-from tasks.core.pandoc import finish_lua, start_lua
+from tasks.core.pandoc import finish_lua, started_lua
 from tasks.core.templating import fill, markdown_env, swedish_date, swedish_datetime
 from tasks.core.wordtext import read_draft_text, with_owners
 from tasks.draft.merge import Section, piece_key, selected_paket
@@ -120,8 +120,8 @@ def render_draft(out: Storage, sections: list[Section], reports: list[Report], c
         "outputs": {kind: str(path) for kind, path in shells.items()},
     }
     (workdir / "render.json").write_text(json.dumps(spec), encoding="utf-8")
-    opening = start_lua("render.lua", str(workdir / "render.json"))
-    try:  # read the reports' pieces while pandoc renders the opening
+    with started_lua("render.lua", str(workdir / "render.json")) as opening:
+        # Read the reports' pieces while pandoc renders the opening.
         units = [u for s in sections for u in s.reports]
         words.update(zip(units, map(jsonfast.loads, read_all(out, [piece_key(u, "word") for u in units]))))
         media_dir = workdir / "media"
@@ -129,11 +129,7 @@ def render_draft(out: Storage, sections: list[Section], reports: list[Report], c
             media_dir.mkdir(exist_ok=True)
             for name in sorted({n for r in reports for n in r.images}):
                 (media_dir / name).write_bytes(out.read(f"normalised/media/{name}"))
-    except BaseException:
-        with opening:  # stopped, its pipes closed
-            opening.kill()
-        raise
-    done = finish_lua(opening, timeout=600)
+        done = finish_lua(opening, timeout=600)
     if done.returncode != 0:
         raise UtkastError(f"rendering the draft failed: {done.stderr.strip()[:2000]}")
 
