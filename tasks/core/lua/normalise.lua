@@ -289,20 +289,6 @@ local function without_alt(places)
   return missing
 end
 
--- Headings deeper than the one before them by more than a level, as the partner wrote them.
-local function heading_skips(blocks)
-  local skips, previous = {}, nil
-  blocks:walk { traverse = 'topdown', Header = function(h)
-    if not has_text(h.content) then return nil end
-    if previous and h.level > previous + 1 then
-      table.insert(skips, { text = pandoc.text.sub(pandoc.utils.stringify(h.content), 1, NEAR),
-                            level = h.level, previous = previous })
-    end
-    previous = h.level
-  end }
-  return skips
-end
-
 local function convert(job)
   local data = read_file(job.input)
   if job.format == 'docx' and job.slim ~= false then data = slim_docx(data) end
@@ -317,12 +303,13 @@ local function convert(job)
   pandoc.mediabag.empty()
 
   if job.alts then doc = with_alts(doc, job.alts) end
-  local warnings, images, dropped = {}, {}, 0
+  local warnings, images, dropped, kept, figures = {}, {}, 0, 0, 0
   local filter = {
     RawBlock = function() return {} end,
     RawInline = function() return {} end,
     Div = function(el) return el.content end,
     Span = function(el) return el.content end,
+    Figure = function() figures = figures + 1 end,
     Link = function(el)
       if not safe_link(el.target) then return el.content end
       el.attr = pandoc.Attr()
@@ -346,6 +333,7 @@ local function convert(job)
         images[name] = m.mime
       end
       img.src = '../media/' .. name
+      kept = kept + 1
       img.title = ''
       local attr = pandoc.Attr()
       attr.attributes.width = img.attributes.width
@@ -354,24 +342,31 @@ local function convert(job)
     end,
   }
   doc = doc:walk(filter)
-  -- A figure whose image was dropped keeps its caption once, as a paragraph.
-  doc = doc:walk {
+  -- A figure whose image was dropped keeps its caption once, as a paragraph. (A walk costs
+  -- about as much as reading a short report, so walks that would find nothing are left out.)
+  if figures > 0 then doc = doc:walk {
     Figure = function(fig)
       local has_image = false
       fig.content:walk { Image = function() has_image = true end }
       if has_image then return fig end
       return pandoc.Para(pandoc.utils.blocks_to_inlines(fig.caption.long))
     end,
-  }
+  } end
 
-  local places = image_places(doc.blocks)
-  local skips = heading_skips(doc.blocks)
+  local places = kept > 0 and image_places(doc.blocks) or {}
   -- Title: document metadata, else a leading top-level heading (removed from the body).
   local title = doc.meta.title and pandoc.utils.stringify(doc.meta.title) or ''
+  -- The partner's level of the heading before the next one (for the headings that skip a
+  -- level): the leading heading's, when it goes.
+  local written
+  local function drop_leading_heading()
+    if has_text(doc.blocks[1].content) then written = doc.blocks[1].level end
+    doc.blocks:remove(1)
+  end
   -- A leading heading that repeats the title is dropped (the draft shows the title).
   if title ~= '' and #doc.blocks > 0 and doc.blocks[1].t == 'Header'
       and pandoc.utils.stringify(doc.blocks[1]) == title then
-    doc.blocks:remove(1)
+    drop_leading_heading()
   end
   local min_level = 7
   for _, b in ipairs(doc.blocks) do
@@ -384,7 +379,7 @@ local function convert(job)
     end
     if count == 1 then
       title = pandoc.utils.stringify(doc.blocks[1])
-      doc.blocks:remove(1)
+      drop_leading_heading()
       min_level = 7
       for _, b in ipairs(doc.blocks) do
         if b.t == 'Header' and b.level < min_level then min_level = b.level end
@@ -394,12 +389,19 @@ local function convert(job)
 
   local shift = job.shift_to - min_level
   local previous = job.shift_to - 1  -- the level of the draft's heading above the report
+  -- Headings deeper than the one before them by more than a level, as the partner wrote them.
+  local skips = {}
   doc.blocks = doc.blocks:walk {
     traverse = 'topdown',
     Header = function(h)
       if not has_text(h.content) then  -- an empty heading is no heading (a screen reader would list it)
         return #h.content > 0 and pandoc.Para(h.content) or {}
       end
+      if written and h.level > written + 1 then
+        table.insert(skips, { text = pandoc.text.sub(pandoc.utils.stringify(h.content), 1, NEAR),
+                              level = h.level, previous = written })
+      end
+      written = h.level
       local level = math.min(h.level + shift, previous + 1)
       if level > 6 then return pandoc.Para { pandoc.Strong(h.content) } end
       previous = level
