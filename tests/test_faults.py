@@ -201,3 +201,40 @@ def test_a_reader_sees_the_old_or_the_new_object_never_a_mix(tmp_path, key):
     assert os.stat(tmp_path / key).st_ino != before  # replaced by rename, not rewritten in place
     assert json.loads((tmp_path / key).read_text()) == {"version": "new"}
     assert [p.name for p in (tmp_path / key).parent.iterdir()] == [key.rsplit("/", 1)[-1]]
+
+
+WORKER_PIDS = """
+import os, sys, time
+sys.path.insert(0, {root!r})
+from tasks.core.parallel import process_pool
+pool = process_pool(2)
+print(*sorted({{pool.submit(os.getpid).result() for _ in range(8)}}), flush=True)
+time.sleep(600)
+"""
+
+
+def test_worker_processes_end_when_the_run_that_started_them_is_killed(tmp_path):
+    """A run killed while its worker processes wait for work (the personal-data scan, the
+    language review) leaves none of them behind."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    run = subprocess.Popen([sys.executable, "-c", WORKER_PIDS.format(root=root)], stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(p) for p in run.stdout.readline().split()]
+        assert pids and run.pid not in pids
+        assert all(os.path.exists(f"/proc/{pid}") for pid in pids)
+    finally:
+        run.kill()
+        run.wait()
+    assert wait_for(lambda: not any(_alive(pid) for pid in pids), limit=30), "a worker process outlived its run"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

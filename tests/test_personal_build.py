@@ -262,3 +262,68 @@ def test_after_the_rules_grow_the_new_draft_and_its_changes_page_hide_what_the_o
         assert find_token(second, value) == []
         assert [hit for hit in find_token(out, value) if not hit.startswith(PRIVATE)] == [
             hit for hit in find_token(out, value) if hit.startswith(f"drafts/{first.name}/")]
+
+
+def _early_work(tmp_path, config, files, outcomes, name: str, converting: int):
+    """What :class:`~tasks.review.early.AfterConversion` keeps for ``outcomes`` in ``tmp_path/name``:
+    the scans' records and every file written (by path)."""
+    from tasks.personal.rules import load_rules
+    from tasks.review.early import AfterConversion
+    from tasks.storage.local import LocalStorage
+
+    early = {}
+    with AfterConversion(LocalStorage(tmp_path / name), files, config, load_rules(config.templates, config.registry),
+                         early, converting) as after:
+        for key, outcome in outcomes.items():
+            after(key, outcome)
+    written = {p.relative_to(tmp_path / name).as_posix(): p.read_bytes()
+               for p in (tmp_path / name).rglob("*") if p.is_file()}
+    return early, written, after.pool is not None
+
+
+def test_many_reports_are_scanned_in_a_worker_process_with_the_same_result(tmp_path, config, monkeypatch):
+    """From PROCESS_FROM files to convert, the personal-data scan and the language page's notes
+    run in a worker process beside the batches: the same records and the same masked text and
+    notes are kept as in the batches' threads, and no planted value is in the notes' text."""
+    from tasks.intake.inbox import scan_inbox
+    from tasks.intake.normalise import convert_files
+    from tasks.review import early as early_module
+    from tasks.storage.local import LocalStorage
+    from tasks.storage.state import RunState
+
+    monkeypatch.setattr(early_module, "workers", lambda: 2)  # a worker process even on one core
+    write_inbox(tmp_path / "inbox")
+    inbox = LocalStorage(tmp_path / "inbox")
+    files = scan_inbox(inbox, config, RunState().screening)
+    outcomes = convert_files(inbox, [f for f in files if f.verdict == "accepted"], config)
+    threads = _early_work(tmp_path, config, files, outcomes, "threads", 1)
+    process = _early_work(tmp_path, config, files, outcomes, "process", early_module.PROCESS_FROM)
+    assert (threads[2], process[2]) == (False, True)
+    assert threads[:2] == process[:2]
+    early, written, _ = process
+    assert len(early) == len(outcomes) == 5
+    assert all(record["summary"]["total"] for record in early.values())
+    assert sum(key.startswith("cache/masked/") for key in written) == 5
+    paragraphs = [p for key, data in written.items() if key.endswith(".blocks.json") for p in json.loads(data)]
+    assert any("Praktikanten" in p for p in paragraphs)
+    assert not [value for value in ALL_PLANTED if any(value in p for p in paragraphs)]
+
+
+def test_a_report_the_worker_process_cannot_scan_fails_the_conversion_step(tmp_path, config, monkeypatch):
+    """What goes wrong in the worker process is raised where the batches' work ends, as it
+    would be in a batch's thread; the worker process is stopped."""
+    from tasks.intake.inbox import scan_inbox
+    from tasks.intake.normalise import convert_files
+    from tasks.review import early as early_module
+    from tasks.storage.local import LocalStorage
+    from tasks.storage.state import RunState
+
+    monkeypatch.setattr(early_module, "workers", lambda: 2)
+    put(tmp_path / "inbox", "myrorna/1.3 Arbetsträning.docx", docx_from_markdown(REPORT_MD))
+    inbox = LocalStorage(tmp_path / "inbox")
+    files = scan_inbox(inbox, config, RunState().screening)
+    outcomes = convert_files(inbox, files, config)
+    for outcome in outcomes.values():
+        outcome.ast = outcome.ast[: len(outcome.ast) // 2]  # cut short: not JSON
+    with pytest.raises(ValueError):
+        _early_work(tmp_path, config, files, outcomes, "process", early_module.PROCESS_FROM)

@@ -8,7 +8,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field, replace
 
-from tasks.core.parallel import workers
+from tasks.core import jsonfast
+from tasks.core.parallel import process_pool, workers
 from tasks.personal.detect import Detector
 from tasks.personal.filenames import mask_key
 from tasks.personal.mask import Finding, scan_ast
@@ -74,18 +75,20 @@ def scan_key(report, rules: PersonalRules) -> str:
                                       rules.fingerprint]).encode()).hexdigest()[:24]
 
 
-def scan_report(out, report, rules: PersonalRules, ast_json: str | bytes) -> tuple[dict, str, dict]:
-    """Scan one report as soon as it is converted (``ast_json``: its AST) and keep its masked
-    AST. Returns what :func:`scan_reports` keeps for it (hand it over as ``early``), where its
-    masked AST is, and the masked AST itself (pandoc JSON, parsed)."""
-    ast = json.loads(ast_json)
+def scan_report(report, rules: PersonalRules, ast_json: str | bytes) -> tuple[dict, str, dict, bytes | None]:
+    """Scan one report as soon as it is converted (``ast_json``: its AST); nothing is written.
+    Returns what :func:`scan_reports` keeps for it (hand it over as ``early``), where its
+    masked AST is kept, the masked AST itself (pandoc JSON, parsed) and, when something was
+    masked, the bytes to keep there (else None: the AST is its own masked version)."""
+    ast = jsonfast.loads(ast_json)
     findings, title, sources = _scan_parsed(ast, report.title, report_keys(report), rules)
     summary = summarise(findings, rules)
-    masked_key = report.ast_key
+    masked_key, masked = report.ast_key, None
     if summary["total"]:
         masked_key = masked_ast_key(replace(report, title=title), rules)
-        out.write(masked_key, json.dumps(ast, ensure_ascii=False).encode("utf-8"), "application/json")
-    return {"key": scan_key(report, rules), "summary": summary, "title": title, "sources": sources}, masked_key, ast
+        masked = json.dumps(ast, ensure_ascii=False).encode("utf-8")
+    record = {"key": scan_key(report, rules), "summary": summary, "title": title, "sources": sources}
+    return record, masked_key, ast, masked
 
 
 def scan_reports(out, reports: dict, rules: PersonalRules, saved: dict[str, dict],
@@ -107,12 +110,7 @@ def scan_reports(out, reports: dict, rules: PersonalRules, saved: dict[str, dict
         saved[slot] = {"key": keys[slot], "summary": summary, "title": title, "sources": sources}
 
     if len(todo) >= PARALLEL_SCAN_FROM and workers() > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # spawn, not fork: the caller may be a Prefect flow with threads running.
-        with ProcessPoolExecutor(workers(), mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_scan_worker_init, initargs=(rules,)) as pool:
+        with process_pool(workers(), _scan_worker_init, (rules,)) as pool:
             for i in range(0, len(todo), 128):  # a window at a time: ASTs are not all held at once
                 window = todo[i:i + 128]
                 jobs = [(out.read(reports[s].ast_key), reports[s].title, report_keys(reports[s])) for s in window]
@@ -145,7 +143,7 @@ def _scan_one(ast_bytes: bytes, title: str, keys: list[str],
     """One report: its findings' summary, its title as the draft shows it, its masked AST
     (the AST as it came when nothing was found), and its file names as shown to others (masked
     with the names found in its text too)."""
-    ast = json.loads(ast_bytes)
+    ast = jsonfast.loads(ast_bytes)
     findings, title, sources = _scan_parsed(ast, title, keys, rules)
     masked = json.dumps(ast, ensure_ascii=False).encode("utf-8") if findings else ast_bytes
     return summarise(findings, rules), title, masked, sources

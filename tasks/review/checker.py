@@ -36,6 +36,7 @@ from importlib import metadata
 from pathlib import Path
 
 from tasks.core.errors import CheckerUnavailable
+from tasks.core.parallel import process_pool
 
 log = logging.getLogger("utkast")
 
@@ -326,16 +327,11 @@ class EmbeddedChecker(Checker):
             return self._engine
 
     def _start_pool(self):
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
         self.engine()  # fail here, clearly, rather than with a broken pool
         with self._lock:
             if self._pool is None:
-                # spawn, not fork: the caller may be running threads (Prefect, HTTP clients).
-                self._pool = ProcessPoolExecutor(
-                    self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
-                    initargs=(self.tuning.language, self.tuning.disabled_rules, self._data))
+                self._pool = process_pool(self.workers, _worker_init,
+                                          (self.tuning.language, self.tuning.disabled_rules, self._data))
             return self._pool
 
     def prepare(self, words: int) -> None:
