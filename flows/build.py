@@ -18,7 +18,6 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from flows.artifacts import RunProgress, publish_artifacts
-from flows.beside import Beside
 from flows.intake import IntakeResult, intake_steps
 from flows.notify import after_build_task, link_maker, notify_failed_run, say_delivery
 from flows.policies import IO_TASK, collect_rarely
@@ -93,8 +92,7 @@ def build_draft(
     links = config.settings.link_seconds
     bar = RunProgress("Utkastet byggs")
     options = build_options(formats, packages, review, today)
-    # The language page's process starts now (Python and its imports) and waits for the page.
-    with out_store.lock(), Beside() as beside:
+    with out_store.lock():
         forget_stamp(out_store)  # until this build has ended
         seen = inputs_found(inbox_store, out_store, edited=[STATUS_KEY])  # what the stamp may say it read
         feedback = harvest_feedback_task(inbox_store, out_store, config)  # before the tracker counts it
@@ -117,7 +115,7 @@ def build_draft(
             publish_artifacts(done)
             bar.set(100.0)
             return done
-        done, changes, rendered, email = publish_draft(out_store, config, today, result, plan, latest, bar, beside,
+        done, changes, rendered, email = publish_draft(out_store, config, today, result, plan, latest, bar,
                                                        formats=formats, packages=packages, review=review)
         if settled(result.files, plan.pending, feedback, email, rendered.problems):
             save_stamp(seen, out_store, config, options, done)
@@ -132,7 +130,7 @@ def build_draft(
 
 
 def publish_draft(out, config, today: date, result: IntakeResult, plan: BuildPlan, latest: dict | None,
-                  bar: RunProgress, beside: Beside, *, formats: list[str], packages: list[int] | None, review: bool):
+                  bar: RunProgress, *, formats: list[str], packages: list[int] | None, review: bool):
     """Merge, render and publish a new draft of ``plan``, then refresh the reviewers' page and
     tell the reviewers. Returns the run's summary, the changes since the previous draft, what
     was rendered and the run's e-mail."""
@@ -140,7 +138,7 @@ def publish_draft(out, config, today: date, result: IntakeResult, plan: BuildPla
     version = new_version(plan.fingerprint, created)
     # One voice: terms written in more than one way (drafts/<version>/sprak.json|html), made beside
     # the merge and the render (they wait on pandoc most of the time), done before latest.json moves.
-    sprak = write_sprak_task.submit(out, config, quote(plan.reports), version, quote(beside))
+    sprak = write_sprak_task.submit(out, config, quote(plan.reports), version)
     progress("Slår ihop %d delrapporter i %d paket", len(plan.reports), len(plan.chosen))
     sections = merge_sections_task(out, quote(plan.reports), config, packages, formats)
     bar.set(75.0)

@@ -289,11 +289,10 @@ def test_a_build_reports_house_style_readability_and_groups_the_variants(prefect
     assert "second hand butik" in page and "Erikshjälpen" in page and 'lang="sv"' in page
 
 
-def test_the_language_page_made_beside_the_run_is_the_page_made_in_it(tmp_path, config, monkeypatch):
-    """A build writes the language page in a process of its own (flows/beside.py), started as
-    the run begins, which opens the outputs and the configuration again: the page is the one
-    the run would have written, and a retry's new process writes it again."""
-    from flows.beside import Beside, write_sprak_beside
+def test_the_language_page_made_beside_the_run_is_the_page_made_in_it(tmp_path, config):
+    """A build writes the language page in a process of its own (flows/beside.py), which opens
+    the outputs and the configuration again: the page is the one the run would have written."""
+    from flows.beside import write_sprak_beside
     from tasks.review.sprak import write_sprak
     from tasks.storage.local import LocalStorage
     from tests.builders import normalise_inbox
@@ -304,13 +303,7 @@ def test_the_language_page_made_beside_the_run_is_the_page_made_in_it(tmp_path, 
     _, reports = normalise_inbox(inbox, tmp_path / "out", config)
     out, reports = LocalStorage(tmp_path / "out"), list(reports.values())
 
-    monkeypatch.setattr("flows.beside.workers", lambda: 2)  # a process of its own even on one core
-    with Beside() as started:
-        waiting = started.proc
-        written = write_sprak_beside(out, config, reports, "beside", started)
-        assert waiting.returncode == 0 and started.proc is None  # that process wrote the page, and ended
-        assert write_sprak_beside(out, config, reports, "retry", started) == dict(
-            written, json="drafts/retry/sprak.json", html="drafts/retry/sprak.html")
+    written = write_sprak_beside(out, config, reports, "beside")
     write_sprak(out, config, reports, "here")
 
     beside, here = (json.loads((tmp_path / "out/drafts" / v / "sprak.json").read_text(encoding="utf-8"))
@@ -320,18 +313,6 @@ def test_the_language_page_made_beside_the_run_is_the_page_made_in_it(tmp_path, 
     assert {g["preferred"] for g in beside["groups"]} == {"second hand-butik", "Arbetsförmedlingen"}
     page = (tmp_path / "out/drafts/beside/sprak.html").read_text(encoding="utf-8")
     assert "second hand butik" in page and "Verdandi" in page
-
-
-def test_a_language_page_process_the_run_did_not_need_ends_with_the_run(monkeypatch):
-    """A build that publishes nothing (or fails) never hands its language page process any
-    work: leaving the run's block ends it."""
-    from flows.beside import Beside
-
-    monkeypatch.setattr("flows.beside.workers", lambda: 2)
-    with Beside() as started:
-        waiting = started.proc
-        assert waiting.poll() is None  # it waits for the page
-    assert waiting.returncode == 0  # ended of itself, and reaped
 
 
 def test_a_language_page_that_cannot_be_made_beside_the_run_fails_with_its_reason(tmp_path, config):
