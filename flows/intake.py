@@ -35,7 +35,7 @@ from tasks.notify.outbox import Delivery
 from tasks.personal.filenames import shown_keys
 from tasks.personal.rules import load_rules
 from tasks.personal.scan import scan_reports, with_masked_titles
-from tasks.review.early import AfterConversion
+from tasks.review.early import after_conversion
 from tasks.review.settings import check_templates
 from tasks.roundtrip.points import open_review_counts
 from tasks.storage.base import Storage
@@ -89,31 +89,31 @@ def intake_steps(inbox: Storage, out: Storage, config: Config, today: date, bar:
     rules = load_rules(config.templates, config.registry)  # personal data: in file names and reports
     converted = reused = 0
     early: dict[str, dict] = {}  # personal data found in the batches, by slot
-    with AfterConversion(out, files, config, rules, early, converting=len(todo)) as after:
-        while todo:
-            need = pending_conversions(todo, state.conversions)
-            results = {}
-            if need:
-                progress("Konverterar %d dokument", len(need))
-                batches = interleaved(need, workers())
-                counter = bar.counter(len(need), *span) if bar else None
-                futures = [convert_files_task.submit(inbox, out, batch, config, counter.batch(i) if counter else None,
-                                                     after)
-                           for i, batch in enumerate(batches)]
-                done_here = []
-                for fut, batch in zip(futures, batches):
-                    outcomes, kept = fut.result()
-                    results.update(outcomes)
-                    reused += len(kept)
-                    converted += len(batch) - len(kept)
-                    done_here += [f.key for f in batch if f.key not in kept]
-                if done_here:  # file names as shown to others: a name or number in one is masked
-                    shown_here = shown_keys(done_here, rules)
-                    progress("Konverterade i den här körningen: %s", "; ".join(sorted(shown_here.values())))
-                if reused:
-                    progress("%d dokument var redan konverterade av en tidigare, avbruten körning", reused)
-            todo = apply_conversions(out, files, todo, results, state.conversions, config, reports,
-                                     checkpoint=lambda: save_state(out, state))
+    after = after_conversion(out, files, config, rules, early)
+    while todo:
+        need = pending_conversions(todo, state.conversions)
+        results = {}
+        if need:
+            progress("Konverterar %d dokument", len(need))
+            batches = interleaved(need, workers())
+            counter = bar.counter(len(need), *span) if bar else None
+            futures = [convert_files_task.submit(inbox, out, batch, config, counter.batch(i) if counter else None,
+                                                 after)
+                       for i, batch in enumerate(batches)]
+            done_here = []
+            for fut, batch in zip(futures, batches):
+                outcomes, kept = fut.result()
+                results.update(outcomes)
+                reused += len(kept)
+                converted += len(batch) - len(kept)
+                done_here += [f.key for f in batch if f.key not in kept]
+            if done_here:  # file names as shown to others: a name or number in one is masked
+                shown_here = shown_keys(done_here, rules)
+                progress("Konverterade i den här körningen: %s", "; ".join(sorted(shown_here.values())))
+            if reused:
+                progress("%d dokument var redan konverterade av en tidigare, avbruten körning", reused)
+        todo = apply_conversions(out, files, todo, results, state.conversions, config, reports,
+                                 checkpoint=lambda: save_state(out, state))
     # Personal data: found once per report and rules; from here on titles are masked, and
     # file names are shown to others as `shown` gives them.
     personal = scan_reports_task(out, quote(reports), rules, quote(state.personal), quote(early))

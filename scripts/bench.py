@@ -265,7 +265,7 @@ def build_directly(inbox_url: str, out_url: str, formats: list[str], stages: Sta
     from tasks.intake.tracker import build_tracker, write_tracker
     from tasks.personal.rules import load_rules
     from tasks.personal.scan import scan_reports, with_masked_titles
-    from tasks.review.early import AfterConversion
+    from tasks.review.early import after_conversion
     from tasks.review.sprak import write_sprak
     from tasks.roundtrip.changes import publish_changes
     from tasks.roundtrip.feedback import harvest_feedback
@@ -286,11 +286,11 @@ def build_directly(inbox_url: str, out_url: str, formats: list[str], stages: Sta
             files = scan_inbox(inbox, config, state.screening)
             todo, reports = plan_conversions(files, state.conversions)
             rules, early = load_rules(config.templates, config.registry), {}
-        # The batches scan each report for personal data and note its words for the language page.
-        with stage("conversion"), AfterConversion(out, files, config, rules, early, converting=len(todo)) as after:
-            while todo:
+        while todo:
+            # The batches scan each report for personal data and note its words for the language page.
+            with stage("conversion"):
                 results, _ = convert_and_keep(inbox, out, pending_conversions(todo, state.conversions), config,
-                                              on_result=after)
+                                              on_result=after_conversion(out, files, config, rules, early))
                 todo = apply_conversions(out, files, todo, results, state.conversions, config, reports,
                                          checkpoint=lambda: save_state(out, state))
         with stage("personal data"):

@@ -401,15 +401,14 @@ def test_block_texts_are_the_texts_of_the_review_blocks(corpus):
 
 
 def test_what_a_report_contributes_is_kept_and_read_back_into_the_same_groups(tmp_path, config):
-    """The language page from what each report's batch kept (report_notes: words, keys of the
+    """The language page from what each report's batch kept (note_report: words, keys of the
     runs of words, the masked paragraphs for a run that is one word somewhere) has the groups
     its paragraphs give, runs of words written apart included."""
     from tasks.core.pandoc import pandoc_path
     from tasks.intake.normalise import Report
-    from tasks.review.sprak import report_contributions, report_notes
+    from tasks.review.sprak import note_report, report_contributions
     from tasks.review.text import block_texts
     from tasks.review.variants import group_variants
-    from tasks.storage.base import write_all
     from tasks.storage.local import LocalStorage
 
     texts = {("myrorna", "1.1"): "Vår second hand butik. Deltagarnas matchning tar tid. Arbetsförmedlingen hjälper.",
@@ -420,7 +419,7 @@ def test_what_a_report_contributes_is_kept_and_read_back_into_the_same_groups(tm
                               capture_output=True, check=True)
         ast, key = json.loads(done.stdout), f"cache/ast/{partner}.json"
         out.write(key, done.stdout)
-        write_all(out, report_notes(key, ast, terms))
+        note_report(out, key, ast, terms)
         reports.append(Report(partner, piece, f"{partner}/{piece}.md", "0" * 64, "md", "T", 10, 1, 0.0, "c",
                               f"normalised/{partner}/{piece}.md", key, masked_key=key))
         blocks.append({"partner": partner, "partner_name": config.registry.by_slug(partner).short, "piece": piece,

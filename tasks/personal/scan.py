@@ -75,20 +75,18 @@ def scan_key(report, rules: PersonalRules) -> str:
                                       rules.fingerprint]).encode()).hexdigest()[:24]
 
 
-def scan_report(report, rules: PersonalRules, ast_json: str | bytes) -> tuple[dict, str, dict, bytes | None]:
-    """Scan one report as soon as it is converted (``ast_json``: its AST); nothing is written.
-    Returns what :func:`scan_reports` keeps for it (hand it over as ``early``), where its
-    masked AST is kept, the masked AST itself (pandoc JSON, parsed) and, when something was
-    masked, the bytes to keep there (else None: the AST is its own masked version)."""
+def scan_report(out, report, rules: PersonalRules, ast_json: str | bytes) -> tuple[dict, str, dict]:
+    """Scan one report as soon as it is converted (``ast_json``: its AST) and keep its masked
+    AST. Returns what :func:`scan_reports` keeps for it (hand it over as ``early``), where its
+    masked AST is, and the masked AST itself (pandoc JSON, parsed)."""
     ast = jsonfast.loads(ast_json)
     findings, title, sources = _scan_parsed(ast, report.title, report_keys(report), rules)
     summary = summarise(findings, rules)
-    masked_key, masked = report.ast_key, None
+    masked_key = report.ast_key
     if summary["total"]:
         masked_key = masked_ast_key(replace(report, title=title), rules)
-        masked = json.dumps(ast, ensure_ascii=False).encode("utf-8")
-    record = {"key": scan_key(report, rules), "summary": summary, "title": title, "sources": sources}
-    return record, masked_key, ast, masked
+        out.write(masked_key, json.dumps(ast, ensure_ascii=False).encode("utf-8"), "application/json")
+    return {"key": scan_key(report, rules), "summary": summary, "title": title, "sources": sources}, masked_key, ast
 
 
 def scan_reports(out, reports: dict, rules: PersonalRules, saved: dict[str, dict],

@@ -25,7 +25,7 @@ def sprak_keys(version: str) -> dict[str, str]:
     return {"json": f"drafts/{version}/sprak.json", "html": f"drafts/{version}/sprak.html"}
 
 
-# What :func:`report_notes` keeps in cache/sprak/ changes with this (and with the masked text
+# What :func:`note_report` keeps in cache/sprak/ changes with this (and with the masked text
 # and the term list).
 FOUND_FORMAT = "5"
 
@@ -52,24 +52,23 @@ def _masked_blocks(out: Storage, report: Report, rules) -> list[str] | None:
     return block_texts(ast)
 
 
-def report_notes(masked_key: str, ast: dict, terms: TermList) -> list[tuple[str, bytes, str]]:
-    """What a report contributes to the page (:func:`report_occurrences` of the paragraphs of
-    its masked AST ``ast``), as the writes that keep it (nothing is written): found as soon as
-    its masked text is known, while the run goes on, so the page only groups."""
-    return _found(masked_key, terms, block_texts(ast))[1]
+def note_report(out: Storage, masked_key: str, ast: dict, terms: TermList) -> None:
+    """Keep what a report contributes to the page (:func:`report_occurrences` of the paragraphs
+    of its masked AST ``ast``): found as soon as its masked text is known, while the run goes
+    on, so the page only groups."""
+    _keep_found(out, masked_key, terms, block_texts(ast))
 
 
-def _found(masked_key: str, terms: TermList, blocks: list[str]) -> tuple[dict, list[tuple[str, bytes, str]]]:
-    """What a report contributes, and the two objects that keep it: the listed terms, the words
-    (as JSON text, read when needed) and the keys of the runs of words (:func:`found_key`);
-    beside it the masked paragraphs, from which a report's runs of words are found again when
-    one is one word somewhere (seldom)."""
+def _keep_found(out: Storage, masked_key: str, terms: TermList, blocks: list[str]) -> dict:
+    """Keep two objects: the listed terms, the words (as JSON text, read when needed) and the
+    keys of the runs of words (:func:`found_key`); beside it the masked paragraphs, from which
+    a report's runs of words are found again when one is one word somewhere (seldom)."""
     found = report_occurrences(blocks, terms, phrases=False)
     key = found_key(masked_key, terms)
-    main = {"listed": found["listed"], "w": jsonfast.dumps(found["w"]).decode("utf-8"),
-            "pk": " ".join(sorted(found["pk"]))}  # sorted: the same bytes from any process
-    return found, [(_blocks_key(key), jsonfast.dumps(blocks), "application/json"),
-                   (key, jsonfast.dumps(main), "application/json")]
+    main = {"listed": found["listed"], "w": jsonfast.dumps(found["w"]).decode("utf-8"), "pk": " ".join(found["pk"])}
+    write_all(out, [(_blocks_key(key), jsonfast.dumps(blocks), "application/json"),
+                    (key, jsonfast.dumps(main), "application/json")])
+    return found
 
 
 def _blocks_key(key: str) -> str:
@@ -88,7 +87,7 @@ def _kept_contribution(out: Storage, report: Report, name: str, key: str, kept: 
 
 
 def report_contributions(out: Storage, reports: list[Report], config: Config, terms: TermList) -> list[Contribution]:
-    """What each report contributes to the page: as kept (:func:`report_notes`), else found now
+    """What each report contributes to the page: as kept (:func:`note_report`), else found now
     from its masked text and kept; a report whose text is gone contributes nothing."""
     from tasks.personal.rules import load_rules
 
@@ -106,7 +105,7 @@ def report_contributions(out: Storage, reports: list[Report], config: Config, te
         blocks = _masked_blocks(out, r, rules)
         if blocks is not None:
             if key:
-                write_all(out, _found(r.masked_key, terms, blocks)[1])
+                _keep_found(out, r.masked_key, terms, blocks)
             found.append(contribution(r.partner, name, r.piece, report_occurrences(blocks, terms)))
     return found
 
