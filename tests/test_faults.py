@@ -7,8 +7,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -216,10 +220,6 @@ time.sleep(600)
 def test_worker_processes_end_when_the_run_that_started_them_is_killed(tmp_path):
     """A run killed while its worker processes wait for work (the personal-data scan, the
     language review) leaves none of them behind."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
     root = str(Path(__file__).resolve().parents[1])
     run = subprocess.Popen([sys.executable, "-c", WORKER_PIDS.format(root=root)], stdout=subprocess.PIPE, text=True)
     try:
@@ -229,7 +229,10 @@ def test_worker_processes_end_when_the_run_that_started_them_is_killed(tmp_path)
     finally:
         run.kill()
         run.wait()
-    assert wait_for(lambda: not any(_alive(pid) for pid in pids), limit=30), "a worker process outlived its run"
+    gone = wait_for(lambda: not any(_alive(pid) for pid in pids), limit=30)
+    for pid in filter(_alive, pids):  # the test's own leftovers, whatever it finds
+        os.kill(pid, signal.SIGKILL)
+    assert gone, "a worker process outlived its run"
 
 
 def _alive(pid: int) -> bool:
