@@ -70,6 +70,18 @@ def wait_for(condition, proc: subprocess.Popen | None = None, limit: float = 600
     return False
 
 
+def process_state(pid: int) -> str:
+    """A process's state from /proc (``Z``: ended, not yet reaped); ``X`` when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "X"
+
+
+def ended(pid: int) -> bool:
+    return process_state(pid) in ("Z", "X")
+
+
 def torn_files(out: Storage) -> list[str]:
     """Objects that are half-written or unreadable: temporary names, JSON that does not parse,
     Word/zip files that do not open, PDFs without an end marker, empty pages."""

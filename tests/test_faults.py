@@ -20,7 +20,7 @@ from tasks.core.config import ConvertSettings
 from tasks.storage.local import LocalStorage
 from tasks.storage.state import ScreeningMemory
 from tests.builders import make_docx, put
-from tests.faults import inconsistencies, kill_group, start_cli, torn_files, wait_for
+from tests.faults import ended, inconsistencies, kill_group, start_cli, torn_files, wait_for
 
 
 def _slow_inbox(root, config, count=28, paragraphs=120):
@@ -229,15 +229,7 @@ def test_worker_processes_end_when_the_run_that_started_them_is_killed(tmp_path)
     finally:
         run.kill()
         run.wait()
-    gone = wait_for(lambda: not any(_alive(pid) for pid in pids), limit=30)
-    for pid in filter(_alive, pids):  # the test's own leftovers, whatever it finds
+    gone = wait_for(lambda: all(map(ended, pids)), limit=30)
+    for pid in [p for p in pids if not ended(p)]:  # the test's own leftovers, whatever it finds
         os.kill(pid, signal.SIGKILL)
     assert gone, "a worker process outlived its run"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False

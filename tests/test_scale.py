@@ -19,7 +19,7 @@ import pytest
 
 from tasks.storage.local import LocalStorage
 from tests.builders import make_docx, put
-from tests.faults import inconsistencies, torn_files
+from tests.faults import ended, inconsistencies, torn_files
 from tests.stacks import (
     api_settings,
     descendants,
@@ -45,18 +45,11 @@ def postgres_stack():
         with running_stack(base, workers=2, postgres=True) as stack:
             yield stack
         for name, pid in stack["pids"].items():  # `down` stopped every process it started
-            assert not Path(f"/proc/{pid}").exists() or _state(pid) in ("Z", "X"), name
+            assert ended(pid), name
     finally:
         import shutil
 
         shutil.rmtree(base, ignore_errors=True)
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "X"
 
 
 def _uid(pid: int) -> int:
