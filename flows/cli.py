@@ -16,14 +16,18 @@ from datetime import date
 from tasks.core.formats import named_extensions
 
 
+# Without -v: the run's logs still reach the Prefect server (and its UI); the terminal shows
+# only utkast's own progress lines and, on failure, one clear message.
+QUIET_CONSOLE = {"PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL"}
+
+
 def _prefect_env(verbose: bool) -> None:
     """Offline-friendly Prefect defaults; must run before Prefect is imported."""
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if not verbose:
-        # The run's logs still reach the Prefect server (and its UI); the terminal shows
-        # only utkast's own progress lines and, on failure, one clear message.
-        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+        for key, value in QUIET_CONSOLE.items():
+            os.environ.setdefault(key, value)
 
 
 def _csv(kind):
@@ -143,6 +147,8 @@ def _use_server(say: bool = True) -> None:
 
     choice = find_server()
     os.environ.update(choice.settings)
+    if "prefect.context" in sys.modules:  # loaded before this command's settings were known (flows/warm.py)
+        sys.modules["prefect.context"].refresh_global_settings_context()
     if choice.source == "temporary" and say:
         print(TEMPORARY_HINT, file=sys.stderr, flush=True)
 
@@ -361,7 +367,11 @@ _EXIT_CODE: list[int] = []
 def run() -> None:
     """The ``utkast`` command: :func:`main` in a process of its own, left at once when it is done."""
     atexit.register(_leave_at_once)  # registered first, so it runs after every other exit handler
-    code = main() or 0
+    from flows.handover import hand_over
+
+    code = hand_over(sys.argv[1:])  # in the running stack's warm process, when there is one
+    if code is None:
+        code = main() or 0
     _EXIT_CODE.append(code)
     sys.exit(code)
 

@@ -13,7 +13,8 @@ root; Unix socket only, no TCP port; a random password in .local/postgres/passwo
 until the server answers, creates the process work pool `utkast` and the task concurrency
 limit of the language checker, deploys everything in prefect.yaml (`prefect --no-prompt deploy
 --all`), creates the recovery automations (flows/recovery.py), starts N process workers on the
-pool and `utkast serve` on 127.0.0.1 (port 8080, or a free one when 8080 is taken;
+pool, the warm process that `utkast build` and `utkast intake` from a terminal run in
+(flows/warm.py), and `utkast serve` on 127.0.0.1 (port 8080, or a free one when 8080 is taken;
 `--portal-port`) over the checkout's inbox and outputs, so uploads start the intake. The API
 requires a random auth string (PREFECT_SERVER_API_AUTH_STRING), kept in .local/prefect.env
 together with PREFECT_API_URL (`. .local/prefect.env` for the prefect CLI and `utkast`); it is
@@ -39,6 +40,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -418,13 +420,15 @@ def up(args) -> int:
     started: dict[str, str | None] = {}
     database = "postgresql" if args.postgres else "sqlite"
     portal_url = None
+    # The warm process's socket (flows/warm.py), in a folder only this user may enter.
+    warm_socket = str(Path(tempfile.mkdtemp(prefix="utkast-warm-")) / "warm.sock")
 
     def save() -> None:
         state_path.parent.mkdir(parents=True, exist_ok=True)
         write_private(state_path, json.dumps({
             "pids": pids, "started": started, "api_url": api_url, "ui_url": ui_url, "database": database,
             "portal_url": portal_url, "prefect_home": str(prefect_home), "home": str(home), "logs": str(logs),
-            "env_file": str(client_env_file),
+            "env_file": str(client_env_file), "warm_socket": warm_socket,
             "stop_signals": {name: int(sig) for name, sig in stop_signals.items()}}, indent=2))
 
     def launch(process: Process, cwd: Path) -> int:
@@ -475,15 +479,21 @@ def up(args) -> int:
         # sender reads the state file (tasks/portal/links.py:portal_base_url).
         portal_url = f"http://127.0.0.1:{port}"
         save()
+        # `utkast build` and `utkast intake` from a terminal run in a fork of this process, with
+        # Prefect and the flows loaded already (flows/warm.py).
+        launch(Process("warm", [str(python if python.exists() else sys.executable), "-m", "flows.warm",
+                                "--socket", warm_socket], env), home)
         for process in workers(args, env):
             launch(process, home)
         wait_for_workers(api_url, auth, pids, logs)
         launch(Process("portal", [*utkast_command(), "serve", "--host", "127.0.0.1", "--port", str(port)], env),
                home)
         wait_for_portal(portal_url, pids["portal"], logs / "portal.log")
+        wait_for_warm(Path(warm_socket), pids["warm"], logs / "warm.log")
     except BaseException:
         for name in reversed(list(pids)):
             stop_pid(pids[name], started.get(name), stop_signals.get(name, signal.SIGTERM))
+        remove_warm_folder(warm_socket)
         state_path.unlink(missing_ok=True)
         raise
     print(f"\nPrefect UI:  {ui_url}   (database: {database}; {args.workers} worker(s) on pool {POOL!r})")
@@ -519,6 +529,23 @@ def wait_for_portal(url: str, pid: int, log: Path) -> None:
         time.sleep(0.5)
 
 
+def wait_for_warm(path: Path, pid: int, log: Path) -> None:
+    """Wait until the warm process listens (it loads Prefect and the flows first)."""
+    deadline = time.monotonic() + START_SECONDS
+    while not path.exists():
+        if not alive(pid):
+            raise SystemExit(f"stack: the warm process stopped; see {log}")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"stack: the warm process did not start within {START_SECONDS} s; see {log}")
+        time.sleep(0.2)
+
+
+def remove_warm_folder(socket_path: str | None) -> None:
+    """The warm process's folder, when it left it behind (it removes its socket when stopped)."""
+    if socket_path and Path(socket_path).parent.name.startswith("utkast-warm-"):
+        shutil.rmtree(Path(socket_path).parent, ignore_errors=True)
+
+
 def down(args) -> int:
     state_path = Path(args.state)
     state = read_state(state_path)
@@ -529,6 +556,7 @@ def down(args) -> int:
     for name, pid in reversed(list(state["pids"].items())):  # workers first, the database last
         stop_pid(pid, state.get("started", {}).get(name), signals.get(name, signal.SIGTERM))
         print(f"stopped {name} (pid {pid})")
+    remove_warm_folder(state.get("warm_socket"))
     state_path.unlink(missing_ok=True)
     return 0
 

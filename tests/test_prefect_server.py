@@ -374,3 +374,121 @@ def test_utkast_build_from_a_terminal_uses_the_running_stack_without_any_variabl
     with get_client(sync_client=True) as client:
         runs = [r for r in client.read_flow_runs() if r.parameters.get("inbox") == str(inbox)]
     assert len(runs) == 1 and runs[0].state.is_completed(), runs
+
+
+# --- the warm process: `utkast build` from a terminal in a fork with Prefect loaded -----------------
+
+
+def _warm_log(stack) -> str:
+    return (Path(stack["logs"]) / "warm.log").read_text(encoding="utf-8")
+
+
+def _fork_of(stack, pid: int) -> int | None:
+    """The fork the warm process ran command ``pid`` in, from its log."""
+    return next((int(line.rsplit(" ", 1)[1]) for line in _warm_log(stack).splitlines()
+                 if f"`utkast build` of process {pid} runs in fork" in line), None)
+
+
+def _as_checkout_command(stack, tmp_path, *args: str, **popen):
+    """`utkast ARGS` as the stack's checkout's own script would run it (its code, its stack)."""
+    command = [sys.executable, "-c", "from flows.cli import run; run()", *args]
+    return subprocess.Popen(command, cwd=stack["home"], env=_terminal_env(stack, tmp_path), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **popen)
+
+
+def _terminal_env(stack, tmp_path) -> dict[str, str]:
+    """The environment of a terminal that started the stack (the same Prefect logging settings),
+    finding it by its state file alone."""
+    env = {k: v for k, v in stack["env"].items() if not k.startswith("PREFECT_API")}
+    env.update(UTKAST_STACK_STATE=str(stack["base"] / "stack.json"), PREFECT_HOME=str(tmp_path / "prefect"))
+    return env
+
+
+def _one_report(tmp_path, name: str = "myrorna/1.3 Kvalitet.docx") -> tuple[Path, Path]:
+    inbox, out = tmp_path / "inbox", tmp_path / "outputs"
+    put(inbox, name, make_docx(["Myrorna arbetar med kvalitetssäkring i butikerna."]))
+    return inbox, out
+
+
+def test_utkast_build_runs_in_a_fork_of_the_stacks_warm_process_with_the_same_output(api, tmp_path):
+    """With the stack running, `utkast build` hands itself to the warm process: the terminal
+    shows the same lines, the draft and the Prefect run are there, the exit code is the
+    command's, and the warm process's log names the command and the fork it ran in."""
+    from prefect.client.orchestration import get_client
+
+    inbox, out = _one_report(tmp_path)
+    command = _as_checkout_command(api, tmp_path, "build", "--inbox", str(inbox), "--out", str(out), "--no-review",
+                                   "--formats", "docx")
+    stdout, stderr = command.communicate(timeout=600)
+    assert command.returncode == 0, stdout + stderr
+    assert "Draft " in stdout and " published." in stdout and "1 converted in this run." in stdout
+    assert "Konverterar 1 dokument" in stderr  # utkast's progress lines, on the command's own terminal
+    fork = _fork_of(api, command.pid)
+    # The fork ends and is collected, with what it used (the benchmark reads its peak memory here).
+    assert wait_for("the fork's end", lambda: f"warm: fork {fork} ended: exit 0, peak " in _warm_log(api),
+                    timeout=30, every=0.2)
+    assert list(out.glob("drafts/*/utkast.docx"))
+    with get_client(sync_client=True) as client:
+        runs = [r for r in client.read_flow_runs() if r.parameters.get("inbox") == str(inbox)]
+    assert len(runs) == 1 and runs[0].state.is_completed(), runs
+    # A configuration typo: the command's exit code and message, from the fork.
+    bad = tmp_path / "templates"
+    shutil.copytree(api["home"] / "templates", bad)
+    (bad / "settings.toml").write_text((bad / "settings.toml").read_text(encoding="utf-8") + "\nformatz = 1\n",
+                                       encoding="utf-8")
+    command = _as_checkout_command(api, tmp_path, "build", "--inbox", str(inbox), "--out", str(out),
+                                   "--templates", str(bad))
+    stdout, stderr = command.communicate(timeout=600)
+    assert command.returncode == 2 and "configuration error in" in stderr and "formatz" in stderr, stderr
+    assert f"`utkast build` of process {command.pid} runs in fork" in _warm_log(api)
+
+
+def test_ctrl_c_on_a_command_ends_its_fork_in_the_warm_process(api, tmp_path):
+    """Ctrl-C on a command whose build runs in the warm process ends the build, not the warm
+    process, and the next command runs there again."""
+    for n in range(40):
+        put(tmp_path / "inbox", f"myrorna/1.{n % 4 + 1} Del {n}.docx", make_docx([f"Stycke {n} om butikerna."] * 30))
+    inbox, out = tmp_path / "inbox", tmp_path / "outputs"
+    command = _as_checkout_command(api, tmp_path, "build", "--inbox", str(inbox), "--out", str(out), "--no-review",
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a terminal
+    fork = wait_for("the fork", lambda: _fork_of(api, command.pid), timeout=120, every=0.2)
+    os.kill(command.pid, signal.SIGINT)
+    stdout, stderr = command.communicate(timeout=120)
+    assert command.returncode == 130 and "published" not in stdout, stdout + stderr
+    assert wait_for("the fork to end", lambda: not Path(f"/proc/{fork}").exists() or
+                    Path(f"/proc/{fork}/stat").read_text().split(")")[1].split()[0] == "Z", timeout=60, every=0.2)
+    assert Path(f"/proc/{api['pids']['warm']}").exists()
+    inbox2, out2 = _one_report(tmp_path / "again")
+    again = _as_checkout_command(api, tmp_path, "build", "--inbox", str(inbox2), "--out", str(out2), "--no-review",
+                                 "--formats", "docx")
+    stdout, stderr = again.communicate(timeout=600)
+    assert again.returncode == 0 and " published." in stdout, stdout + stderr
+    assert f"`utkast build` of process {again.pid} runs in fork" in _warm_log(api)
+
+
+def test_the_warm_process_runs_no_stale_code_and_no_other_checkouts(api, tmp_path):
+    """A command of another checkout runs itself; after the checkout's code changes, the next
+    command runs itself too and the warm process starts again on the new code (the same
+    process, so the stack still knows it), and the command after that runs in it again."""
+    inbox, out = _one_report(tmp_path)
+    args = ["build", "--inbox", str(inbox), "--out", str(out), "--no-review", "--formats", "docx"]
+    other = subprocess.run([str(Path(sys.executable).parent / "utkast"), *args], env=_terminal_env(api, tmp_path), capture_output=True,
+                           text=True, timeout=600)
+    assert other.returncode == 0 and " published." in other.stdout, other.stdout + other.stderr
+    assert f"it runs the code of {api['home']}, not of {ROOT}" in _warm_log(api)
+
+    changed = api["home"] / "tasks" / "draft" / "summary.py"
+    os.utime(changed, ns=(time.time_ns(), time.time_ns()))
+    readies = _warm_log(api).count("warm: ready on")
+    command = _as_checkout_command(api, tmp_path, *args)
+    stdout, stderr = command.communicate(timeout=600)
+    assert command.returncode == 0 and "Nothing new since draft" in stdout, stdout + stderr
+    assert "its code has changed since it started" in _warm_log(api)
+    assert f"of process {command.pid} runs in fork" not in _warm_log(api)
+    wait_for("the warm process to start again", lambda: _warm_log(api).count("warm: ready on") > readies,
+             timeout=120, every=0.2)
+    assert Path(f"/proc/{api['pids']['warm']}").exists()
+    command = _as_checkout_command(api, tmp_path, *args)
+    stdout, stderr = command.communicate(timeout=600)
+    assert command.returncode == 0 and "Nothing new since draft" in stdout, stdout + stderr
+    assert f"`utkast build` of process {command.pid} runs in fork" in _warm_log(api)

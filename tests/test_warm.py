@@ -1,0 +1,48 @@
+"""The warm process's decisions (flows/warm.py): which commands it may run, and when it must
+not. Running commands in it, against the stack, is in tests/test_prefect_server.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows.handover import wants_warm
+from flows.warm import CHECKOUT, logging_settings, refusal, runs_here
+
+QUIET = {"PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL"}
+STAMP = {str(CHECKOUT / "flows" / "build.py"): (100, 1)}
+
+
+@pytest.mark.parametrize(("argv", "warm"), [
+    (["build"], True),
+    (["build", "--no-review", "--formats", "docx", "--inbox", "s3://b/p"], True),
+    (["intake", "--out", "x"], True),
+    (["-v", "build"], False),  # Prefect's console is set up as Prefect is imported
+    (["status"], False),
+    (["review", "a.docx"], False),
+    (["build", "--formats"], False),  # argparse's own message, from the command itself
+    ([], False),
+])
+def test_only_flow_commands_without_v_run_in_the_warm_process(argv, warm):
+    assert runs_here(argv) is warm
+    assert wants_warm(argv) is (warm or argv == ["build", "--formats"])  # the command's quick look first
+
+
+def test_a_command_line_the_warm_process_does_not_run_is_refused_with_a_reason():
+    request = {"argv": ["build", "-h"], "checkout": str(CHECKOUT), "env": {}}
+    assert "only `utkast build` and `utkast intake`" in refusal(request, logging_settings({}), STAMP, STAMP)
+
+
+def test_a_command_runs_in_the_warm_process_only_with_its_code_and_prefects_logging():
+    request = {"argv": ["build"], "checkout": str(CHECKOUT), "env": {"HOME": "/x", "PREFECT_API_URL": "http://127.0.0.1:1/api"}}
+    loaded = logging_settings({})
+    assert loaded == QUIET
+    assert refusal(request, loaded, STAMP, dict(STAMP)) is None
+    # Another checkout's command runs that checkout's code, itself.
+    assert "/elsewhere" in refusal({**request, "checkout": "/elsewhere"}, loaded, STAMP, STAMP)
+    # Code changed since the warm process loaded it (an edit, a pull, a new lock).
+    assert refusal(request, loaded, STAMP, {str(CHECKOUT / "flows" / "build.py"): (101, 2)}) == \
+        "its code has changed since it started"
+    # Prefect's logging is set up when Prefect is imported: other logging settings, the command's own.
+    assert "logging" in refusal({**request, "env": {"PREFECT_LOGGING_LEVEL": "DEBUG"}}, loaded, STAMP, STAMP)
+    assert refusal({**request, "env": {"PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL"}}, loaded, STAMP,
+                   STAMP) is None
