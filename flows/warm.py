@@ -131,7 +131,7 @@ def _reply(conn: socket.socket, message: dict) -> None:
 def _run_in_fork(conn: socket.socket, request: dict, fds: list[int]) -> None:
     """In the fork: become the command (its terminal, folder, environment), run it, say the
     exit code, leave. Never returns."""
-    code = 1
+    code, done = 1, threading.Event()
     try:
         for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
             signal.signal(signum, signal.SIG_DFL)
@@ -149,7 +149,7 @@ def _run_in_fork(conn: socket.socket, request: dict, fds: list[int]) -> None:
         os.environ.update(request["env"])
         sys.argv = ["utkast", *request["argv"]]
         _reply(conn, {"pid": os.getpid()})
-        threading.Thread(target=_end_without_command, args=(conn,), name="utkast-command", daemon=True).start()
+        threading.Thread(target=_end_without_command, args=(conn, done), name="utkast-command", daemon=True).start()
         code = _command(request["argv"])
         import atexit
 
@@ -161,6 +161,7 @@ def _run_in_fork(conn: socket.socket, request: dict, fds: list[int]) -> None:
         with contextlib.suppress(Exception):
             sys.stdout.flush()
             sys.stderr.flush()
+        done.set()  # the command may leave once it has the exit code
         with contextlib.suppress(OSError):
             _reply(conn, {"exit": code})
         os._exit(code)
@@ -184,12 +185,14 @@ def _command(argv: list[str]) -> int:
         return 1
 
 
-def _end_without_command(conn: socket.socket) -> None:
-    """End this fork when its command is gone (the command closed the socket, or was killed)."""
+def _end_without_command(conn: socket.socket, done: threading.Event) -> None:
+    """End this fork when its command is gone (the command closed the socket, or was killed)
+    before the fork has said its exit code."""
     with contextlib.suppress(OSError):
         while conn.recv(1024):
             pass
-    os.kill(os.getpid(), signal.SIGTERM)
+    if not done.is_set():
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _reap() -> None:

@@ -15,7 +15,9 @@ commands, ``os.wait4`` for a process's peak memory). For each corpus profile
   the ``typst`` wheel behind a ``typst`` command);
 - ``utkast build --no-review --formats docx`` cold (ratio to the baseline), then with nothing
   changed, then after changing one file (ratios to the cold build); and the cold build
-  with ``--formats docx,pdf,html`` (ratio to the three-format baseline);
+  with ``--formats docx,pdf,html`` (ratio to the three-format baseline). They run as with the
+  coordinator's stack up: in a fork of the stack's warm process (flows/warm.py), whose peak
+  memory is the fork's; a cold build and one after a change are measured without it as well;
 - where a cold build's time goes, stage by stage: the same steps as plain functions in one
   process (``build_directly``), and what the command adds (Prefect, starting Python); and
   where a build after one more changed file goes, the same way (the command's own stages are
@@ -31,9 +33,9 @@ commands, ``os.wait4`` for a process's peak memory). For each corpus profile
 It prints a table, writes everything as JSON (``--json``) and the table with every target as
 the documentation's figures page (``--figures``, default ``docs/performance-figures.md``).
 
-The commands find the benchmark's Prefect server the way ``utkast`` finds the coordinator's
-stack (``.local/stack.json`` of ``UTKAST_HOME``, here a folder of the benchmark's): no
-PREFECT_API_URL is set for them, and none starts a temporary server; a separate line shows
+The commands find the benchmark's Prefect server and warm process the way ``utkast`` finds the
+coordinator's stack (``.local/stack.json`` of ``UTKAST_HOME``, here a folder of the benchmark's):
+no PREFECT_API_URL is set for them, and none starts a temporary server; a separate line shows
 what that temporary server costs.
 """
 
@@ -90,7 +92,8 @@ def run(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> dic
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     code = os.waitstatus_to_exitcode(status)
-    result = {"seconds": round(wall, 3), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "exit": code}
+    result = {"seconds": round(wall, 3), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "exit": code,
+              "pid": proc.pid}
     if code != 0:
         result["output"] = output.decode("utf-8", "replace")[-3000:]
         raise SystemExit(f"command failed ({code}): {shlex.join(map(str, cmd))}\n{result['output']}")
@@ -126,16 +129,44 @@ class PrefectServer:
         self.stop()
         raise SystemExit("the Prefect server did not start")
 
+    warm = None
+
     def as_stack(self, home: Path) -> dict:
         """The environment of a command that finds this server as the coordinator's stack:
-        ``UTKAST_HOME/.local/stack.json`` names it, and no PREFECT_API_URL is set."""
-        (home / ".local").mkdir(parents=True, exist_ok=True)
-        (home / ".local" / "stack.json").write_text(json.dumps(
-            {"pids": {"server": self.proc.pid}, "api_url": self.url, "ui_url": self.url[:-4]}), encoding="utf-8")
+        ``UTKAST_HOME/.local/stack.json`` names it, and no PREFECT_API_URL is set. The stack's
+        warm process is started as `stack up` starts it (flows/warm.py); :meth:`use_warm` turns
+        it off and on for the commands."""
+        self.state = home / ".local" / "stack.json"
+        self.state.parent.mkdir(parents=True, exist_ok=True)
+        self.warm_socket = Path(tempfile.mkdtemp(prefix="utkast-warm-")) / "warm.sock"
+        self.warm_log = home / ".local" / "warm.log"
+        with open(self.warm_log, "wb") as log:
+            self.warm = subprocess.Popen([sys.executable, "-m", "flows.warm", "--socket", str(self.warm_socket)],
+                                         cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        deadline = time.time() + 180
+        while not self.warm_socket.exists():
+            if self.warm.poll() is not None or time.time() > deadline:
+                self.stop()
+                raise SystemExit(f"the warm process did not start; see {self.warm_log}")
+            time.sleep(0.2)
+        self.use_warm(True)
         env = {k: v for k, v in self.env.items() if k not in ("PREFECT_API_URL", "PREFECT_API_KEY")}
         return dict(env, UTKAST_HOME=str(home))
 
+    def use_warm(self, on: bool) -> None:
+        """Whether the commands find the warm process in the stack's state."""
+        state = {"pids": {"server": self.proc.pid}, "api_url": self.url, "ui_url": self.url[:-4],
+                 "warm_log": str(self.warm_log)}
+        if on:
+            state.update(warm_socket=str(self.warm_socket))
+        self.state.write_text(json.dumps(state), encoding="utf-8")
+
     def stop(self) -> None:
+        if self.warm is not None and self.warm.poll() is None:
+            self.warm.terminate()
+            self.warm.wait(30)
+            shutil.rmtree(self.warm_socket.parent, ignore_errors=True)
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
@@ -194,7 +225,34 @@ def change_one_file(inbox: Path) -> Path:
 
 
 def utkast(args: list[str], env: dict) -> dict:
-    return run([str(BIN / "utkast"), *args], env=env)
+    """``utkast ARGS``; when it ran in the stack's warm process, its peak memory is the fork's
+    (from the warm process's log), where the work was done."""
+    result = dict(run([str(BIN / "utkast"), *args], env=env), warm=False)
+    try:
+        state = json.loads((Path(env["UTKAST_HOME"]) / ".local" / "stack.json").read_text(encoding="utf-8"))
+    except (KeyError, OSError, ValueError):
+        return result
+    if "warm_socket" in state:
+        peak = fork_peak(Path(state["warm_log"]), result["pid"])
+        result.update(warm=peak is not None, peak_rss_mb=max(result["peak_rss_mb"], peak or 0))
+    return result
+
+
+def fork_peak(log: Path, pid: int) -> float | None:
+    """The peak memory (MB) of the warm process's fork that ran command ``pid``; None when the
+    command ran itself. The warm process notes a fork's end within a second."""
+    deadline = time.time() + 10
+    while True:
+        lines = log.read_text(encoding="utf-8").splitlines()
+        fork = next((line.rsplit(" ", 1)[1] for line in lines if f" of process {pid} runs in fork " in line), None)
+        if fork is None:
+            return None
+        end = next((line for line in lines if line.startswith(f"warm: fork {fork} ended:")), None)
+        if end is not None:
+            return float(end.split("peak ")[1].split()[0])
+        if time.time() > deadline:
+            raise SystemExit(f"the warm process did not note the end of fork {fork}; see {log}")
+        time.sleep(0.1)
 
 
 def in_process(code: str, env: dict) -> dict:
@@ -354,9 +412,11 @@ def review_throughput(env: dict, rounds: int) -> dict:
         return json.loads(out.read_text(encoding="utf-8"))
 
 
-def profile_run(profile: str, n: int, seed: int, work: Path, env: dict, formats3: bool) -> dict:
+def profile_run(profile: str, n: int, seed: int, work: Path, env: dict, formats3: bool, server: PrefectServer) -> dict:
     """One corpus profile: baseline, cold, nothing changed, one changed (docx), the three
-    formats, and the stages of a cold build and of a build after one change."""
+    formats, and the stages of a cold build and of a build after one change. The commands run
+    in the stack's warm process, as a coordinator's do with the stack up; a cold build and one
+    after a change are also measured without it."""
     from scripts.make_corpus import generate
 
     result: dict = {"n": n}
@@ -383,6 +443,14 @@ def profile_run(profile: str, n: int, seed: int, work: Path, env: dict, formats3
     (out / STAMP).unlink()
     print(f"[{profile}] utkast build, nothing changed, through a flow run ...", flush=True)
     result["nothing_changed_flow"] = utkast(build, env)
+    server.use_warm(False)  # the command alone: Python, Prefect and the flows loaded by each command
+    change_one_file(inbox)
+    print(f"[{profile}] utkast build, one file changed, without the warm process ...", flush=True)
+    result["one_changed_alone"] = utkast(build, env)
+    print(f"[{profile}] utkast build, cold, without the warm process ...", flush=True)
+    result["cold_alone"] = utkast(["build", "--no-review", "--formats", "docx", "--inbox", str(inbox),
+                                   "--out", str(base / "outputs-alone")], env)
+    server.use_warm(True)
 
     print(f"[{profile}] where a cold build's time goes (plain functions, one process) ...", flush=True)
     result["stages"] = in_process(STAGES.format(root=str(ROOT), inbox=str(inbox), out=str(base / "stages"),
@@ -442,7 +510,8 @@ def main() -> int:
     try:
         env = server.as_stack(work / "home")  # the commands find the server as the coordinator's stack
         for i, profile in enumerate(profiles):
-            results["profiles"][profile] = profile_run(profile, args.n, args.seed, work, env, not args.no_formats3)
+            results["profiles"][profile] = profile_run(profile, args.n, args.seed, work, env, not args.no_formats3,
+                                                       server)
         first = results["profiles"][profiles[0]]
         fenv = dict(server.env, UTKAST_TEMPLATES=first["templates"])
 
@@ -514,6 +583,9 @@ def main() -> int:
             "stack_one_changed_s": r["one_changed"]["seconds"],
             "peak_docx_mb": r["cold"]["peak_rss_mb"],
         }
+        if "cold_alone" in r:
+            mine["cold_alone_vs_baseline"] = r["cold_alone"]["seconds"] / r["baseline"]["seconds"]
+            mine["one_changed_alone_s"] = r["one_changed_alone"]["seconds"]
         if "cold3" in r:
             mine["cold3_vs_baseline3"] = r["cold3"]["seconds"] / r["baseline3"]["seconds"]
             mine["peak_three_formats_mb"] = r["cold3"]["peak_rss_mb"]
@@ -607,6 +679,11 @@ def table_rows(r: dict) -> list[tuple[str, str, str]]:
              f"flow run with nothing changed, {q['one_changed_minus_nothing_changed_vs_cold']:.3f} x more than "
              "nothing changed"),
         ]
+        if "cold_alone" in p:
+            rows += [("utkast build, cold, without the warm process", f"{p['cold_alone']['seconds']:.1f} s",
+                      f"{q['cold_alone_vs_baseline']:.2f} x baseline (not a target: the command alone)"),
+                     ("utkast build, 1 file changed, without the warm process",
+                      f"{p['one_changed_alone']['seconds']:.2f} s", "")]
         if "cold3" in p:
             rows += [("baseline: plain pandoc script, docx, pdf and html", f"{p['baseline3']['seconds']:.1f} s", ""),
                      ("utkast build, cold, docx, pdf and html", f"{p['cold3']['seconds']:.1f} s",

@@ -26,6 +26,9 @@ def test_benchmark_smoke_run_writes_every_measurement(tmp_path):
     for profile in result["profiles"].values():
         for key in ("baseline", "cold", "nothing_changed", "nothing_changed_flow", "one_changed", "baseline3", "cold3"):
             assert profile[key]["seconds"] > 0 and profile[key]["peak_rss_mb"] > 0, key
+        # With the stack's warm process, as a coordinator's commands run; and the command alone.
+        assert profile["cold"]["warm"] and profile["one_changed"]["warm"], profile["cold"]
+        assert profile["cold_alone"]["warm"] is False and profile["one_changed_alone"]["seconds"] > 0
         assert set(profile["stages"]["stages"]) == {"screening", "conversion", "personal data", "review", "merge",
                                                     "render", "language page", "tracker, changes, pages"}
         # After one more file changed: the same stages, and that file converted again.
@@ -50,5 +53,6 @@ def test_benchmark_smoke_run_writes_every_measurement(tmp_path):
     figures = page.read_text(encoding="utf-8")
     assert figures.startswith("# Performance figures\n") and "| utkast build, cold | " in figures
     assert "| 1 file changed, by stage (plain functions, one process): | " in figures
+    assert "| utkast build, cold, without the warm process | " in figures
     for key, target in result["targets"].items():
         assert f"| `{key}` {target['target']} | {target['measured']} | " in figures, key
