@@ -4,7 +4,10 @@ The page (:func:`tasks.review.sprak.write_sprak`) is Python work from start to e
 what every report contributes and groups it across the reports. A flow run's tasks share one
 interpreter lock, so in the run's own process the page slowed the merge and the render beside
 it by about as much as it took itself (N = 1,500, one report changed: the merge alone 0.5 s,
-beside the page 1.9 s). In a process of its own it runs on the other core.
+beside the page 1.9 s). In a process of its own it runs on the other core. A small draft's page
+(fewer than :data:`BESIDE_FROM` reports: 0.1-0.2 s at N = 238) is made in the run itself: there
+the process's start cost more than the page (one changed report, N = 238, light reports: the
+whole command 0.94 x as long in seven alternating pairs).
 
 The process opens the outputs as the run does (:func:`flows.storage.open_storage`: a bucket's
 credentials from the environment or the Prefect block), reads the run's configuration folder
@@ -33,11 +36,26 @@ ROOT = Path(__file__).resolve().parents[1]
 STORAGE_FAILED = 3  # the exit code of a storage problem
 
 
+# From this many reports, the page is made in a process of its own. Below it, the page is
+# quicker than the process's start (about 1 s of CPU: Python and the review's modules), which
+# takes that CPU from the merge and the render on a machine of two cores.
+BESIDE_FROM = 400
+
+
+def beside(reports: int, cores: int) -> bool:
+    """Whether the language page of ``reports`` reports is made in a process of its own."""
+    return cores >= 2 and reports >= BESIDE_FROM
+
+
 def write_sprak_beside(out: Storage, config: Config, reports: list[Report], version: str) -> dict:
-    """:func:`tasks.review.sprak.write_sprak` in a process of its own (in this one on a machine
-    with one core, where a process of its own would only add its start)."""
-    if workers() < 2:
+    """:func:`tasks.review.sprak.write_sprak`, in a process of its own when that pays (:func:`beside`)."""
+    if not beside(len(reports), workers()):
         return write_sprak(out, config, reports, version)
+    return write_sprak_in_own_process(out, config, reports, version)
+
+
+def write_sprak_in_own_process(out: Storage, config: Config, reports: list[Report], version: str) -> dict:
+    """:func:`tasks.review.sprak.write_sprak` in a process of its own."""
     spec = {"out": out.url, "templates": str(Path(config.templates).resolve()), "version": version,
             "reports": [r.to_json() for r in reports]}
     done = subprocess.run([sys.executable, "-m", "flows.beside"], input=json.dumps(spec), capture_output=True,

@@ -290,9 +290,9 @@ def test_a_build_reports_house_style_readability_and_groups_the_variants(prefect
 
 
 def test_the_language_page_made_beside_the_run_is_the_page_made_in_it(tmp_path, config):
-    """A build writes the language page in a process of its own (flows/beside.py), which opens
-    the outputs and the configuration again: the page is the one the run would have written."""
-    from flows.beside import write_sprak_beside
+    """A large build writes the language page in a process of its own (flows/beside.py), which
+    opens the outputs and the configuration again: the page is the one the run would have written."""
+    from flows.beside import write_sprak_in_own_process
     from tasks.review.sprak import write_sprak
     from tasks.storage.local import LocalStorage
     from tests.builders import normalise_inbox
@@ -303,7 +303,7 @@ def test_the_language_page_made_beside_the_run_is_the_page_made_in_it(tmp_path, 
     _, reports = normalise_inbox(inbox, tmp_path / "out", config)
     out, reports = LocalStorage(tmp_path / "out"), list(reports.values())
 
-    written = write_sprak_beside(out, config, reports, "beside")
+    written = write_sprak_in_own_process(out, config, reports, "beside")
     write_sprak(out, config, reports, "here")
 
     beside, here = (json.loads((tmp_path / "out/drafts" / v / "sprak.json").read_text(encoding="utf-8"))
@@ -318,16 +318,26 @@ def test_the_language_page_made_beside_the_run_is_the_page_made_in_it(tmp_path, 
 def test_a_language_page_that_cannot_be_made_beside_the_run_fails_with_its_reason(tmp_path, config):
     """What stopped the process comes back as one line, not a traceback: here a configuration
     folder gone since the run read it."""
-    from flows.beside import write_sprak_beside
+    from flows.beside import write_sprak_in_own_process
     from tasks.core.errors import UtkastError
     from tasks.storage.local import LocalStorage
 
     gone = replace(config, templates=tmp_path / "templates")
     reason = r"^the language page could not be written: ConfigError: .*outline\.toml"
     with pytest.raises(UtkastError, match=reason) as got:
-        write_sprak_beside(LocalStorage(tmp_path / "out"), gone, [], "v1")
+        write_sprak_in_own_process(LocalStorage(tmp_path / "out"), gone, [], "v1")
     assert "Traceback" not in str(got.value) and "\n" not in str(got.value)
     assert not (tmp_path / "out/drafts/v1/sprak.json").exists()
+
+
+def test_the_language_page_has_a_process_of_its_own_only_where_that_pays():
+    """Its start (about 1 s of CPU) is more than a small draft's page costs, and one core has
+    no other core to run it on."""
+    from flows.beside import BESIDE_FROM, beside
+
+    assert not beside(238, 2) and not beside(BESIDE_FROM - 1, 8)
+    assert beside(BESIDE_FROM, 2) and beside(1500, 2)
+    assert not beside(1500, 1)
 
 
 # --- the real corpus -------------------------------------------------------------------------
