@@ -57,7 +57,7 @@ def hand_over(argv: list[str], env: dict | None = None) -> int | None:
         try:
             sock.connect(path)
             request = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": env, "checkout": str(CHECKOUT),
-                                  "pid": os.getpid(),
+                                  "pid": os.getpid(), "umask": _umask(),
                                   "encodings": [_encoding(s) for s in (sys.stdin, sys.stdout, sys.stderr)],
                                   "tty": [os.isatty(fd) for fd in FDS]}).encode("utf-8")
             socket.send_fds(sock, [HEADER.pack(len(request))], list(FDS))
@@ -96,6 +96,13 @@ class _Forward:
         self.pid = pid
         for signum in self.pending:
             self(signum, None)
+
+
+def _umask() -> int:
+    """This process's umask (it can only be read by setting it)."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
 
 
 def _encoding(stream) -> list[str]:

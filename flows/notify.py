@@ -145,7 +145,7 @@ def notify_failed_run(flow, flow_run, state) -> None:
         from tasks.core.config import load_config, load_people, load_settings
         from tasks.personal.rules import load_rules
 
-        templates = Path(flow_run.parameters.get("templates") or configuration.TEMPLATES)
+        templates = Path(flow_run.parameters.get("templates") or configuration.default_templates())
         try:  # the failure may be a mistake in templates/: then only what e-mail needs
             config = load_config(templates)
             settings, people, project = config.settings, config.people, config.outline.project

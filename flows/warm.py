@@ -32,6 +32,7 @@ import signal
 import socket
 import struct
 import sys
+import tempfile
 import threading
 import traceback
 from pathlib import Path
@@ -145,8 +146,10 @@ def _run_in_fork(conn: socket.socket, request: dict, fds: list[int]) -> None:
         sys.stdout = open(1, "w", encoding=enc_out, errors=err_out, closefd=False, buffering=1 if tty[1] else -1)
         sys.stderr = open(2, "w", encoding=enc_err, errors=err_err, closefd=False, buffering=1)
         os.chdir(request["cwd"])
+        os.umask(request["umask"])  # the files it writes get the command's permissions
         os.environ.clear()
         os.environ.update(request["env"])
+        tempfile.tempdir = None  # the command's TMPDIR, not this process's
         sys.argv = ["utkast", *request["argv"]]
         _reply(conn, {"pid": os.getpid()})
         threading.Thread(target=_end_without_command, args=(conn, done), name="utkast-command", daemon=True).start()

@@ -172,7 +172,7 @@ def start(dir: Path = DEFAULT_DIR, port: int = 8333, bucket: str = BUCKET, timeo
     of identities (or those in ``keys``, from an earlier start: a restart after which links
     signed before it still work), create ``bucket``, and return when S3 answers signed requests."""
     sys.path.insert(0, str(ROOT))
-    from tasks.core.config import TEMPLATES, load_registry
+    from tasks.core.config import default_templates, load_registry
 
     dir = Path(dir).resolve()
     current = running(dir)
@@ -180,7 +180,7 @@ def start(dir: Path = DEFAULT_DIR, port: int = 8333, bucket: str = BUCKET, timeo
         return current
     data = dir / "data"
     data.mkdir(parents=True, exist_ok=True)
-    partners = load_registry(Path(TEMPLATES) / "partners.toml").partners
+    partners = load_registry(Path(default_templates()) / "partners.toml").partners
     config, keys = identities(bucket, partners, keys)
     _write_private(dir / "s3.json", json.dumps(config, ensure_ascii=False, indent=2))
     port = port or free_port()

@@ -165,7 +165,7 @@ def generate(n: int, seed: int, out: Path, profile: str = "standard") -> Path:
     templates folder to use with it."""
     import pypandoc
 
-    from tasks.core.config import TEMPLATES, load_config
+    from tasks.core.config import default_templates, load_config
 
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
@@ -204,7 +204,7 @@ def generate(n: int, seed: int, out: Path, profile: str = "standard") -> Path:
     templates = out.parent / "templates"
     if templates.exists():
         shutil.rmtree(templates)
-    shutil.copytree(TEMPLATES, templates)
+    shutil.copytree(default_templates(), templates)
     if local:
         with open(templates / "partners.toml", "a", encoding="utf-8") as fh:
             for slug in local:

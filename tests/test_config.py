@@ -14,13 +14,13 @@ from typing import Literal
 
 import pytest
 
-from tasks.core.config import TEMPLATES, Array, Outline, Positive, Table, Text, load_config, read_config
+from tasks.core.config import Array, Outline, Positive, Table, Text, default_templates, load_config, read_config
 from tasks.core.errors import ConfigError
 from tasks.review.settings import load_review_settings
 
 # Every configuration file in templates/: a new one is covered by the tests below without
 # being named here.
-TOML_FILES = sorted(p.name for p in TEMPLATES.glob("*.toml"))
+TOML_FILES = sorted(p.name for p in default_templates().glob("*.toml"))
 # Tables whose keys are data, not settings: any LanguageTool rule id may be given a severity.
 FREE_KEYS = {("review.toml", "severity.rules")}
 UTKAST = Path(sys.executable).with_name("utkast")
@@ -31,7 +31,7 @@ SCALAR_LINE = re.compile(r'^(?P<head>\s*[\w-]+\s*=\s*)(?P<value>-?\d+|"[^"]*")\s
 
 def copy_templates(target: Path, only_toml: bool = False) -> Path:
     target.mkdir(parents=True, exist_ok=True)
-    for path in TEMPLATES.iterdir():
+    for path in default_templates().iterdir():
         if path.is_file() and (path.suffix == ".toml" or not only_toml):
             shutil.copy(path, target / path.name)
     return target
@@ -74,7 +74,7 @@ def dotted(path: tuple) -> str:
 
 def key_lines(name: str) -> list[tuple[int, str]]:
     """(line number, key or table name) of every key and table header of a templates/ file."""
-    lines = (TEMPLATES / name).read_text(encoding="utf-8").split("\n")
+    lines = (default_templates() / name).read_text(encoding="utf-8").split("\n")
     return [(n, m["table"] or m["key"]) for n, line in enumerate(lines) if (m := KEY_LINE.match(line))]
 
 

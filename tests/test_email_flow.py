@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from docx import Document
 
-from tasks.core.config import TEMPLATES
+from tasks.core.config import default_templates
 from tests.builders import make_docx, put
 from tests.smtp_server import SmtpServer, free_port
 
@@ -33,7 +33,7 @@ def mail_templates(root: Path, *, commissioned: dict[str, list[str]] | None = No
     """A copy of templates/ with addresses for four partners, a coordinator and a reviewer,
     and the given commissions (piece -> slugs)."""
     target = root / "templates"
-    shutil.copytree(TEMPLATES, target)
+    shutil.copytree(default_templates(), target)
     return with_addresses(target, commissioned=commissioned, reviewers=reviewers, action=action)
 
 

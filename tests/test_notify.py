@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.core.config import TEMPLATES, load_config
+from tasks.core.config import default_templates, load_config
 from tasks.notify.messages import (
     LINK_SLOT,
     Contact,
@@ -230,7 +230,7 @@ def test_the_baseline_is_known_and_never_sent(tmp_path):
 @pytest.fixture(scope="module")
 def commissioned(tmp_path_factory):
     templates = tmp_path_factory.mktemp("templates")
-    shutil.copytree(TEMPLATES, templates, dirs_exist_ok=True)
+    shutil.copytree(default_templates(), templates, dirs_exist_ok=True)
     path = templates / "outline.toml"
     text = path.read_text(encoding="utf-8")
     text = text.replace('id = "1.3"\n', 'id = "1.3"\n  commissioned = ["myrorna", "verdandi"]\n', 1)
@@ -288,7 +288,7 @@ def test_the_server_comes_from_the_environment_and_the_password_only_from_it(con
 def test_addresses_due_dates_and_reviewers_change_neither_screening_nor_the_draft(tmp_path, config):
     from tasks.draft.manifest import templates_digest
 
-    shutil.copytree(TEMPLATES, tmp_path, dirs_exist_ok=True)
+    shutil.copytree(default_templates(), tmp_path, dirs_exist_ok=True)
     edits = {"partners.toml": ('slug = "forum"\n', 'slug = "forum"\nemail = ["g@forum.test"]\n'),
              "outline.toml": ("due = 2026-04-30", "due = 2026-04-20"),
              "settings.toml": ("remind_days_before = 7", "remind_days_before = 3"),

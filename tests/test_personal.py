@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tasks.core.config import TEMPLATES, load_config
+from tasks.core.config import default_templates, load_config
 from tasks.core.errors import ConfigError
 from tasks.personal.detect import detect
 from tasks.personal.mask import mask_ast, scan_ast
@@ -214,7 +214,7 @@ def test_an_extra_pattern_from_the_rules_file_is_masked_with_its_own_text(tmp_pa
 
 
 def copy_templates(target):
-    for path in TEMPLATES.iterdir():
+    for path in default_templates().iterdir():
         if path.is_file():
             shutil.copy(path, target / path.name)
 

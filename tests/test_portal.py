@@ -309,11 +309,11 @@ def test_pieces_a_partner_is_commissioned_for_are_theirs_with_due_date_and_late(
     import shutil
     from datetime import date
 
-    from tasks.core.config import TEMPLATES, load_config
+    from tasks.core.config import default_templates, load_config
     from tasks.portal.pages import partner_view
 
     templates = tmp_path / "templates"
-    shutil.copytree(TEMPLATES, templates)
+    shutil.copytree(default_templates(), templates)
     outline = (templates / "outline.toml").read_text(encoding="utf-8")
     outline = outline.replace('id = "2.2"\n', 'id = "2.2"\n  commissioned = ["myrorna"]\n', 1)
     (templates / "outline.toml").write_text(outline, encoding="utf-8")

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -389,11 +390,11 @@ def _fork_of(stack, pid: int) -> int | None:
                  if f"`utkast build` of process {pid} runs in fork" in line), None)
 
 
-def _as_checkout_command(stack, tmp_path, *args: str, **popen):
+def _as_checkout_command(stack, tmp_path, *args: str, extra_env: dict | None = None, **popen):
     """`utkast ARGS` as the stack's checkout's own script would run it (its code, its stack)."""
     command = [sys.executable, "-c", "from flows.cli import run; run()", *args]
-    return subprocess.Popen(command, cwd=stack["home"], env=_terminal_env(stack, tmp_path), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **popen)
+    return subprocess.Popen(command, cwd=stack["home"], env={**_terminal_env(stack, tmp_path), **(extra_env or {})},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
 
 
 def _terminal_env(stack, tmp_path) -> dict[str, str]:
@@ -418,7 +419,7 @@ def test_utkast_build_runs_in_a_fork_of_the_stacks_warm_process_with_the_same_ou
 
     inbox, out = _one_report(tmp_path)
     command = _as_checkout_command(api, tmp_path, "build", "--inbox", str(inbox), "--out", str(out), "--no-review",
-                                   "--formats", "docx")
+                                   "--formats", "docx", preexec_fn=lambda: os.umask(0o027))
     stdout, stderr = command.communicate(timeout=600)
     assert command.returncode == 0, stdout + stderr
     assert "Draft " in stdout and " published." in stdout and "1 converted in this run." in stdout
@@ -427,17 +428,19 @@ def test_utkast_build_runs_in_a_fork_of_the_stacks_warm_process_with_the_same_ou
     # The fork ends and is collected, with what it used (the benchmark reads its peak memory here).
     assert wait_for("the fork's end", lambda: f"warm: fork {fork} ended: exit 0, peak " in _warm_log(api),
                     timeout=30, every=0.2)
-    assert list(out.glob("drafts/*/utkast.docx"))
+    (docx,) = out.glob("drafts/*/utkast.docx")
+    assert stat.S_IMODE(docx.stat().st_mode) == 0o640  # written with the command's umask, not the stack's
     with get_client(sync_client=True) as client:
         runs = [r for r in client.read_flow_runs() if r.parameters.get("inbox") == str(inbox)]
     assert len(runs) == 1 and runs[0].state.is_completed(), runs
-    # A configuration typo: the command's exit code and message, from the fork.
+    # A configuration typo in the folder the command's UTKAST_TEMPLATES names (its environment,
+    # not the warm process's): the command's exit code and message, from the fork.
     bad = tmp_path / "templates"
     shutil.copytree(api["home"] / "templates", bad)
     (bad / "settings.toml").write_text((bad / "settings.toml").read_text(encoding="utf-8") + "\nformatz = 1\n",
                                        encoding="utf-8")
     command = _as_checkout_command(api, tmp_path, "build", "--inbox", str(inbox), "--out", str(out),
-                                   "--templates", str(bad))
+                                   extra_env={"UTKAST_TEMPLATES": str(bad)})
     stdout, stderr = command.communicate(timeout=600)
     assert command.returncode == 2 and "configuration error in" in stderr and "formatz" in stderr, stderr
     assert f"`utkast build` of process {command.pid} runs in fork" in _warm_log(api)

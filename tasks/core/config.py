@@ -41,7 +41,14 @@ from pydantic import (
 from tasks.core.errors import ConfigError
 from tasks.core.formats import DraftFormat
 
-TEMPLATES = Path(os.environ.get("UTKAST_TEMPLATES", Path(__file__).resolve().parents[2] / "templates"))
+CHECKOUT_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+
+def default_templates() -> Path:
+    """The configuration folder when none is named: ``UTKAST_TEMPLATES``, else ``templates/`` of
+    the checkout. Read when called, not when imported: a command run in the stack's warm process
+    (flows/warm.py) brings its own environment to modules loaded before it."""
+    return Path(os.environ.get("UTKAST_TEMPLATES") or CHECKOUT_TEMPLATES)
 
 PIECE_ID = re.compile(r"^[1-9]\.[1-9]$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -693,8 +700,8 @@ def content_fingerprint(outline: Outline, registry: Registry, settings: Settings
 
 def load_config(templates: Path | str | None = None) -> Config:
     """Read and validate ``outline.toml``, ``partners.toml``, ``settings.toml`` and
-    ``people.toml`` (``templates``: default ``TEMPLATES``, read when called)."""
-    templates = Path(templates or TEMPLATES)
+    ``people.toml`` (``templates``: default :func:`default_templates`)."""
+    templates = Path(templates or default_templates())
     outline = load_outline(templates / "outline.toml")
     registry = load_registry(templates / "partners.toml")
     check_commissions(outline, registry, templates / "outline.toml")
