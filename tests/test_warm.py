@@ -46,3 +46,47 @@ def test_a_command_runs_in_the_warm_process_only_with_its_code_and_prefects_logg
     assert "logging" in refusal({**request, "env": {"PREFECT_LOGGING_LEVEL": "DEBUG"}}, loaded, STAMP, STAMP)
     assert refusal({**request, "env": {"PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL"}}, loaded, STAMP,
                    STAMP) is None
+
+
+def _reads_at_import(tree) -> list[int]:
+    """Lines where a module reads the environment as it is loaded: outside any function body
+    (module level, class bodies, default values of arguments)."""
+    import ast
+
+    def reads(node) -> bool:
+        text = ast.unparse(node)
+        return isinstance(node, (ast.Call, ast.Subscript)) and (
+            text.startswith(("os.environ.get(", "os.getenv(", "os.environ[", "environ.get(", "getenv(")))
+
+    found, todo = [], list(ast.iter_child_nodes(tree))
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            todo += [*node.args.defaults, *[d for d in node.args.kw_defaults if d is not None]]
+            todo += getattr(node, "decorator_list", [])
+            continue
+        if reads(node):
+            found.append(node.lineno)
+        todo += list(ast.iter_child_nodes(node))
+    return sorted(found)
+
+
+def test_no_module_reads_the_environment_as_it_is_loaded():
+    """The warm process loads the modules once and forks for each command, with the command's
+    environment: a setting read when a module is loaded would be the warm process's, not the
+    command's (the default configuration folder was, once)."""
+    import ast
+
+    offenders = {}
+    for path in sorted([*(CHECKOUT / "tasks").rglob("*.py"), *(CHECKOUT / "flows").rglob("*.py")]):
+        lines = _reads_at_import(ast.parse(path.read_text(encoding="utf-8")))
+        if lines:
+            offenders[str(path.relative_to(CHECKOUT))] = lines
+    assert offenders == {}
+
+
+def test_the_check_finds_a_read_at_import():
+    import ast
+
+    tree = ast.parse("import os\nA = os.environ.get('X')\ndef f(y=os.getenv('Y')):\n    return os.environ['Z']\n")
+    assert _reads_at_import(tree) == [2, 3]
