@@ -39,6 +39,9 @@ from pathlib import Path
 
 from flows.handover import CHECKOUT, FDS, HEADER, WARM_COMMANDS
 
+REQUEST_SECONDS = 10.0  # how long a command may take to send its request
+MAX_REQUEST = 16 * 1024 * 1024  # bytes: arguments, folder and environment
+
 # --- the decisions -------------------------------------------------------------------------------
 
 
@@ -106,6 +109,8 @@ def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
         if len(header) != HEADER.size or len(fds) != len(FDS):
             raise ValueError("an incomplete request")
         size, = HEADER.unpack(header)
+        if size > MAX_REQUEST:
+            raise ValueError("a request too large")
         data = b""
         while len(data) < size:
             chunk = conn.recv(size - len(data))
@@ -244,8 +249,13 @@ def serve(path: Path) -> None:
                 conn, _ = server.accept()
             except TimeoutError:
                 continue
-            conn.settimeout(None)
-            if _served(server, conn, loaded, sources) == "restart":
+            conn.settimeout(REQUEST_SECONDS)  # a client that connects and says nothing holds no one up
+            try:
+                outcome = _served(server, conn, loaded, sources)
+            except Exception as exc:  # noqa: BLE001 - a malformed request: that command runs itself
+                print(f"warm: a request could not be read: {type(exc).__name__}", flush=True)
+                continue
+            if outcome == "restart":
                 break
     finally:
         server.close()
@@ -275,6 +285,7 @@ def _served(server: socket.socket, conn: socket.socket, loaded: dict, sources: d
             pid = os.fork()
             if pid == 0:
                 server.close()
+                conn.settimeout(None)
                 _run_in_fork(conn, request, fds)
             print(f"warm: `utkast {request['argv'][0]}` of process {request.get('pid', '?')} runs in fork {pid}",
                   flush=True)

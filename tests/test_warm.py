@@ -90,3 +90,34 @@ def test_the_check_finds_a_read_at_import():
 
     tree = ast.parse("import os\nA = os.environ.get('X')\ndef f(y=os.getenv('Y')):\n    return os.environ['Z']\n")
     assert _reads_at_import(tree) == [2, 3]
+
+
+def test_a_request_is_read_whole_with_the_commands_terminal_and_a_bad_one_is_refused():
+    """The request as the command sends it (flows/handover.py): its length and descriptors
+    first, then the JSON. One that says nothing, or claims more than the limit, is refused
+    without holding the warm process up."""
+    import json
+    import os
+    import socket
+
+    from flows.handover import FDS, HEADER
+    from flows.warm import MAX_REQUEST, _receive
+
+    client, server = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with client, server:
+        body = json.dumps({"argv": ["build"], "env": {"A": "å"}}).encode()
+        socket.send_fds(client, [HEADER.pack(len(body))], list(FDS))
+        client.sendall(body)
+        request, fds = _receive(server)
+        assert request == {"argv": ["build"], "env": {"A": "å"}} and len(fds) == 3
+        assert all(os.path.samestat(os.fstat(fd), os.fstat(mine)) for fd, mine in zip(fds, FDS))
+        for fd in fds:
+            os.close(fd)
+
+        socket.send_fds(client, [HEADER.pack(MAX_REQUEST + 1)], list(FDS))
+        with pytest.raises(ValueError, match="too large"):
+            _receive(server)
+
+        server.settimeout(0.2)  # what the warm process gives a command to send its request
+        with pytest.raises(OSError):
+            _receive(server)
