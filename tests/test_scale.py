@@ -64,9 +64,9 @@ def test_up_reports_postgresql_and_two_workers_and_status_lists_every_process(po
     assert "database: postgresql; 2 worker(s)" in stack["up"].stdout
     done = subprocess.run([*stack["command"], "status"], env=stack["env"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
-    for name in ("postgres", "server", "worker-1", "worker-2", "portal"):
+    for name in ("postgres", "server", "warm", "worker-1", "worker-2", "portal"):
         assert f"{name} " in done.stdout and stack["pids"][name]
-    assert done.stdout.count("running") == 5 and "answers; database: postgresql" in done.stdout
+    assert done.stdout.count("running") == 6 and "answers; database: postgresql" in done.stdout
     assert "Portal:" in done.stdout and "(answers)" in done.stdout
 
 
