@@ -117,5 +117,3 @@ def _exit_code(replies) -> int:
             return int(reply["exit"])
     print("utkast: the run in the stack's warm process ended without an exit code", file=sys.stderr)
     return 1
-
-

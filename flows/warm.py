@@ -28,6 +28,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import signal
 import socket
 import struct
@@ -215,6 +216,21 @@ def _reap() -> None:
                   f"peak {usage.ru_maxrss / 1024:.1f} MB", flush=True)
 
 
+# What its log says of a command (read by the benchmark and the tests).
+_FORKED = re.compile(r"^warm: `utkast \w+` of process (\d+) runs in fork (\d+)$", re.M)
+_ENDED = re.compile(r"^warm: fork (\d+) ended: exit (-?\d+), peak ([\d.]+) MB$", re.M)
+
+
+def fork_of(log: str, pid: int) -> int | None:
+    """The fork that ran the command of process ``pid``, from the warm process's log."""
+    return next((int(m[2]) for m in _FORKED.finditer(log) if int(m[1]) == pid), None)
+
+
+def fork_end(log: str, fork: int) -> tuple[int, float] | None:
+    """A fork's exit code and peak memory (MB) once it ended, from the warm process's log."""
+    return next(((int(m[2]), float(m[3])) for m in _ENDED.finditer(log) if int(m[1]) == fork), None)
+
+
 def serve(path: Path) -> None:
     """Load Prefect and the flows, then run each command handed over on ``path`` in a fork."""
     from flows.cli import _prefect_env
@@ -274,12 +290,13 @@ def _served(server: socket.socket, conn: socket.socket, loaded: dict, sources: d
         except (OSError, ValueError):
             return "refused"
         try:
-            reason = refusal(request, loaded, sources, source_stamp())
+            now = source_stamp()
+            reason = refusal(request, loaded, sources, now)
             if reason:
                 print(f"warm: not running `utkast {' '.join(request.get('argv', [])[:1])}`: {reason}", flush=True)
                 with contextlib.suppress(OSError):
                     _reply(conn, {"refused": reason})
-                return "restart" if source_stamp() != sources else "refused"
+                return "restart" if now != sources else "refused"
             sys.stdout.flush()
             sys.stderr.flush()
             pid = os.fork()

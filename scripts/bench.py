@@ -144,12 +144,13 @@ class PrefectServer:
             self.warm = subprocess.Popen([sys.executable, "-m", "flows.warm", "--socket", str(self.warm_socket)],
                                          cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True)
-        deadline = time.time() + 180
-        while not self.warm_socket.exists():
-            if self.warm.poll() is not None or time.time() > deadline:
-                self.stop()
-                raise SystemExit(f"the warm process did not start; see {self.warm_log}")
-            time.sleep(0.2)
+        from scripts.stack import wait_for_warm
+
+        try:
+            wait_for_warm(self.warm_socket, self.warm.pid, self.warm_log)
+        except SystemExit:
+            self.stop()
+            raise
         self.use_warm(True)
         env = {k: v for k, v in self.env.items() if k not in ("PREFECT_API_URL", "PREFECT_API_KEY")}
         return dict(env, UTKAST_HOME=str(home))
@@ -241,15 +242,17 @@ def utkast(args: list[str], env: dict) -> dict:
 def fork_peak(log: Path, pid: int) -> float | None:
     """The peak memory (MB) of the warm process's fork that ran command ``pid``; None when the
     command ran itself. The warm process notes a fork's end within a second."""
+    from flows.warm import fork_end, fork_of
+
     deadline = time.time() + 10
     while True:
-        lines = log.read_text(encoding="utf-8").splitlines()
-        fork = next((line.rsplit(" ", 1)[1] for line in lines if f" of process {pid} runs in fork " in line), None)
+        text = log.read_text(encoding="utf-8")
+        fork = fork_of(text, pid)
         if fork is None:
             return None
-        end = next((line for line in lines if line.startswith(f"warm: fork {fork} ended:")), None)
+        end = fork_end(text, fork)
         if end is not None:
-            return float(end.split("peak ")[1].split()[0])
+            return end[1]
         if time.time() > deadline:
             raise SystemExit(f"the warm process did not note the end of fork {fork}; see {log}")
         time.sleep(0.1)

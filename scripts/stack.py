@@ -371,14 +371,22 @@ def prepare_postgres(pgdir: Path, bindir: Path, user: str | None, log: Path) -> 
                    extra={"new": new, "socket": str(sock), "password": password, "home": home}), url
 
 
-def wait_for_postgres(bindir: Path, pid: int, sock: str, log: Path) -> None:
+def wait_until(ready: Callable[[], bool], pid: int, what: str, log: Path, *, every: float = 0.5,
+               done: str = "answer") -> None:
+    """Wait until ``ready()`` while the stack's process ``pid`` (``what``, writing ``log``) runs,
+    for at most :data:`START_SECONDS`; a process that stops or never gets ready ends `up`."""
     deadline = time.monotonic() + START_SECONDS
-    while subprocess.run([str(bindir / "pg_isready"), "-q", "-h", sock, "-p", str(PG_PORT)]).returncode != 0:
+    while not ready():
         if not alive(pid):
-            raise SystemExit(f"stack: PostgreSQL stopped; see {log}")
+            raise SystemExit(f"stack: {what} stopped; see {log}")
         if time.monotonic() > deadline:
-            raise SystemExit(f"stack: PostgreSQL did not answer within {START_SECONDS} s; see {log}")
-        time.sleep(0.5)
+            raise SystemExit(f"stack: {what} did not {done} within {START_SECONDS} s; see {log}")
+        time.sleep(every)
+
+
+def wait_for_postgres(bindir: Path, pid: int, sock: str, log: Path) -> None:
+    wait_until(lambda: subprocess.run([str(bindir / "pg_isready"), "-q", "-h", sock, "-p",
+                                       str(PG_PORT)]).returncode == 0, pid, "PostgreSQL", log)
 
 
 def create_database(bindir: Path, sock: str, password: str, log: Path, cwd: Path) -> None:
@@ -458,13 +466,7 @@ def up(args) -> int:
               f"PREFECT_HOME={prefect_home}) ...", flush=True)
         launch(Process("server", [*prefect, "server", "start", "--host", "127.0.0.1", "--port", str(args.port),
                                   "--analytics-off"], server_env(env, auth, database_url)), home)
-        deadline = time.monotonic() + START_SECONDS
-        while not healthy(api_url):
-            if not alive(pids["server"]):
-                raise SystemExit(f"stack: the server stopped; see {logs / 'server.log'}")
-            if time.monotonic() > deadline:
-                raise SystemExit(f"stack: the server did not answer within {START_SECONDS} s; see {logs / 'server.log'}")
-            time.sleep(1)
+        wait_until(lambda: healthy(api_url), pids["server"], "the server", logs / "server.log", every=1)
         print("Creating the work pool, deploying prefect.yaml and the recovery automations ...", flush=True)
         setup_log = logs / "setup.log"
         run([*prefect, "work-pool", "create", POOL, "--type", "process", "--overwrite"], env, home, setup_log)
@@ -520,24 +522,12 @@ def wait_for_workers(api_url: str, auth: str, pids: dict[str, int], logs: Path) 
 
 def wait_for_portal(url: str, pid: int, log: Path) -> None:
     """Wait until `utkast serve` answers at ``url``."""
-    deadline = time.monotonic() + START_SECONDS
-    while not healthy(url):
-        if not alive(pid):
-            raise SystemExit(f"stack: the portal stopped; see {log}")
-        if time.monotonic() > deadline:
-            raise SystemExit(f"stack: the portal did not answer within {START_SECONDS} s; see {log}")
-        time.sleep(0.5)
+    wait_until(lambda: healthy(url), pid, "the portal", log)
 
 
 def wait_for_warm(path: Path, pid: int, log: Path) -> None:
     """Wait until the warm process listens (it loads Prefect and the flows first)."""
-    deadline = time.monotonic() + START_SECONDS
-    while not path.exists():
-        if not alive(pid):
-            raise SystemExit(f"stack: the warm process stopped; see {log}")
-        if time.monotonic() > deadline:
-            raise SystemExit(f"stack: the warm process did not start within {START_SECONDS} s; see {log}")
-        time.sleep(0.2)
+    wait_until(path.exists, pid, "the warm process", log, every=0.2, done="start")
 
 
 def remove_warm_folder(socket_path: str | None) -> None:

@@ -25,6 +25,7 @@ import pytest
 from scripts.stack import read_env_file
 from tests.builders import make_docx, put
 from tests.conftest import ROOT
+from tests.faults import ended
 from tests.stacks import free_port, wait_for
 from tests.test_artifacts import LINK
 
@@ -386,8 +387,9 @@ def _warm_log(stack) -> str:
 
 def _fork_of(stack, pid: int) -> int | None:
     """The fork the warm process ran command ``pid`` in, from its log."""
-    return next((int(line.rsplit(" ", 1)[1]) for line in _warm_log(stack).splitlines()
-                 if f"`utkast build` of process {pid} runs in fork" in line), None)
+    from flows.warm import fork_of
+
+    return fork_of(_warm_log(stack), pid)
 
 
 def _as_checkout_command(stack, tmp_path, *args: str, extra_env: dict | None = None, **popen):
@@ -425,6 +427,7 @@ def test_utkast_build_runs_in_a_fork_of_the_stacks_warm_process_with_the_same_ou
     assert "Draft " in stdout and " published." in stdout and "1 converted in this run." in stdout
     assert "Konverterar 1 dokument" in stderr  # utkast's progress lines, on the command's own terminal
     fork = _fork_of(api, command.pid)
+    assert f"`utkast build` of process {command.pid} runs in fork {fork}" in _warm_log(api)
     # The fork ends and is collected, with what it used (the benchmark reads its peak memory here).
     assert wait_for("the fork's end", lambda: f"warm: fork {fork} ended: exit 0, peak " in _warm_log(api),
                     timeout=30, every=0.2)
@@ -458,8 +461,7 @@ def test_ctrl_c_on_a_command_ends_its_fork_in_the_warm_process(api, tmp_path):
     os.kill(command.pid, signal.SIGINT)
     stdout, stderr = command.communicate(timeout=120)
     assert command.returncode == 130 and "published" not in stdout, stdout + stderr
-    assert wait_for("the fork to end", lambda: not Path(f"/proc/{fork}").exists() or
-                    Path(f"/proc/{fork}/stat").read_text().split(")")[1].split()[0] == "Z", timeout=60, every=0.2)
+    assert wait_for("the fork to end", lambda: ended(fork), timeout=60, every=0.2)
     assert Path(f"/proc/{api['pids']['warm']}").exists()
     inbox2, out2 = _one_report(tmp_path / "again")
     again = _as_checkout_command(api, tmp_path, "build", "--inbox", str(inbox2), "--out", str(out2), "--no-review",

@@ -121,3 +121,15 @@ def test_a_request_is_read_whole_with_the_commands_terminal_and_a_bad_one_is_ref
         server.settimeout(0.2)  # what the warm process gives a command to send its request
         with pytest.raises(OSError):
             _receive(server)
+
+
+def test_the_warm_process_log_tells_which_fork_ran_a_command_and_how_it_ended():
+    from flows.warm import fork_end, fork_of
+
+    log = ("warm: ready on /tmp/utkast-warm-x/warm.sock (pid 10)\n"
+           "warm: `utkast build` of process 31 runs in fork 32\n"
+           "warm: `utkast intake` of process 3 runs in fork 33\n"
+           "warm: fork 32 ended: exit 0, peak 245.2 MB\n"
+           "warm: fork 33 ended: exit -15, peak 83.8 MB\n")
+    assert fork_of(log, 31) == 32 and fork_of(log, 3) == 33 and fork_of(log, 1) is None
+    assert fork_end(log, 32) == (0, 245.2) and fork_end(log, 33) == (-15, 83.8) and fork_end(log, 31) is None
