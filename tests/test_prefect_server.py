@@ -449,6 +449,33 @@ def test_utkast_build_runs_in_a_fork_of_the_stacks_warm_process_with_the_same_ou
     assert f"`utkast build` of process {command.pid} runs in fork" in _warm_log(api)
 
 
+def test_two_commands_at_once_each_run_in_their_own_fork_and_publish_one_draft(api, tmp_path):
+    """Two terminals press `utkast build` on the same inbox at the same moment (two coordinators,
+    or a coordinator and a script): each command runs in a fork of its own, shows only its own
+    lines, and the two builds take the outputs' lock one after the other, so exactly one draft is
+    published and the second says there is nothing new. A third command with another output
+    folder, at the same time, publishes its own draft."""
+    inbox, out = _one_report(tmp_path)
+    other = tmp_path / "outputs-other"
+    args = ["build", "--inbox", str(inbox), "--no-review", "--formats", "docx"]
+    commands = [_as_checkout_command(api, tmp_path, *args, "--out", str(folder)) for folder in (out, out, other)]
+    ended = [c.communicate(timeout=600) for c in commands]
+    for command, (stdout, stderr) in zip(commands, ended):
+        assert command.returncode == 0, stdout + stderr
+        assert f"`utkast build` of process {command.pid} runs in fork" in _warm_log(api)
+        assert stdout.count("Draft ") + stdout.count("Nothing new since draft ") == 1, stdout  # its own lines only
+    forks = {_fork_of(api, c.pid) for c in commands}
+    assert len(forks) == 3 and None not in forks
+    same = [stdout for stdout, _ in ended[:2]]
+    assert sum(" published." in s and "Draft " in s for s in same) == 1, same
+    assert sum("Nothing new since draft " in s for s in same) == 1, same
+    assert len(list(out.glob("drafts/*/utkast.docx"))) == 1
+    assert len(list(other.glob("drafts/*/utkast.docx"))) == 1 and "published." in ended[2][0]
+    for fork in forks:
+        assert wait_for("the forks' ends", lambda f=fork: f"warm: fork {f} ended: exit 0, peak " in _warm_log(api),
+                        timeout=30, every=0.2)
+
+
 def test_ctrl_c_on_a_command_ends_its_fork_in_the_warm_process(api, tmp_path):
     """Ctrl-C on a command whose build runs in the warm process ends the build, not the warm
     process, and the next command runs there again."""
