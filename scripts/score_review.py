@@ -22,6 +22,7 @@ import argparse
 import collections
 import csv
 import difflib
+import functools
 import os
 import sys
 import tempfile
@@ -36,7 +37,7 @@ from scripts.score_corpus import KNOWN_TYPOS, corpus_files  # noqa: E402
 from scripts.train_detector import detok, read_split  # noqa: E402
 from tasks.core.config import load_config  # noqa: E402
 from tasks.review.checker import open_checker  # noqa: E402
-from tasks.review.detector import RULE_ID  # noqa: E402
+from tasks.review.detector import PUNCT, RULE_ID, open_vocabulary  # noqa: E402
 from tasks.review.run import review_file  # noqa: E402
 from tasks.review.settings import load_review_settings  # noqa: E402
 
@@ -87,26 +88,56 @@ def dalaj(path: Path, config, checker, settings) -> dict:
     return result
 
 
-def token_scores(sents, per, keep) -> dict:
-    tp = fp = fn = 0
-    for s, found in zip(sents, per):
-        _, spans = detok([t for t, _ in s])
-        marks = [(f["block_offset"], f["block_offset"] + max(1, f["length"])) for f in found if keep(f)]
-        for (_, label), (a, b) in zip(s, spans):
-            pred = any(fa < b and fb > a for fa, fb in marks)
-            tp += pred and label == "i"
-            fp += pred and label != "i"
-            fn += label == "i" and not pred
+# MultiGED labels tokens c/i without an error family; what can be told apart is the kind of token.
+KINDS = {"unknown": "a word the speller lacks", "capital": "a capital inside a sentence",
+         "punct": "a punctuation mark", "word": "any other word"}
+
+
+def token_kind(vocab, tokens: list[str], i: int) -> str:
+    word = tokens[i]
+    if PUNCT.match(word):
+        return "punct"
+    if "unknown" in vocab.word_features(word):
+        return "unknown"
+    if i and word[:1].isupper() and tokens[i - 1] not in (".", "!", "?", ":"):
+        return "capital"
+    return "word"
+
+
+def prf(tp: int, fp: int, fn: int) -> dict:
     p = tp / (tp + fp) if tp + fp else 0.0
     r = tp / (tp + fn) if tp + fn else 0.0
     f05 = 1.25 * p * r / (0.25 * p + r) if p + r else 0.0
     return {"P": round(100 * p, 2), "R": round(100 * r, 2), "F0.5": round(100 * f05, 2)}
 
 
+def token_scores(sents, per, keep, kind=None) -> dict:
+    """Token P/R/F0.5 as the shared task counts; with ``kind`` (token list, index -> name) also
+    per kind of token, with each kind's share of the error tokens (``errors``, %)."""
+    counts = collections.defaultdict(lambda: [0, 0, 0])
+    for s, found in zip(sents, per):
+        tokens = [t for t, _ in s]
+        _, spans = detok(tokens)
+        marks = [(f["block_offset"], f["block_offset"] + max(1, f["length"])) for f in found if keep(f)]
+        for i, ((_, label), (a, b)) in enumerate(zip(s, spans)):
+            pred = any(fa < b and fb > a for fa, fb in marks)
+            for key in ("ALL", kind(tokens, i)) if kind else ("ALL",):
+                counts[key][0] += pred and label == "i"
+                counts[key][1] += pred and label != "i"
+                counts[key][2] += label == "i" and not pred
+    out = prf(*counts["ALL"])
+    if kind:
+        errors = sum(tp + fn for tp, _, fn in (counts[k] for k in KINDS))
+        out["kinds"] = {k: {**prf(*counts[k]), "errors": round(100 * (counts[k][0] + counts[k][2]) / max(errors, 1), 1)}
+                        for k in KINDS}
+    return out
+
+
 def multiged(path: Path, config, checker, settings) -> dict:
     sents = read_split(path)
     per = review_paragraphs([detok([t for t, _ in s])[0] for s in sents], config, checker, settings)
-    return {part: token_scores(sents, per, keep) for part, keep in PARTS.items()}
+    vocab = open_vocabulary(settings.language)
+    return {part: token_scores(sents, per, keep, functools.partial(token_kind, vocab)) for part, keep in PARTS.items()}
 
 
 def document_counts(paths: list[Path], config, checker, settings) -> dict:
@@ -166,6 +197,10 @@ def table(figures: dict) -> str:
             [f"{d[p][fam]['found']} % / {d[p][fam]['false_per_100']}" for p in PARTS], "")
     row("MultiGED-2023 dev: P / R / F0.5", [f"{m[p]['P']} / {m[p]['R']} / {m[p]['F0.5']}" for p in PARTS],
         "F0.5 ≥ 62, P ≥ 75")
+    for kind, name in KINDS.items():
+        share = m["both"]["kinds"][kind]["errors"]
+        row(f"MultiGED-2023 dev, {name} ({share} % of the errors): P / R",
+            [f"{m[p]['kinds'][kind]['P']} / {m[p]['kinds'][kind]['R']}" for p in PARTS], "")
     row("agency prose: findings per 1,000 words", [f"{c[p]['per_1000']} ({c[p]['findings']})" for p in PARTS],
         "≤ 5, both typos found")
     row("agency prose: known typos found", ["", "", ", ".join(f"{t} {'yes' if v else 'NO'}"
@@ -208,8 +243,19 @@ def main(argv: list[str] | None = None) -> int:
                 f"--write {args.write}` (needs ../shared). Model threshold {settings.detector_threshold or 'as trained'}; "
                 f"measured on {os.cpu_count()} cores.\n\n")
         args.write.parent.mkdir(parents=True, exist_ok=True)
-        args.write.write_text(head + text + "\n", encoding="utf-8")
+        args.write.write_text(head + text + "\n" + text_after_table(args.write), encoding="utf-8")
     return 0
+
+
+def text_after_table(page: Path) -> str:
+    """What the figures page says below its table (written by hand; kept when the table is
+    written again), or nothing for a new page."""
+    if not page.is_file():
+        return ""
+    lines = page.read_text(encoding="utf-8").splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.startswith("|")), len(lines))
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return "".join(lines[end:])
 
 
 if __name__ == "__main__":

@@ -161,3 +161,34 @@ def test_the_dense_settings_are_validated(config, tmp_path):
             load_review_settings(templates, config.registry)
     path.write_text(text.replace("\ndense_threshold = 0.9", ""), encoding="utf-8")
     assert load_review_settings(templates, config.registry).detector_dense_threshold is None
+
+
+def test_the_figures_count_multiged_tokens_per_kind_as_the_shared_task_does():
+    """scripts/score_review.py's MultiGED row by kind of token: a finding marks every token it
+    overlaps; precision, recall and each kind's share of the errors follow from the marks."""
+    from scripts.score_review import token_kind, token_scores
+
+    vocab = detector.open_vocabulary()
+    sents = [[("Jag", "c"), ("bor", "c"), ("i", "i"), ("Växjö", "c"), ("kommun", "c"), (".", "c")],
+             [("Hon", "c"), ("har", "c"), ("enn", "i"), ("Bil", "i"), (",", "i")]]
+    # "i" in the first sentence (offset 8) and "enn" (offset 8) are found; "Växjö" is a false alarm.
+    per = [[{"block_offset": 8, "length": 1, "rule_id": "A"}, {"block_offset": 10, "length": 5, "rule_id": "A"}],
+           [{"block_offset": 8, "length": 3, "rule_id": "B"}]]
+    scores = token_scores(sents, per, lambda f: True, lambda tokens, i: token_kind(vocab, tokens, i))
+    assert (scores["P"], scores["R"]) == (66.67, 50.0)
+    kinds = scores["kinds"]
+    assert kinds["unknown"]["R"] == 100.0 and kinds["capital"]["R"] == 0.0 and kinds["punct"]["R"] == 0.0
+    assert kinds["capital"]["P"] == 0.0  # "Växjö" inside the sentence, marked but correct
+    assert kinds["word"] == {"P": 100.0, "R": 100.0, "F0.5": 100.0, "errors": 25.0}
+    only_b = token_scores(sents, per, lambda f: f["rule_id"] == "B")
+    assert (only_b["P"], only_b["R"]) == (100.0, 25.0) and "kinds" not in only_b
+
+
+def test_the_figures_page_keeps_what_is_written_below_its_table(tmp_path):
+    from scripts.score_review import text_after_table
+
+    page = tmp_path / "figures.md"
+    assert text_after_table(page) == ""
+    page.write_text("# Figures\n\nRegenerate with ...\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nWhat the figures say.\n",
+                    encoding="utf-8")
+    assert text_after_table(page) == "\nWhat the figures say.\n"
