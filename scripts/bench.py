@@ -22,8 +22,10 @@ commands, ``os.wait4`` for a process's peak memory). For each corpus profile
   process (``build_directly``), and what the command adds (Prefect, starting Python); and
   where a build after one more changed file goes, the same way (the command's own stages are
   Prefect task runs: the plain functions show what the work itself costs);
-- the Prefect overhead: the same cold build in one process through the flow and through
-  the plain functions called directly (first profile only);
+- the Prefect overhead: the same cold build in one process through the flow, as ``utkast build``
+  runs it (``flows.cli._in_process``), and through the plain functions called directly (first
+  profile only); and the flow as a worker runs it, with Prefect's heartbeat thread, whose end
+  the run's process waits for (up to a second after the run is completed);
 - an idle poll, ``utkast intake --no-review`` with nothing changed over ``--poll-n``
   files, on a local folder and on a local S3 server (SeaweedFS): the whole command, and the
   flow run alone as a deployment's worker would pay it;
@@ -270,13 +272,16 @@ OVERHEAD = """
 import json, shutil, sys, tempfile, time
 sys.path.insert(0, {root!r})
 from flows.build import build_draft
+from flows.cli import _in_process
 from scripts.bench import build_directly
 inbox = {inbox!r}
-result = {{"flow": [], "direct": []}}
-for name in ["direct", "flow"] * {rounds}:  # alternate, so drift hits both alike
+result = {{"flow": [], "direct": [], "worker": []}}
+for name in ["direct", "flow", "worker"] * {rounds}:  # alternate, so drift hits all alike
     out = tempfile.mkdtemp(prefix="utkast-bench-")
     start = time.perf_counter()
-    if name == "flow":
+    if name == "flow":  # as `utkast build` runs it
+        _in_process(build_draft, inbox=inbox, out=out, review=False, formats=["docx"])
+    elif name == "worker":  # with the heartbeat thread, as in a worker's flow-run process
         build_draft(inbox=inbox, out=out, review=False, formats=["docx"])
     else:
         build_directly(inbox, out, formats=["docx"])
@@ -714,6 +719,11 @@ def table_rows(r: dict) -> list[tuple[str, str, str]]:
          f"{statistics.median(r['prefect']['flow']):.1f} / {statistics.median(r['prefect']['direct']):.1f} s",
          f"{r['ratios']['prefect_overhead']:.2f} x"),
     ]
+    if r["prefect"].get("worker"):  # runs measured before the worker's variant have none
+        rows.append(("the flow with its heartbeat thread, as a worker runs it (median)",
+                     f"{statistics.median(r['prefect']['worker']):.1f} s",
+                     f"{statistics.median(r['prefect']['worker']) / statistics.median(r['prefect']['direct']):.2f} x "
+                     "direct calls"))
     if "poll_idle_local" in r:
         rows += [(f"idle poll, {r['poll_n']} files, local: command", f"{r['poll_idle_local']['seconds']:.2f} s", ""),
                  (f"idle poll, {r['poll_n']} files, local: flow run", f"{r['poll_idle_local_flow']['seconds']:.2f} s",

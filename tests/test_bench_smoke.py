@@ -36,7 +36,7 @@ def test_benchmark_smoke_run_writes_every_measurement(tmp_path):
         assert profile["stages_one_changed"]["stages"]["conversion"] > 0
     for key in ("cold_temporary_server", "poll_idle_local", "poll_idle_s3"):
         assert result[key]["seconds"] > 0 and result[key]["peak_rss_mb"] > 0, key
-    assert len(result["prefect"]["flow"]) == len(result["prefect"]["direct"]) == 1
+    assert len(result["prefect"]["flow"]) == len(result["prefect"]["direct"]) == len(result["prefect"]["worker"]) == 1
     assert set(result["review"]["results"]) == {"engine", "pipeline-1", "pipeline", "server"}
     per_profile = {f"{k}[{p}]" for k in ("cold_vs_baseline", "cold3_vs_baseline3", "one_changed_extra_vs_cold",
                                          "nothing_changed_vs_cold", "stack_nothing_changed_s", "stack_one_changed_s",
@@ -54,5 +54,6 @@ def test_benchmark_smoke_run_writes_every_measurement(tmp_path):
     assert figures.startswith("# Performance figures\n") and "| utkast build, cold | " in figures
     assert "| 1 file changed, by stage (plain functions, one process): | " in figures
     assert "| utkast build, cold, without the warm process | " in figures
+    assert "| the flow with its heartbeat thread, as a worker runs it (median) | " in figures
     for key, target in result["targets"].items():
         assert f"| `{key}` {target['target']} | {target['measured']} | " in figures, key
