@@ -188,6 +188,20 @@ def kill_worker(worker_pid: int, flow_pid: int | None = None) -> None:
             os.killpg(group, signal.SIGKILL)
 
 
+@contextlib.contextmanager
+def frozen(pid: int):
+    """Process ``pid``'s group stopped (SIGSTOP) while the block runs, and let go on (SIGCONT)
+    after it unless it was killed: what it is doing cannot finish while the caller looks.
+    ProcessLookupError when the process has already ended."""
+    group = os.getpgid(pid)
+    os.killpg(group, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGCONT)
+
+
 def submitted_by(client, run_ids) -> dict[str, str]:
     """flow run id -> the stack's name of the last worker that started it (``worker-N``), from
     the run's own log in Prefect ("Worker 'utkast-worker-2' submitting flow run '…'", also on

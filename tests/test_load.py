@@ -34,6 +34,7 @@ from tests.conftest import ROOT
 from tests.faults import inconsistencies, torn_files
 from tests.stacks import (
     api_settings,
+    frozen,
     heartbeat_gaps,
     kill_worker,
     post_events,
@@ -247,9 +248,19 @@ def kill_a_busy_worker(stack: dict, client) -> dict | None:
             continue
         flow_pid = int(str(run.infrastructure_pid).rsplit(":", 1)[-1])
         worker = worker_of(stack, flow_pid)
-        if worker:
-            kill_worker(stack["pids"][worker], flow_pid)
-            return {"worker": worker, "run": str(run.id), "flow": run.name}
+        if not worker:
+            continue
+        # A run listed as running may end before the kill lands (a CI run once killed one that had
+        # just completed): its process is stopped while its state is read again, and killed only
+        # if it is still running.
+        try:
+            with frozen(flow_pid):
+                if client.read_flow_run(run.id).state.is_final():
+                    continue
+                kill_worker(stack["pids"][worker], flow_pid)
+        except ProcessLookupError:  # its process had already ended
+            continue
+        return {"worker": worker, "run": str(run.id), "flow": run.name}
     return None
 
 
