@@ -59,6 +59,7 @@ POOL = "utkast"
 # Tag of the language-review task; at most this many checker calls run at once (all runs, all workers).
 CHECKER_TAG, CHECKER_LIMIT = "language-checker", 2
 TAG_SLOT_WAIT_SECONDS, DEPLOYMENT_SLOT_WAIT_SECONDS = 1, 5  # see server_env
+STOP_GRACE = 20.0  # seconds a process of the stack gets to end on its own before it is killed
 WORKER_LIMIT = 2  # flow runs one worker runs at once (each may start pandoc on every core)
 PG_USER, PG_DATABASE, PG_PORT = "utkast", "prefect", 5432  # PG_PORT only names the socket file
 
@@ -213,16 +214,17 @@ def read_state(path: Path) -> dict | None:
         return None
 
 
-def stop_pid(pid: int, started: str | None = None, first: int = signal.SIGTERM, grace: float = 20.0) -> None:
+def stop_pid(pid: int, started: str | None = None, first: int = signal.SIGTERM, grace: float = STOP_GRACE) -> bool:
     """Stop a process `up` started, with the children it started (its own process group):
-    ``first`` (SIGTERM; SIGINT for PostgreSQL's fast shutdown), then SIGKILL after ``grace``."""
+    ``first`` (SIGTERM; SIGINT for PostgreSQL's fast shutdown), then SIGKILL after ``grace``.
+    True when it had to be killed."""
     if not alive(pid, started):
-        return
+        return False
     for sig, wait in ((first, grace), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(pid, sig)  # started with start_new_session: the group is ours
         except ProcessLookupError:
-            return
+            return sig == signal.SIGKILL
         except PermissionError:
             os.kill(pid, sig)
         deadline = time.monotonic() + wait
@@ -232,8 +234,9 @@ def stop_pid(pid: int, started: str | None = None, first: int = signal.SIGTERM, 
             except ChildProcessError:
                 pass
             if not alive(pid, started):
-                return
+                return sig == signal.SIGKILL
             time.sleep(0.2)
+    return True
 
 
 # --- secrets ---------------------------------------------------------------------------------
@@ -544,8 +547,12 @@ def down(args) -> int:
         return 0
     signals = state.get("stop_signals", {})
     for name, pid in reversed(list(state["pids"].items())):  # workers first, the database last
-        stop_pid(pid, state.get("started", {}).get(name), signals.get(name, signal.SIGTERM))
-        print(f"stopped {name} (pid {pid})")
+        first = signals.get(name, signal.SIGTERM)
+        if stop_pid(pid, state.get("started", {}).get(name), first):
+            print(f"stopped {name} (pid {pid}): it did not end within {STOP_GRACE:.0f} s of {signal.Signals(first).name}, "
+                  "so it was killed")
+        else:
+            print(f"stopped {name} (pid {pid})")
     remove_warm_folder(state.get("warm_socket"))
     state_path.unlink(missing_ok=True)
     return 0

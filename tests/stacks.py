@@ -18,6 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -94,9 +95,18 @@ def running_stack(base: Path, *, workers: int = 2, postgres: bool = True, env_ex
         yield {**info, "home": home, "base": base, "command": command, "env": env, "up": up,
                "auth": client_env["PREFECT_API_AUTH_STRING"], "client_env": client_env, "port": port}
     finally:
-        down = subprocess.run([*command, "down"], env=env, capture_output=True, text=True, timeout=180)
-        assert down.returncode == 0, down.stderr
+        stack_down(command, env)
         assert not state.exists()
+
+
+def stack_down(command: list[str], env: dict, timeout: float = 180) -> None:
+    """`stack down`; a process that had to be killed (it did not end on its signal) is a
+    warning in pytest's summary, so a slow teardown says which process it waited for."""
+    down = subprocess.run([*command, "down"], env=env, capture_output=True, text=True, timeout=timeout)
+    assert down.returncode == 0, down.stderr
+    killed = [line for line in down.stdout.splitlines() if "so it was killed" in line]
+    if killed:
+        warnings.warn("stack down: " + "; ".join(killed), stacklevel=2)
 
 
 def read_env_file(path: Path) -> dict[str, str]:

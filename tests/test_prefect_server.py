@@ -26,7 +26,7 @@ from scripts.stack import read_env_file
 from tests.builders import make_docx, put
 from tests.conftest import ROOT
 from tests.faults import ended
-from tests.stacks import free_port, wait_for
+from tests.stacks import free_port, stack_down, wait_for
 from tests.test_artifacts import LINK
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -63,8 +63,7 @@ def stack(tmp_path_factory):
         auth = read_env_file(base / "prefect.env")["PREFECT_API_AUTH_STRING"]
         yield {**info, "home": home, "base": base, "command": command, "env": env, "auth": auth}
     finally:
-        down = subprocess.run([*command, "down"], env=env, capture_output=True, text=True, timeout=120)
-        assert down.returncode == 0, down.stderr
+        stack_down(command, env, timeout=120)
         assert not state.exists()
 
 

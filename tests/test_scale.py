@@ -254,6 +254,28 @@ def test_only_the_server_gets_the_database_url_and_the_auth_string_it_checks(tmp
     assert oct(secret.stat().st_mode & 0o777) == "0o600"
 
 
+def test_stopping_a_process_that_ignores_its_signal_kills_it_and_says_so():
+    """`stack down` gives each process STOP_GRACE seconds to end on its signal; one that does not
+    is killed, and stop_pid says so (down prints it), so a slow stop has a line of its own."""
+    import sys
+
+    from scripts.stack import alive, stop_pid
+
+    quiet = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    stubborn = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, "
+                                 "signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"],
+                                start_new_session=True, stdout=subprocess.PIPE, text=True)
+    try:
+        assert stubborn.stdout.readline() == "ready\n"
+        assert stop_pid(quiet.pid, grace=10) is False and not alive(quiet.pid)  # ended on SIGTERM
+        assert stop_pid(stubborn.pid, grace=0.5) is True and not alive(stubborn.pid)
+        assert stop_pid(quiet.pid) is False  # already gone: nothing to do
+    finally:
+        for proc in (quiet, stubborn):
+            proc.kill()
+            proc.wait()
+
+
 def test_a_checkout_the_database_user_cannot_enter_gets_its_cluster_in_that_users_home(tmp_path):
     import pwd
 
