@@ -185,11 +185,21 @@ class Process:
 
 def start(command: list[str], env: dict, log: Path, cwd: Path, user: str | None = None) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
+    interruptible()
     with open(log, "ab") as out:
         proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True, user=user,
                                 group=_group_of(user), extra_groups=[] if user else None)
     return proc.pid
+
+
+def interruptible() -> None:
+    """Let the processes this one starts take SIGINT. Started with ``nohup`` or ``&`` in a
+    script, a process ignores SIGINT, and so does everything it starts: a Prefect worker then
+    cannot stop on `down` (it turns SIGTERM into SIGINT to itself) and is killed after
+    STOP_GRACE, with the run it was doing. A handler here is the default again in a child."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _group_of(user: str | None) -> int | None:

@@ -259,7 +259,7 @@ def test_stack_status_reports_the_running_stack(stack):
 def bare_worker(stack):
     """A second process worker on a pool of its own, started outside the checkout and without
     UTKAST_HOME in its environment (as on a machine where nobody set it)."""
-    from scripts.stack import prefect_command, stop_pid
+    from scripts.stack import interruptible, prefect_command, stop_pid
 
     pool, elsewhere = "utkast-bare", stack["base"] / "elsewhere"
     elsewhere.mkdir()
@@ -273,6 +273,7 @@ def bare_worker(stack):
                           capture_output=True, text=True, timeout=300)
     assert made.returncode == 0, made.stdout + made.stderr
     log = stack["base"] / "bare-worker.log"
+    interruptible()  # as the stack's own workers: it stops on SIGTERM even where CI ignores SIGINT
     with open(log, "wb") as fh:
         worker = subprocess.Popen([*prefect, "worker", "start", "--pool", pool, "--type", "process"], env=env,
                                   cwd=elsewhere, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

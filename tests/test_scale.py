@@ -276,6 +276,26 @@ def test_stopping_a_process_that_ignores_its_signal_kills_it_and_says_so():
             proc.wait()
 
 
+def test_the_stacks_processes_take_sigint_even_when_up_ran_with_it_ignored(tmp_path):
+    """`stack up` from `nohup` or a script's `&` runs with SIGINT ignored, which its processes
+    would inherit: a worker stops on `down` by sending itself SIGINT, so it could not, and was
+    killed after 20 s with its run (seen in CI). Each process the stack starts takes SIGINT."""
+    import sys
+
+    from tests.conftest import ROOT
+
+    log = tmp_path / "child.log"
+    probe = "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler, flush=True)"
+    parent = (f"import signal, sys; sys.path.insert(0, {str(ROOT)!r}); signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+              f"from pathlib import Path; from scripts.stack import start\n"
+              f"start([sys.executable, '-c', {probe!r}], {{}}, Path({str(log)!r}), Path({str(tmp_path)!r}))")
+    subprocess.run([sys.executable, "-c", parent], check=True, timeout=60)
+    deadline = time.monotonic() + 30
+    while not (log.exists() and log.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert log.read_text().strip() == "True"
+
+
 def test_a_checkout_the_database_user_cannot_enter_gets_its_cluster_in_that_users_home(tmp_path):
     import pwd
 
