@@ -37,7 +37,7 @@ from scripts.score_corpus import KNOWN_TYPOS, corpus_files  # noqa: E402
 from scripts.train_detector import detok, read_split  # noqa: E402
 from tasks.core.config import load_config  # noqa: E402
 from tasks.review.checker import open_checker  # noqa: E402
-from tasks.review.detector import PUNCT, RULE_ID, open_vocabulary  # noqa: E402
+from tasks.review.detector import PUNCT, RULE_ID, capital_inside, open_vocabulary  # noqa: E402
 from tasks.review.run import review_file  # noqa: E402
 from tasks.review.settings import load_review_settings  # noqa: E402
 
@@ -99,7 +99,7 @@ def token_kind(vocab, tokens: list[str], i: int) -> str:
         return "punct"
     if "unknown" in vocab.word_features(word):
         return "unknown"
-    if i and word[:1].isupper() and tokens[i - 1] not in (".", "!", "?", ":"):
+    if capital_inside(tokens, i):
         return "capital"
     return "word"
 

@@ -392,6 +392,14 @@ def _fork_of(stack, pid: int) -> int | None:
     return fork_of(_warm_log(stack), pid)
 
 
+def _fork_end(stack, fork: int) -> int | None:
+    """The exit code of a fork of the warm process once its log notes the fork's end."""
+    from flows.warm import fork_end
+
+    end = fork_end(_warm_log(stack), fork)
+    return end and end[0]
+
+
 def _as_checkout_command(stack, tmp_path, *args: str, extra_env: dict | None = None, **popen):
     """`utkast ARGS` as the stack's checkout's own script would run it (its code, its stack)."""
     command = [sys.executable, "-c", "from flows.cli import run; run()", *args]
@@ -429,7 +437,7 @@ def test_utkast_build_runs_in_a_fork_of_the_stacks_warm_process_with_the_same_ou
     fork = _fork_of(api, command.pid)
     assert f"`utkast build` of process {command.pid} runs in fork {fork}" in _warm_log(api)
     # The fork ends and is collected, with what it used (the benchmark reads its peak memory here).
-    assert wait_for("the fork's end", lambda: f"warm: fork {fork} ended: exit 0, peak " in _warm_log(api),
+    assert wait_for("the fork's end", lambda: _fork_end(api, fork) == 0,
                     timeout=30, every=0.2)
     (docx,) = out.glob("drafts/*/utkast.docx")
     assert stat.S_IMODE(docx.stat().st_mode) == 0o640  # written with the command's umask, not the stack's
@@ -459,20 +467,20 @@ def test_two_commands_at_once_each_run_in_their_own_fork_and_publish_one_draft(a
     other = tmp_path / "outputs-other"
     args = ["build", "--inbox", str(inbox), "--no-review", "--formats", "docx"]
     commands = [_as_checkout_command(api, tmp_path, *args, "--out", str(folder)) for folder in (out, out, other)]
-    ended = [c.communicate(timeout=600) for c in commands]
-    for command, (stdout, stderr) in zip(commands, ended):
+    outputs = [c.communicate(timeout=600) for c in commands]
+    for command, (stdout, stderr) in zip(commands, outputs):
         assert command.returncode == 0, stdout + stderr
         assert f"`utkast build` of process {command.pid} runs in fork" in _warm_log(api)
         assert stdout.count("Draft ") + stdout.count("Nothing new since draft ") == 1, stdout  # its own lines only
     forks = {_fork_of(api, c.pid) for c in commands}
     assert len(forks) == 3 and None not in forks
-    same = [stdout for stdout, _ in ended[:2]]
+    same = [stdout for stdout, _ in outputs[:2]]
     assert sum(" published." in s and "Draft " in s for s in same) == 1, same
     assert sum("Nothing new since draft " in s for s in same) == 1, same
     assert len(list(out.glob("drafts/*/utkast.docx"))) == 1
-    assert len(list(other.glob("drafts/*/utkast.docx"))) == 1 and "published." in ended[2][0]
+    assert len(list(other.glob("drafts/*/utkast.docx"))) == 1 and "published." in outputs[2][0]
     for fork in forks:
-        assert wait_for("the forks' ends", lambda f=fork: f"warm: fork {f} ended: exit 0, peak " in _warm_log(api),
+        assert wait_for("the forks' ends", lambda f=fork: _fork_end(api, f) == 0,
                         timeout=30, every=0.2)
 
 

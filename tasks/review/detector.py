@@ -107,6 +107,12 @@ class Vocabulary:
         return tuple(feats)
 
 
+def capital_inside(words: list[str], i: int) -> bool:
+    """Word ``i`` is capitalised but does not begin a sentence (nor follow a colon): a name,
+    or a capital where it does not belong."""
+    return bool(i) and words[i][:1].isupper() and words[i - 1] not in ".!?:"
+
+
 def pos_signature(tags: tuple[str, ...]) -> str:
     """The parts of speech a word may be (``NN/VB``), or ``-`` when the tagger does not know it."""
     return "/".join(sorted({t.split(":")[0] for t in tags})) or "-"
@@ -166,7 +172,7 @@ def sentence_features(vocab: Vocabulary, tokens: list[Token], rule_spans: list[t
             feats.append("first")
         if i == n - 1:
             feats.append("last")
-        if i and words[i][:1].isupper() and words[i - 1] not in ".!?:":
+        if capital_inside(words, i):
             feats.append("cap-inside")
         if i == 0 and words[i][:1].islower():
             feats.append("lower-start")
