@@ -293,12 +293,26 @@ def cmd_watch(args) -> int:
     from flows.watch import check_api, watch_inbox
 
     api = check_api()
+    _stop_on_sigterm()
     print(f"Watching {os.path.abspath(args.inbox)}; events go to {api}. Stop with Ctrl-C.", flush=True)
     try:
         watch_inbox(args.inbox, args.out, on_arrival=lambda key: print(f"arrived: {key}", flush=True))
     except KeyboardInterrupt:
         pass
+    print("Stopped watching.", flush=True)
     return 0
+
+
+def _stop_on_sigterm() -> None:
+    """Take SIGTERM (a service manager's stop, `kill`) as Ctrl-C: the watcher then sends the
+    events it still holds before it ends. By default SIGTERM ends Python at once, without
+    them. (Started from a script with `&`, a process ignores Ctrl-C; SIGTERM still stops it.)"""
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def cmd_diff(args) -> int:

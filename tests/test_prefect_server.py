@@ -196,12 +196,15 @@ def test_a_file_arriving_in_a_watched_inbox_starts_one_inbox_watch_run(api, tmp_
             assert done.state.is_completed(), done.state
             assert len(runs_for_this_inbox()) == 1  # the burst gave one run
     finally:
-        os.killpg(watcher.pid, signal.SIGINT)
+        # SIGTERM, as a service manager stops it: Ctrl-C would be ignored when the tests run
+        # from a script (then the watcher waited here until it was killed).
+        os.killpg(watcher.pid, signal.SIGTERM)
         try:
             watcher.wait(timeout=30)
         except subprocess.TimeoutExpired:  # never leave the watcher behind
             os.killpg(watcher.pid, signal.SIGKILL)
             watcher.wait(timeout=30)
+    assert watcher.returncode == 0 and "Stopped watching." in log.read_text(), log.read_text()
     status = json.loads((out / "status.json").read_text(encoding="utf-8"))
     assert status["cells"]["myrorna/1.3"]["state"] == "received"
     assert status["cells"]["verdandi/4.2"]["state"] == "received"

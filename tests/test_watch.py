@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
 from watchfiles import Change
 
 from flows.watch import EVENT, arrival_event, arrived_keys
@@ -50,3 +58,35 @@ def test_watch_without_a_prefect_server_says_what_to_set(monkeypatch, capsys):
     with temporary_settings(restore_defaults={PREFECT_API_URL}):  # also when a test server is up
         assert main(["watch", "--inbox", "inbox"]) == 1
     assert "set PREFECT_API_URL" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("stop, sigint", [(signal.SIGINT, signal.SIG_DFL), (signal.SIGTERM, signal.SIG_IGN)],
+                         ids=["ctrl-c at a terminal", "sigterm, started from a script"])
+def test_the_watcher_stops_by_itself_on_ctrl_c_and_on_sigterm(tmp_path, stop, sigint):
+    """Ctrl-C at a terminal, or SIGTERM from a service manager or `kill` (a process a script
+    started with `&` ignores Ctrl-C): either way `utkast watch` ends by itself, through the
+    path that sends the events it holds, and says so."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    log = tmp_path / "watch.log"
+    # No event is sent (no file arrives), so the address need not answer.
+    env = dict(os.environ, PREFECT_API_URL="http://127.0.0.1:9/api", PYTHONUNBUFFERED="1")
+    with open(log, "wb") as fh:
+        watcher = subprocess.Popen([str(Path(sys.executable).parent / "utkast"), "watch", "--inbox", str(inbox),
+                                    "--out", str(tmp_path / "outputs")], env=env, stdout=fh,
+                                   stderr=subprocess.STDOUT, start_new_session=True,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, sigint))
+    try:
+        deadline = time.monotonic() + 120
+        while "Watching" not in log.read_text(errors="replace"):
+            assert watcher.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.2)
+        os.killpg(watcher.pid, stop)
+        code = watcher.wait(timeout=60)
+    finally:
+        if watcher.poll() is None:  # never left behind; the test has failed by then
+            os.killpg(watcher.pid, signal.SIGKILL)
+            watcher.wait(timeout=30)
+    printed = log.read_text(errors="replace")
+    assert code == 0, printed
+    assert printed.rstrip().endswith("Stopped watching."), printed
