@@ -3,10 +3,16 @@ not. Running commands in it, against the stack, is in tests/test_prefect_server.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
 from flows.handover import wants_warm
 from flows.warm import CHECKOUT, logging_settings, refusal, runs_here
+from tests.builders import make_docx, put
 
 QUIET = {"PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL"}
 STAMP = {str(CHECKOUT / "flows" / "build.py"): (100, 1)}
@@ -133,3 +139,37 @@ def test_the_warm_process_log_tells_which_fork_ran_a_command_and_how_it_ended():
            "warm: fork 33 ended: exit -15, peak 83.8 MB\n")
     assert fork_of(log, 31) == 32 and fork_of(log, 3) == 33 and fork_of(log, 1) is None
     assert fork_end(log, 32) == (0, 245.2) and fork_end(log, 33) == (-15, 83.8) and fork_end(log, 31) is None
+
+
+LOADS = """
+import json, sys
+import flows.build, flows.intake  # as the warm process loads them (flows/warm.py: serve)
+from flows.warm import preload
+preload()
+before = set(sys.modules)
+from flows.cli import _in_process
+summary = _in_process(flows.build.build_draft, inbox={inbox!r}, out={out!r})
+print(json.dumps({{"version": summary.get("version"), "loaded": sorted(set(sys.modules) - before)}}))
+"""
+
+
+def test_a_build_in_a_fork_loads_no_module_the_warm_process_could_have_loaded_first(prefect_harness, tmp_path):
+    """Each command's build runs in a fork of the warm process, so a module the build loads
+    as it runs is loaded again by every command: Prefect's parameter encoder (fastapi), the
+    event loop's backend and the telephone numbers' tables were about 0.2 s of each command.
+    After :func:`flows.warm.preload`, a build as `utkast build` runs it by default (language
+    review, docx, pdf and html) of reports with personal data loads none."""
+    from prefect.settings import PREFECT_API_URL
+
+    inbox, out = tmp_path / "inbox", tmp_path / "outputs"
+    put(inbox, "myrorna/1.3 Kvalitet.docx", make_docx([
+        "Ring Anna Berg på 070-123 45 67 eller skriv till anna.berg@example.org om butikerna.",
+        "Vi har träffats på Storgatan 1, 111 22 Stockholm, varje vecka sedan i våras."]))
+    put(inbox, "verdandi/4.2 Motiv.md", "Verdandi om motiven för arbetet i butikerna.\n")
+    done = subprocess.run([sys.executable, "-c", LOADS.format(inbox=str(inbox), out=str(out))], cwd=CHECKOUT,
+                          env=dict(os.environ, PREFECT_API_URL=PREFECT_API_URL.value()), capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["version"] and (out / "drafts" / result["version"] / "utkast.pdf").is_file()
+    assert result["loaded"] == []
