@@ -156,7 +156,7 @@ print(json.dumps({{"version": summary.get("version"), "loaded": sorted(set(sys.m
 def test_a_build_in_a_fork_loads_no_module_the_warm_process_could_have_loaded_first(prefect_harness, tmp_path):
     """Each command's build runs in a fork of the warm process, so a module the build loads
     as it runs is loaded again by every command: Prefect's parameter encoder (fastapi), the
-    event loop's backend and the telephone numbers' tables were about 0.2 s of each command.
+    event loop's backend and the telephone numbers' tables were about 0.1 s of each command.
     After :func:`flows.warm.preload`, a build as `utkast build` runs it by default (language
     review, docx, pdf and html) of reports with personal data loads none."""
     from prefect.settings import PREFECT_API_URL
