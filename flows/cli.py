@@ -381,11 +381,16 @@ _EXIT_CODE: list[int] = []
 def run() -> None:
     """The ``utkast`` command: :func:`main` in a process of its own, left at once when it is done."""
     atexit.register(_leave_at_once)  # registered first, so it runs after every other exit handler
-    from flows.handover import hand_over
+    from flows.handover import CTRL_C_EXIT, hand_over, interrupted
 
     code = hand_over(sys.argv[1:])  # in the running stack's warm process, when there is one
     if code is None:
-        code = main() or 0
+        try:
+            code = main() or 0
+        except Exception as exc:
+            if not interrupted(exc):
+                raise
+            code = CTRL_C_EXIT  # Prefect's error from inside Ctrl-C: stopped by Ctrl-C all the same
     _EXIT_CODE.append(code)
     sys.exit(code)
 

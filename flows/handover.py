@@ -25,6 +25,20 @@ STATE_KEY = "warm_socket"  # where the stack's state names the socket
 FDS = (0, 1, 2)
 HEADER = struct.Struct("!I")  # the request's length, sent with the descriptors
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+CTRL_C_EXIT = 130  # a command stopped with Ctrl-C, as a shell reports it
+
+
+def interrupted(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is Ctrl-C, or an error raised while Ctrl-C was being handled: stopped by
+    Ctrl-C as it creates a task run, Prefect can raise its own error instead ("Task run is not
+    set"), with the KeyboardInterrupt as its context. Either way the user pressed Ctrl-C."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def wants_warm(argv: list[str]) -> bool:

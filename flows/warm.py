@@ -38,7 +38,7 @@ import threading
 import traceback
 from pathlib import Path
 
-from flows.handover import CHECKOUT, FDS, HEADER, WARM_COMMANDS
+from flows.handover import CHECKOUT, CTRL_C_EXIT, FDS, HEADER, WARM_COMMANDS, interrupted
 
 REQUEST_SECONDS = 10.0  # how long a command may take to send its request
 MAX_REQUEST = 16 * 1024 * 1024  # bytes: arguments, folder and environment
@@ -202,9 +202,9 @@ def _command(argv: list[str]) -> int:
             return exc.code or 0
         print(exc.code, file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
-    except BaseException:  # noqa: BLE001 - as Python prints an uncaught exception
+    except BaseException as exc:  # noqa: BLE001 - as Python prints an uncaught exception
+        if interrupted(exc):
+            return CTRL_C_EXIT
         traceback.print_exc()
         return 1
 

@@ -173,3 +173,30 @@ def test_a_build_in_a_fork_loads_no_module_the_warm_process_could_have_loaded_fi
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["version"] and (out / "drafts" / result["version"] / "utkast.pdf").is_file()
     assert result["loaded"] == []
+
+
+def test_ctrl_c_during_prefects_own_handling_of_it_still_ends_the_command_as_ctrl_c(monkeypatch, capsys):
+    """Ctrl-C as Prefect creates a task run can come out as Prefect's own error, raised while
+    it handled the KeyboardInterrupt ("Task run is not set"; a CI run of 2026-12-08). The
+    command then ends as stopped by Ctrl-C (130), not as failed (1) with Prefect's traceback;
+    a real failure still fails."""
+    import flows.cli
+    from flows.handover import interrupted
+    from flows.warm import _command
+
+    def stopped(argv):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise ValueError("Task run is not set")  # noqa: B904 - as Prefect raises it
+
+    def failed(argv):
+        raise ValueError("something else")
+
+    monkeypatch.setattr(flows.cli, "main", stopped)
+    assert _command(["build"]) == 130
+    assert "Task run is not set" not in capsys.readouterr().err
+    monkeypatch.setattr(flows.cli, "main", failed)
+    assert _command(["build"]) == 1
+    assert "something else" in capsys.readouterr().err
+    assert interrupted(KeyboardInterrupt()) and not interrupted(ValueError()) and not interrupted(None)
