@@ -423,6 +423,11 @@ def review_throughput(env: dict, rounds: int) -> dict:
         return json.loads(out.read_text(encoding="utf-8"))
 
 
+def docx_build(inbox, out) -> list[str]:
+    """The arguments of the measured command: ``utkast build`` of the Word draft, no review."""
+    return ["build", "--no-review", "--formats", "docx", "--inbox", str(inbox), "--out", str(out)]
+
+
 def profile_run(profile: str, n: int, seed: int, work: Path, env: dict, formats3: bool, server: PrefectServer,
                 rounds: int = 1) -> dict:
     """One corpus profile: baseline, cold, nothing changed, one changed (docx), the three
@@ -441,7 +446,7 @@ def profile_run(profile: str, n: int, seed: int, work: Path, env: dict, formats3
     print(f"[{profile}] baseline: plain pandoc script, docx ...", flush=True)
     result["baseline"] = baseline(inbox, base)
     out = base / "outputs"
-    build = ["build", "--no-review", "--formats", "docx", "--inbox", str(inbox), "--out", str(out)]
+    build = docx_build(inbox, out)
     print(f"[{profile}] utkast build, cold ...", flush=True)
     result["cold"] = utkast(build, env)
     print(f"[{profile}] utkast build, nothing changed ...", flush=True)
@@ -460,8 +465,7 @@ def profile_run(profile: str, n: int, seed: int, work: Path, env: dict, formats3
     print(f"[{profile}] utkast build, one file changed, without the warm process ...", flush=True)
     result["one_changed_alone"] = utkast(build, env)
     print(f"[{profile}] utkast build, cold, without the warm process ...", flush=True)
-    result["cold_alone"] = utkast(["build", "--no-review", "--formats", "docx", "--inbox", str(inbox),
-                                   "--out", str(base / "outputs-alone")], env)
+    result["cold_alone"] = utkast(docx_build(inbox, base / "outputs-alone"), env)
     server.use_warm(True)
 
     print(f"[{profile}] where a cold build's time goes (plain functions, one process) ...", flush=True)
@@ -491,8 +495,7 @@ def profile_run(profile: str, n: int, seed: int, work: Path, env: dict, formats3
               flush=True)
         pair = {"baseline": baseline(inbox, base)["seconds"]}
         again = base / f"outputs-round-{i + 1}"
-        pair["cold"] = utkast(["build", "--no-review", "--formats", "docx", "--inbox", str(inbox), "--out", str(again)],
-                              env)["seconds"]
+        pair["cold"] = utkast(docx_build(inbox, again), env)["seconds"]
         result["pairs"].append(pair)
         change_one_file(inbox)
         change = {"one_changed": utkast(build, env)["seconds"]}
@@ -556,7 +559,7 @@ def main() -> int:
         tmp_server_env["UTKAST_HOME"] = str(work / "no-stack")
         print("utkast build, cold, with Prefect's temporary server ...", flush=True)
         results["cold_temporary_server"] = utkast(
-            ["build", "--no-review", "--formats", "docx", "--inbox", first["inbox"], "--out", str(work / "tmpserver")],
+            docx_build(first["inbox"], work / "tmpserver"),
             tmp_server_env)
 
         if not args.no_poll:

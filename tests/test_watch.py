@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from watchfiles import Change
 
 from flows.watch import EVENT, arrival_event, arrived_keys
 from tests.builders import put
+from tests.stacks import wait_for
 
 
 def test_new_and_changed_partner_files_arrive_and_the_rest_does_not(tmp_path):
@@ -76,11 +76,12 @@ def test_the_watcher_stops_by_itself_on_ctrl_c_and_on_sigterm(tmp_path, stop, si
                                     "--out", str(tmp_path / "outputs")], env=env, stdout=fh,
                                    stderr=subprocess.STDOUT, start_new_session=True,
                                    preexec_fn=lambda: signal.signal(signal.SIGINT, sigint))
+    def started() -> bool:
+        assert watcher.poll() is None, log.read_text(errors="replace")
+        return "Watching" in log.read_text(errors="replace")
+
     try:
-        deadline = time.monotonic() + 120
-        while "Watching" not in log.read_text(errors="replace"):
-            assert watcher.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
-            time.sleep(0.2)
+        wait_for("the watcher to start", started, timeout=120, every=0.2)
         os.killpg(watcher.pid, stop)
         code = watcher.wait(timeout=60)
     finally:
